@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh clone:
+#   make demo   create .venv if absent, then materialize the whole chain on the demo region
+#   make test   create .venv if absent, then run the test suite
+# and `make ui` opens the Dagster UI on http://127.0.0.1:3000 over the same instance.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
+export GLACIER_ASSETS_ROOT := $(CURDIR)
+
+.PHONY: demo test ui env clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade uv
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[test]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m glacier_assets run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	$(BIN)/python -c "from glacier_assets.instance import ensure_dagster_home; ensure_dagster_home()"
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+clean:
+	rm -rf var

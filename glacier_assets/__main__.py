@@ -1,0 +1,151 @@
+"""Command line: `python -m glacier_assets run` materializes the whole chain (the main job).
+
+    python -m glacier_assets run [--region region.yaml] [--include ID ...] [--workers 2]
+    python -m glacier_assets demo-region [DEST]      # only (re)generate the demo region's inputs
+
+The runs go to the project's Dagster instance ($DAGSTER_HOME, default var/dagster_home), so the
+UI (`make ui`) shows them. Glaciers are simulated `--workers` at a time, one Dagster run each;
+the cheap per-epoch products run batched, one ranged run per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+
+
+def _job(name: str):
+    from .definitions import defs
+
+    return defs.resolve_job_def(name)
+
+
+def simulate_glaciers_job():
+    return _job("simulate_glaciers")
+
+
+def glacier_epoch_products_job():
+    return _job("glacier_epoch_products")
+
+
+def regional_products_job():
+    return _job("regional_products")
+
+
+def _execute(job_fn, tags: dict) -> tuple[bool, str, float]:
+    import dagster as dg
+
+    t0 = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=IN_PROCESS,
+                                tags=tags, raise_on_error=False)
+        message = ""
+        if not result.success:
+            failures = [e for e in result.all_events if e.is_step_failure]
+            message = "; ".join(str(e.step_failure_data.error.message).strip().splitlines()[0] for e in failures)
+        return result.success, message or result.run_id, time.perf_counter() - t0
+
+
+def run_chain(workers: int) -> int:
+    import dagster as dg
+
+    from .constants import EPOCHS
+    from .definitions import defs
+    from .partitions import GLACIERS
+
+    instance = dg.DagsterInstance.get()
+    t_start = time.perf_counter()
+    print("1/4 outline inventory and ice-flow emulator", flush=True)
+    res = dg.materialize(defs.assets, selection=["outline_inventory", "iceflow_emulator"],
+                         instance=instance, resources=defs.resources, raise_on_error=False)
+    if not res.success:
+        print("   failed: see the run in the UI (make ui)", file=sys.stderr)
+        return 1
+    inv_md = res.asset_materializations_for_node("outline_inventory")[0].metadata
+    glaciers = sorted(set(instance.get_dynamic_partitions(GLACIERS)) & set(_inventory_ids(inv_md)))
+    print(f"   {len(glaciers)} glaciers, inventory {inv_md['path'].value}", flush=True)
+
+    print(f"2/4 domains and IGM simulations ({workers} at a time)", flush=True)
+    done_ok = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_execute, simulate_glaciers_job, {"dagster/partition": g}): g for g in glaciers}
+        for i, fut in enumerate(as_completed(futures), 1):
+            g = futures[fut]
+            ok, msg, secs = fut.result()
+            bar = "#" * int(30 * i / len(glaciers))
+            print(f"   [{bar:<30}] {i}/{len(glaciers)} {g} {'ok' if ok else 'FAILED: ' + msg} ({secs:.0f} s)", flush=True)
+            if ok:
+                done_ok.append(g)
+    if not done_ok:
+        return 1
+
+    print("3/4 thickness 25 m, masks and outlines (one batched run per epoch)", flush=True)
+    failed = 0
+    for year in EPOCHS:
+        keys = [f"{year}|{g}" for g in sorted(done_ok)]
+        ok, msg, secs = _execute(glacier_epoch_products_job, {
+            "dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]})
+        failed += not ok
+        print(f"   {year}: {len(keys)} glaciers {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)", flush=True)
+
+    print("4/4 regional outlines per epoch (Albers)", flush=True)
+    ok, msg, secs = _execute(regional_products_job, {
+        "dagster/asset_partition_range_start": str(EPOCHS[0]), "dagster/asset_partition_range_end": str(EPOCHS[-1])})
+    print(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)", flush=True)
+
+    store = defs.resources["store"]
+    print(f"\nDone in {time.perf_counter() - t_start:.0f} s. Products under {store.path('')}:")
+    for sub in ("domains", "simulations", "thickness", "masks", "outlines", "regional_outlines"):
+        print(f"   {store.path(sub)}")
+    print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (browse it with `make ui`)")
+    failed_glaciers = sorted(set(glaciers) - set(done_ok))
+    if failed_glaciers:
+        print(f"Glaciers that failed: {', '.join(failed_glaciers)}", file=sys.stderr)
+    return 0 if (ok and not failed and not failed_glaciers) else 1
+
+
+def _inventory_ids(md) -> list[str]:
+    import geopandas as gpd
+
+    return list(gpd.read_parquet(md["path"].value)["glacier_id"].unique())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m glacier_assets")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="materialize the whole chain (the main job)")
+    r.add_argument("--region", help="region YAML (default: the built-in demo region)")
+    r.add_argument("--products", help="products folder (default var/products)")
+    r.add_argument("--include", nargs="*", default=None, help="only these glacier ids")
+    r.add_argument("--workers", type=int, default=2, help="IGM runs at a time (default 2)")
+    d = sub.add_parser("demo-region", help="generate the demo region's inputs")
+    d.add_argument("dest", nargs="?", default="var/demo_region")
+    args = p.parse_args(argv)
+
+    if args.cmd == "demo-region":
+        from .inventory.demo import build_demo_region
+
+        print(build_demo_region(Path(args.dest)))
+        return 0
+    from .instance import ensure_dagster_home
+
+    os.environ.setdefault("GLACIER_ASSETS_ROOT", os.getcwd())
+    ensure_dagster_home()
+    if args.region:
+        os.environ["GLACIER_REGION_SPEC"] = str(Path(args.region).resolve())
+    if args.products:
+        os.environ["GLACIER_PRODUCTS"] = str(Path(args.products).resolve())
+    if args.include:
+        os.environ["GLACIER_INCLUDE"] = ",".join(args.include)
+    return run_chain(args.workers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

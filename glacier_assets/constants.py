@@ -1,0 +1,84 @@
+"""The one source of truth for the dataset's rules: epochs, thresholds, grids, projections, naming.
+
+Every module imports these names; nothing else in the package spells an epoch, a threshold or a
+CRS literally. The values follow the published dataset description (`../shared/seed/`).
+"""
+
+from __future__ import annotations
+
+import re
+
+# --- time ---------------------------------------------------------------------------------------
+START_YEAR = 1960
+END_YEAR = 2020
+SAVE_EVERY_YEARS = 5
+EPOCHS: tuple[int, ...] = tuple(range(START_YEAR, END_YEAR + 1, SAVE_EVERY_YEARS))
+INITIAL_EPOCH = 1970  # the 1970s inventory is the initial state
+CONTROL_EPOCHS: tuple[int, ...] = (1990, 2000, 2010, 2020)  # outlines that steer the model
+AREA_CHECK_EPOCHS: tuple[int, ...] = (INITIAL_EPOCH, *CONTROL_EPOCHS)
+
+# --- grids and thresholds -----------------------------------------------------------------------
+MODEL_RESOLUTION_M = 100.0  # IGM grid
+PRODUCT_RESOLUTION_M = 25.0  # published thickness
+ICE_THRESHOLD_M = 2.0  # thickness >= this is glacier
+DOMAIN_BORDER_CELLS = 15  # ice-free margin around the glacier's outlines on the model grid
+ICE_ALLOWED_BUFFER_M = 500.0  # ice may grow this far beyond its largest outline
+THICKNESS_NODATA = -9999.0
+MASK_NODATA = 0
+
+# --- quality gates (used from issue 3 on) ---------------------------------------------------------
+AREA_GATE_PCT = 2.8  # regional mean |A_sim - A_obs| / A_obs over the control epochs
+GLACIER_WARN_PCT = 10.0
+
+# --- physical constants -------------------------------------------------------------------------
+ICE_DENSITY = 900.0  # kg m-3, for the first-guess thickness and w.e. conversions
+GRAVITY = 9.81
+
+# --- coordinate reference systems ---------------------------------------------------------------
+GEOGRAPHIC_CRS = "EPSG:4326"
+ALBERS_LON_0 = 105.0
+ALBERS_LAT_1 = 25.0
+ALBERS_LAT_2 = 47.0
+
+
+def albers_crs(lon_0: float = ALBERS_LON_0, lat_1: float = ALBERS_LAT_1, lat_2: float = ALBERS_LAT_2) -> str:
+    """Albers equal-area conic of the regional outline files (the CGI2 / dataset convention)."""
+    return (
+        f"+proj=aea +lat_0=0 +lon_0={lon_0:g} +lat_1={lat_1:g} +lat_2={lat_2:g} "
+        "+x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+    )
+
+
+# --- glacier ids and file names ------------------------------------------------------------------
+RGI6_ID_PATTERN = r"^RGI60-\d{2}\.\d{5}$"
+PARTITION_FORBIDDEN = re.compile(r"[|\[\],\s/\\]")  # Dagster keys and file names must not carry these
+
+
+def thickness_relpath(glacier_id: str, year: int) -> str:
+    """`thickness/YEAR/RGI60-13.xxxxx_YEAR.tif`: the dataset's naming, one folder per year."""
+    return f"thickness/{year}/{glacier_id}_{year}.tif"
+
+
+def mask_relpath(glacier_id: str, year: int) -> str:
+    return f"masks/{year}/{glacier_id}_{year}.tif"
+
+
+def outline_relpath(glacier_id: str, year: int) -> str:
+    return f"outlines/{year}/{glacier_id}_{year}.parquet"
+
+
+def regional_outline_relpath(year: int, suffix: str = "shp") -> str:
+    """`regional_outlines/YEAR.shp`: one file per epoch with every glacier of that year."""
+    return f"regional_outlines/{year}.{suffix}"
+
+
+def domain_relpath(glacier_id: str) -> str:
+    return f"domains/{glacier_id}.nc"
+
+
+def simulation_relpath(glacier_id: str) -> str:
+    return f"simulations/{glacier_id}.nc"
+
+
+INVENTORY_RELPATH = "inventory/outlines.parquet"
+EMULATOR_RELPATH = "emulator/iceflow_emulator.weights.h5"

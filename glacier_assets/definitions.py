@@ -1,0 +1,49 @@
+"""The Dagster code location: assets, jobs and resources. Nothing else lives here."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import dagster as dg
+
+# Batched multi-partition backfills and partition mappings are marked beta/preview in Dagster 1.13.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+from .assets.inventory import outline_inventory
+from .assets.products import epoch_products, regional_outlines
+from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
+from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
+from .resources import IGMRunner, ProductStore, RegionSource
+
+ASSETS = [outline_inventory, iceflow_emulator, glacier_domain, igm_simulation, epoch_products, regional_outlines]
+
+simulate_glaciers = dg.define_asset_job(
+    "simulate_glaciers", selection=[glacier_domain, igm_simulation], partitions_def=glacier_partitions,
+    description="Model domain and IGM run, one run per glacier partition.")
+glacier_epoch_products = dg.define_asset_job(
+    "glacier_epoch_products", selection=dg.AssetSelection.assets(epoch_products),
+    partitions_def=glacier_epoch_partitions,
+    description="25 m thickness, masks and outlines; backfills batch them into ranged runs.")
+regional_products = dg.define_asset_job(
+    "regional_products", selection=[regional_outlines], partitions_def=epoch_partitions,
+    description="One outline file per epoch (Albers).")
+
+
+def resources() -> dict:
+    return {
+        "store": ProductStore(root=os.environ.get("GLACIER_PRODUCTS", "var/products")),
+        "region": RegionSource(
+            spec=os.environ.get("GLACIER_REGION_SPEC", ""),
+            include=[g for g in os.environ.get("GLACIER_INCLUDE", "").split(",") if g],
+        ),
+        "igm": IGMRunner(threads=int(os.environ.get("GLACIER_IGM_THREADS", "1"))),
+    }
+
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[simulate_glaciers, glacier_epoch_products, regional_products],
+    resources=resources(),
+)

@@ -1,0 +1,74 @@
+"""The IGM child process: `python -m glacier_assets.igm_run {simulate,train-emulator}`.
+
+Launched by Dagster Pipes it reads its parameters from the Pipes extras, streams progress to the
+run log and reports the materialization's metadata. Run by hand it takes the same parameters as
+options, e.g.
+
+    python -m glacier_assets.igm_run simulate --domain d.nc --output s.nc [--emulator e.weights.h5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _settings(extras: dict):
+    from .model import IGMSettings
+
+    return IGMSettings(
+        threads=int(extras.get("threads", 1)),
+        seed=int(extras.get("seed", 0)),
+        emulator_weights=extras.get("emulator_weights"),
+        warm_iterations=int(extras.get("warm_iterations", 30)),
+        cold_iterations=int(extras.get("cold_iterations", 300)),
+    )
+
+
+def _work(mode: str, extras: dict, log) -> dict:
+    # TensorFlow's threads must be bounded before IGM (and TF) run anything.
+    from .model import configure_tensorflow
+
+    settings = _settings(extras)
+    configure_tensorflow(settings.threads, settings.seed)
+    from .simulate import simulate_glacier, train_emulator
+
+    if mode == "simulate":
+        return simulate_glacier(Path(extras["domain"]), Path(extras["output"]), settings, log)
+    if mode == "train-emulator":
+        return train_emulator(Path(extras["output"]), settings, log)
+    raise SystemExit(f"unknown mode {mode!r}")
+
+
+def _flat(result: dict) -> dict:
+    out = {k: v for k, v in result.items() if k != "versions"}
+    out.update({f"version_{k}": v for k, v in result.get("versions", {}).items()})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, open_dagster_pipes
+
+    argv = sys.argv[1:] if argv is None else argv
+    if DAGSTER_PIPES_CONTEXT_ENV_VAR in os.environ:  # launched by Dagster Pipes
+        with open_dagster_pipes() as pipes:
+            mode = argv[0]
+            result = _work(mode, pipes.extras, pipes.log.info)
+            pipes.report_asset_materialization(metadata=_flat(result))
+        return
+    p = argparse.ArgumentParser(prog="python -m glacier_assets.igm_run")
+    p.add_argument("mode", choices=["simulate", "train-emulator"])
+    p.add_argument("--domain")
+    p.add_argument("--output", required=True)
+    p.add_argument("--emulator", dest="emulator_weights")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warm-iterations", dest="warm_iterations", type=int, default=30)
+    args = p.parse_args(argv)
+    print(_flat(_work(args.mode, vars(args), print)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""IGM (igm-model 3.2) run in process on one glacier domain, without Hydra or its CLI.
+
+The configuration is IGM's own module defaults (`igm/conf`) merged with OmegaConf; the process
+order is smb -> iceflow -> time -> thk, as in IGM's examples. The surface mass balance is our own
+IGM process: it reads the domain's yearly balance profiles at the simulated surface (so geometry
+feeds back on the balance), shifted by `d_ela`, and like IGM's `smb.simple` it replaces positive
+balance outside the domain's `icemask` with -10 m/a.
+
+The ice-flow emulator (IGM's default `unified` method: a CNN trained on the Blatter-Pattyn energy
+while the model runs) is built once per `IGMGlacier` and reused by every `run()`, so repeated runs
+(calibration) pay the start-up once. With `emulator_weights` it starts from a shared pretrained
+network and trains `warm_iterations` instead of IGM's 300 cold-start iterations.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import xarray as xr
+
+from ..constants import END_YEAR, SAVE_EVERY_YEARS, START_YEAR
+from ..science.domain import domain_profiles
+from ..science.massbalance import BalanceProfiles
+
+_TF_CONFIGURED: dict = {}
+
+
+@dataclass(frozen=True)
+class IGMSettings:
+    threads: int = 1
+    seed: int = 0
+    emulator_weights: str | None = None
+    warm_iterations: int = 30
+    cold_iterations: int = 300  # IGM's default `unified.nbit_init`
+    overrides: dict = field(default_factory=dict)  # dotted IGM config keys -> values
+
+
+def configure_tensorflow(threads: int, seed: int) -> str:
+    """Bound TF's threads and fix its seeds; must run before the first TF op. Returns the device."""
+    import tensorflow as tf
+
+    if not _TF_CONFIGURED:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        _TF_CONFIGURED["device"] = f"GPU ({gpus[0].name})" if gpus else f"CPU ({threads} threads)"
+    tf.keras.utils.set_random_seed(seed)
+    return _TF_CONFIGURED["device"]
+
+
+def igm_config(settings: IGMSettings):
+    from omegaconf import OmegaConf
+    import igm
+
+    root = Path(igm.__file__).parent / "conf"
+    core = OmegaConf.load(root / "core.yaml")
+    processes = OmegaConf.merge(*(OmegaConf.load(root / "processes" / f"{p}.yaml") for p in ("iceflow", "time", "thk")))
+    cfg = OmegaConf.merge({"core": core.get("core", core)}, {"processes": processes})
+    cfg.core.print_info = False
+    cfg.processes.time.save = float(SAVE_EVERY_YEARS)
+    for key, value in settings.overrides.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg
+
+
+class _BalanceProcess:
+    """Our IGM process `smb`: yearly balance profiles read at the simulated surface."""
+
+    __name__ = "glacier_assets.smb"
+
+    def __init__(self, profiles: BalanceProfiles, icemask: np.ndarray):
+        self.profiles = profiles
+        self.icemask = icemask
+        self.d_ela = 0.0
+        self._year: int | None = None
+
+    def initialize(self, cfg, state) -> None:
+        self._year = None
+
+    def update(self, cfg, state) -> None:
+        import tensorflow as tf
+
+        year = int(np.floor(float(state.t.numpy()) + 1e-3))
+        if year == self._year:
+            return
+        self._year = year
+        b = self.profiles.at(year, state.usurf.numpy(), self.d_ela)
+        b = np.where((b < 0) | (self.icemask > 0.5), b, -10.0)
+        state.smb = tf.constant(b.astype("float32"))
+
+    def finalize(self, cfg, state) -> None:
+        pass
+
+
+class _Snapshots:
+    __name__ = "glacier_assets.snapshots"
+
+    def __init__(self, on_save: Callable[[int, np.ndarray], None] | None):
+        self.saved: dict[int, np.ndarray] = {}
+        self.on_save = on_save
+
+    def run(self, cfg, state) -> None:
+        if state.saveresult:
+            year = int(round(float(state.t.numpy())))
+            thk = state.thk.numpy()[::-1].astype("float32").copy()  # back to north-up
+            self.saved[year] = thk
+            if self.on_save:
+                self.on_save(year, thk)
+
+
+class IGMGlacier:
+    """One glacier's IGM model: build once, `run()` as often as needed."""
+
+    def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
+        self.settings = settings
+        self.device = configure_tensorflow(settings.threads, settings.seed)
+        import tensorflow as tf
+        from igm.common import State
+
+        self.domain = domain
+        self.cfg = igm_config(settings)
+        flip = lambda a: np.ascontiguousarray(np.asarray(a, dtype="float32")[::-1])  # IGM wants y ascending
+        x = domain["x"].values.astype("float32")
+        y = domain["y"].values[::-1].astype("float32")
+        X, Y = np.meshgrid(x, y)
+        dx = float(abs(x[1] - x[0]))
+        s = State()
+        s.original_cwd = Path.cwd()
+        s.x, s.y = tf.constant(x), tf.constant(y)
+        s.X, s.Y = tf.constant(X), tf.constant(Y)
+        s.dx = tf.Variable(np.float32(dx), trainable=False)
+        s.dy = tf.Variable(np.float32(dx), trainable=False)
+        s.dX = tf.Variable(np.full(X.shape, dx, dtype="float32"), trainable=False)
+        s.topg = tf.Variable(flip(domain["topg"].values), trainable=False)
+        s.thk = tf.Variable(flip(domain["thk"].values), trainable=False)
+        s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
+        self.state = s
+        self._flip = flip
+        self.smb = _BalanceProcess(domain_profiles(domain), flip(domain["icemask"].values))
+        self._iceflow_ready = False
+        self.startup_s = 0.0
+
+    def _init_iceflow(self) -> None:
+        import igm.processes.iceflow as iceflow
+        from igm.processes.iceflow.unified.evaluator import evaluate_iceflow
+        from igm.processes.iceflow.unified.solver import solve_iceflow
+
+        t0 = time.perf_counter()
+        cfg_u = self.cfg.processes.iceflow.unified
+        weights = self.settings.emulator_weights
+        cfg_u.nbit_init = 1 if weights else self.settings.cold_iterations
+        iceflow.initialize(self.cfg, self.state)
+        if weights:
+            self.state.iceflow_model.load_weights(weights)
+            cfg_u.nbit_init = self.settings.warm_iterations
+            solve_iceflow(self.cfg, self.state, init=True)
+            evaluate_iceflow(self.cfg, self.state)
+        self._iceflow_ready = True
+        self.startup_s = time.perf_counter() - t0
+
+    def run(
+        self,
+        start: float = START_YEAR,
+        end: float = END_YEAR,
+        thk0: np.ndarray | None = None,
+        d_ela: float = 0.0,
+        on_save: Callable[[int, np.ndarray], None] | None = None,
+    ) -> dict[int, np.ndarray]:
+        """Simulate from `start` to `end` (from `thk0`, north-up, or the domain's initial ice) and
+        return the thickness (north-up, m) every `SAVE_EVERY_YEARS` years, both ends included."""
+        import tensorflow as tf
+        import igm.processes.iceflow as iceflow
+        import igm.processes.thk as thk
+        import igm.processes.time as timep
+        from igm.common.runner.modules.src import finalize_modules, initialize_modules, update_modules
+
+        s = self.state
+        start_thk = self.domain["thk"].values if thk0 is None else thk0
+        s.thk = tf.Variable(self._flip(np.clip(start_thk, 0, None)), trainable=False)
+        s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
+        self.cfg.processes.time.start = float(start)
+        self.cfg.processes.time.end = float(end)
+        self.smb.d_ela = float(d_ela)
+        if not self._iceflow_ready:
+            self._init_iceflow()
+        out = _Snapshots(on_save)
+        modules = [self.smb, iceflow, timep, thk]
+        initialize_modules([self.smb, timep, thk], self.cfg, s)
+        update_modules(modules, [out], self.cfg, s)
+        finalize_modules(modules, self.cfg, s)
+        return out.saved
+
+    def save_emulator(self, path: str | Path) -> Path:
+        """Keras HDF5 weights of the trained emulator (written atomically; name must end .weights.h5)."""
+        from ..storage import atomic_path
+
+        with atomic_path(path, suffix=".weights.h5") as tmp:
+            self.state.iceflow_model.save_weights(str(tmp))
+        return Path(path)
+
+
+def software_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("igm-model", "tensorflow", "numpy")}

@@ -1,0 +1,80 @@
+"""Resources: where inputs and products live, and how IGM is launched."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, albers_crs
+from .inventory.demo import ensure_demo_region
+from .inventory.region import RegionSpec, load_region_spec
+
+
+def project_path(p: str | Path) -> Path:
+    """Absolute paths stay; relative ones are taken from $GLACIER_ASSETS_ROOT (default: the cwd,
+    which `workspace.yaml` and the Makefile set to the repository root)."""
+    p = Path(p)
+    return p if p.is_absolute() else Path(os.environ.get("GLACIER_ASSETS_ROOT", os.getcwd())) / p
+
+
+class ProductStore(dg.ConfigurableResource):
+    """The folder that holds every product, laid out by `constants.*_relpath`."""
+
+    root: str = "var/products"
+    albers_lon_0: float = ALBERS_LON_0
+    albers_lat_1: float = ALBERS_LAT_1
+    albers_lat_2: float = ALBERS_LAT_2
+
+    def path(self, relpath: str) -> Path:
+        return project_path(self.root) / relpath
+
+    @property
+    def albers(self) -> str:
+        return albers_crs(self.albers_lon_0, self.albers_lat_1, self.albers_lat_2)
+
+
+class RegionSource(dg.ConfigurableResource):
+    """The region to model: a region YAML (see `inventory/region.py`) or, when `spec` is empty,
+    the built-in demo region, generated on first use into `demo_dir`. `include` limits the run to
+    some glacier ids."""
+
+    spec: str = ""
+    demo_dir: str = "var/demo_region"
+    include: list[str] = []
+
+    def spec_path(self) -> Path:
+        return project_path(self.spec) if self.spec else ensure_demo_region(project_path(self.demo_dir))
+
+    def load(self) -> RegionSpec:
+        return load_region_spec(self.spec_path())
+
+
+class IGMRunner(dg.ConfigurableResource):
+    """Launches `python -m glacier_assets.igm_run` through Dagster Pipes (a local subprocess; the
+    same child runs in a GPU pod through `PipesK8sClient`). TensorFlow threads are bounded by
+    `threads`; with `use_emulator` every glacier warm-starts from the shared pretrained emulator."""
+
+    threads: int = 1
+    seed: int = 0
+    use_emulator: bool = True
+    warm_iterations: int = 30
+    cold_iterations: int = 300
+    python: str = ""
+
+    def settings_extras(self, emulator_path: Path | None) -> dict:
+        return {
+            "threads": self.threads,
+            "seed": self.seed,
+            "emulator_weights": str(emulator_path) if (self.use_emulator and emulator_path) else None,
+            "warm_iterations": self.warm_iterations,
+            "cold_iterations": self.cold_iterations,
+        }
+
+    def run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:
+        client = dg.PipesSubprocessClient(cwd=os.getcwd(), env={"PYTHONUNBUFFERED": "1",
+                                                               "TF_CPP_MIN_LOG_LEVEL": "2"})
+        command = [self.python or sys.executable, "-m", "glacier_assets.igm_run", mode]
+        return client.run(command=command, context=context, extras=extras).get_materialize_result()

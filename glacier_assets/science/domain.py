@@ -1,0 +1,83 @@
+"""A glacier's model domain on the 100 m UTM grid: bed, initial ice, where ice may grow, forcing.
+
+Bed: the DEM is a surface (e.g. SRTM, 2000), so the bed is DEM minus a first-guess thickness on
+the outline nearest in time to the DEM. Initial state: first-guess thickness on the initial
+(1970s) outline, on that bed. Ice may grow within `ICE_ALLOWED_BUFFER_M` of the glacier's
+largest outline but not onto other glaciers' initial outlines; outside, positive balance is
+replaced by strong melt, the IGM convention that keeps ice from growing on neighbouring peaks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import rasterio.features
+import xarray as xr
+from scipy.ndimage import binary_dilation
+
+from ..constants import ICE_ALLOWED_BUFFER_M
+from .grids import Grid
+from .massbalance import BalanceProfiles
+from .thickness import first_guess_thickness
+
+
+def rasterize(geoms, grid: Grid) -> np.ndarray:
+    """Boolean mask of cells whose centre lies inside any of `geoms` (in the grid's CRS)."""
+    geoms = [g for g in geoms if g is not None and not g.is_empty]
+    if not geoms:
+        return np.zeros(grid.shape, dtype=bool)
+    return rasterio.features.rasterize(
+        [(g, 1) for g in geoms], out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8"
+    ).astype(bool)
+
+
+def allowed_ice_mask(own: np.ndarray, others: np.ndarray, res: float, buffer_m: float = ICE_ALLOWED_BUFFER_M) -> np.ndarray:
+    cells = int(round(buffer_m / res))
+    grown = binary_dilation(own, iterations=cells) if cells > 0 else own.copy()
+    return (grown & ~others) | own
+
+
+def build_domain(
+    glacier_id: str,
+    grid: Grid,
+    dem: np.ndarray,
+    initial_outline: np.ndarray,
+    bed_outline: np.ndarray,
+    allowed: np.ndarray,
+    profiles: BalanceProfiles,
+    attrs: dict | None = None,
+) -> xr.Dataset:
+    """The domain as an xarray Dataset (y north to south), ready to be written as NetCDF."""
+    if np.isnan(dem).any():
+        raise ValueError(f"glacier {glacier_id}: the DEM does not cover the whole model domain")
+    h_bed = first_guess_thickness(dem, bed_outline, grid.res)
+    topg = dem - h_bed
+    thk = first_guess_thickness(dem, initial_outline, grid.res)
+    dims = ("y", "x")
+    ds = xr.Dataset(
+        {
+            "dem": (dims, dem.astype("float32"), {"long_name": "surface DEM", "units": "m"}),
+            "topg": (dims, topg.astype("float32"), {"long_name": "bed elevation", "units": "m"}),
+            "thk": (dims, thk.astype("float32"), {"long_name": "initial ice thickness (first guess)", "units": "m"}),
+            "icemask": (dims, allowed.astype("float32"), {"long_name": "cells where ice may accumulate"}),
+            "outline_initial": (dims, initial_outline.astype("uint8"), {"long_name": "initial outline mask"}),
+            "mb_profile": (("mb_year", "mb_z"), profiles.b.astype("float64"),
+                           {"long_name": "annual surface mass balance profile", "units": "m ice eq. a-1"}),
+        },
+        coords={
+            "x": ("x", grid.x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+            "y": ("y", grid.y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+            "mb_year": ("mb_year", profiles.years.astype("int32")),
+            "mb_z": ("mb_z", profiles.z, {"units": "m"}),
+        },
+        attrs={"glacier_id": glacier_id, "crs": grid.crs, "resolution_m": grid.res, **(attrs or {})},
+    )
+    return ds
+
+
+def domain_grid(ds: xr.Dataset) -> Grid:
+    return Grid.from_xy(ds.attrs["crs"], ds["x"].values, ds["y"].values)
+
+
+def domain_profiles(ds: xr.Dataset) -> BalanceProfiles:
+    return BalanceProfiles(ds["mb_year"].values.astype(int), ds["mb_z"].values.astype("float64"),
+                           ds["mb_profile"].values.astype("float64"))

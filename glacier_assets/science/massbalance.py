@@ -1,0 +1,162 @@
+"""Surface mass balance forcing as yearly balance profiles b(year, z) in m ice eq. per year.
+
+Every forcing source ends up in one form, `BalanceProfiles`: a table of annual balance against
+elevation, which the IGM process reads cell by cell at the simulated surface (so the geometry
+feeds back on the balance). Two sources:
+
+* an ELA series (the demo region, or any table of year/ELA/gradients), IGM's `smb.simple` law:
+  b = grad_abl (z - ELA) below the ELA, min(grad_acc (z - ELA), acc_max) above;
+* monthly temperature and precipitation (NetCDF reanalysis), a temperature-index model:
+  b = sum over the months of [P_solid(z) - DDF * days * max(T(z) - T_melt, 0)] / 0.9,
+  with T(z) = T_ref + lapse (z - z_ref) + bias, solid fraction 1 below 0 C, 0 above 2 C.
+
+A shift `d_ela` (m) moves the whole profile up: b'(z) = b(z - d_ela). It is the one parameter the
+calibration to control outlines tunes (issue 3); for the temperature-index source it is a
+temperature change of about -lapse * d_ela.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+ICE_WE = 0.9  # m w.e. per m ice eq. (rho_ice / rho_water)
+PROFILE_STEP_M = 10.0
+
+
+@dataclass(frozen=True)
+class BalanceProfiles:
+    years: np.ndarray  # (n,) int
+    z: np.ndarray  # (m,) float, ascending, evenly spaced
+    b: np.ndarray  # (n, m) m ice eq. / yr
+
+    def __post_init__(self) -> None:
+        if self.b.shape != (len(self.years), len(self.z)):
+            raise ValueError(f"profile table shape {self.b.shape} != ({len(self.years)}, {len(self.z)})")
+        if len(self.z) < 2 or not np.allclose(np.diff(self.z), self.z[1] - self.z[0]):
+            raise ValueError("profile elevations must be evenly spaced and ascending")
+        if not np.isfinite(self.b).all():
+            raise ValueError("balance profiles contain non-finite values")
+
+    def at(self, year: int, z: np.ndarray, d_ela: float = 0.0) -> np.ndarray:
+        """Balance at elevations `z` in `year` (clamped to the table's years and elevations)."""
+        i = int(np.clip(np.searchsorted(self.years, year, side="right") - 1, 0, len(self.years) - 1))
+        return np.interp(np.asarray(z, dtype="float64") - d_ela, self.z, self.b[i])
+
+    def ela(self, year: int) -> float:
+        return equilibrium_line_altitude(self.z, self.b[int(np.searchsorted(self.years, year))])
+
+
+def elevation_bins(zmin: float, zmax: float, margin: float = 1000.0, step: float = PROFILE_STEP_M) -> np.ndarray:
+    lo = np.floor((zmin - margin) / step) * step
+    hi = np.ceil((zmax + margin) / step) * step
+    return np.arange(lo, hi + step / 2, step)
+
+
+def profiles_from_ela(
+    years: np.ndarray,
+    ela: np.ndarray,
+    grad_abl: np.ndarray,
+    grad_acc: np.ndarray,
+    acc_max: np.ndarray,
+    z: np.ndarray,
+) -> BalanceProfiles:
+    """IGM `smb.simple` law evaluated on elevation bins, one profile per year."""
+    dz = z[None, :] - np.asarray(ela, dtype="float64")[:, None]
+    b = np.where(dz < 0, dz * np.asarray(grad_abl)[:, None], dz * np.asarray(grad_acc)[:, None])
+    b = np.minimum(b, np.asarray(acc_max, dtype="float64")[:, None])
+    return BalanceProfiles(np.asarray(years, dtype=int), np.asarray(z, dtype="float64"), b)
+
+
+@dataclass(frozen=True)
+class TemperatureIndexParams:
+    ddf_mm_per_day_k: float = 5.0  # degree-day factor, mm w.e. d-1 K-1
+    t_melt_c: float = -1.0
+    t_snow_c: float = 0.0
+    t_rain_c: float = 2.0
+    lapse_k_per_m: float = -0.0065
+    prcp_factor: float = 1.0
+
+
+def monthly_balance(
+    temp_c: np.ndarray,
+    prcp_mm: np.ndarray,
+    days: np.ndarray,
+    z_ref: float,
+    z: np.ndarray,
+    params: TemperatureIndexParams,
+    bias_k: float = 0.0,
+) -> np.ndarray:
+    """Mass balance (mm w.e.) per month (rows) and elevation (columns)."""
+    t = temp_c[:, None] + params.lapse_k_per_m * (z[None, :] - z_ref) + bias_k
+    solid = np.clip((params.t_rain_c - t) / (params.t_rain_c - params.t_snow_c), 0.0, 1.0)
+    acc = params.prcp_factor * prcp_mm[:, None] * solid
+    melt = params.ddf_mm_per_day_k * days[:, None] * np.maximum(t - params.t_melt_c, 0.0)
+    return acc - melt
+
+
+def profiles_from_monthly_climate(
+    years: np.ndarray,
+    months: np.ndarray,
+    temp_c: np.ndarray,
+    prcp_mm: np.ndarray,
+    days: np.ndarray,
+    z_ref: float,
+    z: np.ndarray,
+    params: TemperatureIndexParams,
+    bias_k: float = 0.0,
+) -> BalanceProfiles:
+    """Annual (calendar-year) balance profiles from a monthly series; years need all 12 months."""
+    mb = monthly_balance(temp_c, prcp_mm, days, z_ref, z, params, bias_k)
+    out_years, rows = [], []
+    for year in np.unique(years):
+        sel = years == year
+        if np.count_nonzero(sel) != 12 or sorted(months[sel]) != list(range(1, 13)):
+            continue
+        out_years.append(int(year))
+        rows.append(mb[sel].sum(axis=0) / 1000.0 / ICE_WE)
+    if not rows:
+        raise ValueError("the climate series holds no complete calendar year")
+    return BalanceProfiles(np.array(out_years), z.astype("float64"), np.array(rows))
+
+
+def equilibrium_line_altitude(z: np.ndarray, b: np.ndarray) -> float:
+    """Lowest elevation where the profile crosses zero (linear between bins)."""
+    sign = np.sign(b)
+    idx = np.flatnonzero((sign[:-1] <= 0) & (sign[1:] > 0))
+    if idx.size == 0:
+        return float(z[-1]) if b[-1] <= 0 else float(z[0])
+    i = int(idx[0])
+    if b[i + 1] == b[i]:
+        return float(z[i])
+    return float(z[i] + (0 - b[i]) * (z[i + 1] - z[i]) / (b[i + 1] - b[i]))
+
+
+def bias_for_ela(
+    years: np.ndarray,
+    months: np.ndarray,
+    temp_c: np.ndarray,
+    prcp_mm: np.ndarray,
+    days: np.ndarray,
+    z_ref: float,
+    z: np.ndarray,
+    params: TemperatureIndexParams,
+    target_ela: float,
+    ref_years: tuple[int, int],
+) -> float:
+    """Temperature bias (K) that puts the mean ELA of `ref_years` at `target_ela`.
+
+    The usual first guess without mass-balance data: a glacier roughly in balance has its ELA
+    near its median elevation."""
+    sel = (years >= ref_years[0]) & (years <= ref_years[1])
+    if not sel.any():
+        raise ValueError(f"no climate data in the reference years {ref_years}")
+
+    def misfit(bias: float) -> float:
+        p = profiles_from_monthly_climate(years[sel], months[sel], temp_c[sel], prcp_mm[sel], days[sel],
+                                          z_ref, z, params, bias)
+        return equilibrium_line_altitude(z, p.b.mean(axis=0)) - target_ela
+
+    return float(brentq(misfit, -15.0, 15.0, xtol=1e-3))

@@ -1,0 +1,248 @@
+"""Each step of the chain for one glacier (or one epoch), as plain functions over files.
+
+The Dagster assets in `assets/` are thin wrappers around these; tests call them directly too.
+Inputs: the validated outline inventory (GeoDataFrame) and the region spec; outputs: files in
+open formats and a dict of figures for metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import xarray as xr
+from rasterio.warp import Resampling
+from shapely.ops import unary_union
+
+from .constants import (
+    DOMAIN_BORDER_CELLS,
+    EPOCHS,
+    GEOGRAPHIC_CRS,
+    ICE_THRESHOLD_M,
+    MASK_NODATA,
+    MODEL_RESOLUTION_M,
+    PRODUCT_RESOLUTION_M,
+    THICKNESS_NODATA,
+)
+from .inventory.forcing import climate_profiles, ela_table_profiles
+from .inventory.region import ElaTableForcing, RegionSpec
+from .science.domain import allowed_ice_mask, build_domain, rasterize
+from .science.grids import Grid, reproject_raster, snapped_grid, utm_crs_for
+from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
+from .science.massbalance import elevation_bins
+from .science.resample import bilinear_refine, thickness_product
+from .science.vectorize import mask_to_polygons
+from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
+
+REFINE = int(round(MODEL_RESOLUTION_M / PRODUCT_RESOLUTION_M))
+
+
+class GlacierError(RuntimeError):
+    """A problem with one glacier's inputs or products; the message names the glacier."""
+
+
+def glacier_rows(inventory: gpd.GeoDataFrame, glacier_id: str) -> gpd.GeoDataFrame:
+    rows = inventory[inventory["glacier_id"] == glacier_id]
+    if rows.empty:
+        raise GlacierError(f"glacier {glacier_id}: not in the outline inventory")
+    if not (rows["role"] == "initial").any():
+        raise GlacierError(f"glacier {glacier_id}: no initial outline")
+    return rows
+
+
+def _dem_resampling(dem_path: Path, grid: Grid) -> Resampling:
+    """Average when the DEM is finer than the model grid, bilinear otherwise."""
+    with rasterio.open(dem_path) as src:
+        res = abs(src.transform.a)
+        if src.crs.is_geographic:
+            res *= 111_000.0 * np.cos(np.deg2rad((src.bounds.top + src.bounds.bottom) / 2))
+    return Resampling.average if res < grid.res else Resampling.bilinear
+
+
+def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, out_path: Path) -> dict:
+    """Model domain of one glacier (100 m UTM grid; DEM, bed, first-guess ice, allowed mask,
+    balance profiles) written as NetCDF. Returns figures for metadata."""
+    rows = glacier_rows(inventory, glacier_id)
+    initial = rows[rows["role"] == "initial"].iloc[0]
+    centroid = initial.geometry.representative_point()
+    crs = utm_crs_for(centroid.x, centroid.y)
+    own = rows.to_crs(crs)
+    grid = snapped_grid(crs, unary_union(list(own.geometry)).bounds, MODEL_RESOLUTION_M, DOMAIN_BORDER_CELLS)
+    dem = reproject_raster(str(spec.dem.path), grid, _dem_resampling(spec.dem.path, grid))
+    missing = np.isnan(dem).mean()
+    if missing > 0:
+        raise GlacierError(
+            f"glacier {glacier_id}: the DEM {spec.dem.path.name} does not cover its model domain "
+            f"({missing:.0%} of {grid.shape[0]}x{grid.shape[1]} cells without data)"
+        )
+    initial_mask = rasterize([own[own["role"] == "initial"].geometry.iloc[0]], grid)
+    if initial_mask.sum() == 0:
+        raise GlacierError(f"glacier {glacier_id}: the initial outline covers no 100 m cell centre")
+    nearest_dem = own.iloc[int(np.argmin(np.abs(own["year"].to_numpy() - spec.dem.year)))]
+    bed_mask = rasterize([nearest_dem.geometry], grid)
+    others = inventory[(inventory["role"] == "initial") & (inventory["glacier_id"] != glacier_id)]
+    others = others[others.intersects(gpd.GeoSeries([initial.geometry], crs=GEOGRAPHIC_CRS).buffer(0.5).iloc[0])]
+    others_mask = rasterize(list(others.to_crs(crs).geometry), grid)
+    allowed = allowed_ice_mask(rasterize(list(own.geometry), grid), others_mask & ~initial_mask, grid.res)
+    z = elevation_bins(float(np.nanmin(dem)), float(np.nanmax(dem)))
+    if isinstance(spec.forcing, ElaTableForcing):
+        profiles, info = ela_table_profiles(spec.forcing, z)
+    else:
+        profiles, info = climate_profiles(spec.forcing, centroid.x, centroid.y, z,
+                                          target_ela=float(np.median(dem[initial_mask])))
+    attrs = {"forcing": info.kind, "initial_outline_year": int(initial["year"]),
+             "bed_outline_year": int(nearest_dem["year"]), "dem_year": spec.dem.year,
+             "region": spec.name}
+    attrs.update({f"forcing_{k}": (v if not isinstance(v, list) else ",".join(map(str, v)) or "none")
+                  for k, v in info.details.items()})
+    ds = build_domain(glacier_id, grid, dem, initial_mask, bed_mask, allowed, profiles, attrs)
+    write_netcdf(out_path, ds)
+    thk = ds["thk"].values
+    return {
+        "path": str(out_path),
+        "crs": crs,
+        "shape": list(grid.shape),
+        "resolution_m": grid.res,
+        "area_km2": round(float(initial["area_km2"]), 4),
+        "grid_area_km2": round(float(initial_mask.sum() * grid.cell_area_m2 / 1e6), 4),
+        "volume_km3": round(volume_km3(thk, grid.cell_area_m2), 5),
+        "max_thickness_m": round(float(thk.max()), 1),
+        "forcing": info.kind,
+        **{f"forcing_{k}": v for k, v in info.details.items() if not isinstance(v, (list, dict))},
+    }
+
+
+def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
+    """Area (the published recipe: bilinear to 25 m, >= 2 m) and volume per epoch."""
+    res = float(abs(sim["x"].values[1] - sim["x"].values[0]))
+    rows = []
+    for year in sim["time"].values:
+        thk = sim["thk"].sel(time=year).values
+        fine = bilinear_refine(thk, REFINE)
+        rows.append({"year": int(year),
+                     "area_km2": glaciated_area_km2(fine, (res / REFINE) ** 2),
+                     "volume_km3": volume_km3(thk, res * res)})
+    return pd.DataFrame(rows)
+
+
+def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[np.ndarray, Grid]:
+    if not Path(sim_path).exists():
+        raise GlacierError(f"glacier {glacier_id}: no simulation at {sim_path} (materialize igm_simulation first)")
+    with xr.open_dataset(sim_path) as sim:
+        if year not in set(int(t) for t in sim["time"].values):
+            raise GlacierError(f"glacier {glacier_id}: the simulation has no thickness for {year}")
+        thk = sim["thk"].sel(time=year).values.astype("float64")
+        grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
+    if not np.isfinite(thk).all():
+        raise GlacierError(f"glacier {glacier_id}: simulated thickness for {year} has non-finite values")
+    return thk, grid
+
+
+def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
+    """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
+    as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
+    thk, grid = _simulation_thickness(sim_path, glacier_id, year)
+    product = thickness_product(thk, grid, REFINE)
+    if product is None:
+        remove_product(out_path)
+        return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
+    fine, fgrid = product
+    data = np.where(fine > 0, fine, THICKNESS_NODATA).astype("float32")
+    write_cog(out_path, data, fgrid, THICKNESS_NODATA, "float32")
+    return {
+        "path": str(out_path),
+        "vanished": False,
+        "crs": fgrid.crs,
+        "shape": list(fgrid.shape),
+        "resolution_m": fgrid.res,
+        "area_km2": round(glaciated_area_km2(fine, fgrid.cell_area_m2), 5),
+        "volume_km3": round(volume_km3(fine, fgrid.cell_area_m2), 6),
+        "max_thickness_m": round(float(fine.max()), 2),
+    }
+
+
+def read_thickness(path: Path) -> tuple[np.ndarray, Grid]:
+    data, grid, nodata = read_raster(path)
+    data = data.astype("float64")
+    if nodata is not None:
+        data[data == nodata] = 0.0
+    return data, grid
+
+
+def make_mask(thickness_path: Path | None, glacier_id: str, code: int, out_path: Path) -> dict:
+    """Glacier mask: cells with thickness >= 2 m carry the glacier's unique code (int32 COG, nodata 0)."""
+    if thickness_path is None or not Path(thickness_path).exists():
+        remove_product(out_path)
+        return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}
+    thk, grid = read_thickness(thickness_path)
+    mask = glacier_mask(thk, code, ICE_THRESHOLD_M)
+    if not mask.any():
+        remove_product(out_path)
+        return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}
+    write_cog(out_path, mask, grid, MASK_NODATA, "int32")
+    return {"path": str(out_path), "vanished": False, "crs": grid.crs, "shape": list(grid.shape), "code": code,
+            "area_km2": round(float((mask != 0).sum() * grid.cell_area_m2 / 1e6), 5)}
+
+
+OUTLINE_COLUMNS = ["glacier_id", "year", "code", "area_km2", "geometry"]
+
+
+def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: Path) -> dict:
+    """Outline: the mask vectorized (holes kept); area from the geometry (UTM, GeoParquet).
+    A glacier with no ice left gets a row with an empty geometry, so "vanished" and "not made
+    yet" stay distinguishable."""
+    if mask_path is None or not Path(mask_path).exists():
+        gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": 0, "area_km2": 0.0,
+                                 "geometry": None}], columns=OUTLINE_COLUMNS, geometry="geometry",
+                               crs=GEOGRAPHIC_CRS)
+        write_geoparquet(out_path, gdf)
+        return {"path": str(out_path), "vanished": True, "area_km2": 0.0}
+    mask, grid, _ = read_raster(mask_path)
+    polys = mask_to_polygons(mask, grid.transform)
+    if len(polys) != 1:
+        raise GlacierError(f"glacier {glacier_id} {year}: mask holds codes {sorted(polys)}, expected one")
+    code, geom = next(iter(polys.items()))
+    gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": code,
+                             "area_km2": geom.area / 1e6, "geometry": geom}],
+                           columns=OUTLINE_COLUMNS, geometry="geometry", crs=grid.crs)
+    write_geoparquet(out_path, gdf)
+    return {"path": str(out_path), "vanished": False, "crs": grid.crs, "area_km2": round(geom.area / 1e6, 5),
+            "n_polygons": len(geom.geoms), "n_holes": sum(len(p.interiors) for p in geom.geoms)}
+
+
+def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, shp_path: Path,
+                           parquet_path: Path) -> dict:
+    """All glaciers of one epoch in one file, reprojected to the Albers equal-area projection."""
+    parts = [gpd.read_parquet(p).to_crs(albers) for p in outline_paths]
+    parts = [g[~(g.geometry.isna() | g.geometry.is_empty)] for g in parts]
+    if parts:
+        gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=albers)
+    else:
+        gdf = gpd.GeoDataFrame(columns=OUTLINE_COLUMNS, geometry="geometry", crs=albers)
+    gdf["year"] = year
+    gdf["area_km2"] = gdf.geometry.area / 1e6
+    gdf = gdf.sort_values("glacier_id").reset_index(drop=True)
+    write_shapefile(shp_path, gdf)
+    write_geoparquet(parquet_path, gdf)
+    return {"path": str(shp_path), "geoparquet": str(parquet_path), "crs": albers, "n_glaciers": len(gdf),
+            "area_km2": round(float(gdf["area_km2"].sum()), 4)}
+
+
+def code_for(glacier_id: str, inventory: gpd.GeoDataFrame | None = None) -> int:
+    """The glacier's mask code: from its RGI id, else its running number in the inventory."""
+    try:
+        return glacier_code(glacier_id)
+    except ValueError:
+        if inventory is None:
+            raise
+        ids = sorted(inventory["glacier_id"].unique())
+        return glacier_code(glacier_id, ids.index(glacier_id) + 1)
+
+
+__all__ = [
+    "EPOCHS", "GlacierError", "make_domain", "publish_thickness", "make_mask", "make_outline",
+    "make_regional_outlines", "simulation_summary", "code_for",
+]

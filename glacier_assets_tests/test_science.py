@@ -1,0 +1,155 @@
+"""The science on small arrays whose answers can be checked by hand."""
+
+import math
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from glacier_assets.constants import GRAVITY, ICE_DENSITY
+from glacier_assets.science.grids import Grid, snapped_grid, utm_crs_for
+from glacier_assets.science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
+from glacier_assets.science.massbalance import (
+    BalanceProfiles,
+    TemperatureIndexParams,
+    equilibrium_line_altitude,
+    monthly_balance,
+    profiles_from_ela,
+)
+from glacier_assets.science.resample import bilinear_refine, thickness_product, valid_window
+from glacier_assets.science.sia import run_sia
+from glacier_assets.science.thickness import basal_shear_stress_pa, first_guess_thickness
+from glacier_assets.science.vectorize import mask_to_polygons
+
+
+def test_bilinear_reproduces_a_linear_field_and_clamps_at_edges():
+    coarse = np.array([[0.0, 4.0], [8.0, 12.0]])  # f(row, col) = 8 row + 4 col
+    fine = bilinear_refine(coarse, 2)
+    # fine centres sit at coarse index -0.25, 0.25, 0.75, 1.25 -> clamped to 0, 0.25, 0.75, 1
+    pos = np.array([0.0, 0.25, 0.75, 1.0])
+    expected = 8 * pos[:, None] + 4 * pos[None, :]
+    assert fine.shape == (4, 4)
+    np.testing.assert_allclose(fine, expected)
+
+
+def test_single_cell_spreads_over_an_8x8_window_at_25m():
+    thk = np.zeros((5, 5))
+    thk[2, 2] = 100.0
+    grid = Grid("EPSG:32646", 1000.0, 2000.0, 100.0, 5, 5)
+    fine, fgrid = thickness_product(thk, grid, 4)
+    # coarse offsets of fine centres: +-0.125, +-0.375, +-0.625, +-0.875 -> 8 cells per axis
+    assert fine.shape == (8, 8)
+    assert fgrid.res == 25.0 and fgrid.width == 8
+    # the window starts 0.875 coarse cells west of the centre of cell 2: x = 1000 + 250 - 87.5 - 12.5
+    assert fgrid.xmin == pytest.approx(1000 + 2.5 * 100 - 0.875 * 100 - 12.5)
+    assert fine.max() == pytest.approx(100 * 0.875**2)
+    assert fine.min() == pytest.approx(100 * 0.125**2)
+    assert thickness_product(np.zeros((3, 3)), grid, 4) is None
+
+
+def test_valid_window():
+    v = np.zeros((4, 6), bool)
+    v[1, 2] = v[2, 4] = True
+    assert valid_window(v) == (1, 3, 2, 5)
+    assert valid_window(np.zeros((2, 2), bool)) is None
+
+
+def test_mask_threshold_is_inclusive_and_coded():
+    thk = np.array([[0.0, 1.99, 2.0], [5.0, np.nan, 2.01]])
+    m = glacier_mask(thk, 1301234)
+    np.testing.assert_array_equal(m, [[0, 0, 1301234], [1301234, 0, 1301234]])
+    assert m.dtype == np.int32
+    assert glaciated_area_km2(thk, 625.0) == pytest.approx(3 * 625 / 1e6)
+    assert volume_km3(np.array([[10.0, -1.0]]), 625.0) == pytest.approx(10 * 625 / 1e9)
+    with pytest.raises(ValueError):
+        glacier_mask(thk, 0)
+
+
+def test_glacier_codes_are_unique_per_rgi_id():
+    assert glacier_code("RGI60-13.01234") == 1301234
+    assert glacier_code("RGI60-11.00897") == 1100897
+    assert glacier_code("5K441M0100", fallback=7) == 7
+    with pytest.raises(ValueError, match="5K441M0100"):
+        glacier_code("5K441M0100")
+
+
+def test_vectorize_keeps_holes_and_pixel_area():
+    mask = np.zeros((5, 5), np.int32)
+    mask[1:4, 1:4] = 7
+    mask[2, 2] = 0  # a hole
+    mask[0, 4] = 7  # a separate pixel, diagonal to nothing
+    transform = Grid("EPSG:32646", 0.0, 125.0, 25.0, 5, 5).transform
+    polys = mask_to_polygons(mask, transform)
+    geom = polys[7]
+    assert geom.area == pytest.approx(9 * 625.0)  # 8 ring pixels + 1 separate
+    assert len(geom.geoms) == 2
+    assert sum(len(p.interiors) for p in geom.geoms) == 1
+
+
+def test_shear_stress_formula():
+    assert basal_shear_stress_pa(0.0) == pytest.approx(0.005e5)
+    assert basal_shear_stress_pa(1.0) == pytest.approx((0.005 + 1.598 - 0.435) * 1e5)
+    assert basal_shear_stress_pa(2.0) == pytest.approx(1.5e5)
+
+
+def test_first_guess_thickness_on_a_plane():
+    res, n = 100.0, 60
+    slope = math.radians(10.0)
+    x = np.arange(n) * res
+    dem = 5000.0 + np.tile(x * math.tan(slope), (n, 1))
+    outline = np.zeros((n, n), bool)
+    outline[10:50, 10:50] = True
+    h = first_guess_thickness(dem, outline, res)
+    dz_km = 39 * res * math.tan(slope) / 1000
+    tau = (0.005 + 1.598 * dz_km - 0.435 * dz_km**2) * 1e5
+    expected = tau / (0.8 * ICE_DENSITY * GRAVITY * math.sin(slope))
+    assert h[30, 30] == pytest.approx(expected, rel=1e-6)
+    assert (h[~outline] == 0).all()
+    assert 0 < h[10, 30] < expected  # tapered at the margin
+
+
+def test_ela_profiles_and_shift():
+    z = np.arange(5000.0, 6001.0, 10.0)
+    p = profiles_from_ela(np.array([2000]), np.array([5500.0]), np.array([0.005]), np.array([0.002]),
+                          np.array([0.5]), z)
+    assert p.at(2000, np.array([5400.0]))[0] == pytest.approx(-0.5)
+    assert p.at(2000, np.array([5600.0]))[0] == pytest.approx(0.2)
+    assert p.at(2000, np.array([5900.0]))[0] == pytest.approx(0.5)  # capped
+    assert p.at(2000, np.array([5600.0]), d_ela=100.0)[0] == pytest.approx(0.0)
+    assert equilibrium_line_altitude(z, p.b[0]) == pytest.approx(5500.0)
+    assert p.ela(2000) == pytest.approx(5500.0)
+    with pytest.raises(ValueError):
+        BalanceProfiles(np.array([2000]), z, np.full((1, z.size), np.nan))
+
+
+def test_temperature_index_month_by_hand():
+    params = TemperatureIndexParams(ddf_mm_per_day_k=5.0)
+    z = np.array([4000.0])
+    cold = monthly_balance(np.array([-10.0]), np.array([100.0]), np.array([30.0]), 4000.0, z, params)
+    assert cold[0, 0] == pytest.approx(100.0)  # all snow, no melt
+    warm = monthly_balance(np.array([10.0]), np.array([100.0]), np.array([30.0]), 4000.0, z, params)
+    assert warm[0, 0] == pytest.approx(-5.0 * 30 * 11)  # rain, melt above -1 C
+    mid = monthly_balance(np.array([1.0]), np.array([100.0]), np.array([30.0]), 4000.0, z, params)
+    assert mid[0, 0] == pytest.approx(50.0 - 5.0 * 30 * 2)  # half solid at 1 C
+
+
+def test_utm_zones_and_snapped_grids():
+    assert utm_crs_for(91.10, 33.45) == "EPSG:32646"
+    assert utm_crs_for(10.76, 46.80) == "EPSG:32632"
+    assert utm_crs_for(-70.0, -33.0) == "EPSG:32719"
+    g = snapped_grid("EPSG:32646", (1030.0, 2010.0, 1270.0, 2290.0), 100.0, 2)
+    assert (g.xmin, g.xmax, g.ymin, g.ymax) == (800.0, 1500.0, 1800.0, 2500.0)
+    assert g.shape == (7, 7)
+    assert g.refined(4).shape == (28, 28)
+    assert box(*g.bounds).contains(box(1030, 2010, 1270, 2290))
+
+
+def test_sia_conserves_mass_without_balance_and_spreads_a_bump():
+    n, dx = 40, 100.0
+    bed = np.zeros((n, n))
+    thk = np.zeros((n, n))
+    thk[15:25, 15:25] = 200.0
+    final, saved = run_sia(bed, thk, dx, lambda y, s: np.zeros_like(s), 0.0, 20.0, save_years=(0, 10, 20))
+    assert set(saved) == {0, 10, 20}
+    assert final.sum() == pytest.approx(thk.sum(), rel=1e-6)
+    assert final.max() < 200.0 and np.count_nonzero(final > 1) > 100

@@ -75,6 +75,6 @@ class IGMRunner(dg.ConfigurableResource):
 
     def run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:
         client = dg.PipesSubprocessClient(cwd=os.getcwd(), env={"PYTHONUNBUFFERED": "1",
-                                                               "TF_CPP_MIN_LOG_LEVEL": "2"})
+                                                               "TF_CPP_MIN_LOG_LEVEL": "3"})
         command = [self.python or sys.executable, "-m", "glacier_assets.igm_run", mode]
         return client.run(command=command, context=context, extras=extras).get_materialize_result()

@@ -15,6 +15,7 @@ import pandas as pd
 import rasterio
 import xarray as xr
 from rasterio.warp import Resampling
+from shapely.geometry import box
 from shapely.ops import unary_union
 
 from .constants import (
@@ -84,7 +85,8 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
     nearest_dem = own.iloc[int(np.argmin(np.abs(own["year"].to_numpy() - spec.dem.year)))]
     bed_mask = rasterize([nearest_dem.geometry], grid)
     others = inventory[(inventory["role"] == "initial") & (inventory["glacier_id"] != glacier_id)]
-    others = others[others.intersects(gpd.GeoSeries([initial.geometry], crs=GEOGRAPHIC_CRS).buffer(0.5).iloc[0])]
+    footprint = gpd.GeoSeries([box(*grid.bounds)], crs=crs).to_crs(GEOGRAPHIC_CRS).iloc[0]
+    others = others[others.intersects(footprint)]
     others_mask = rasterize(list(others.to_crs(crs).geometry), grid)
     allowed = allowed_ice_mask(rasterize(list(own.geometry), grid), others_mask & ~initial_mask, grid.res)
     z = elevation_bins(float(np.nanmin(dem)), float(np.nanmax(dem)))

@@ -42,10 +42,10 @@ class IGMSettings:
 
 def configure_tensorflow(threads: int, seed: int) -> str:
     """Bound TF's threads and fix its seeds; must run before the first TF op. Returns the device."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter (CUDA plugins on CPU)
     import tensorflow as tf
 
     if not _TF_CONFIGURED:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
         gpus = tf.config.list_physical_devices("GPU")

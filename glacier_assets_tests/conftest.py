@@ -1,0 +1,100 @@
+"""Shared fixtures: the real sample data in ../shared/data and a demo region built once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GLACIER_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEMO_PAIR = ("RGI60-13.90008", "RGI60-13.90010")  # the two smallest demo glaciers: short IGM runs
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert SHARED_DATA.exists(), f"sample data not found at {SHARED_DATA} (set GLACIER_SHARED_DATA)"
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_region(tmp_path_factory) -> Path:
+    """The demo region built once per test session; returns its region.yaml."""
+    from glacier_assets.inventory.demo import build_demo_region
+
+    return build_demo_region(tmp_path_factory.mktemp("demo") / "region")
+
+
+def hef_region_yaml(shared_data: Path, dest: Path) -> Path:
+    """A region spec for Hintereisferner: RGI6 outline, SRTM DEM, HISTALP + ERA5 climate."""
+    hef = shared_data / "oggm_hef"
+    text = f"""
+name: hintereisferner
+outlines:
+  - {{path: {hef}/Hintereisferner_RGI6.shp, role: initial, year_column: BgnDate}}
+dem: {{path: {hef}/hef_srtm.tif, year: 2000}}
+climate:
+  sources:
+    - {{path: {hef}/histalp_merged_hef.nc, temperature: temp, precipitation: prcp, elevation: hgt}}
+    - path: [{hef}/sel_era5_monthly_t2m_1979-2018.nc, {hef}/sel_era5_monthly_prcp_1979-2018.nc]
+      temperature: t2m
+      precipitation: tp
+      geopotential: z
+      invariant_path: {hef}/sel_era5_invariant.nc
+  prcp_factor: 2.5
+"""
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / "region.yaml"
+    path.write_text(text)
+    return path
+
+
+def chain_definitions(products: Path, region_spec: Path, include=()):
+    """The project's assets and jobs with resources pointing at a test products folder."""
+    import dagster as dg
+
+    from glacier_assets.definitions import ASSETS, glacier_epoch_products, regional_products, simulate_glaciers
+    from glacier_assets.resources import IGMRunner, ProductStore, RegionSource
+
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=[simulate_glaciers, glacier_epoch_products, regional_products],
+        resources={
+            "store": ProductStore(root=str(products)),
+            "region": RegionSource(spec=str(region_spec), include=list(include)),
+            "igm": IGMRunner(threads=1),
+        },
+    )
+
+
+def range_tags(first: str, last: str) -> dict:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+@pytest.fixture(scope="session")
+def demo_chain(tmp_path_factory, demo_region):
+    """The whole chain, for real, on two demo glaciers and the epochs 1970 and 2020: inventory,
+    emulator, domains, IGM runs (Pipes child), batched 25 m products, regional outlines."""
+    import dagster as dg
+
+    root = tmp_path_factory.mktemp("chain")
+    products = root / "products"
+    defs = chain_definitions(products, demo_region, DEMO_PAIR)
+    (root / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "dagster_home")) as instance:
+        results = {}
+        results["setup"] = dg.materialize(defs.assets, selection=["outline_inventory", "iceflow_emulator"],
+                                          instance=instance, resources=defs.resources)
+        for gid in DEMO_PAIR:
+            results[gid] = dg.materialize(defs.assets, selection=["glacier_domain", "igm_simulation"],
+                                          partition_key=gid, instance=instance, resources=defs.resources)
+        job = defs.resolve_job_def("glacier_epoch_products")
+        for year in (1970, 2020):
+            results[year] = job.execute_in_process(
+                instance=instance, tags=range_tags(f"{year}|{DEMO_PAIR[0]}", f"{year}|{DEMO_PAIR[1]}"))
+        for year in (1970, 2020):
+            results[f"regional_{year}"] = defs.resolve_job_def("regional_products").execute_in_process(
+                instance=instance, partition_key=str(year))
+        yield {"defs": defs, "instance": instance, "products": products, "results": results,
+               "region": demo_region}

@@ -1,0 +1,158 @@
+"""The whole chain materialized in process on two demo glaciers with real, short IGM runs."""
+
+import dagster as dg
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import xarray as xr
+from rio_cogeo.cogeo import cog_validate
+
+from glacier_assets.constants import (
+    EPOCHS,
+    PRODUCT_RESOLUTION_M,
+    THICKNESS_NODATA,
+    mask_relpath,
+    outline_relpath,
+    regional_outline_relpath,
+    simulation_relpath,
+    thickness_relpath,
+)
+from glacier_assets.partitions import GLACIERS
+from glacier_assets.science.masks import glacier_code
+from glacier_assets.workflow import read_thickness
+
+from .conftest import DEMO_PAIR, range_tags
+
+pytestmark = pytest.mark.igm
+
+
+def _latest(instance, key: str, partition: str):
+    ev = instance.get_latest_materialization_event(dg.AssetKey(key)) if partition is None else None
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[partition]), limit=1).records
+    return records[0].asset_materialization.metadata
+
+
+def test_inventory_registers_glacier_partitions(demo_chain):
+    instance = demo_chain["instance"]
+    assert sorted(instance.get_dynamic_partitions(GLACIERS)) == list(DEMO_PAIR)
+    md = demo_chain["results"]["setup"].asset_materializations_for_node("outline_inventory")[0].metadata
+    assert md["n_glaciers"].value == 2 and md["n_outlines"].value == 10 and md["n_rejected"].value == 0
+    # materializing again is idempotent: nothing new is registered
+    again = dg.materialize(demo_chain["defs"].assets, selection=["outline_inventory"], instance=instance,
+                           resources=demo_chain["defs"].resources)
+    assert again.asset_materializations_for_node("outline_inventory")[0].metadata["partitions_added"].value == 0
+    assert sorted(instance.get_dynamic_partitions(GLACIERS)) == list(DEMO_PAIR)
+
+
+def test_domain_and_simulation(demo_chain):
+    products = demo_chain["products"]
+    for gid in DEMO_PAIR:
+        res = demo_chain["results"][gid]
+        dom_md = res.asset_materializations_for_node("glacier_domain")[0].metadata
+        assert dom_md["crs"].value == "EPSG:32646" and dom_md["resolution_m"].value == 100.0
+        assert dom_md["volume_km3"].value > 0
+        sim_md = res.asset_materializations_for_node("igm_simulation")[0].metadata
+        assert sim_md["device"].value.startswith(("CPU", "GPU"))
+        assert sim_md["version_igm-model"].value.startswith("3.2")
+        with xr.open_dataset(products / simulation_relpath(gid)) as sim:
+            assert [int(t) for t in sim.time.values] == list(EPOCHS)
+            thk = sim.thk.values
+        assert np.isfinite(thk).all() and (thk >= 0).all()
+        assert thk[0].sum() > 0 and thk[-1].sum() > 0
+        # the simulation moves: thickness changes between 1960 and 2020
+        assert np.abs(thk[-1] - thk[0]).max() > 1.0
+        assert sim_md["volume_km3"].value == pytest.approx(thk[-1].sum() * 1e4 / 1e9, rel=1e-3)
+
+
+def test_products_are_batched_and_per_partition(demo_chain):
+    instance = demo_chain["instance"]
+    for year in (1970, 2020):
+        result = demo_chain["results"][year]
+        assert result.success
+        # one run made the products of both glaciers, each with its own materialization and path
+        mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+        parts = sorted((e.asset_key.to_user_string(), e.partition) for e in mats)
+        assert parts == sorted((k, f"{year}|{g}") for k in ("thickness_25m", "glacier_mask", "glacier_outline")
+                               for g in DEMO_PAIR)
+    md = _latest(instance, "thickness_25m", f"2020|{DEMO_PAIR[0]}")
+    assert md["path"].value.endswith(f"thickness/2020/{DEMO_PAIR[0]}_2020.tif")
+
+
+@pytest.mark.parametrize("gid", DEMO_PAIR)
+@pytest.mark.parametrize("year", (1970, 2020))
+def test_thickness_mask_outline_agree(demo_chain, gid, year):
+    products, instance = demo_chain["products"], demo_chain["instance"]
+    tif = products / thickness_relpath(gid, year)
+    assert tif.name == f"{gid}_{year}.tif" and tif.parent.name == str(year)
+    assert cog_validate(str(tif))[0]
+    with rasterio.open(tif) as src:
+        assert src.crs.to_epsg() == 32646 and src.res == (PRODUCT_RESOLUTION_M, PRODUCT_RESOLUTION_M)
+        assert src.nodata == THICKNESS_NODATA
+        raw = src.read(1)
+    valid = raw != THICKNESS_NODATA
+    # cropped to the valid extent: every edge row and column holds ice
+    assert valid[0].any() and valid[-1].any() and valid[:, 0].any() and valid[:, -1].any()
+    thk, _ = read_thickness(tif)
+    ice_px = int((thk >= 2.0).sum())
+    t_md = _latest(instance, "thickness_25m", f"{year}|{gid}")
+    assert t_md["area_km2"].value == pytest.approx(ice_px * 625 / 1e6, abs=1e-5)
+    assert t_md["volume_km3"].value == pytest.approx(thk.sum() * 625 / 1e9, abs=1e-6)  # rounded to 1e-6
+    with rasterio.open(products / mask_relpath(gid, year)) as src:
+        mask = src.read(1)
+    assert set(np.unique(mask)) == {0, glacier_code(gid)}
+    assert int((mask != 0).sum()) == ice_px
+    outline = gpd.read_parquet(products / outline_relpath(gid, year))
+    assert outline.crs.to_epsg() == 32646 and list(outline.glacier_id) == [gid]
+    # polygon area equals the mask's pixel area
+    assert outline.geometry.iloc[0].area == pytest.approx(ice_px * 625.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("year", (1970, 2020))
+def test_regional_outlines_albers(demo_chain, year):
+    products = demo_chain["products"]
+    assert demo_chain["results"][f"regional_{year}"].success
+    shp = gpd.read_file(products / regional_outline_relpath(year, "shp"))
+    pq = gpd.read_parquet(products / regional_outline_relpath(year, "parquet"))
+    assert sorted(shp.glacier_id) == sorted(DEMO_PAIR) == sorted(pq.glacier_id)
+    assert shp.crs.to_dict()["proj"] == "aea"
+    assert shp.crs.to_dict()["lon_0"] == 105 and shp.crs.to_dict()["lat_1"] == 25 and shp.crs.to_dict()["lat_2"] == 47
+    utm = pd.concat([gpd.read_parquet(products / outline_relpath(g, year)) for g in DEMO_PAIR])
+    # equal-area Albers vs UTM (scale ~0.9996 here): areas agree within 0.2 %
+    np.testing.assert_allclose(shp.sort_values("glacier_id").area_km2.values,
+                               utm.sort_values("glacier_id").area_km2.values, rtol=2e-3)
+
+
+def test_regional_outlines_refuse_an_incomplete_epoch(demo_chain):
+    result = demo_chain["defs"].resolve_job_def("regional_products").execute_in_process(
+        instance=demo_chain["instance"], partition_key="1990", raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.is_step_failure][0]
+    msg = failure.step_failure_data.error.message
+    assert "1990" in msg and DEMO_PAIR[0] in msg and DEMO_PAIR[1] in msg
+
+
+def test_one_bad_glacier_does_not_stop_the_others(demo_chain):
+    """A third glacier registered without a simulation fails by name; the others still publish."""
+    instance, products = demo_chain["instance"], demo_chain["products"]
+    ghost = "RGI60-13.90011"
+    instance.add_dynamic_partitions(GLACIERS, [ghost])
+    try:
+        before = (products / thickness_relpath(DEMO_PAIR[0], 2000)).exists()
+        result = demo_chain["defs"].resolve_job_def("glacier_epoch_products").execute_in_process(
+            instance=instance, raise_on_error=False,
+            tags=range_tags(f"2000|{DEMO_PAIR[0]}", f"2000|{ghost}"))
+        assert not result.success
+        msg = [e for e in result.all_events if e.is_step_failure][0].step_failure_data.error.message
+        assert ghost in msg and "no simulation" in msg
+        assert DEMO_PAIR[0] not in msg and DEMO_PAIR[1] not in msg
+        assert not before
+        for gid in DEMO_PAIR:
+            assert (products / thickness_relpath(gid, 2000)).exists()
+            assert (products / outline_relpath(gid, 2000)).exists()
+        done = instance.get_materialized_partitions(dg.AssetKey("glacier_outline"))
+        assert f"2000|{DEMO_PAIR[0]}" in done and f"2000|{ghost}" not in done
+    finally:
+        instance.delete_dynamic_partition(GLACIERS, ghost)

@@ -1,0 +1,133 @@
+"""Reading and validating real inventories (RGI6, CGI2) and the demo region."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from shapely.affinity import translate
+
+from glacier_assets.constants import CONTROL_EPOCHS, GEOGRAPHIC_CRS, INITIAL_EPOCH
+from glacier_assets.inventory import demo
+from glacier_assets.inventory.ids import InvalidGlacierId, validate_glacier_id
+from glacier_assets.inventory.outlines import build_inventory, nearest_epoch, read_outline_source
+from glacier_assets.inventory.region import OutlineSource, RegionSpecError, load_region_spec
+
+CGI2_PATTERN = r"^5[A-Z]\d{3}[A-Z]\d{4}$"
+
+
+def test_glacier_ids():
+    assert validate_glacier_id("RGI60-13.01234") == "RGI60-13.01234"
+    for bad in ("RGI60-13.1234", "RGI60-13.01234/../x", "../etc/passwd", "RGI60-13.01234|1990", "", None, 42):
+        with pytest.raises(InvalidGlacierId, match="glacier id"):
+            validate_glacier_id(bad)
+    assert validate_glacier_id("5K441M0100", CGI2_PATTERN) == "5K441M0100"
+    with pytest.raises(InvalidGlacierId, match="5K441M0100"):
+        validate_glacier_id("5K441M0100")
+
+
+def test_rgi6_hintereisferner(shared_data):
+    src = OutlineSource(shared_data / "oggm_hef" / "Hintereisferner_RGI6.shp", "initial", year_column="BgnDate")
+    table, rejected = read_outline_source(src, r"^RGI60-\d{2}\.\d{5}$")
+    assert rejected == []
+    row = table.iloc[0]
+    assert row.glacier_id == "RGI60-11.00897" and row.year == 2003 and row.epoch == 2005
+    assert table.crs.to_string() == GEOGRAPHIC_CRS
+    assert row.area_km2 == pytest.approx(8.036, rel=0.01)  # RGI's own area figure
+
+
+def test_cgi2_albers_outlines_read_validated_reprojected(shared_data):
+    path = shared_data / "oggm_cgi2" / "cgi2.shp"
+    raw = gpd.read_file(path)
+    assert "Albers" in raw.crs.to_wkt()
+    # with the default RGI pattern every CGI code is rejected, by name
+    table, rejected = read_outline_source(OutlineSource(path, "control"), r"^RGI60-\d{2}\.\d{5}$")
+    assert table.empty and len(rejected) == len(raw)
+    assert {r.glacier_id for r in rejected} == set(raw["FCGI_ID"])
+    assert all("does not match the id pattern" in r.reason for r in rejected)
+    # with the CGI pattern configured they pass, reprojected to EPSG:4326, dated from Rep_Date
+    table, rejected = read_outline_source(OutlineSource(path, "control"), CGI2_PATTERN)
+    assert rejected == [] and len(table) == len(raw)
+    merged = table.merge(raw[["FCGI_ID", "Glc_Area", "Glc_Long", "Glc_Lati", "Rep_Date"]],
+                         left_on="glacier_id", right_on="FCGI_ID")
+    np.testing.assert_allclose(merged["area_km2"], merged["Glc_Area"] / 1e6, rtol=0.01)
+    cent = gpd.GeoSeries(merged.geometry, crs=GEOGRAPHIC_CRS).representative_point()
+    np.testing.assert_allclose(cent.x, merged["Glc_Long"], atol=0.05)
+    np.testing.assert_allclose(cent.y, merged["Glc_Lati"], atol=0.05)
+    assert set(merged["year"]) <= set(range(2004, 2011))
+    tanggula = merged[merged.glacier_id == "5K441M0100"].iloc[0]
+    assert tanggula.area_km2 == pytest.approx(0.97, abs=0.02)
+
+
+def test_one_bad_glacier_is_named_and_the_others_pass(shared_data, tmp_path):
+    hef = gpd.read_file(shared_data / "oggm_hef" / "Hintereisferner_RGI6.shp")
+    rows = []
+    for i, gid in enumerate(["RGI60-11.00897", "../../etc/passwd", "RGI60-11.0089", "RGI60-11.00900"]):
+        r = hef.iloc[0].copy()
+        r["RGIId"] = gid
+        r["geometry"] = translate(r.geometry, xoff=0.1 * i)
+        rows.append(r)
+    bad_geom = hef.iloc[0].copy()
+    bad_geom["RGIId"], bad_geom["geometry"] = "RGI60-11.00901", None
+    rows.append(bad_geom)
+    gpd.GeoDataFrame(rows, crs=hef.crs).to_file(tmp_path / "mixed.shp")
+    inv, rejected = build_inventory((OutlineSource(tmp_path / "mixed.shp", "initial", year=1970),),
+                                    r"^RGI60-\d{2}\.\d{5}$")
+    assert sorted(inv["glacier_id"]) == ["RGI60-11.00897", "RGI60-11.00900"]
+    reasons = {r.glacier_id: r.reason for r in rejected}
+    assert set(reasons) == {"../../etc/passwd", "RGI60-11.0089", "RGI60-11.00901"}
+    assert "empty" in reasons["RGI60-11.00901"]
+
+
+def test_region_spec_errors(tmp_path):
+    with pytest.raises(RegionSpecError, match="does not exist"):
+        load_region_spec(tmp_path / "nope.yaml")
+    (tmp_path / "r.yaml").write_text("outlines: [{path: a.shp, role: control}]\ndem: {path: d.tif}\nmass_balance: {path: m.csv}\n")
+    with pytest.raises(RegionSpecError, match="initial"):
+        load_region_spec(tmp_path / "r.yaml")
+
+
+def test_nearest_epoch():
+    assert nearest_epoch(1972) == 1970 and nearest_epoch(2003) == 2005 and nearest_epoch(1955) == 1960
+
+
+def test_demo_region(demo_region):
+    spec = load_region_spec(demo_region)
+    inv, rejected = build_inventory(spec.outlines, spec.id_pattern)
+    assert rejected == []
+    initial = inv[inv.role == "initial"]
+    assert len(initial) >= 10
+    assert set(initial.year) == {INITIAL_EPOCH}
+    assert initial.area_km2.min() < 0.6 and initial.area_km2.max() > 25
+    assert initial.area_km2.max() < 40
+    # every glacier has its four control outlines
+    controls = inv[inv.role == "control"]
+    assert (controls.groupby("glacier_id").year.apply(sorted) == pd.Series([list(CONTROL_EPOCHS)] * len(initial),
+            index=sorted(initial.glacier_id))).all()
+    # at real coordinates in the Geladandong area, UTM zone 46N
+    cent = initial.geometry.representative_point()
+    assert cent.x.between(90.8, 91.4).all() and cent.y.between(33.2, 33.7).all()
+    with rasterio.open(spec.dem.path) as dem:
+        assert dem.crs.to_epsg() == 32646
+        z = dem.read(1)
+    assert 4800 < z.min() < 5100 and 6500 < z.max() < 6700
+    truth = pd.read_csv(demo_region.parent / "truth" / "truth.csv")
+    assert set(truth.glacier_id) == set(initial.glacier_id)
+    # the hidden truth shrinks after 1990 under the warming forcing
+    tot = truth.groupby("year").area_km2.sum()
+    assert tot[2020] < tot[1990]
+    params = json.loads((demo_region.parent / "truth" / "params.json").read_text())
+    assert len(params["mountains"]) == len(initial)
+
+
+def test_demo_generation_is_deterministic():
+    a, b = demo.public_forcing(), demo.public_forcing()
+    pd.testing.assert_frame_equal(a, b)
+    grid = demo.demo_grid(100.0)
+    np.testing.assert_array_equal(demo.demo_bed(grid), demo.demo_bed(grid))
+    m = demo.DEMO_MOUNTAINS[7]
+    _, _, s1 = demo.simulate_truth(m, a)
+    _, _, s2 = demo.simulate_truth(m, a)
+    np.testing.assert_array_equal(s1[2020], s2[2020])

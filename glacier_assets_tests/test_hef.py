@@ -1,0 +1,71 @@
+"""Hintereisferner from real data: RGI6 outline, SRTM DEM (EPSG:4326), HISTALP + ERA5 climate,
+through IGM and on to 25 m thickness and outlines for two epochs."""
+
+import shutil
+
+import dagster as dg
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from glacier_assets.constants import EMULATOR_RELPATH, domain_relpath, outline_relpath, thickness_relpath
+from glacier_assets.workflow import read_thickness
+
+from .conftest import chain_definitions, hef_region_yaml, range_tags
+
+pytestmark = pytest.mark.igm
+HEF = "RGI60-11.00897"
+
+
+@pytest.fixture(scope="module")
+def hef_chain(tmp_path_factory, shared_data, demo_chain):
+    root = tmp_path_factory.mktemp("hef")
+    products = root / "products"
+    # the shared emulator trained by the demo chain: the same weights a region run would use
+    (products / EMULATOR_RELPATH).parent.mkdir(parents=True)
+    shutil.copy(demo_chain["products"] / EMULATOR_RELPATH, products / EMULATOR_RELPATH)
+    defs = chain_definitions(products, hef_region_yaml(shared_data, root))
+    (root / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "home")) as instance:
+        dg.materialize(defs.assets, selection=["outline_inventory"], instance=instance, resources=defs.resources)
+        sim = dg.materialize(defs.assets, selection=["glacier_domain", "igm_simulation"], partition_key=HEF,
+                             instance=instance, resources=defs.resources)
+        job = defs.resolve_job_def("glacier_epoch_products")
+        prods = {y: job.execute_in_process(instance=instance, tags=range_tags(f"{y}|{HEF}", f"{y}|{HEF}"))
+                 for y in (1990, 2015)}
+        yield {"products": products, "sim": sim, "prods": prods}
+
+
+def test_hef_domain_from_real_inputs(hef_chain, shared_data):
+    md = hef_chain["sim"].asset_materializations_for_node("glacier_domain")[0].metadata
+    assert md["crs"].value == "EPSG:32632"
+    assert md["forcing"].value == "monthly_climate" and md["forcing_sources"].value == 2
+    assert md["area_km2"].value == pytest.approx(8.04, abs=0.05)
+    # first-guess volume against the Farinotti et al. (2019) consensus thickness of HEF
+    with rasterio.open(shared_data / "oggm_hef" / "RGI60-11.00897_thickness.tif") as src:
+        f19 = src.read(1).astype(float)
+        f19_km3 = np.nansum(np.where(f19 > 0, f19, 0)) * abs(src.res[0] * src.res[1]) / 1e9
+    assert md["volume_km3"].value == pytest.approx(f19_km3, rel=0.4)
+    with xr.open_dataset(hef_chain["products"] / domain_relpath(HEF)) as dom:
+        assert 2300 < float(dom.dem.min()) and float(dom.dem.max()) < 3800
+        assert dom.attrs["forcing_padded_years"] == "2019,2020"
+
+
+@pytest.mark.parametrize("year", (1990, 2015))
+def test_hef_thickness_and_outline(hef_chain, shared_data, year):
+    assert hef_chain["prods"][year].success
+    products = hef_chain["products"]
+    thk, grid = read_thickness(products / thickness_relpath(HEF, year))
+    assert grid.crs == "EPSG:32632" and grid.res == 25.0
+    assert 50 < thk.max() < 600
+    outline = gpd.read_parquet(products / outline_relpath(HEF, year))
+    area = outline.geometry.iloc[0].area / 1e6
+    assert 3 < area < 25
+    assert area == pytest.approx((thk >= 2).sum() * 625 / 1e6, rel=1e-9)
+    # the simulated glacier stays where the real one is
+    rgi = gpd.read_file(shared_data / "oggm_hef" / "Hintereisferner_RGI6.shp").to_crs(grid.crs).geometry.iloc[0]
+    assert outline.geometry.iloc[0].intersection(rgi).area > 0.6 * rgi.area
+    sim_md = hef_chain["sim"].asset_materializations_for_node("igm_simulation")[0].metadata
+    assert 0.1 < sim_md["volume_km3"].value < 2.0

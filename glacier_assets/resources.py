@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, albers_crs
+from .igm_run.model import COLD_ITERATIONS, WARM_ITERATIONS
 from .inventory.demo import ensure_demo_region
 from .inventory.region import RegionSpec, load_region_spec
 
@@ -60,8 +61,8 @@ class IGMRunner(dg.ConfigurableResource):
     threads: int = 1
     seed: int = 0
     use_emulator: bool = True
-    warm_iterations: int = 30
-    cold_iterations: int = 300
+    warm_iterations: int = WARM_ITERATIONS
+    cold_iterations: int = COLD_ITERATIONS
     python: str = ""
 
     def settings_extras(self, emulator_path: Path | None) -> dict:

@@ -17,7 +17,7 @@ def iceflow_emulator(context: dg.AssetExecutionContext, igm: IGMRunner, store: P
     """IGM's ice-flow emulator (a CNN trained on the Blatter-Pattyn energy), trained once on a
     reference ice cap and saved as Keras HDF5 weights. Every glacier's simulation starts from it
     and trains `warm_iterations` more instead of IGM's 300 cold-start iterations (measured cost:
-    bench/igm_speed.py)."""
+    bench/emulator_accuracy.py)."""
     out = store.path(EMULATOR_RELPATH)
     result = igm.run(context, "train-emulator", {**igm.settings_extras(None), "output": str(out)})
     return dg.MaterializeResult(metadata={**(result.metadata or {}), **metadata({"path": out})})

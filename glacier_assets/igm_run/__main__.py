@@ -15,14 +15,14 @@ from pathlib import Path
 
 
 def _settings(extras: dict):
-    from .model import IGMSettings
+    from .model import COLD_ITERATIONS, WARM_ITERATIONS, IGMSettings
 
     return IGMSettings(
         threads=int(extras.get("threads", 1)),
         seed=int(extras.get("seed", 0)),
         emulator_weights=extras.get("emulator_weights"),
-        warm_iterations=int(extras.get("warm_iterations", 30)),
-        cold_iterations=int(extras.get("cold_iterations", 300)),
+        warm_iterations=int(extras.get("warm_iterations") or WARM_ITERATIONS),
+        cold_iterations=int(extras.get("cold_iterations") or COLD_ITERATIONS),
     )
 
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output", required=True)
     p.add_argument("--emulator", dest="emulator_weights")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--warm-iterations", dest="warm_iterations", type=int, default=30)
+    p.add_argument("--warm-iterations", dest="warm_iterations", type=int)
     args = p.parse_args(argv)
     print(_flat(_work(args.mode, vars(args), print)))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,6 +29,8 @@ from ..science.domain import domain_profiles
 from ..science.massbalance import BalanceProfiles
 
 _TF_CONFIGURED: dict = {}
+COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
+WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py)
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,8 @@ class IGMSettings:
     threads: int = 1
     seed: int = 0
     emulator_weights: str | None = None
-    warm_iterations: int = 30
-    cold_iterations: int = 300  # IGM's default `unified.nbit_init`
+    warm_iterations: int = WARM_ITERATIONS
+    cold_iterations: int = COLD_ITERATIONS
     overrides: dict = field(default_factory=dict)  # dotted IGM config keys -> values
 
 
@@ -157,7 +160,10 @@ class IGMGlacier:
         cfg_u = self.cfg.processes.iceflow.unified
         weights = self.settings.emulator_weights
         cfg_u.nbit_init = 1 if weights else self.settings.cold_iterations
-        iceflow.initialize(self.cfg, self.state)
+        with warnings.catch_warnings():
+            if weights:  # IGM warns that it starts from scratch; the weights are loaded just below
+                warnings.filterwarnings("ignore", message="No pretrained emulator selected")
+            iceflow.initialize(self.cfg, self.state)
         if weights:
             self.state.iceflow_model.load_weights(weights)
             cfg_u.nbit_init = self.settings.warm_iterations

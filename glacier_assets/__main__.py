@@ -39,6 +39,10 @@ def regional_products_job():
     return _job("regional_products")
 
 
+def quality_and_publish_job():
+    return _job("quality_and_publish")
+
+
 def _execute(job_fn, tags: dict) -> tuple[bool, str, float]:
     import dagster as dg
 
@@ -55,15 +59,17 @@ def _execute(job_fn, tags: dict) -> tuple[bool, str, float]:
 
 def run_chain(workers: int) -> int:
     import dagster as dg
+    import pandas as pd
 
-    from .constants import EPOCHS
+    from .constants import AREA_GATE_PCT, CALIBRATION_REPORT_RELPATH, EPOCHS
     from .definitions import defs
     from .partitions import GLACIERS
+    from .science.quality import area_gate
 
     instance = dg.DagsterInstance.get()
     t_start = time.perf_counter()
-    print("1/4 outline inventory and ice-flow emulator", flush=True)
-    res = dg.materialize(defs.assets, selection=["outline_inventory", "iceflow_emulator"],
+    print("1/5 outline inventory and ice-flow emulator", flush=True)
+    res = dg.materialize([*defs.assets, *defs.asset_checks], selection=["outline_inventory", "iceflow_emulator"],
                          instance=instance, resources=defs.resources, raise_on_error=False)
     if not res.success:
         print("   failed: see the run in the UI (make ui)", file=sys.stderr)
@@ -72,7 +78,7 @@ def run_chain(workers: int) -> int:
     glaciers = sorted(set(instance.get_dynamic_partitions(GLACIERS)) & set(_inventory_ids(inv_md)))
     print(f"   {len(glaciers)} glaciers, inventory {inv_md['path'].value}", flush=True)
 
-    print(f"2/4 domains and IGM simulations ({workers} at a time)", flush=True)
+    print(f"2/5 domains and calibrated IGM simulations ({workers} at a time)", flush=True)
     done_ok = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_execute, simulate_glaciers_job, {"dagster/partition": g}): g for g in glaciers}
@@ -86,7 +92,7 @@ def run_chain(workers: int) -> int:
     if not done_ok:
         return 1
 
-    print("3/4 thickness 25 m, masks and outlines (one batched run per epoch)", flush=True)
+    print("3/5 thickness 25 m, masks and outlines (one batched run per epoch)", flush=True)
     failed = 0
     for year in EPOCHS:
         keys = [f"{year}|{g}" for g in sorted(done_ok)]
@@ -95,20 +101,30 @@ def run_chain(workers: int) -> int:
         failed += not ok
         print(f"   {year}: {len(keys)} glaciers {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)", flush=True)
 
-    print("4/4 regional outlines per epoch (Albers)", flush=True)
+    print("4/5 regional outlines per epoch (Albers)", flush=True)
     ok, msg, secs = _execute(regional_products_job, {
         "dagster/asset_partition_range_start": str(EPOCHS[0]), "dagster/asset_partition_range_end": str(EPOCHS[-1])})
     print(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)", flush=True)
 
+    print("5/5 calibration report, product audit, quality gates, publishing", flush=True)
+    published, msg, secs = _execute(quality_and_publish_job, {})
     store = defs.resources["store"]
+    report = store.path(CALIBRATION_REPORT_RELPATH)
+    if report.exists():
+        gate = area_gate(pd.read_csv(report))
+        print(f"   area agreement: mean |A_sim - A_obs| / A_obs = {gate.mean_abs_diff_pct:.2f} % over "
+              f"{gate.n_comparisons} glacier-epochs (gate {AREA_GATE_PCT} %): {'PASSED' if gate.passed else 'FAILED'}")
+    print(f"   {'published to ' + str(store.catalog_path()) if published else 'NOT published: ' + msg} "
+          f"({secs:.1f} s)", flush=True)
+
     print(f"\nDone in {time.perf_counter() - t_start:.0f} s. Products under {store.path('')}:")
-    for sub in ("domains", "simulations", "thickness", "masks", "outlines", "regional_outlines"):
+    for sub in ("domains", "simulations", "thickness", "masks", "outlines", "regional_outlines", "reports"):
         print(f"   {store.path(sub)}")
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (browse it with `make ui`)")
     failed_glaciers = sorted(set(glaciers) - set(done_ok))
     if failed_glaciers:
         print(f"Glaciers that failed: {', '.join(failed_glaciers)}", file=sys.stderr)
-    return 0 if (ok and not failed and not failed_glaciers) else 1
+    return 0 if (ok and published and not failed and not failed_glaciers) else 1
 
 
 def _inventory_ids(md) -> list[str]:

@@ -82,3 +82,17 @@ def simulation_relpath(glacier_id: str) -> str:
 
 INVENTORY_RELPATH = "inventory/outlines.parquet"
 EMULATOR_RELPATH = "emulator/iceflow_emulator.weights.h5"
+
+# --- product sanity -----------------------------------------------------------------------------
+THICKNESS_MAX_M = 1000.0  # no glacier in the region is near this thick (Farinotti 2019: < 500 m)
+MASK_OUTLINE_TOLERANCE_PCT = 1.0  # polygon area vs the mask's pixel area
+
+REPORTS_DIR = "reports"
+CALIBRATION_REPORT_RELPATH = "reports/calibration.csv"
+PRODUCT_AUDIT_RELPATH = "reports/product_audit.csv"
+OUTLINE_TABLE_RELPATH = "reports/published_outlines.parquet"
+DATA_DOCS_RELPATH = "reports/data_docs"  # Great Expectations HTML (index.html)
+
+
+def plot_relpath(glacier_id: str) -> str:
+    return f"reports/plots/{glacier_id}.png"

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 import dagster as dg
 
-# Batched multi-partition backfills and partition mappings are marked beta/preview in Dagster 1.13.
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-
 from .assets.inventory import outline_inventory
 from .assets.products import epoch_products, regional_outlines
+from .assets.publish import published_products
+from .assets.quality import calibration_report, product_audit
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
+from .checks import CHECKS
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
 
-ASSETS = [outline_inventory, iceflow_emulator, glacier_domain, igm_simulation, epoch_products, regional_outlines]
+ASSETS = [outline_inventory, iceflow_emulator, glacier_domain, igm_simulation, epoch_products, regional_outlines,
+          calibration_report, product_audit, published_products]
 
 simulate_glaciers = dg.define_asset_job(
     "simulate_glaciers", selection=[glacier_domain, igm_simulation], partitions_def=glacier_partitions,
@@ -29,21 +28,23 @@ glacier_epoch_products = dg.define_asset_job(
 regional_products = dg.define_asset_job(
     "regional_products", selection=[regional_outlines], partitions_def=epoch_partitions,
     description="One outline file per epoch (Albers).")
+quality_and_publish = dg.define_asset_job(
+    "quality_and_publish", selection=dg.AssetSelection.assets(calibration_report, product_audit, published_products),
+    description="Calibration report, product audit and their checks; publishing runs only if the gates pass.")
+JOBS = [simulate_glaciers, glacier_epoch_products, regional_products, quality_and_publish]
 
 
 def resources() -> dict:
     return {
-        "store": ProductStore(root=os.environ.get("GLACIER_PRODUCTS", "var/products")),
+        "store": ProductStore(root=os.environ.get("GLACIER_PRODUCTS", "var/products"),
+                              catalog_root=os.environ.get("GLACIER_CATALOG", "catalog")),
         "region": RegionSource(
             spec=os.environ.get("GLACIER_REGION_SPEC", ""),
             include=[g for g in os.environ.get("GLACIER_INCLUDE", "").split(",") if g],
+            farinotti_table=os.environ.get("GLACIER_FARINOTTI_TABLE", ""),
         ),
         "igm": IGMRunner(threads=int(os.environ.get("GLACIER_IGM_THREADS", "1"))),
     }
 
 
-defs = dg.Definitions(
-    assets=ASSETS,
-    jobs=[simulate_glaciers, glacier_epoch_products, regional_products],
-    resources=resources(),
-)
+defs = dg.Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=JOBS, resources=resources())

@@ -11,6 +11,7 @@ import dagster as dg
 from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, albers_crs
 from .igm_run.model import COLD_ITERATIONS, WARM_ITERATIONS
 from .inventory.demo import ensure_demo_region
+from .instance import REPO_ROOT
 from .inventory.region import RegionSpec, load_region_spec
 
 
@@ -25,12 +26,16 @@ class ProductStore(dg.ConfigurableResource):
     """The folder that holds every product, laid out by `constants.*_relpath`."""
 
     root: str = "var/products"
+    catalog_root: str = "catalog"  # where gated products are published (and, from issue 4, the STAC catalog)
     albers_lon_0: float = ALBERS_LON_0
     albers_lat_1: float = ALBERS_LAT_1
     albers_lat_2: float = ALBERS_LAT_2
 
     def path(self, relpath: str) -> Path:
         return project_path(self.root) / relpath
+
+    def catalog_path(self, relpath: str = "") -> Path:
+        return project_path(self.catalog_root) / relpath
 
     @property
     def albers(self) -> str:
@@ -45,6 +50,13 @@ class RegionSource(dg.ConfigurableResource):
     spec: str = ""
     demo_dir: str = "var/demo_region"
     include: list[str] = []
+    farinotti_table: str = ""  # Farinotti et al. 2019 volumes (HDF5); default: the shared sample data
+
+    def farinotti_path(self) -> Path | None:
+        if self.farinotti_table:
+            return project_path(self.farinotti_table)
+        default = REPO_ROOT.parent / "shared" / "data" / "oggm_rgi6_meta_farinotti_vol" / "rgi62_itmix_df.h5"
+        return default if default.exists() else None
 
     def spec_path(self) -> Path:
         return project_path(self.spec) if self.spec else ensure_demo_region(project_path(self.demo_dir))

@@ -34,7 +34,7 @@ from .science.domain import allowed_ice_mask, build_domain, rasterize
 from .science.grids import Grid, reproject_raster, snapped_grid, utm_crs_for
 from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
-from .science.resample import bilinear_refine, thickness_product
+from .science.resample import bilinear_refine, product_area_km2, thickness_product
 from .science.vectorize import mask_to_polygons
 from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
 
@@ -100,7 +100,8 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
              "region": spec.name}
     attrs.update({f"forcing_{k}": (v if not isinstance(v, list) else ",".join(map(str, v)) or "none")
                   for k, v in info.details.items()})
-    ds = build_domain(glacier_id, grid, dem, initial_mask, bed_mask, allowed, profiles, attrs)
+    ds = build_domain(glacier_id, grid, dem, initial_mask, bed_mask, allowed, profiles, attrs,
+                      initial_area_km2=float(initial["area_km2"]))
     write_netcdf(out_path, ds)
     thk = ds["thk"].values
     return {
@@ -111,10 +112,30 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
         "area_km2": round(float(initial["area_km2"]), 4),
         "grid_area_km2": round(float(initial_mask.sum() * grid.cell_area_m2 / 1e6), 4),
         "volume_km3": round(volume_km3(thk, grid.cell_area_m2), 5),
+        "initial_product_area_km2": round(product_area_km2(thk, grid.res), 4),
         "max_thickness_m": round(float(thk.max()), 1),
         "forcing": info.kind,
         **{f"forcing_{k}": v for k, v in info.details.items() if not isinstance(v, (list, dict))},
     }
+
+
+def observed_areas(rows: gpd.GeoDataFrame) -> dict[int, float]:
+    """Observed area per model epoch from a glacier's outlines (initial and control); where two
+    outlines fall on one epoch the one dated nearer to it wins."""
+    out: dict[int, tuple[int, float]] = {}
+    for _, r in rows.iterrows():
+        gap = abs(int(r["year"]) - int(r["epoch"]))
+        if int(r["epoch"]) not in out or gap < out[int(r["epoch"])][0]:
+            out[int(r["epoch"])] = (gap, float(r["area_km2"]))
+    return {e: a for e, (_, a) in sorted(out.items())}
+
+
+def calibration_targets(rows: gpd.GeoDataFrame) -> dict[int, float]:
+    """Areas the simulation is calibrated to: all observed epochs after 1960, if the glacier has at
+    least one control outline; none (an uncalibrated run) otherwise."""
+    if not (rows["role"] == "control").any():
+        return {}
+    return {e: a for e, a in observed_areas(rows).items() if e > EPOCHS[0]}
 
 
 def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
@@ -123,10 +144,7 @@ def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
     rows = []
     for year in sim["time"].values:
         thk = sim["thk"].sel(time=year).values
-        fine = bilinear_refine(thk, REFINE)
-        rows.append({"year": int(year),
-                     "area_km2": glaciated_area_km2(fine, (res / REFINE) ** 2),
-                     "volume_km3": volume_km3(thk, res * res)})
+        rows.append({"year": int(year), "area_km2": product_area_km2(thk, res), "volume_km3": volume_km3(thk, res * res)})
     return pd.DataFrame(rows)
 
 
@@ -248,3 +266,116 @@ __all__ = [
     "EPOCHS", "GlacierError", "make_domain", "publish_thickness", "make_mask", "make_outline",
     "make_regional_outlines", "simulation_summary", "code_for",
 ]
+
+
+# --- region-wide reports ---------------------------------------------------------------------------
+
+REPORT_COLUMNS = ["glacier_id", "role", "epoch", "obs_year", "obs_area_km2", "sim_area_km2", "rel_diff_pct", "iou",
+                  "d_ela_m", "iterations", "status", "glacier_status", "volume_km3", "farinotti2019_volume_km3"]
+
+
+def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, farinotti_km3: float | None) -> list[dict]:
+    """Simulated vs observed area and mask overlap (IoU, at 25 m) at every observed epoch."""
+    import json
+
+    from .science.quality import iou
+
+    gid = rows["glacier_id"].iloc[0]
+    with xr.open_dataset(sim_path) as sim:
+        grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
+        thk = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}
+        calibration = {int(r["epoch"]): r for r in json.loads(sim.attrs.get("calibration", "[]"))}
+        glacier_status = sim.attrs.get("calibration_status", "uncalibrated")
+    fine = grid.refined(REFINE)
+    out = []
+    for _, r in rows.sort_values("year").iterrows():
+        epoch = int(r["epoch"])
+        if epoch not in thk:
+            continue
+        sim_mask = bilinear_refine(thk[epoch], REFINE) >= ICE_THRESHOLD_M
+        obs_mask = rasterize([gpd.GeoSeries([r.geometry], crs=GEOGRAPHIC_CRS).to_crs(grid.crs).iloc[0]], fine)
+        sim_area = float(sim_mask.sum() * fine.cell_area_m2 / 1e6)
+        cal = calibration.get(epoch, {})
+        out.append({
+            "glacier_id": gid, "role": r["role"], "epoch": epoch, "obs_year": int(r["year"]),
+            "obs_area_km2": float(r["area_km2"]), "sim_area_km2": sim_area,
+            "rel_diff_pct": 100.0 * (sim_area - r["area_km2"]) / r["area_km2"],
+            "iou": iou(sim_mask, obs_mask), "d_ela_m": cal.get("d_ela_m", np.nan),
+            "iterations": cal.get("iterations", 0), "status": cal.get("status", "uncalibrated"),
+            "glacier_status": glacier_status, "volume_km3": volume_km3(thk[epoch], grid.cell_area_m2),
+            "farinotti2019_volume_km3": np.nan if farinotti_km3 is None else farinotti_km3,
+        })
+    return out
+
+
+AUDIT_COLUMNS = ["glacier_id", "epoch", "outline_present", "vanished", "thickness_ok", "thickness_finite",
+                 "thickness_min_m",
+                 "thickness_max_m", "off_glacier_zero", "mask_codes_ok", "mask_area_km2", "outline_area_km2",
+                 "mask_outline_diff_pct", "outline_valid", "outline_crs_ok"]
+
+
+def _border_ring(shape: tuple[int, int]) -> np.ndarray:
+    ring = np.zeros(shape, bool)
+    ring[0, :] = ring[-1, :] = ring[:, 0] = ring[:, -1] = True
+    return ring
+
+
+def audit_glacier(glacier_id: str, code: int, paths: dict) -> list[dict]:
+    """Sanity of one glacier's products at every epoch: thickness finite, >= 0, plausible, zero on
+    the model domain's border (off the glacier); mask codes; mask vs outline area; outline
+    geometry and CRS. `paths` maps "simulation" to a path and "thickness"/"mask"/"outline" to
+    functions of the year."""
+    from .constants import THICKNESS_MAX_M
+
+    rows = []
+    sim_crs, border_ok = None, {}
+    if Path(paths["simulation"]).exists():
+        with xr.open_dataset(paths["simulation"]) as sim:
+            sim_crs = sim.attrs["crs"]
+            ring = _border_ring((sim.sizes["y"], sim.sizes["x"]))
+            for t in sim["time"].values:
+                border_ok[int(t)] = bool((sim["thk"].sel(time=t).values[ring] == 0).all())
+    for year in EPOCHS:
+        row = dict.fromkeys(AUDIT_COLUMNS)
+        row.update(glacier_id=glacier_id, epoch=year, off_glacier_zero=border_ok.get(year, False))
+        outline_path = Path(paths["outline"](year))
+        row["outline_present"] = outline_path.exists()
+        if not row["outline_present"]:
+            rows.append(row)
+            continue
+        outline = gpd.read_parquet(outline_path)
+        geom = outline.geometry.iloc[0]
+        row["vanished"] = geom is None or geom.is_empty
+        row["outline_crs_ok"] = row["vanished"] or (outline.crs is not None and outline.crs.to_string() == sim_crs)
+        row["outline_valid"] = row["vanished"] or bool(geom.is_valid)
+        row["outline_area_km2"] = 0.0 if row["vanished"] else geom.area / 1e6
+        thk_path = Path(paths["thickness"](year))
+        if thk_path.exists():
+            data, _, nodata = read_raster(thk_path)
+            valid = data[data != nodata] if nodata is not None else data.ravel()
+            row["thickness_finite"] = bool(np.isfinite(valid).all())
+            row["thickness_min_m"] = float(valid.min()) if valid.size else 0.0
+            row["thickness_max_m"] = float(valid.max()) if valid.size else 0.0
+        else:
+            row.update(thickness_finite=row["vanished"], thickness_min_m=0.0, thickness_max_m=0.0)
+        mask_path = Path(paths["mask"](year))
+        if mask_path.exists():
+            mask, grid, _ = read_raster(mask_path)
+            row["mask_codes_ok"] = set(np.unique(mask)) <= {0, code}
+            row["mask_area_km2"] = float((mask != 0).sum() * grid.cell_area_m2 / 1e6)
+        else:
+            row.update(mask_codes_ok=row["vanished"], mask_area_km2=0.0)
+        m, o = row["mask_area_km2"], row["outline_area_km2"]
+        row["mask_outline_diff_pct"] = 0.0 if m == o == 0 else 100.0 * abs(o - m) / max(m, 1e-12)
+        row["thickness_ok"] = (row["thickness_finite"] and row["thickness_min_m"] >= 0
+                               and row["thickness_max_m"] <= THICKNESS_MAX_M)
+        rows.append(row)
+    return rows
+
+
+def published_outline_table(paths: list[Path]) -> gpd.GeoDataFrame:
+    """Every regional outline file (all epochs) as one table, the attributes people filter on."""
+    parts = [gpd.read_parquet(p) for p in paths if Path(p).exists()]
+    if not parts:
+        return gpd.GeoDataFrame(columns=OUTLINE_COLUMNS, geometry="geometry")
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs)

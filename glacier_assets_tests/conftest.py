@@ -54,14 +54,16 @@ def chain_definitions(products: Path, region_spec: Path, include=()):
     """The project's assets and jobs with resources pointing at a test products folder."""
     import dagster as dg
 
-    from glacier_assets.definitions import ASSETS, glacier_epoch_products, regional_products, simulate_glaciers
+    from glacier_assets.checks import CHECKS
+    from glacier_assets.definitions import ASSETS, JOBS
     from glacier_assets.resources import IGMRunner, ProductStore, RegionSource
 
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[simulate_glaciers, glacier_epoch_products, regional_products],
+        asset_checks=CHECKS,
+        jobs=JOBS,
         resources={
-            "store": ProductStore(root=str(products)),
+            "store": ProductStore(root=str(products), catalog_root=str(products.parent / "catalog")),
             "region": RegionSource(spec=str(region_spec), include=list(include)),
             "igm": IGMRunner(threads=1),
         },
@@ -78,23 +80,27 @@ def demo_chain(tmp_path_factory, demo_region):
     emulator, domains, IGM runs (Pipes child), batched 25 m products, regional outlines."""
     import dagster as dg
 
+    from glacier_assets.constants import EPOCHS
+
     root = tmp_path_factory.mktemp("chain")
     products = root / "products"
     defs = chain_definitions(products, demo_region, DEMO_PAIR)
     (root / "dagster_home").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster_home")) as instance:
         results = {}
-        results["setup"] = dg.materialize(defs.assets, selection=["outline_inventory", "iceflow_emulator"],
+        results["setup"] = dg.materialize([*defs.assets, *defs.asset_checks],
+                                          selection=["outline_inventory", "iceflow_emulator"],
                                           instance=instance, resources=defs.resources)
         for gid in DEMO_PAIR:
             results[gid] = dg.materialize(defs.assets, selection=["glacier_domain", "igm_simulation"],
                                           partition_key=gid, instance=instance, resources=defs.resources)
         job = defs.resolve_job_def("glacier_epoch_products")
-        for year in (1970, 2020):
+        for year in EPOCHS:
             results[year] = job.execute_in_process(
                 instance=instance, tags=range_tags(f"{year}|{DEMO_PAIR[0]}", f"{year}|{DEMO_PAIR[1]}"))
-        for year in (1970, 2020):
-            results[f"regional_{year}"] = defs.resolve_job_def("regional_products").execute_in_process(
-                instance=instance, partition_key=str(year))
+        results["regional"] = defs.resolve_job_def("regional_products").execute_in_process(
+            instance=instance, tags=range_tags(str(EPOCHS[0]), str(EPOCHS[-1])))
+        results["publish"] = defs.resolve_job_def("quality_and_publish").execute_in_process(
+            instance=instance, raise_on_error=False)
         yield {"defs": defs, "instance": instance, "products": products, "results": results,
                "region": demo_region}

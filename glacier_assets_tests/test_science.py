@@ -153,3 +153,18 @@ def test_sia_conserves_mass_without_balance_and_spreads_a_bump():
     assert set(saved) == {0, 10, 20}
     assert final.sum() == pytest.approx(thk.sum(), rel=1e-6)
     assert final.max() < 200.0 and np.count_nonzero(final > 1) > 100
+
+
+def test_margin_cap_matches_the_product_area_to_the_outline():
+    from glacier_assets.science.resample import product_area_km2
+    from glacier_assets.science.thickness import margin_ring, match_product_area
+
+    ice = np.zeros((30, 30), bool)
+    ice[8:22, 6:24] = True
+    assert margin_ring(ice).sum() == 2 * 14 + 2 * 18 - 4
+    h = np.where(ice, 60.0, 0.0)
+    outline_km2 = ice.sum() * 1e4 / 1e6  # 100 m cells
+    assert product_area_km2(h, 100.0) > outline_km2 * 1.05  # bilinear spreads the margin outwards
+    fitted = match_product_area(h, 100.0, outline_km2)
+    assert product_area_km2(fitted, 100.0) == pytest.approx(outline_km2, abs=2 * 625 / 1e6 * 8)
+    assert (fitted[~margin_ring(ice)] == h[~margin_ring(ice)]).all()  # only the margin ring changes

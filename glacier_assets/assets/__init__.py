@@ -1,1 +1,6 @@
 """Dagster assets, one module per part of the chain, each a thin wrapper over `workflow`."""
+
+import warnings
+
+# Batched multi-partition backfills and partition mappings are marked beta/preview in Dagster 1.13.
+warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")

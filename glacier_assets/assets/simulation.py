@@ -1,13 +1,25 @@
 """Per glacier: the model domain and the IGM simulation; once: the shared ice-flow emulator."""
 
 
+import json
+
 import dagster as dg
+import pandas as pd
 import xarray as xr
 
-from ..constants import EMULATOR_RELPATH, domain_relpath, simulation_relpath
+from ..constants import EMULATOR_RELPATH, domain_relpath, plot_relpath, simulation_relpath
+from ..inventory.reference import farinotti_volume_km3
+from ..plots import area_volume_png, markdown_image, save_png
 from ..partitions import glacier_partitions
 from ..resources import IGMRunner, ProductStore, RegionSource
-from ..workflow import GlacierError, make_domain, simulation_summary
+from ..workflow import (
+    GlacierError,
+    calibration_targets,
+    glacier_rows,
+    make_domain,
+    observed_areas,
+    simulation_summary,
+)
 from ._metadata import markdown_table, metadata
 from .inventory import load_inventory, outline_inventory
 
@@ -38,10 +50,14 @@ def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, stor
 
 @dg.asset(partitions_def=glacier_partitions, deps=[glacier_domain, iceflow_emulator], group_name="model",
           kinds={"tensorflow", "netcdf"}, pool="gpu")
-def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore) -> dg.MaterializeResult:
-    """IGM 1960-2020 on the glacier's domain, thickness saved every 5 years (NetCDF). Runs in a
-    child process through Dagster Pipes (TensorFlow threads bounded, seeds fixed, GPU when
-    present); progress streams to the run log."""
+def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore,
+                   region: RegionSource) -> dg.MaterializeResult:
+    """IGM 1960-2020 on the glacier's domain, thickness saved every 5 years (NetCDF), calibrated
+    to the glacier's outlines: a spin-up from 1960 onto the 1970s outline area, then one ELA shift
+    per period so the simulated area meets each control outline (`science/calibration.py`).
+    Glaciers without control outlines run uncalibrated and are flagged so. Runs in a child
+    process through Dagster Pipes (TensorFlow threads bounded, seeds fixed, GPU when present);
+    progress and every calibration trial stream to the run log."""
     gid = context.partition_key
     domain = store.path(domain_relpath(gid))
     if not domain.exists():
@@ -50,15 +66,31 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     if igm.use_emulator and not emulator.exists():
         raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
     out = store.path(simulation_relpath(gid))
-    extras = {**igm.settings_extras(emulator), "domain": str(domain), "output": str(out)}
+    rows = glacier_rows(load_inventory(store), gid)
+    targets = calibration_targets(rows)
+    extras = {**igm.settings_extras(emulator), "domain": str(domain), "output": str(out),
+              "targets": {str(k): v for k, v in targets.items()}}
     result = igm.run(context, "simulate", extras)
     with xr.open_dataset(out) as sim:
         summary = simulation_summary(sim)
-    last = summary.iloc[-1]
-    return dg.MaterializeResult(metadata={
+        crs, calibration = sim.attrs["crs"], json.loads(sim.attrs["calibration"])
+    observed = observed_areas(rows)
+    png = area_volume_png(gid, summary, observed)
+    plot = save_png(store.path(plot_relpath(gid)), png)
+    by_year = summary.set_index("year")
+    md = {
         **(result.metadata or {}),
-        **metadata({"path": out, "crs": xr.open_dataset(out).attrs["crs"]}),
-        "area_km2": round(float(last["area_km2"]), 4),
-        "volume_km3": round(float(last["volume_km3"]), 5),
+        **metadata({"path": out, "crs": crs, "plot_path": plot}),
+        "area_km2": round(float(by_year["area_km2"].iloc[-1]), 4),
+        "volume_km3": round(float(by_year["volume_km3"].iloc[-1]), 5),
+        "volume_1970_km3": round(float(by_year.loc[1970, "volume_km3"]), 5),
+        "volume_2000_km3": round(float(by_year.loc[2000, "volume_km3"]), 5),
         "area_volume_by_epoch": markdown_table(summary.round(5)),
-    })
+        "area_plot": dg.MetadataValue.md(markdown_image(png, f"{gid} area and volume")),
+    }
+    if calibration:
+        md["calibration"] = markdown_table(pd.DataFrame(calibration).drop(columns=["trials"]).round(3))
+    farinotti = farinotti_volume_km3(region.farinotti_path(), gid)
+    if farinotti is not None:
+        md["farinotti2019_volume_km3"] = round(farinotti, 5)
+    return dg.MaterializeResult(metadata=md)

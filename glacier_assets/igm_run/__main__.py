@@ -35,7 +35,8 @@ def _work(mode: str, extras: dict, log) -> dict:
     from .simulate import simulate_glacier, train_emulator
 
     if mode == "simulate":
-        return simulate_glacier(Path(extras["domain"]), Path(extras["output"]), settings, log)
+        return simulate_glacier(Path(extras["domain"]), Path(extras["output"]), settings, log,
+                                targets=extras.get("targets"))
     if mode == "train-emulator":
         return train_emulator(Path(extras["output"]), settings, log)
     raise SystemExit(f"unknown mode {mode!r}")

@@ -204,6 +204,15 @@ class IGMGlacier:
         finalize_modules(modules, self.cfg, s)
         return out.saved
 
+    def emulator_state(self) -> list[np.ndarray]:
+        """The emulator's weights now (to rewind to before each calibration trial)."""
+        if not self._iceflow_ready:
+            self._init_iceflow()
+        return [w.copy() for w in self.state.iceflow_model.get_weights()]
+
+    def restore_emulator(self, weights: list[np.ndarray]) -> None:
+        self.state.iceflow_model.set_weights(weights)
+
     def save_emulator(self, path: str | Path) -> Path:
         """Keras HDF5 weights of the trained emulator (written atomically; name must end .weights.h5)."""
         from ..storage import atomic_path

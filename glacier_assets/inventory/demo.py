@@ -40,8 +40,8 @@ from shapely.geometry import MultiPolygon
 
 from ..constants import CONTROL_EPOCHS, EPOCHS, GEOGRAPHIC_CRS, INITIAL_EPOCH, PRODUCT_RESOLUTION_M, albers_crs
 from ..science.grids import Grid
-from ..science.masks import glacier_code, glacier_mask, glaciated_area_km2, volume_km3
-from ..science.resample import bilinear_refine
+from ..science.masks import glacier_code, glacier_mask, volume_km3
+from ..science.resample import bilinear_refine, product_area_km2
 from ..science.sia import run_sia
 from ..science.vectorize import mask_to_polygons
 
@@ -241,10 +241,9 @@ def build_demo_region(dest: str | Path) -> Path:
             ice = bilinear_refine(saved[2000], factor)
             surface[r0 : r0 + ice.shape[0], c0 : c0 + ice.shape[1]] += ice
             for year in EPOCHS:
-                fine = bilinear_refine(saved[year], int(round(grid.res / PRODUCT_RESOLUTION_M)))
                 truth_rows.append({
                     "glacier_id": m.glacier_id, "year": year,
-                    "area_km2": glaciated_area_km2(fine, PRODUCT_RESOLUTION_M**2),
+                    "area_km2": product_area_km2(saved[year], grid.res),
                     "volume_km3": volume_km3(saved[year], grid.cell_area_m2),
                     "ela_m": truth_ela(forcing, m, year),
                 })

@@ -17,7 +17,7 @@ from scipy.ndimage import binary_dilation
 from ..constants import ICE_ALLOWED_BUFFER_M
 from .grids import Grid
 from .massbalance import BalanceProfiles
-from .thickness import first_guess_thickness
+from .thickness import first_guess_thickness, match_product_area
 
 
 def rasterize(geoms, grid: Grid) -> np.ndarray:
@@ -45,13 +45,17 @@ def build_domain(
     allowed: np.ndarray,
     profiles: BalanceProfiles,
     attrs: dict | None = None,
+    initial_area_km2: float | None = None,
 ) -> xr.Dataset:
-    """The domain as an xarray Dataset (y north to south), ready to be written as NetCDF."""
+    """The domain as an xarray Dataset (y north to south), ready to be written as NetCDF.
+    With `initial_area_km2` (the initial outline's area) the first guess is matched to it."""
     if np.isnan(dem).any():
         raise ValueError(f"glacier {glacier_id}: the DEM does not cover the whole model domain")
     h_bed = first_guess_thickness(dem, bed_outline, grid.res)
     topg = dem - h_bed
     thk = first_guess_thickness(dem, initial_outline, grid.res)
+    if initial_area_km2:
+        thk = match_product_area(thk, grid.res, initial_area_km2)
     dims = ("y", "x")
     ds = xr.Dataset(
         {

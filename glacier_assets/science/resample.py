@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from ..constants import PRODUCT_RESOLUTION_M
 from .grids import Grid
+from .masks import glaciated_area_km2
 
 
 def bilinear_refine(field: np.ndarray, factor: int) -> np.ndarray:
@@ -22,6 +24,14 @@ def bilinear_refine(field: np.ndarray, factor: int) -> np.ndarray:
     cols = (np.arange(nx * factor) + 0.5) / factor - 0.5
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     return map_coordinates(field.astype("float64"), [rr, cc], order=1, mode="nearest")
+
+
+def product_area_km2(thk_model: np.ndarray, model_res: float, product_res: float = PRODUCT_RESOLUTION_M) -> float:
+    """Glacier area exactly as the published product counts it: bilinear from the model grid to
+    the product grid, cells with thickness >= 2 m, times the product cell area."""
+    factor = int(round(model_res / product_res))
+    fine = bilinear_refine(np.clip(thk_model, 0.0, None), factor)
+    return glaciated_area_km2(fine, (model_res / factor) ** 2)
 
 
 def valid_window(valid: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -1,0 +1,123 @@
+"""Asset checks. The blocking ERROR checks gate publishing: a failure stops `published_products`
+in the same run, and `published_products` re-verifies the same figures itself."""
+
+import dagster as dg
+import geopandas as gpd
+import pandas as pd
+
+from .assets.inventory import load_inventory, outline_inventory
+from .assets.quality import calibration_report, product_audit
+from .constants import (
+    AREA_GATE_PCT,
+    CALIBRATION_REPORT_RELPATH,
+    DATA_DOCS_RELPATH,
+    GLACIER_WARN_PCT,
+    MASK_OUTLINE_TOLERANCE_PCT,
+    OUTLINE_TABLE_RELPATH,
+    PRODUCT_AUDIT_RELPATH,
+    THICKNESS_MAX_M,
+)
+from .expectations import run_outline_suite
+from .resources import ProductStore, RegionSource
+from .schemas import inventory_schema, published_outline_schema
+from .science.quality import area_gate, glaciers_above
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def audit_problems(audit: pd.DataFrame) -> dict[str, list[str]]:
+    """The audit's failures by check, each naming glacier and epoch."""
+    present = audit[audit["outline_present"]]
+    name = lambda df: [f"{r.glacier_id} {r.epoch}" for r in df.itertuples()]  # noqa: E731
+    return {
+        "missing": name(audit[~audit["outline_present"]]),
+        "thickness": name(present[~(present["thickness_ok"].astype(bool) & present["off_glacier_zero"].astype(bool))]),
+        "consistency": name(present[(present["mask_outline_diff_pct"] > MASK_OUTLINE_TOLERANCE_PCT)
+                                    | ~present["mask_codes_ok"].astype(bool)]),
+        "outline": name(present[~(present["outline_valid"].astype(bool) & present["outline_crs_ok"].astype(bool))]),
+    }
+
+
+@dg.asset_check(asset=calibration_report, blocking=True,
+                description=f"Regional mean |A_sim - A_obs| / A_obs over the control epochs <= {AREA_GATE_PCT} %")
+def area_agreement_gate(store: ProductStore) -> dg.AssetCheckResult:
+    report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))
+    gate = area_gate(report)
+    return dg.AssetCheckResult(passed=gate.passed, severity=ERROR, metadata={
+        "regional_mean_abs_diff_pct": round(gate.mean_abs_diff_pct, 3), "limit_pct": AREA_GATE_PCT,
+        "n_comparisons": gate.n_comparisons, "n_glaciers": gate.n_glaciers,
+        "worst_glaciers": dg.MetadataValue.json([{"glacier_id": g, "mean_abs_diff_pct": v} for g, v in gate.worst]),
+    })
+
+
+@dg.asset_check(asset=calibration_report, description=f"No single glacier above {GLACIER_WARN_PCT} % area difference")
+def glacier_area_warning(store: ProductStore) -> dg.AssetCheckResult:
+    above = glaciers_above(pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH)))
+    return dg.AssetCheckResult(passed=above.empty, severity=WARN, metadata={
+        "glaciers": dg.MetadataValue.json({g: round(float(v), 2) for g, v in above.items()})})
+
+
+def _audit_check(kind: str, description: str):
+    @dg.asset_check(asset=product_audit, name=f"{kind}_check", blocking=True, description=description)
+    def _check(store: ProductStore) -> dg.AssetCheckResult:
+        problems = audit_problems(pd.read_csv(store.path(PRODUCT_AUDIT_RELPATH)))[kind]
+        return dg.AssetCheckResult(passed=not problems, severity=ERROR, metadata={
+            "n_failed": len(problems), "failed": dg.MetadataValue.json(problems[:100])})
+
+    return _check
+
+
+thickness_sanity = _audit_check(
+    "thickness", f"Thickness finite, >= 0, <= {THICKNESS_MAX_M:.0f} m, zero off the glacier (domain border)")
+mask_outline_consistency = _audit_check(
+    "consistency", f"Outline polygon area equals the mask's pixel area within {MASK_OUTLINE_TOLERANCE_PCT} %")
+outline_validity = _audit_check("outline", "Outline geometries valid and in the simulation's CRS")
+products_complete = _audit_check("missing", "Every glacier has its products at every epoch")
+
+
+@dg.asset_check(asset=product_audit, blocking=True,
+                description="Published outline table: pandera schema; valid geometries, Albers CRS, unique ids")
+def published_outlines_schema(store: ProductStore) -> dg.AssetCheckResult:
+    import pandera.errors
+
+    table = gpd.read_parquet(store.path(OUTLINE_TABLE_RELPATH))
+    problems = []
+    try:
+        published_outline_schema.validate(pd.DataFrame(table.drop(columns="geometry")), lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        problems += [f"{r.column}: {r.check} ({r.failure_case})" for r in exc.failure_cases.head(20).itertuples()]
+    if not table.empty:
+        if not table.geometry.is_valid.all():
+            problems.append(f"{int((~table.geometry.is_valid).sum())} invalid geometries")
+        if table.crs is None or table.crs.to_dict().get("proj") != "aea":
+            problems.append(f"CRS is {table.crs}, not Albers equal-area")
+    return dg.AssetCheckResult(passed=not problems, severity=ERROR, metadata={
+        "rows": len(table), "problems": dg.MetadataValue.json(problems)})
+
+
+@dg.asset_check(asset=product_audit, blocking=True,
+                description="Great Expectations suite over the published outline attribute table (Data Docs)")
+def published_outlines_expectations(store: ProductStore) -> dg.AssetCheckResult:
+    table = gpd.read_parquet(store.path(OUTLINE_TABLE_RELPATH))
+    result = run_outline_suite(pd.DataFrame(table.drop(columns="geometry")), store.path(DATA_DOCS_RELPATH))
+    return dg.AssetCheckResult(passed=result.success, severity=ERROR, metadata={
+        "expectations": result.evaluated, "failed": dg.MetadataValue.json(result.failed),
+        "data_docs": dg.MetadataValue.path(str(result.docs_index))})
+
+
+@dg.asset_check(asset=outline_inventory, blocking=True, description="Pandera schema of the outline inventory")
+def inventory_table_schema(store: ProductStore, region: RegionSource) -> dg.AssetCheckResult:
+    import pandera.errors
+
+    table = pd.DataFrame(load_inventory(store).drop(columns="geometry"))
+    try:
+        inventory_schema(region.load().id_pattern).validate(table, lazy=True)
+        problems = []
+    except pandera.errors.SchemaErrors as exc:
+        problems = [f"{r.column}: {r.check} ({r.failure_case})" for r in exc.failure_cases.head(20).itertuples()]
+    return dg.AssetCheckResult(passed=not problems, severity=ERROR, metadata={
+        "rows": len(table), "problems": dg.MetadataValue.json(problems)})
+
+
+CHECKS = [area_agreement_gate, glacier_area_warning, thickness_sanity, mask_outline_consistency, outline_validity,
+          products_complete, published_outlines_schema, published_outlines_expectations, inventory_table_schema]

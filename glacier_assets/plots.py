@@ -1,0 +1,46 @@
+"""Figures for Dagster metadata: PNG files, and the same embedded as markdown images."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .storage import atomic_path  # noqa: E402
+
+
+def area_volume_png(glacier_id: str, summary: pd.DataFrame, observed: dict[int, float]) -> bytes:
+    """Simulated area (line) with the observed outline areas (points), and volume (dashed)."""
+    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=90)
+    ax.plot(summary["year"], summary["area_km2"], "o-", color="tab:blue", ms=3, label="simulated area")
+    if observed:
+        ax.plot(list(observed), list(observed.values()), "s", color="tab:red", ms=6, label="observed outlines")
+    ax.set_xlabel("year")
+    ax.set_ylabel("area (km²)")
+    ax2 = ax.twinx()
+    ax2.plot(summary["year"], summary["volume_km3"], "--", color="tab:gray", label="volume")
+    ax2.set_ylabel("volume (km³)")
+    ax.set_title(glacier_id)
+    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower left")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def save_png(path: Path, png: bytes) -> Path:
+    with atomic_path(path, suffix=".png") as tmp:
+        tmp.write_bytes(png)
+    return path
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

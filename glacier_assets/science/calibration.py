@@ -1,0 +1,108 @@
+"""Calibration to control outlines: one mass-balance parameter per period, found by a bracketed
+root finder with step caps.
+
+For each period (1960 -> 1970s spin-up, then 1970s -> 1990 -> 2000 -> 2010 -> 2020) the ELA shift
+p (m) is tuned so that the simulated area at the period's end matches the observed outline:
+
+    f(p) = A_sim(p) - A_obs,   A_sim computed as published (bilinear to 25 m, thickness >= 2 m)
+
+f decreases with p (a higher ELA leaves less ice). The search starts from the previous period's p,
+takes capped secant steps until the root is bracketed, then Illinois (modified regula falsi)
+steps inside the bracket. It stops when |f| <= `tol_pct` % of A_obs or <= `tol_pixels` pixels;
+after `max_iter` evaluations, or at the parameter bounds, it keeps the best evaluation and says so
+(status "best"), never silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..constants import PRODUCT_RESOLUTION_M
+
+TOL_PCT = 1.0
+TOL_PIXELS = 4
+MAX_STEP_M = 150.0
+FIRST_STEP_M = 60.0
+BOUNDS_M = (-600.0, 600.0)
+MAX_ITER = 12
+
+
+@dataclass
+class PeriodFit:
+    p: float
+    area_km2: float
+    obs_km2: float
+    iterations: int
+    status: str  # "converged" | "best"
+    result: Any = None
+    history: list[tuple[float, float]] = field(default_factory=list)  # (p, area)
+
+    @property
+    def rel_diff_pct(self) -> float:
+        return 100.0 * (self.area_km2 - self.obs_km2) / self.obs_km2
+
+
+def converged(area: float, obs: float, tol_pct: float = TOL_PCT, tol_pixels: int = TOL_PIXELS,
+              pixel_km2: float = PRODUCT_RESOLUTION_M**2 / 1e6) -> bool:
+    return abs(area - obs) <= max(tol_pct / 100.0 * obs, tol_pixels * pixel_km2)
+
+
+def solve_period(
+    evaluate: Callable[[float], tuple[float, Any]],
+    obs_km2: float,
+    p0: float = 0.0,
+    tol_pct: float = TOL_PCT,
+    tol_pixels: int = TOL_PIXELS,
+    max_step: float = MAX_STEP_M,
+    first_step: float = FIRST_STEP_M,
+    bounds: tuple[float, float] = BOUNDS_M,
+    max_iter: int = MAX_ITER,
+) -> PeriodFit:
+    """Find p with A(p) ~= obs_km2; `evaluate(p)` returns (area_km2, anything to keep)."""
+    if obs_km2 <= 0:
+        raise ValueError("observed area must be positive")
+    lo_b, hi_b = bounds
+    clamp = lambda p: min(max(p, lo_b), hi_b)  # noqa: E731
+    history: list[tuple[float, float]] = []
+    best: PeriodFit | None = None
+    above = below = None  # (p, f) with f > 0 (too much ice) and f < 0 (too little)
+    p = clamp(p0)
+    for it in range(1, max_iter + 1):
+        area, result = evaluate(p)
+        f = area - obs_km2
+        history.append((p, area))
+        if best is None or abs(f) < abs(best.area_km2 - obs_km2):
+            best = PeriodFit(p, area, obs_km2, it, "best", result)
+        if converged(area, obs_km2, tol_pct, tol_pixels):
+            return PeriodFit(p, area, obs_km2, it, "converged", result, history)
+        if f > 0 and (above is None or p >= above[0]):
+            above = (p, f)
+        if f < 0 and (below is None or p <= below[0]):
+            below = (p, f)
+        if above is not None and below is not None:
+            (pa, fa), (pb, fb) = above, below
+            nxt = pa - fa * (pb - pa) / (fb - fa)  # regula falsi inside the bracket
+            # Illinois: halve the weight of the end that stayed put twice
+            if len(history) >= 3 and (history[-2][1] - obs_km2) * f > 0:
+                if f > 0:
+                    nxt = pa - (fa) * (pb - pa) / (fb / 2 - fa)
+                else:
+                    nxt = pa - (fa / 2) * (pb - pa) / (fb - fa / 2)
+            step = nxt - p
+        else:
+            # no bracket yet: secant from the last two points (if f falls with p), else a first step
+            step = first_step if f > 0 else -first_step
+            if len(history) >= 2:
+                (p1, a1), (p2, a2) = history[-2], history[-1]
+                if p2 != p1 and (a2 - a1) / (p2 - p1) < 0:
+                    step = -f * (p2 - p1) / (a2 - a1)
+        step = max(-max_step, min(max_step, step))
+        nxt = clamp(p + step)
+        if nxt == p:  # at a bound and still on the same side: cannot do better
+            break
+        p = nxt
+    assert best is not None
+    best.history = history
+    best.iterations = len(history)
+    return best

@@ -47,6 +47,7 @@ def area_agreement_gate(store: ProductStore) -> dg.AssetCheckResult:
         "regional_mean_abs_diff_pct": round(gate.mean_abs_diff_pct, 3), "limit_pct": AREA_GATE_PCT,
         "n_comparisons": gate.n_comparisons, "n_glaciers": gate.n_glaciers,
         "worst_glaciers": dg.MetadataValue.json([{"glacier_id": g, "mean_abs_diff_pct": v} for g, v in gate.worst]),
+        **({"note": gate.note} if gate.note else {}),
     })
 
 

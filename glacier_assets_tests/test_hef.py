@@ -35,7 +35,24 @@ def hef_chain(tmp_path_factory, shared_data, demo_chain):
         job = defs.resolve_job_def("glacier_epoch_products")
         prods = {y: job.execute_in_process(instance=instance, tags=range_tags(f"{y}|{HEF}", f"{y}|{HEF}"))
                  for y in (1990, 2015)}
-        yield {"products": products, "sim": sim, "prods": prods}
+        report = dg.materialize([*defs.assets, *defs.asset_checks], selection=["calibration_report"],
+                                instance=instance, resources=defs.resources)
+        yield {"products": products, "sim": sim, "prods": prods, "report": report}
+
+
+def test_single_date_inventory_runs_uncalibrated_with_a_flag(hef_chain):
+    md = hef_chain["sim"].asset_materializations_for_node("igm_simulation")[0].metadata
+    assert md["calibration_status"].value == "uncalibrated"
+    assert "calibration" not in md
+    # Farinotti et al. (2019) beside the simulated 1970s and 2000 volumes
+    assert md["farinotti2019_volume_km3"].value == pytest.approx(0.578, abs=0.001)
+    assert md["volume_1970_km3"].value > 0 and md["volume_2000_km3"].value > 0
+    report = hef_chain["report"]
+    assert report.success  # not an error
+    gate = {e.check_name: e for e in report.get_asset_check_evaluations()}["area_agreement_gate"]
+    assert gate.passed and "uncalibrated" in gate.metadata["note"].value
+    table = report.asset_materializations_for_node("calibration_report")[0].metadata
+    assert table["n_uncalibrated"].value == 1
 
 
 def test_hef_domain_from_real_inputs(hef_chain, shared_data):

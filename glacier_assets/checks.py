@@ -1,5 +1,5 @@
-"""Asset checks. The blocking ERROR checks gate publishing: a failure stops `published_products`
-in the same run, and `published_products` re-verifies the same figures itself."""
+"""Asset checks. The blocking ERROR checks gate publishing: a failure stops `stac_catalog`
+in the same run, and `stac_catalog` re-verifies the same figures itself."""
 
 import dagster as dg
 import geopandas as gpd

@@ -8,7 +8,7 @@ import dagster as dg
 
 from .assets.inventory import outline_inventory
 from .assets.products import epoch_products, regional_outlines
-from .assets.publish import published_products
+from .assets.publish import stac_catalog
 from .assets.quality import calibration_report, product_audit
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
@@ -16,7 +16,7 @@ from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_part
 from .resources import IGMRunner, ProductStore, RegionSource
 
 ASSETS = [outline_inventory, iceflow_emulator, glacier_domain, igm_simulation, epoch_products, regional_outlines,
-          calibration_report, product_audit, published_products]
+          calibration_report, product_audit, stac_catalog]
 
 simulate_glaciers = dg.define_asset_job(
     "simulate_glaciers", selection=[glacier_domain, igm_simulation], partitions_def=glacier_partitions,
@@ -29,7 +29,7 @@ regional_products = dg.define_asset_job(
     "regional_products", selection=[regional_outlines], partitions_def=epoch_partitions,
     description="One outline file per epoch (Albers).")
 quality_and_publish = dg.define_asset_job(
-    "quality_and_publish", selection=dg.AssetSelection.assets(calibration_report, product_audit, published_products),
+    "quality_and_publish", selection=dg.AssetSelection.assets(calibration_report, product_audit, stac_catalog),
     description="Calibration report, product audit and their checks; publishing runs only if the gates pass.")
 JOBS = [simulate_glaciers, glacier_epoch_products, regional_products, quality_and_publish]
 

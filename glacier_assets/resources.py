@@ -26,7 +26,8 @@ class ProductStore(dg.ConfigurableResource):
     """The folder that holds every product, laid out by `constants.*_relpath`."""
 
     root: str = "var/products"
-    catalog_root: str = "catalog"  # where gated products are published (and, from issue 4, the STAC catalog)
+    catalog_root: str = "catalog"  # where gated products are published with their STAC catalog
+    stac_schemas: str = ""  # STAC extension schemas (<ext>/<version>/schema.json); default: the shared copy
     albers_lon_0: float = ALBERS_LON_0
     albers_lat_1: float = ALBERS_LAT_1
     albers_lat_2: float = ALBERS_LAT_2
@@ -36,6 +37,9 @@ class ProductStore(dg.ConfigurableResource):
 
     def catalog_path(self, relpath: str = "") -> Path:
         return project_path(self.catalog_root) / relpath
+
+    def stac_schemas_path(self) -> Path:
+        return project_path(self.stac_schemas) if self.stac_schemas else REPO_ROOT.parent / "shared" / "stac-schemas"
 
     @property
     def albers(self) -> str:

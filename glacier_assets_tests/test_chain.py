@@ -203,5 +203,5 @@ def test_gates_pass_and_products_are_published(demo_chain):
     docs = evals["published_outlines_expectations"].metadata["data_docs"].value
     assert docs.endswith("index.html") and Path(docs).exists()
     catalog = demo_chain["products"].parent / "catalog"
-    assert (catalog / "outlines" / "2020.shp").exists()
+    assert (catalog / "outlines" / "2020" / "2020.zip").exists() and (catalog / "catalog.json").exists()
     assert (catalog / thickness_relpath(DEMO_PAIR[0], 1990)).exists()

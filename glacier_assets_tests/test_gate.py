@@ -64,6 +64,6 @@ def test_gate_fails_names_the_glacier_and_stops_publishing(perturbed):
     assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
     assert GID in str(warn.metadata["glaciers"].value)
     # the blocking check stopped the publishing asset: never materialized, nothing in the catalog
-    assert not perturbed["instance"].get_latest_materialization_event(dg.AssetKey("published_products"))
+    assert not perturbed["instance"].get_latest_materialization_event(dg.AssetKey("stac_catalog"))
     assert not result.success
     assert not any(perturbed["catalog"].rglob("*.tif"))

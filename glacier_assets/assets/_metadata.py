@@ -14,7 +14,7 @@ def metadata(figures: Mapping) -> dict:
     for key, value in figures.items():
         if value is None:
             continue
-        if key == "path" or key.endswith("_path") or key == "geoparquet":
+        if key == "path" or key.endswith("_path") or key in ("geoparquet", "items_parquet", "outline_table"):
             out[key] = dg.MetadataValue.path(str(value))
         elif isinstance(value, (list, dict, tuple)):
             out[key] = dg.MetadataValue.json(value if not isinstance(value, tuple) else list(value))

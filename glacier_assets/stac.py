@@ -129,16 +129,58 @@ def _link(rel: str, href: str, title: str | None = None, media: str = JSON) -> d
     return link
 
 
+def geotiff_header(path: Path) -> tuple[int, int, tuple[float, ...], str] | None:
+    """Width, height, affine (a, b, c, d, e, f) and "EPSG:n" of a north-up GeoTIFF, read straight
+    from its first IFD (20 us instead of ~1 ms through GDAL; it matters for 26,000 items). Returns
+    None for anything unusual (BigTIFF, rotation, no EPSG key), and the caller asks GDAL."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    if head[:4] not in (b"II*\x00", b"MM\x00*"):
+        return None
+    e = "<" if head[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(e + "I", head[4:8])
+    if ifd + 2 > len(head):
+        return None
+    (n,) = struct.unpack(e + "H", head[ifd:ifd + 2])
+    sizes = {3: 2, 4: 4, 12: 8}
+    tags = {}
+    for k in range(n):
+        tag, typ, count, value = struct.unpack(e + "HHII", head[ifd + 2 + 12 * k: ifd + 14 + 12 * k])
+        if tag in (256, 257, 33550, 33922, 34735) and typ in sizes:
+            fmt = {3: "H", 4: "I", 12: "d"}[typ]
+            if sizes[typ] * count <= 4:
+                raw = head[ifd + 10 + 12 * k: ifd + 10 + 12 * k + sizes[typ] * count]
+            elif value + sizes[typ] * count <= len(head):
+                raw = head[value: value + sizes[typ] * count]
+            else:
+                return None
+            tags[tag] = struct.unpack(e + fmt * count, raw)
+    if not all(t in tags for t in (256, 257, 33550, 33922, 34735)):
+        return None
+    keys = tags[34735]
+    epsg = next((keys[4 + 4 * i + 3] for i in range(keys[3]) if keys[4 + 4 * i] == 3072 and keys[4 + 4 * i + 1] == 0),
+                None)
+    sx, sy = tags[33550][0], tags[33550][1]
+    i, j, _, x, y, _ = tags[33922][:6]
+    if epsg is None or i != 0 or j != 0:
+        return None
+    return tags[256][0], tags[257][0], (sx, 0.0, x, 0.0, -sy, y), f"EPSG:{epsg}"
+
+
 def thickness_item(product: ThicknessProduct, cog: Path, checksum: str, prov: Provenance) -> dict:
     """The STAC item of one published thickness COG (which lies beside the item)."""
-    import rasterio
+    header = geotiff_header(cog)
+    if header is None:
+        import rasterio
 
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(cog) as src:
-        crs = src.crs.to_string()
-        t = src.transform
-        shape = [src.height, src.width]
-        b = src.bounds
-    geometry, bbox = footprint(crs, (b.left, b.bottom, b.right, b.top))
+        with rasterio.open(cog) as src:
+            header = (src.width, src.height, tuple(src.transform)[:6], src.crs.to_string())
+    width, height, (a, tb, c, td, te, f), crs = header
+    shape = [height, width]
+    left, top, right, bottom = c, f, c + a * width, f + te * height
+    geometry, bbox = footprint(crs, (left, bottom, right, top))
     gid, year = product.glacier_id, product.year
     return {
         "type": "Feature",
@@ -155,8 +197,8 @@ def thickness_item(product: ThicknessProduct, cog: Path, checksum: str, prov: Pr
             "gsd": PRODUCT_RESOLUTION_M,
             "proj:code": crs,
             "proj:shape": shape,
-            "proj:transform": [t.a, t.b, t.c, t.d, t.e, t.f],
-            "proj:bbox": [b.left, b.bottom, b.right, b.top],
+            "proj:transform": [a, tb, c, td, te, f],
+            "proj:bbox": [left, bottom, right, top],
             "processing:lineage": THICKNESS_LINEAGE,
             "processing:software": prov.software,
             "processing:level": "L4",
@@ -196,9 +238,9 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _publish_thickness(args) -> tuple[str, str, dict | None]:
+def _publish_thickness(args) -> tuple[str, str, list[float], str]:
     """Worker: copy the COG and write its item unless the published copy is identical.
-    Returns (status, item path, item or None when unchanged)."""
+    Returns (status, item path, item bbox, item proj:code)."""
     product, root, prov = args
     cog = root / "thickness" / str(product.year) / product.source.name
     item_path = cog.with_suffix(".json")
@@ -207,12 +249,12 @@ def _publish_thickness(args) -> tuple[str, str, dict | None]:
     if old and cog.exists() and old["assets"]["thickness"].get("file:checksum") == checksum \
             and old["properties"].get("calibration_status") == prov.calibration_status \
             and old["properties"].get("processing:software") == prov.software:
-        return "unchanged", str(item_path), None
+        return "unchanged", str(item_path), old["bbox"], old["properties"]["proj:code"]
     with atomic_path(cog, suffix=".tif") as tmp:
         shutil.copyfile(product.source, tmp)
     item = thickness_item(product, cog, checksum, prov)
     _write_json(item_path, item, only_if_changed=False)
-    return ("updated" if old else "new"), str(item_path), item
+    return ("updated" if old else "new"), str(item_path), item["bbox"], item["properties"]["proj:code"]
 
 
 def _zip_shapefile(shp: Path, dest: Path) -> None:
@@ -332,7 +374,7 @@ def write_catalog(root: Path, thickness: list[ThicknessProduct], outlines: dict[
         results = [_publish_thickness(j) for j in jobs]
     wanted = set()
     by_year: dict[int, list[str]] = {}
-    for (status, path, _), product in zip(results, thickness):
+    for (status, path, _, _), product in zip(results, thickness):
         setattr(stats, status, getattr(stats, status) + 1)
         if status != "unchanged":
             stats.written.append(path)
@@ -358,11 +400,8 @@ def write_catalog(root: Path, thickness: list[ThicknessProduct], outlines: dict[
             "links": [_link("root", "../../catalog.json"), _link("parent", "../collection.json")]
             + [_link("item", f"./{name}") for name in sorted(by_year[year])],
         })
-    bboxes, crss = [], set()
-    for (status, path, item) in results:
-        item = item or _read_json(Path(path))
-        bboxes.append(item["bbox"])
-        crss.add(item["properties"]["proj:code"])
+    bboxes = [r[2] for r in results]
+    crss = {r[3] for r in results}
     thk_item_assets = {"thickness": {"type": COG, "roles": ["data"], "title": "Ice thickness (m), 25 m",
                                      "raster:bands": [RASTER_BAND]}}
     _write_json(thk_root / "collection.json", _collection(
@@ -434,10 +473,12 @@ def write_items_parquet(root: Path) -> Path:
     from stac_geoparquet.arrow import parse_stac_items_to_arrow
 
     items = []
+    root = Path(root)
     for p in all_item_paths(root):
         item = orjson.loads(p.read_bytes())
-        for asset in item["assets"].values():  # absolute-from-root hrefs: the index sits at the root
-            asset["href"] = os.path.relpath((p.parent / asset["href"]).resolve(), Path(root).resolve())
+        folder = p.parent.relative_to(root).as_posix()
+        for asset in item["assets"].values():  # hrefs from the catalog root: the index sits there
+            asset["href"] = f"{folder}/{asset['href'].removeprefix('./')}"
         items.append(item)
     table = parse_stac_items_to_arrow(items).read_all()
     dest = Path(root) / "items.parquet"
@@ -451,8 +492,13 @@ def write_items_parquet(root: Path) -> Path:
 
 def offline_validator(schema_root: Path):
     """A pystac validator that resolves extension schemas from `schema_root/<ext>/<version>/schema.json`
-    and refuses any schema it does not have, so validation never touches the network."""
+    (core schemas come bundled with pystac), refuses any schema it does not have, so validation
+    never touches the network, and compiles each schema once (pystac rebuilds its registry and
+    re-checks the schema on every call: ~30 ms per item, against ~1 ms here)."""
+    import jsonschema
+    from pystac.errors import STACValidationError
     from pystac.validation import JsonSchemaSTACValidator
+    from referencing import Registry, Resource
 
     class OfflineValidator(JsonSchemaSTACValidator):
         def __init__(self):
@@ -461,11 +507,28 @@ def offline_validator(schema_root: Path):
                 name, ver = ext_dir.parts[-3], ext_dir.parts[-2]
                 uri = f"https://stac-extensions.github.io/{name}/{ver}/schema.json"
                 self.schema_cache[uri] = json.loads(ext_dir.read_text())
+            self._compiled: dict = {}
+            self._registry = Registry().with_resources(
+                [(k, Resource.from_contents(v)) for k, v in self.schema_cache.items()])
 
         def _get_schema(self, schema_uri: str) -> dict:
-            if schema_uri not in self.schema_cache:  # core schemas come bundled with pystac
+            if schema_uri not in self.schema_cache:
                 raise ValueError(f"schema not available offline: {schema_uri}")
             return self.schema_cache[schema_uri]
+
+        def _validate_from_uri(self, stac_dict, stac_object_type, schema_uri, href=None) -> None:
+            validator = self._compiled.get(schema_uri)
+            if validator is None:
+                schema = self._get_schema(schema_uri)
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                validator = self._compiled[schema_uri] = cls(schema, registry=self._registry)
+            errors = list(validator.iter_errors(stac_dict))
+            if errors:
+                best = jsonschema.exceptions.best_match(errors)
+                raise STACValidationError(
+                    f"Validation failed for {stac_object_type} at {href} with ID {stac_dict.get('id')} "
+                    f"against schema at {schema_uri}\n{best}", source=errors)
 
     return OfflineValidator()
 

@@ -44,3 +44,42 @@ def save_png(path: Path, png: bytes) -> Path:
 
 def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def thickness_panels_png(glacier_id: str, years: list[int], thickness: list, extent: tuple[float, ...]) -> bytes:
+    """One small thickness map per epoch (model grid, shared colour scale)."""
+    import numpy as np
+
+    vmax = max(float(np.nanmax(t)) for t in thickness) or 1.0
+    cols = 7
+    rows = (len(years) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.6 + 0.4), dpi=70)
+    im = None
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, year, thk in zip(axes.ravel(), years, thickness):
+        im = ax.imshow(np.where(thk > 0, thk, np.nan), extent=extent, vmin=0, vmax=vmax, cmap="viridis")
+        ax.set_title(str(year), fontsize=8)
+    fig.suptitle(f"{glacier_id}: ice thickness (m)", fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, pad=0.01)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def outline_map_png(title: str, outlines) -> bytes:
+    """All glacier outlines of one epoch, in their (Albers) projection."""
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=80)
+    if len(outlines):
+        outlines.plot(ax=ax, facecolor="#9ecae1", edgecolor="#08519c", linewidth=0.5)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("Albers x (m)", fontsize=7)
+    ax.set_ylabel("Albers y (m)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -248,7 +248,7 @@ def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, sh
     write_shapefile(shp_path, gdf)
     write_geoparquet(parquet_path, gdf)
     return {"path": str(shp_path), "geoparquet": str(parquet_path), "crs": albers, "n_glaciers": len(gdf),
-            "area_km2": round(float(gdf["area_km2"].sum()), 4)}
+            "area_km2": round(float(gdf["area_km2"].sum()), 4), "table": gdf}
 
 
 def code_for(glacier_id: str, inventory: gpd.GeoDataFrame | None = None) -> int:

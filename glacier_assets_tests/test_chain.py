@@ -187,6 +187,9 @@ def test_calibration_meets_the_control_outlines_and_recovers_the_truth(demo_chai
     md = demo_chain["results"][DEMO_PAIR[0]].asset_materializations_for_node("igm_simulation")[0].metadata
     assert md["calibration_status"].value == "calibrated"
     assert md["area_plot"].value.startswith("![")  # the area/volume plot, embedded
+    assert md["thickness_maps"].value.startswith("![")  # a thickness map per epoch
+    reg = _latest(demo_chain["instance"], "regional_outlines", "2020")
+    assert reg["outline_map"].value.startswith("![") and reg["n_glaciers"].value == 2
     assert (products / "reports" / "plots" / f"{DEMO_PAIR[0]}.png").exists()
 
 

@@ -5,6 +5,7 @@ import dagster as dg
 
 from ..constants import mask_relpath, outline_relpath, regional_outline_relpath, thickness_relpath, simulation_relpath
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
+from ..plots import markdown_image, outline_map_png
 from ..resources import ProductStore
 from ..workflow import code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
 from ._metadata import failure, metadata
@@ -90,6 +91,9 @@ def regional_outlines(context: dg.AssetExecutionContext, config: RegionalOutline
                                          store.path(regional_outline_relpath(year, "shp")),
                                          store.path(regional_outline_relpath(year, "parquet")))
         figures["n_missing"] = len(missing)
-        yield dg.AssetMaterialization(context.asset_key, partition=key, metadata=metadata(figures))
+        table = figures.pop("table")
+        png = outline_map_png(f"{year}: {len(table)} glaciers, {figures['area_km2']:.2f} km2", table)
+        md = {**metadata(figures), "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}
+        yield dg.AssetMaterialization(context.asset_key, partition=key, metadata=md)
     if problems:
         raise failure("regional outlines", problems)

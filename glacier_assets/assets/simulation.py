@@ -9,7 +9,7 @@ import xarray as xr
 
 from ..constants import EMULATOR_RELPATH, domain_relpath, plot_relpath, simulation_relpath
 from ..inventory.reference import farinotti_volume_km3
-from ..plots import area_volume_png, markdown_image, save_png
+from ..plots import area_volume_png, markdown_image, save_png, thickness_panels_png
 from ..partitions import glacier_partitions
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..workflow import (
@@ -74,6 +74,10 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     with xr.open_dataset(out) as sim:
         summary = simulation_summary(sim)
         crs, calibration = sim.attrs["crs"], json.loads(sim.attrs["calibration"])
+        x, y = sim["x"].values, sim["y"].values
+        half = abs(x[1] - x[0]) / 2
+        maps = thickness_panels_png(gid, [int(t) for t in sim["time"].values], list(sim["thk"].values),
+                                    (x.min() - half, x.max() + half, y.min() - half, y.max() + half))
     observed = observed_areas(rows)
     png = area_volume_png(gid, summary, observed)
     plot = save_png(store.path(plot_relpath(gid)), png)
@@ -87,6 +91,7 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         "volume_2000_km3": round(float(by_year.loc[2000, "volume_km3"]), 5),
         "area_volume_by_epoch": markdown_table(summary.round(5)),
         "area_plot": dg.MetadataValue.md(markdown_image(png, f"{gid} area and volume")),
+        "thickness_maps": dg.MetadataValue.md(markdown_image(maps, f"{gid} thickness per epoch")),
     }
     if calibration:
         md["calibration"] = markdown_table(pd.DataFrame(calibration).drop(columns=["trials"]).round(3))

@@ -37,10 +37,15 @@ def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log)
         t_start = start
         thk_start = thk
 
+        trial = iter(range(1, 1000))
+
         def evaluate(p: float):
             model.restore_emulator(weights)
             saved = model.run(t_start, end, thk0=thk_start, d_ela=p)
-            return product_area_km2(saved[end], res), (saved, model.emulator_state())
+            area = product_area_km2(saved[end], res)
+            log(f"{gid}: calibrating {t_start}-{end}, trial {next(trial)}: d_ela {p:+.1f} m -> "
+                f"area {area:.4f} km2 (observed {obs:.4f})")
+            return area, (saved, model.emulator_state())
 
         fit = solve_period(evaluate, obs, p0=p_prev)
         saved, end_weights = fit.result

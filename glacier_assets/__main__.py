@@ -48,7 +48,9 @@ def _execute(job_fn, tags: dict) -> tuple[bool, str, float]:
 
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=IN_PROCESS,
+        # one run per process here, steps in process; with GLACIER_EXECUTOR set, that executor's defaults
+        run_config = IN_PROCESS if os.environ.get("GLACIER_EXECUTOR", "multiprocess") == "multiprocess" else {}
+        result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=run_config,
                                 tags=tags, raise_on_error=False)
         message = ""
         if not result.success:

@@ -12,6 +12,7 @@ from .assets.publish import stac_catalog
 from .assets.quality import calibration_report, product_audit
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
+from .deploy import executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
 
@@ -43,8 +44,19 @@ def resources() -> dict:
             include=[g for g in os.environ.get("GLACIER_INCLUDE", "").split(",") if g],
             farinotti_table=os.environ.get("GLACIER_FARINOTTI_TABLE", ""),
         ),
-        "igm": IGMRunner(threads=int(os.environ.get("GLACIER_IGM_THREADS", "1"))),
+        "igm": IGMRunner(threads=int(os.environ.get("GLACIER_IGM_THREADS", "1")),
+                         launcher=os.environ.get("GLACIER_IGM_LAUNCHER", "subprocess")),
     }
 
 
-defs = dg.Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=JOBS, resources=resources())
+def build_definitions(executor_name: str | None = None) -> dg.Definitions:
+    return dg.Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=JOBS, resources=resources(),
+                          executor=executor(executor_name))
+
+
+defs = build_definitions()
+
+
+def dask_glacier_epoch_products():
+    """The per-epoch products job on a Dask cluster, importable by any process (for execute_job)."""
+    return build_definitions("dask").resolve_job_def("glacier_epoch_products")

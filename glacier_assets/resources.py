@@ -76,6 +76,10 @@ class IGMRunner(dg.ConfigurableResource):
 
     threads: int = 1
     seed: int = 0
+    launcher: str = "subprocess"  # or "k8s": the child in its own GPU pod through PipesK8sClient
+    k8s_image: str = "glacier-assets:latest"
+    k8s_namespace: str = "dagster"
+    k8s_gpus: int = 1
     use_emulator: bool = True
     warm_iterations: int = WARM_ITERATIONS
     cold_iterations: int = COLD_ITERATIONS
@@ -91,7 +95,18 @@ class IGMRunner(dg.ConfigurableResource):
         }
 
     def run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:
-        client = dg.PipesSubprocessClient(cwd=os.getcwd(), env={"PYTHONUNBUFFERED": "1",
-                                                               "TF_CPP_MIN_LOG_LEVEL": "3"})
+        env = {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        if self.launcher == "k8s":
+            from dagster_k8s import PipesK8sClient
+
+            from .deploy import igm_pod_spec
+
+            return PipesK8sClient(env=env).run(
+                context=context, extras=extras, image=self.k8s_image, namespace=self.k8s_namespace,
+                command=["python", "-m", "glacier_assets.igm_run", mode],
+                base_pod_spec=igm_pod_spec(self.k8s_gpus)).get_materialize_result()
+        if self.launcher != "subprocess":
+            raise ValueError(f"IGMRunner.launcher={self.launcher!r}: use subprocess or k8s")
+        client = dg.PipesSubprocessClient(cwd=os.getcwd(), env=env)
         command = [self.python or sys.executable, "-m", "glacier_assets.igm_run", mode]
         return client.run(command=command, context=context, extras=extras).get_materialize_result()

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 import xarray as xr
 
+from ..deploy import IGM_STEP_K8S_CONFIG
 from ..constants import EMULATOR_RELPATH, domain_relpath, plot_relpath, simulation_relpath
 from ..inventory.reference import farinotti_volume_km3
 from ..plots import area_volume_png, markdown_image, save_png, thickness_panels_png
@@ -49,7 +50,7 @@ def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, stor
 
 
 @dg.asset(partitions_def=glacier_partitions, deps=[glacier_domain, iceflow_emulator], group_name="model",
-          kinds={"tensorflow", "netcdf"}, pool="gpu")
+          kinds={"tensorflow", "netcdf"}, pool="gpu", op_tags={"dagster-k8s/config": IGM_STEP_K8S_CONFIG})
 def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore,
                    region: RegionSource) -> dg.MaterializeResult:
     """IGM 1960-2020 on the glacier's domain, thickness saved every 5 years (NetCDF), calibrated

@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh clone:
 #   make demo   create .venv if absent, then materialize the whole chain on the demo region
-#   make test   create .venv if absent, then run the test suite
+#   make test   create .venv if absent (and install Chromium/PostgreSQL from Debian if missing),
+#               then run the test suite
 # and `make ui` opens the Dagster UI on http://127.0.0.1:3000 over the same instance.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 export GLACIER_ASSETS_ROOT := $(CURDIR)
 
-.PHONY: demo test ui env clean
+.PHONY: demo test ui env clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +24,10 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m glacier_assets run
 
-test: $(STAMP)
+system-deps:
+	./scripts/system-deps
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)

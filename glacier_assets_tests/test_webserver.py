@@ -126,3 +126,112 @@ def test_ui_run_for_one_partition_then_batched_backfill(webserver):
     with dg.DagsterInstance.from_config(str(webserver["home"])) as instance:
         done = instance.get_materialized_partitions(dg.AssetKey("glacier_outline"))
     assert set(keys) | {key} <= done
+
+
+LATEST_RUNS = """
+query { runsOrError(limit: 30) { ... on Runs { results { runId status assetSelection { path } tags { key value } } } } }"""
+BACKFILLS = """
+query { partitionBackfillsOrError(limit: 10) { ... on PartitionBackfills { results { id status assetSelection { path } } } } }"""
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts" / "screenshots"
+
+
+def _wait_asset_run(url: str, asset: str, partition: str | None, since: set[str], timeout: float = 300) -> str:
+    """Wait for the first run launched after `since` that materializes `asset` (and `partition`)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runs = _graphql(url, LATEST_RUNS, {})["runsOrError"]["results"]
+        for r in runs:
+            tags = {t["key"]: t["value"] for t in r["tags"]}
+            if r["runId"] in since or [asset] not in [s["path"] for s in (r["assetSelection"] or [])]:
+                continue
+            if partition is not None and tags.get("dagster/partition") != partition:
+                continue
+            if r["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+                return r["status"]
+        time.sleep(2)
+    raise TimeoutError(f"no finished run of {asset} {partition}")
+
+
+def _run_ids(url: str) -> set[str]:
+    return {r["runId"] for r in _graphql(url, LATEST_RUNS, {})["runsOrError"]["results"]}
+
+
+def test_browser_asset_graph_partition_run_picture_and_backfill(webserver):
+    """Debian's Chromium through Playwright, clicking what a user clicks."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing (make test installs it)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url = webserver["url"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        first = [True]
+
+        def open_page(path: str) -> None:
+            page.goto(f"{url}{path}", wait_until="networkidle")
+            try:  # a fresh instance greets with a "Join the Dagster community" dialog, a moment later
+                page.get_by_role("button", name="Skip").click(timeout=10_000 if first[0] else 1_500)
+            except PlaywrightTimeout:
+                pass
+            first[0] = False
+
+        # the asset graph
+        open_page("/asset-groups")
+        for group in ("inputs", "model", "products", "quality", "publish"):
+            assert page.get_by_text(group, exact=True).first.is_visible()
+        page.screenshot(path=str(ARTIFACTS / "01_asset_graph.png"))
+
+        # the inventory (registers the glacier partitions), from its page
+        before = _run_ids(url)
+        open_page("/assets/outline_inventory")
+        page.get_by_text("Materialize", exact=True).first.click()
+        assert _wait_asset_run(url, "outline_inventory", None, before) == "SUCCESS"
+
+        # one partition: regional outlines of 2020
+        before = _run_ids(url)
+        open_page("/assets/regional_outlines")
+        page.get_by_role("button", name="Materialize…").first.click()
+        page.locator(".dagster-dialog").get_by_text("Select a partition or create one").click()
+        page.keyboard.type("2020")
+        page.locator(".dagster-popover").get_by_text("2020", exact=True).first.click()
+        page.keyboard.press("Escape")
+        page.screenshot(path=str(ARTIFACTS / "02_launch_one_partition.png"))
+        page.locator(".dagster-dialog").get_by_role("button", name="Launch 1 run").click()
+        assert _wait_asset_run(url, "regional_outlines", "2020", before) == "SUCCESS"
+
+        # its outline map shows in the asset's metadata (markdown, opened from the metadata table)
+        open_page("/assets/regional_outlines")
+        row = page.locator("tr", has_text="outline_map")
+        row.get_by_text("Show Markdown").click()
+        picture = page.locator("img[src^='data:image/png']")
+        picture.first.wait_for(timeout=60_000)
+        assert picture.count() >= 1
+        page.wait_for_timeout(1000)  # let the dialog finish fading in
+        page.screenshot(path=str(ARTIFACTS / "03_outline_map_in_metadata.png"), full_page=True)
+
+        # a backfill of every glacier's domain
+        open_page("/assets/glacier_domain")
+        page.get_by_role("button", name="Materialize…").first.click()
+        dialog = page.locator(".dagster-dialog")
+        dialog.get_by_role("button", name="All", exact=True).click()
+        dialog.get_by_role("button", name="Launch backfill").click()
+        deadline, status = time.time() + 300, None
+        while time.time() < deadline:
+            backfills = _graphql(url, BACKFILLS, {})["partitionBackfillsOrError"]["results"]
+            mine = [b for b in backfills if ["glacier_domain"] in [s["path"] for s in (b["assetSelection"] or [])]]
+            status = mine[0]["status"] if mine else None
+            if status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"):
+                break
+            time.sleep(3)
+        open_page("/runs?tab=backfills")
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(ARTIFACTS / "04_backfill.png"))
+        browser.close()
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status

@@ -11,6 +11,7 @@ import xarray as xr
 from ..constants import END_YEAR, START_YEAR
 from ..science.massbalance import (
     BalanceProfiles,
+    MonthlySeries,
     TemperatureIndexParams,
     bias_for_ela,
     profiles_from_ela,
@@ -40,16 +41,6 @@ def ela_table_profiles(forcing: ElaTableForcing, z: np.ndarray) -> tuple[Balance
     prof = profiles_from_ela(years, table["ela"].to_numpy(float), table["grad_abl"].to_numpy(float),
                              table["grad_acc"].to_numpy(float), table["acc_max"].to_numpy(float), z)
     return prof, ForcingInfo("ela_table", {"source": str(forcing.path)})
-
-
-@dataclass
-class MonthlySeries:
-    year: np.ndarray
-    month: np.ndarray
-    days: np.ndarray
-    temp_c: np.ndarray
-    prcp_mm: np.ndarray
-    z_ref: float
 
 
 def _coord(ds: xr.Dataset, names: tuple[str, ...]) -> str:
@@ -162,11 +153,9 @@ def climate_profiles(
         raise ValueError(f"climate starts in {merged.year.min()}, after {START_YEAR}")
     params = TemperatureIndexParams(ddf_mm_per_day_k=forcing.ddf, prcp_factor=forcing.prcp_factor,
                                     lapse_k_per_m=forcing.lapse_rate)
-    sel = (merged.year >= START_YEAR) & (merged.year <= END_YEAR)
-    args = (merged.year[sel], merged.month[sel], merged.temp_c[sel], merged.prcp_mm[sel], merged.days[sel],
-            merged.z_ref, z, params)
-    bias = bias_for_ela(*args, target_ela=target_ela, ref_years=forcing.reference_years)
-    prof = profiles_from_monthly_climate(*args, bias_k=bias)
+    series = merged.between(START_YEAR, END_YEAR)
+    bias = bias_for_ela(series, z, params, target_ela=target_ela, ref_years=forcing.reference_years)
+    prof = profiles_from_monthly_climate(series, z, params, bias_k=bias)
     info.update({"temperature_bias_k": round(bias, 3), "reference_elevation_m": round(merged.z_ref, 1),
                  "padded_years": padded, "target_ela_m": round(target_ela, 1)})
     return prof, ForcingInfo("monthly_climate", info)

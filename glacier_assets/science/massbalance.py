@@ -97,23 +97,33 @@ def monthly_balance(
     return acc - melt
 
 
+@dataclass
+class MonthlySeries:
+    """A monthly climate series at one point: temperature (degC) and precipitation (mm/month) at
+    the reference elevation `z_ref`."""
+
+    year: np.ndarray
+    month: np.ndarray
+    days: np.ndarray
+    temp_c: np.ndarray
+    prcp_mm: np.ndarray
+    z_ref: float
+
+    def between(self, first: int, last: int) -> "MonthlySeries":
+        sel = (self.year >= first) & (self.year <= last)
+        return MonthlySeries(self.year[sel], self.month[sel], self.days[sel], self.temp_c[sel], self.prcp_mm[sel],
+                             self.z_ref)
+
+
 def profiles_from_monthly_climate(
-    years: np.ndarray,
-    months: np.ndarray,
-    temp_c: np.ndarray,
-    prcp_mm: np.ndarray,
-    days: np.ndarray,
-    z_ref: float,
-    z: np.ndarray,
-    params: TemperatureIndexParams,
-    bias_k: float = 0.0,
+    series: MonthlySeries, z: np.ndarray, params: TemperatureIndexParams, bias_k: float = 0.0
 ) -> BalanceProfiles:
     """Annual (calendar-year) balance profiles from a monthly series; years need all 12 months."""
-    mb = monthly_balance(temp_c, prcp_mm, days, z_ref, z, params, bias_k)
+    mb = monthly_balance(series.temp_c, series.prcp_mm, series.days, series.z_ref, z, params, bias_k)
     out_years, rows = [], []
-    for year in np.unique(years):
-        sel = years == year
-        if np.count_nonzero(sel) != 12 or sorted(months[sel]) != list(range(1, 13)):
+    for year in np.unique(series.year):
+        sel = series.year == year
+        if np.count_nonzero(sel) != 12 or sorted(series.month[sel]) != list(range(1, 13)):
             continue
         out_years.append(int(year))
         rows.append(mb[sel].sum(axis=0) / 1000.0 / ICE_WE)
@@ -135,12 +145,7 @@ def equilibrium_line_altitude(z: np.ndarray, b: np.ndarray) -> float:
 
 
 def bias_for_ela(
-    years: np.ndarray,
-    months: np.ndarray,
-    temp_c: np.ndarray,
-    prcp_mm: np.ndarray,
-    days: np.ndarray,
-    z_ref: float,
+    series: MonthlySeries,
     z: np.ndarray,
     params: TemperatureIndexParams,
     target_ela: float,
@@ -150,13 +155,12 @@ def bias_for_ela(
 
     The usual first guess without mass-balance data: a glacier roughly in balance has its ELA
     near its median elevation."""
-    sel = (years >= ref_years[0]) & (years <= ref_years[1])
-    if not sel.any():
+    ref = series.between(*ref_years)
+    if ref.year.size == 0:
         raise ValueError(f"no climate data in the reference years {ref_years}")
 
     def misfit(bias: float) -> float:
-        p = profiles_from_monthly_climate(years[sel], months[sel], temp_c[sel], prcp_mm[sel], days[sel],
-                                          z_ref, z, params, bias)
+        p = profiles_from_monthly_climate(ref, z, params, bias)
         return equilibrium_line_altitude(z, p.b.mean(axis=0)) - target_ela
 
     return float(brentq(misfit, -15.0, 15.0, xtol=1e-3))

@@ -1,0 +1,185 @@
+"""Region scale: 2,000+ glaciers x 13 epochs through the Dagster orchestration.
+
+    .venv/bin/python bench/region_scale.py [--tiles 167]
+
+Setup (not timed): a synthetic region of 12 x `tiles` glaciers (the demo massif tiled over UTM
+zone 46N, ids RGI60-13.6xxxx): their outlines (initial + 4 controls) and, as stand-ins for IGM
+runs, simulation files made from the demo's hidden truth runs. Timed:
+
+1. `outline_inventory`: reading and validating every outline, registering the glacier partitions;
+2. the per-epoch products (thickness 25 m, masks, outlines) over all glacier x epoch partitions
+   as batched runs, one ranged run per epoch (what a UI backfill launches under the single-run
+   backfill policy), and `regional_outlines` for the 13 epochs in one ranged run.
+
+For 2 the science (the workflow functions) is timed inside the runs; the rest of the wall time is
+orchestration (Dagster's planning, event log, per-partition materializations). Prints the overhead
+per partition and its share of the wall time (target <= 5 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+from shapely.affinity import translate
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import dagster as dg  # noqa: E402
+
+from glacier_assets import workflow  # noqa: E402
+from glacier_assets.constants import EPOCHS, simulation_relpath  # noqa: E402
+from glacier_assets.inventory import demo  # noqa: E402
+
+TILE_M = 40_000.0
+
+
+def setup(root: Path, tiles: int) -> tuple[Path, int]:
+    spec_dir = root / "region"
+    spec_dir.mkdir(parents=True)
+    demo_dir = demo.build_demo_region(root / "demo").parent
+    forcing = demo.public_forcing()
+    truth = {m.number: demo.simulate_truth(m, forcing) for m in demo.DEMO_MOUNTAINS}
+    offsets = [((k % 14) * TILE_M - 7 * TILE_M, (k // 14) * TILE_M - 5 * TILE_M) for k in range(tiles)]
+    files = {}
+    for name in ["outlines_1970s"] + [f"outlines_{y}" for y in (1990, 2000, 2010, 2020)]:
+        base = gpd.read_file(demo_dir / f"{name}.shp").to_crs(demo.DEMO_CRS)
+        parts = []
+        for k, (dx, dy) in enumerate(offsets):
+            t = base.copy()
+            t["geometry"] = t.geometry.apply(lambda g: translate(g, dx, dy))
+            t["RGIId"] = [f"RGI60-13.{60000 + k * 12 + int(r[-2:]):05d}" for r in base["RGIId"]]
+            parts.append(t)
+        gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=demo.DEMO_CRS).to_crs("EPSG:4326")
+        gdf.to_file(spec_dir / f"{name}.shp")
+        files[name] = f"{name}.shp"
+    spec = {"name": "synthetic-2000",
+            "outlines": [{"path": files["outlines_1970s"], "role": "initial", "id_column": "RGIId", "year_column": "BgnDate"}]
+            + [{"path": files[f"outlines_{y}"], "role": "control", "id_column": "RGIId", "year_column": "BgnDate"}
+               for y in (1990, 2000, 2010, 2020)],
+            "dem": {"path": str(demo_dir / "dem.tif"), "year": 2000},
+            "mass_balance": {"path": str(demo_dir / "mass_balance.csv")}}
+    (spec_dir / "region.yaml").write_text(yaml.safe_dump(spec))
+    products = root / "products"
+    for k, (dx, dy) in enumerate(offsets):
+        for m in demo.DEMO_MOUNTAINS:
+            grid, _, saved = truth[m.number]
+            gid = f"RGI60-13.{60000 + k * 12 + m.number:05d}"
+            ds = xr.Dataset({"thk": (("time", "y", "x"), np.stack([saved[y] for y in EPOCHS]).astype("float32"))},
+                            coords={"time": np.array(EPOCHS, "int32"), "x": grid.x + dx, "y": grid.y + dy},
+                            attrs={"glacier_id": gid, "crs": demo.DEMO_CRS, "calibration": "[]",
+                                   "calibration_status": "uncalibrated"})
+            out = products / simulation_relpath(gid)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_netcdf(out)
+    return spec_dir / "region.yaml", tiles * 12
+
+
+class ScienceClock:
+    """Wraps the workflow functions the per-epoch assets call and adds up their time."""
+
+    names = ("publish_thickness", "make_mask", "make_outline", "make_regional_outlines")
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def install(self, module) -> None:
+        for name in self.names:
+            fn = getattr(module, name)
+
+            def timed(*a, __fn=fn, **k):
+                t0 = time.perf_counter()
+                try:
+                    return __fn(*a, **k)
+                finally:
+                    self.seconds += time.perf_counter() - t0
+
+            setattr(module, name, timed)
+
+
+@contextmanager
+def instance_for(storage: str, home: Path):
+    """A Dagster instance on SQLite (the local default) or on a real PostgreSQL server started on
+    loopback with the production settings of deploy/dagster.yaml."""
+    home.mkdir(parents=True, exist_ok=True)
+    if storage == "sqlite":
+        with dg.instance_for_test(temp_dir=str(home)) as instance:
+            yield instance
+        return
+    from glacier_assets_tests.services import postgres_server
+
+    with postgres_server() as pg:
+        os.environ.update({"DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]),
+                           "DAGSTER_PG_USER": pg["user"], "DAGSTER_PG_PASSWORD": pg["password"],
+                           "DAGSTER_PG_DB": pg["db"]})
+        shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tiles", type=int, default=167, help="copies of the 12-glacier massif (167 -> 2,004 glaciers)")
+    p.add_argument("--epochs", type=int, default=len(EPOCHS), help="epochs to backfill (default all 13)")
+    p.add_argument("--storage", choices=["postgres", "sqlite"], default="postgres",
+                   help="event log storage: postgres (production, deploy/dagster.yaml) or sqlite (local)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-region-") as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        spec, n = setup(tmp, args.tiles)
+        print(f"setup: {n} glaciers, their outlines and simulation files in {time.perf_counter() - t0:.0f} s (not timed)")
+        os.environ.update({"GLACIER_REGION_SPEC": str(spec), "GLACIER_PRODUCTS": str(tmp / "products"),
+                           "GLACIER_CATALOG": str(tmp / "catalog")})
+        import glacier_assets.assets.products as products_module
+        from glacier_assets.definitions import build_definitions
+
+        clock = ScienceClock()
+        clock.install(products_module)
+        defs = build_definitions("in_process")
+        with instance_for(args.storage, tmp / "home") as instance:
+            t0 = time.perf_counter()
+            res = dg.materialize([*defs.assets, *defs.asset_checks], selection=["outline_inventory"],
+                                 instance=instance, resources=defs.resources)
+            md = res.asset_materializations_for_node("outline_inventory")[0].metadata
+            t_inv = time.perf_counter() - t0
+            glaciers = sorted(instance.get_dynamic_partitions("glaciers"))
+            print(f"inventory: {md['n_outlines'].value} outlines validated, {len(glaciers)} glacier partitions "
+                  f"registered in {t_inv:.1f} s")
+            t0 = time.perf_counter()
+            job = defs.resolve_job_def("glacier_epoch_products")
+            runs = 0
+            for year in EPOCHS[: args.epochs]:
+                r = job.execute_in_process(instance=instance, tags={
+                    "dagster/asset_partition_range_start": f"{year}|{glaciers[0]}",
+                    "dagster/asset_partition_range_end": f"{year}|{glaciers[-1]}"})
+                assert r.success
+                runs += 1
+            r = defs.resolve_job_def("regional_products").execute_in_process(instance=instance, tags={
+                "dagster/asset_partition_range_start": str(EPOCHS[0]),
+                "dagster/asset_partition_range_end": str(EPOCHS[args.epochs - 1])})
+            assert r.success
+            runs += 1
+            wall = time.perf_counter() - t0
+        parts = len(glaciers) * args.epochs
+        overhead = wall - clock.seconds
+        print(f"per-epoch products: {parts} glacier x epoch partitions (+ 13 regional) in {runs} batched runs, "
+              f"{wall:.0f} s wall; science {clock.seconds:.0f} s ({1000 * clock.seconds / parts:.1f} ms per partition)")
+        print(f"orchestration overhead ({args.storage} event log): {1000 * overhead / parts:.2f} ms per partition, "
+              f"{100 * overhead / wall:.1f} % of the wall time (target <= 5 %)")
+
+
+if __name__ == "__main__":
+    main()

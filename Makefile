@@ -31,8 +31,7 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)
-	$(BIN)/python -c "from glacier_assets.instance import ensure_dagster_home; ensure_dagster_home()"
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/python -m glacier_assets ui --port 3000
 
 clean:
 	rm -rf var

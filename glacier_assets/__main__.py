@@ -2,6 +2,7 @@
 
     python -m glacier_assets run [--region region.yaml] [--include ID ...] [--workers 2]
     python -m glacier_assets demo-region [DEST]      # only (re)generate the demo region's inputs
+    python -m glacier_assets ui [--port 3000]        # `dagster dev` on 127.0.0.1 over the same instance
 
 The runs go to the project's Dagster instance ($DAGSTER_HOME, default var/dagster_home), so the
 UI (`make ui`) shows them. Glaciers are simulated `--workers` at a time, one Dagster run each;
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=2, help="IGM runs at a time (default 2)")
     d = sub.add_parser("demo-region", help="generate the demo region's inputs")
     d.add_argument("dest", nargs="?", default="var/demo_region")
+    u = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1) over the project's instance")
+    u.add_argument("--port", type=int, default=3000)
     args = p.parse_args(argv)
 
     if args.cmd == "demo-region":
@@ -156,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("GLACIER_ASSETS_ROOT", os.getcwd())
     ensure_dagster_home()
+    if args.cmd == "ui":
+        from .deploy import batch_event_writes
+
+        batch_event_writes()  # the webserver and daemon create the runs: they need the settings too
+        dagster = str(Path(sys.executable).parent / "dagster")
+        os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"])
     if args.region:
         os.environ["GLACIER_REGION_SPEC"] = str(Path(args.region).resolve())
     if args.products:

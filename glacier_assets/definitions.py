@@ -12,9 +12,11 @@ from .assets.publish import stac_catalog
 from .assets.quality import calibration_report, product_audit
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
-from .deploy import executor
+from .deploy import batch_event_writes, executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
+
+batch_event_writes()  # bulk event writes for batched runs, in every process that loads this code
 
 ASSETS = [outline_inventory, iceflow_emulator, glacier_domain, igm_simulation, epoch_products, regional_outlines,
           calibration_report, product_audit, stac_catalog]

@@ -3,6 +3,7 @@ IGM child pod asks Kubernetes for a GPU.
 
 * GLACIER_EXECUTOR = multiprocess (default) | in_process | dask | k8s
 * IGMRunner.launcher = subprocess (default) | k8s  (env GLACIER_IGM_LAUNCHER)
+* EVENT_BATCHING: how Dagster writes a batched run's per-partition events (see below)
 """
 
 from __future__ import annotations
@@ -21,6 +22,25 @@ IGM_STEP_K8S_CONFIG = {
                                        "requests": {"cpu": "2", "memory": "8Gi"}}},
     "pod_spec_config": {"tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]},
 }
+
+
+# A ranged run over 2,000 glaciers records 2,000 x 3 materializations and as many "planned"
+# events; written one by one they cost ~10 ms each (bench/region_scale.py), more than the science.
+# With these two Dagster settings a ranged run writes one planned event per asset (the partition
+# range as a subset) and its materializations in bulk inserts (PostgreSQL; SQLite still writes them
+# one by one). The price: if a batched run fails, its partitions show as missing, not failed, in the
+# UI; the run's failure names the glaciers. They are read from the environment of every process
+# that creates runs or executes steps (webserver, daemon, run workers), so `python -m glacier_assets`
+# and the code location set them (unless set) and deploy/ passes them to the Kubernetes pods.
+EVENT_BATCHING = {"DAGSTER_EVENT_BATCH_SIZE": "2000", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
+
+
+def batch_event_writes(environ=None) -> dict:
+    """Apply EVENT_BATCHING to `environ` (default os.environ) where not already set; returns it."""
+    environ = os.environ if environ is None else environ
+    for key, value in EVENT_BATCHING.items():
+        environ.setdefault(key, value)
+    return environ
 
 
 def igm_pod_spec(gpus: int = 1, cpu: str = "4", memory: str = "16Gi") -> dict:

@@ -79,6 +79,15 @@ def test_products_are_batched_and_per_partition(demo_chain):
         parts = sorted((e.asset_key.to_user_string(), e.partition) for e in mats)
         assert parts == sorted((k, f"{year}|{g}") for k in ("thickness_25m", "glacier_mask", "glacier_outline")
                                for g in DEMO_PAIR)
+        # bulk event writes (deploy.EVENT_BATCHING): one planned event per asset, covering the range
+        planned = instance.get_records_for_run(
+            result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
+        assert len(planned) == 3
+        data = planned[0].event_log_entry.dagster_event.event_specific_data
+        assert sorted(data.partitions_subset.get_partition_keys()) == sorted(f"{year}|{g}" for g in DEMO_PAIR)
+    # each partition of a range result carries its own metadata
+    paths = {g: _latest(instance, "glacier_outline", f"2020|{g}")["path"].value for g in DEMO_PAIR}
+    assert all(paths[g].endswith(f"{g}_2020.parquet") for g in DEMO_PAIR), paths
     md = _latest(instance, "thickness_25m", f"2020|{DEMO_PAIR[0]}")
     assert md["path"].value.endswith(f"thickness/2020/{DEMO_PAIR[0]}_2020.tif")
 

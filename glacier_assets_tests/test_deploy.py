@@ -13,12 +13,20 @@ import dagster as dg
 import pytest
 import yaml
 
-from glacier_assets.deploy import GPU_RESOURCE, IGM_STEP_K8S_CONFIG, igm_pod_spec
+from glacier_assets.deploy import EVENT_BATCHING, GPU_RESOURCE, IGM_STEP_K8S_CONFIG, batch_event_writes, igm_pod_spec
 
 from .conftest import DEMO_PAIR, REPO, chain_definitions
 from .services import postgres_bin, postgres_server
 
 DEPLOY = REPO / "deploy"
+
+
+def test_event_batching_is_a_default_an_operator_can_override():
+    env = batch_event_writes({"DAGSTER_EVENT_BATCH_SIZE": "0"})
+    assert env["DAGSTER_EVENT_BATCH_SIZE"] == "0"  # set by the operator: kept
+    assert env["DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"] == EVENT_BATCHING[
+        "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"]
+    assert int(batch_event_writes({})["DAGSTER_EVENT_BATCH_SIZE"]) >= 1000
 
 
 def test_k8s_igm_pod_asks_for_a_gpu():

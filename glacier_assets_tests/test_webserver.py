@@ -16,6 +16,8 @@ import pytest
 import requests
 from dagster_graphql import DagsterGraphQLClient
 
+from glacier_assets.deploy import batch_event_writes
+
 from .conftest import DEMO_PAIR, REPO
 
 pytestmark = pytest.mark.igm
@@ -49,8 +51,8 @@ def webserver(tmp_path_factory, demo_chain):
     home = tmp_path_factory.mktemp("dev_home")
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "GLACIER_PRODUCTS": str(demo_chain["products"]),
-           "GLACIER_REGION_SPEC": str(demo_chain["region"]), "GLACIER_INCLUDE": ",".join(DEMO_PAIR)}
+    env = batch_event_writes({**os.environ, "DAGSTER_HOME": str(home), "GLACIER_PRODUCTS": str(demo_chain["products"]),
+                              "GLACIER_REGION_SPEC": str(demo_chain["region"]), "GLACIER_INCLUDE": ",".join(DEMO_PAIR)})
     log = open(home / "dagster_dev.log", "w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
                              "-w", "workspace.yaml"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -8,7 +8,7 @@ from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png
 from ..resources import ProductStore
 from ..workflow import code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
-from ._metadata import failure, metadata
+from ._metadata import add_partition_metadata, failure, metadata
 from .inventory import load_inventory
 
 THICKNESS = dg.AssetKey("thickness_25m")
@@ -39,33 +39,43 @@ by_epoch = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="e
 def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     """Cheap per-(glacier, epoch) products, batched: a backfill runs them as one run per range.
 
-    Each partition is materialized on its own, so one bad glacier is reported by name and the
-    others still get their products; the run then fails listing the bad ones."""
-    selected = context.selected_asset_keys
+    Every partition is computed on its own, so one bad glacier is reported by name and the others
+    still get their products. If all succeed, each asset returns one result for the whole range,
+    with every partition's own metadata, which Dagster records in bulk (deploy.EVENT_BATCHING); if
+    some fail, the good partitions are recorded one by one and the run fails naming the bad ones."""
+    selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
+    keys = context.partition_keys
     inventory = None
+    done: dict[tuple[dg.AssetKey, str], dict] = {}
     problems = []
-    for pk in context.partition_keys:
+    step = max(1, len(keys) // 10)
+    for i, pk in enumerate(keys):
         gid, year = split_key(pk)
         try:
             thk_path = store.path(thickness_relpath(gid, year))
             mask_path = store.path(mask_relpath(gid, year))
             if THICKNESS in selected:
-                figures = publish_thickness(store.path(simulation_relpath(gid)), gid, year, thk_path)
-                yield dg.AssetMaterialization(THICKNESS, partition=pk, metadata=metadata(figures))
+                done[THICKNESS, pk] = metadata(publish_thickness(store.path(simulation_relpath(gid)), gid, year, thk_path))
             if MASK in selected:
                 if inventory is None:
                     inventory = load_inventory(store)
-                figures = make_mask(thk_path if thk_path.exists() else None, gid, code_for(gid, inventory), mask_path)
-                yield dg.AssetMaterialization(MASK, partition=pk, metadata=metadata(figures))
+                done[MASK, pk] = metadata(make_mask(thk_path if thk_path.exists() else None, gid,
+                                                    code_for(gid, inventory), mask_path))
             if OUTLINE in selected:
-                figures = make_outline(mask_path if mask_path.exists() else None, gid, year,
-                                       store.path(outline_relpath(gid, year)))
-                yield dg.AssetMaterialization(OUTLINE, partition=pk, metadata=metadata(figures))
+                done[OUTLINE, pk] = metadata(make_outline(mask_path if mask_path.exists() else None, gid, year,
+                                                          store.path(outline_relpath(gid, year))))
         except Exception as exc:  # one glacier's problem must not stop the others
             context.log.error(f"{gid} {year}: {exc}")
             problems.append(f"{gid} {year}: {exc}")
+        if len(keys) > 1 and ((i + 1) % step == 0 or i + 1 == len(keys)):
+            context.log.info(f"per-epoch products: {i + 1}/{len(keys)} partitions, {len(problems)} failed")
     if problems:
+        for (key, pk), md in done.items():
+            yield dg.AssetMaterialization(key, partition=pk, metadata=md)
         raise failure("glacier products", problems)
+    add_partition_metadata(context, done)
+    for key in selected:
+        yield dg.MaterializeResult(asset_key=key)
 
 
 class RegionalOutlinesConfig(dg.Config):

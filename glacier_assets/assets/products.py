@@ -67,7 +67,7 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
         except Exception as exc:  # one glacier's problem must not stop the others
             context.log.error(f"{gid} {year}: {exc}")
             problems.append(f"{gid} {year}: {exc}")
-        if len(keys) > 1 and ((i + 1) % step == 0 or i + 1 == len(keys)):
+        if len(keys) >= 100 and ((i + 1) % step == 0 or i + 1 == len(keys)):  # progress of a big batch
             context.log.info(f"per-epoch products: {i + 1}/{len(keys)} partitions, {len(problems)} failed")
     if problems:
         for (key, pk), md in done.items():

@@ -34,7 +34,7 @@ from .science.domain import allowed_ice_mask, build_domain, rasterize
 from .science.grids import Grid, reproject_raster, snapped_grid, utm_crs_for
 from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
-from .science.resample import bilinear_refine, product_area_km2, thickness_product
+from .science.resample import product_area_km2, product_thickness, thickness_product
 from .science.vectorize import mask_to_polygons
 from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
 
@@ -292,9 +292,10 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, farinotti_km3: floa
         epoch = int(r["epoch"])
         if epoch not in thk:
             continue
-        sim_mask = bilinear_refine(thk[epoch], REFINE) >= ICE_THRESHOLD_M
+        sim_thk = product_thickness(thk[epoch], REFINE)
+        sim_mask = sim_thk >= ICE_THRESHOLD_M
         obs_mask = rasterize([gpd.GeoSeries([r.geometry], crs=GEOGRAPHIC_CRS).to_crs(grid.crs).iloc[0]], fine)
-        sim_area = float(sim_mask.sum() * fine.cell_area_m2 / 1e6)
+        sim_area = glaciated_area_km2(sim_thk, fine.cell_area_m2)
         cal = calibration.get(epoch, {})
         out.append({
             "glacier_id": gid, "role": r["role"], "epoch": epoch, "obs_year": int(r["year"]),

@@ -29,8 +29,12 @@ class StacCatalogConfig(dg.Config):
     workers: int = 2  # processes publishing thickness items
 
 
+def _software(package_version: str) -> dict[str, str]:
+    return {"glacier_assets": package_version, "dagster": version("dagster")}
+
+
 def _provenance(store: ProductStore, glacier_id: str, package_version: str) -> Provenance:
-    software = {"glacier_assets": package_version, "dagster": version("dagster")}
+    software = _software(package_version)
     status = "uncalibrated"
     sim = store.path(simulation_relpath(glacier_id))
     if sim.exists():
@@ -64,8 +68,7 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
     outlines = {y: store.path(regional_outline_relpath(y, "shp")) for y in EPOCHS}
     outlines = {y: p for y, p in outlines.items() if p.exists()}
     provenance = {g: _provenance(store, g, package_version) for g in glaciers}
-    provenance["__region__"] = Provenance(software={"glacier_assets": package_version,
-                                                    "dagster": version("dagster")}, version=package_version)
+    provenance["__region__"] = Provenance(software=_software(package_version), version=package_version)
     root = store.catalog_path()
     stats = write_catalog(root, products, outlines, provenance, package_version, workers=config.workers)
     checked = 0

@@ -26,12 +26,17 @@ def bilinear_refine(field: np.ndarray, factor: int) -> np.ndarray:
     return map_coordinates(field.astype("float64"), [rr, cc], order=1, mode="nearest")
 
 
+def product_thickness(thk_model: np.ndarray, factor: int) -> np.ndarray:
+    """Thickness on the product grid as published: bilinear from the model grid (`factor` times
+    finer), negative values clipped to 0. Every product and every area figure starts here."""
+    return bilinear_refine(np.clip(thk_model, 0.0, None), factor)
+
+
 def product_area_km2(thk_model: np.ndarray, model_res: float, product_res: float = PRODUCT_RESOLUTION_M) -> float:
     """Glacier area exactly as the published product counts it: bilinear from the model grid to
     the product grid, cells with thickness >= 2 m, times the product cell area."""
     factor = int(round(model_res / product_res))
-    fine = bilinear_refine(np.clip(thk_model, 0.0, None), factor)
-    return glaciated_area_km2(fine, (model_res / factor) ** 2)
+    return glaciated_area_km2(product_thickness(thk_model, factor), (model_res / factor) ** 2)
 
 
 def valid_window(valid: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -49,7 +54,7 @@ def thickness_product(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[n
     Returns the cropped array (cells with zero thickness inside the crop stay 0) and its grid,
     or None when the glacier has no ice at all.
     """
-    fine = bilinear_refine(np.clip(thk_model, 0.0, None), factor)
+    fine = product_thickness(thk_model, factor)
     win = valid_window(fine > 0.0)
     if win is None:
         return None

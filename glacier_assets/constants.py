@@ -96,3 +96,22 @@ DATA_DOCS_RELPATH = "reports/data_docs"  # Great Expectations HTML (index.html)
 
 def plot_relpath(glacier_id: str) -> str:
     return f"reports/plots/{glacier_id}.png"
+
+
+# --- re-runs, failures and publication ------------------------------------------------------------
+# Code versions of the steps (Dagster `code_version`, and part of every product's fingerprint):
+# bump one when a change to that step's code changes its products, so they are made again.
+CODE_VERSIONS = {
+    "outline_inventory": "1",
+    "iceflow_emulator": "1",
+    "glacier_domain": "1",
+    "igm_simulation": "1",
+    "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
+    "regional_outlines": "1",
+    "stac_catalog": "1",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
+}
+FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
+PUBLICATION_RECORD_RELPATH = "reports/publication.json"  # what the last successful publication covered
+CATALOG_VERSIONS_KEPT = 3  # catalog versions kept on disk (the live one and two before it, for readers)
+MAX_DOMAIN_CELLS = 1_000_000  # 100 x 100 km at 100 m: far beyond any glacier, short of a wrong CRS
+DEM_VOID_FILL_MAX_PCT = 5.0  # DEM voids up to this share of a model domain are filled (and flagged)

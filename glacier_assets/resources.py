@@ -13,6 +13,11 @@ from .igm_run.model import COLD_ITERATIONS, WARM_ITERATIONS
 from .inventory.demo import ensure_demo_region
 from .instance import REPO_ROOT
 from .inventory.region import RegionSpec, load_region_spec
+from .recovery import PARENT_PID_ENV
+
+
+class IGMChildError(RuntimeError):
+    """The IGM child process failed; the message is the cause it reported (or its exit status)."""
 
 
 def project_path(p: str | Path) -> Path:
@@ -85,6 +90,22 @@ class IGMRunner(dg.ConfigurableResource):
     cold_iterations: int = COLD_ITERATIONS
     python: str = ""
 
+    def emulator_fingerprint(self) -> str | None:
+        """What the shared emulator's weights depend on (None when glaciers start cold)."""
+        from .fingerprints import fingerprint
+        from .igm_run.model import software_versions
+
+        if not self.use_emulator:
+            return None
+        return fingerprint("iceflow_emulator", self.seed, self.cold_iterations, software_versions())
+
+    def simulation_settings(self) -> dict:
+        """The settings a simulation's result depends on (part of its fingerprint)."""
+        from .igm_run.model import software_versions
+
+        return {"seed": self.seed, "use_emulator": self.use_emulator, "warm_iterations": self.warm_iterations,
+                "cold_iterations": self.cold_iterations, "versions": software_versions()}
+
     def settings_extras(self, emulator_path: Path | None) -> dict:
         return {
             "threads": self.threads,
@@ -95,6 +116,19 @@ class IGMRunner(dg.ConfigurableResource):
         }
 
     def run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:
+        """Run the child; on failure raise `IGMChildError` with the cause the child reported."""
+        try:
+            return self._run(context, mode, extras)
+        except Exception as exc:  # Pipes says only "failed with code N": the child wrote why
+            error_file = Path(extras["error_path"]) if extras.get("error_path") else None
+            if error_file and error_file.exists() and error_file.read_text().strip():
+                raise IGMChildError(error_file.read_text().strip()) from exc
+            raise IGMChildError(f"the IGM process failed ({exc})") from exc
+        finally:
+            if extras.get("error_path"):
+                Path(extras["error_path"]).unlink(missing_ok=True)
+
+    def _run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:
         env = {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
         if self.launcher == "k8s":
             from dagster_k8s import PipesK8sClient
@@ -107,6 +141,7 @@ class IGMRunner(dg.ConfigurableResource):
                 base_pod_spec=igm_pod_spec(self.k8s_gpus)).get_materialize_result()
         if self.launcher != "subprocess":
             raise ValueError(f"IGMRunner.launcher={self.launcher!r}: use subprocess or k8s")
-        client = dg.PipesSubprocessClient(cwd=os.getcwd(), env=env)
+        # the child dies with this process (recovery.die_with_parent): no orphan IGM after a kill -9
+        client = dg.PipesSubprocessClient(cwd=os.getcwd(), env={**env, PARENT_PID_ENV: str(os.getpid())})
         command = [self.python or sys.executable, "-m", "glacier_assets.igm_run", mode]
         return client.run(command=command, context=context, extras=extras).get_materialize_result()

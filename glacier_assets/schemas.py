@@ -18,6 +18,7 @@ def inventory_schema(id_pattern: str) -> pa.DataFrameSchema:
             "epoch": pa.Column(int, pa.Check.isin(list(EPOCHS))),
             "area_km2": pa.Column(float, pa.Check.gt(0)),
             "source": pa.Column(str),
+            "repair": pa.Column(str),  # "" or what was repaired in the outline
         },
         checks=[pa.Check(lambda df: ~df.duplicated(["glacier_id", "role", "year"]), element_wise=False,
                          error="duplicate (glacier_id, role, year)")],

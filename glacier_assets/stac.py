@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -238,9 +239,9 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _publish_thickness(args) -> tuple[str, str, list[float], str]:
+def _publish_thickness(args) -> tuple[str, str]:
     """Worker: copy the COG and write its item unless the published copy is identical.
-    Returns (status, item path, item bbox, item proj:code)."""
+    Returns (status, item path)."""
     product, root, prov = args
     cog = root / "thickness" / str(product.year) / product.source.name
     item_path = cog.with_suffix(".json")
@@ -249,12 +250,12 @@ def _publish_thickness(args) -> tuple[str, str, list[float], str]:
     if old and cog.exists() and old["assets"]["thickness"].get("file:checksum") == checksum \
             and old["properties"].get("calibration_status") == prov.calibration_status \
             and old["properties"].get("processing:software") == prov.software:
-        return "unchanged", str(item_path), old["bbox"], old["properties"]["proj:code"]
+        return "unchanged", str(item_path)
     with atomic_path(cog, suffix=".tif") as tmp:
         shutil.copyfile(product.source, tmp)
     item = thickness_item(product, cog, checksum, prov)
     _write_json(item_path, item, only_if_changed=False)
-    return ("updated" if old else "new"), str(item_path), item["bbox"], item["properties"]["proj:code"]
+    return ("updated" if old else "new"), str(item_path)
 
 
 def _zip_shapefile(shp: Path, dest: Path) -> None:
@@ -268,14 +269,18 @@ def _zip_shapefile(shp: Path, dest: Path) -> None:
                     zf.writestr(info, part.read_bytes())
 
 
-def outline_item(year: int, folder: Path, prov: Provenance) -> dict:
-    """The STAC item of one epoch's regional outlines: zipped shapefile and GeoParquet."""
+def outline_item(year: int, folder: Path, prov: Provenance, region_bbox: list[float] | None = None) -> dict:
+    """The STAC item of one epoch's regional outlines: zipped shapefile and GeoParquet. An epoch
+    with no ice left has an empty file; its item's footprint is then the region's (`region_bbox`,
+    WGS84), since STAC clients and stac-geoparquet need a geometry to index."""
     import geopandas as gpd
 
     zpath, ppath = folder / f"{year}.zip", folder / f"{year}.parquet"
     gdf = gpd.read_parquet(ppath)
     if len(gdf):
         geometry, bbox = footprint(gdf.crs.to_string(), tuple(gdf.total_bounds))
+    elif region_bbox:
+        geometry, bbox = footprint("EPSG:4326", tuple(region_bbox))
     else:
         geometry, bbox = None, None
     columns = [{"name": c, "type": str(t)} for c, t in gdf.dtypes.items() if c != "geometry"]
@@ -331,7 +336,7 @@ def _extent(bboxes: list[list[float]], years: list[int]) -> dict:
 
 
 def _collection(cid: str, title: str, description: str, extent: dict, links: list[dict], item_assets: dict,
-                summaries: dict, version: str, extensions: list[str]) -> dict:
+                summaries: dict, version: str, extensions: list[str], extra: dict | None = None) -> dict:
     return {
         "type": "Collection", "stac_version": STAC_VERSION,
         "stac_extensions": [EXTENSIONS[k] for k in extensions],
@@ -340,8 +345,9 @@ def _collection(cid: str, title: str, description: str, extent: dict, links: lis
                        "description": "IGM simulations calibrated to control outlines (this project)"},
                       {"name": "National Cryosphere Desert Data Center", "roles": ["licensor"],
                        "url": "http://www.ncdc.ac.cn"}],
-        "summaries": summaries, "item_assets": item_assets, "links": links,
+        "summaries": {k: v for k, v in summaries.items() if v}, "item_assets": item_assets, "links": links,
         "sci:citation": DATASET_CITATION, "sci:publications": [IGM_PUBLICATION], "version": version,
+        **(extra or {}),
     }
 
 
@@ -354,44 +360,94 @@ class CatalogStats:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    glaciers: int = 0  # glaciers with at least one thickness item in the catalog
     written: list[str] = field(default_factory=list)  # item files (re)written this time
 
 
-def write_catalog(root: Path, thickness: list[ThicknessProduct], outlines: dict[int, Path],
-                  provenance: dict[str, Provenance], version: str, workers: int = 1) -> CatalogStats:
-    """Publish the products into `root` and (re)write the STAC catalog there, incrementally.
+def _publish_outlines(folder: Path, year: int, table, source: Path | None, replaced: set[str]) -> bool:
+    """The epoch's published outline files: `table` (the glaciers being published) plus the rows
+    already published for every other glacier. When nothing is carried over, the work area's
+    files are copied as they are (`source`, a shapefile with its .parquet beside it). Returns
+    False when the epoch has nothing to publish."""
+    import geopandas as gpd
+    import pandas as pd
 
-    `thickness`: the COGs to publish; `outlines`: epoch -> regional shapefile (with its .parquet
-    beside it); `provenance`: glacier id -> Provenance. Returns what changed."""
+    from .storage import write_geoparquet, write_shapefile
+
+    ppath = folder / f"{year}.parquet"
+    old = gpd.read_parquet(ppath) if ppath.exists() else None
+    if old is None and table is None:
+        return False
+    carried = old[~old["glacier_id"].isin(replaced)] if old is not None else None
+    folder.mkdir(parents=True, exist_ok=True)
+    if (carried is None or carried.empty) and source is not None:
+        _zip_shapefile(source, folder / f"{year}.zip")
+        with atomic_path(ppath, suffix=".parquet") as tmp:
+            shutil.copyfile(source.with_suffix(".parquet"), tmp)
+        return True
+    parts = [t for t in (table, carried) if t is not None and len(t)]
+    crs = (table if table is not None else carried).crs
+    merged = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs) if parts \
+        else (table if table is not None else carried).iloc[:0]
+    merged = merged.sort_values("glacier_id").reset_index(drop=True)
+    if old is not None and _rows(merged) == _rows(old):
+        return True  # the same outlines: keep the published files (and their checksums) as they are
+    with tempfile.TemporaryDirectory(prefix=f".{year}.{os.getpid()}.", dir=folder) as tmpdir:
+        shp = write_shapefile(Path(tmpdir) / f"{year}.shp", merged)
+        _zip_shapefile(shp, folder / f"{year}.zip")
+    write_geoparquet(ppath, merged)
+    return True
+
+
+def _rows(gdf) -> list[tuple]:
+    return sorted(zip(gdf["glacier_id"], gdf.geometry.to_wkb(), gdf["area_km2"].round(6)))
+
+
+def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outlines: dict[int, tuple],
+                  provenance: dict[str, Provenance], version: str, workers: int = 1,
+                  failed: dict[str, str] | None = None, region_bbox: list[float] | None = None) -> CatalogStats:
+    """Publish some glaciers' products into the catalog folder `root` and rewrite its STAC
+    catalogs, incrementally.
+
+    `thickness`: for each glacier being published, all its thickness COGs (one per epoch with ice):
+    exactly these replace the glacier's published items, and its items of epochs not listed are
+    removed (the glacier vanished there). An empty list removes the glacier from the catalog.
+    Glaciers not in `thickness` keep what was published for them, byte for byte.
+    `outlines`: epoch -> (GeoDataFrame of the published glaciers' regional outlines, Albers; its
+    shapefile in the work area or None): each epoch's file holds these rows plus the rows already
+    published for glaciers not in `thickness`. `failed`: glacier -> reason, listed in the
+    collections (their earlier products, if any, stay published). Returns what changed."""
     root = Path(root)
     stats = CatalogStats()
     default = Provenance(software={}, version=version)
-    jobs = [(p, root, provenance.get(p.glacier_id, default)) for p in thickness]
+    replaced = set(thickness)
+    products = [p for ps in thickness.values() for p in ps]
+    jobs = [(p, root, provenance.get(p.glacier_id, default)) for p in products]
     if workers > 1 and len(jobs) > 200:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_publish_thickness, jobs, chunksize=256))
     else:
         results = [_publish_thickness(j) for j in jobs]
     wanted = set()
-    by_year: dict[int, list[str]] = {}
-    for (status, path, _, _), product in zip(results, thickness):
+    for status, path in results:
         setattr(stats, status, getattr(stats, status) + 1)
         if status != "unchanged":
             stats.written.append(path)
         wanted.add(Path(path))
-        by_year.setdefault(product.year, []).append(Path(path).name)
-    # orphans: items and COGs in the catalog whose product is gone
     thk_root = root / "thickness"
+    for gid in replaced:  # the replaced glaciers' items that no product backs any more
+        for item_path in thk_root.glob(f"[0-9][0-9][0-9][0-9]/{gid}_[0-9][0-9][0-9][0-9].json"):
+            if item_path not in wanted:
+                item_path.unlink()
+                item_path.with_suffix(".tif").unlink(missing_ok=True)
+                stats.removed += 1
+    items = {p: orjson.loads(p.read_bytes()) for p in thickness_item_paths(root)}
+    by_year: dict[int, list[str]] = {}
+    for p, item in items.items():
+        by_year.setdefault(int(item["properties"]["epoch"]), []).append(p.name)
     for year_dir in (thk_root.glob("[0-9][0-9][0-9][0-9]") if thk_root.exists() else []):
-        for f in year_dir.iterdir():
-            if f.name == "catalog.json":
-                continue
-            if f.suffix in (".json", ".tif") and f.with_suffix(".json") not in wanted:
-                f.unlink()
-                stats.removed += f.suffix == ".json"
         if int(year_dir.name) not in by_year:
             shutil.rmtree(year_dir)
-    # thickness sub-catalogs and collection
     years = sorted(by_year)
     for year in years:
         _write_json(thk_root / str(year) / "catalog.json", {
@@ -400,8 +456,9 @@ def write_catalog(root: Path, thickness: list[ThicknessProduct], outlines: dict[
             "links": [_link("root", "../../catalog.json"), _link("parent", "../collection.json")]
             + [_link("item", f"./{name}") for name in sorted(by_year[year])],
         })
-    bboxes = [r[2] for r in results]
-    crss = {r[3] for r in results}
+    published = sorted({i["properties"]["glacier_id"] for i in items.values()})
+    failed = failed or {}
+    failures = {"glacier_assets:failed_glaciers": [{"glacier_id": g, "reason": r} for g, r in sorted(failed.items())]}
     thk_item_assets = {"thickness": {"type": COG, "roles": ["data"], "title": "Ice thickness (m), 25 m",
                                      "raster:bands": [RASTER_BAND]}}
     _write_json(thk_root / "collection.json", _collection(
@@ -409,40 +466,35 @@ def write_catalog(root: Path, thickness: list[ThicknessProduct], outlines: dict[
         "Simulated ice thickness of every glacier (IGM, calibrated to control outlines), every 5 years "
         "1960-2020, bilinearly resampled to 25 m, UTM, one Cloud-Optimized GeoTIFF per glacier and epoch "
         "(`thickness/YEAR/RGI60-13.xxxxx_YEAR.tif`). datetime = 1 January of the epoch year.",
-        _extent(bboxes, years),
+        _extent([i["bbox"] for i in items.values()], years),
         [_link("root", "../catalog.json"), _link("parent", "../catalog.json")]
         + [_link("child", f"./{y}/catalog.json", f"Thickness {y}") for y in years],
-        thk_item_assets, {"epoch": years, "proj:code": sorted(crss), "gsd": [PRODUCT_RESOLUTION_M]},
-        version, ["raster", "sci", "version"]))
+        thk_item_assets, {"epoch": years, "proj:code": sorted({i["properties"]["proj:code"] for i in items.values()}),
+                          "gsd": [PRODUCT_RESOLUTION_M], "glacier_id": published,
+                          "failed_glacier_id": sorted(failed)},
+        version, ["raster", "sci", "version"], failures))
     # outlines
     out_root = root / "outlines"
-    out_years = sorted(outlines)
-    out_bboxes = []
-    for year in out_years:
+    for year, (table, source) in sorted(outlines.items()):
         folder = out_root / str(year)
-        folder.mkdir(parents=True, exist_ok=True)
-        shp = Path(outlines[year])
-        _zip_shapefile(shp, folder / f"{year}.zip")
-        with atomic_path(folder / f"{year}.parquet", suffix=".parquet") as tmp:
-            shutil.copyfile(shp.with_suffix(".parquet"), tmp)
-        item = outline_item(year, folder, provenance.get("__region__", default))
+        if not _publish_outlines(folder, year, table, source, replaced):
+            continue
+        item = outline_item(year, folder, provenance.get("__region__", default), region_bbox)
         if _write_json(folder / f"{year}.json", item):
             stats.written.append(str(folder / f"{year}.json"))
-        if "bbox" in item:
-            out_bboxes.append(item["bbox"])
-    for year_dir in (out_root.glob("[0-9][0-9][0-9][0-9]") if out_root.exists() else []):
-        if int(year_dir.name) not in outlines:
-            shutil.rmtree(year_dir)
+    out_items = [orjson.loads(p.read_bytes()) for p in outline_item_paths(root)]
+    out_years = sorted(int(i["properties"]["epoch"]) for i in out_items)
     _write_json(out_root / "collection.json", _collection(
         "outlines", "Glacier outlines per epoch",
         "Outlines of every glacier (thickness >= 2 m), one file per epoch in an Albers equal-area projection "
         "(lon_0 105, lat_1 25, lat_2 47): a zipped ESRI Shapefile `YEAR.shp` and the same as GeoParquet.",
-        _extent(out_bboxes, out_years),
+        _extent([i["bbox"] for i in out_items if i.get("bbox")], out_years),
         [_link("root", "../catalog.json"), _link("parent", "../catalog.json")]
         + [_link("item", f"./{y}/{y}.json") for y in out_years],
         {"shapefile": {"type": "application/zip", "roles": ["data"]},
          "geoparquet": {"type": PARQUET, "roles": ["data"]}},
-        {"epoch": out_years}, version, ["sci", "version"]))
+        {"epoch": out_years, "failed_glacier_id": sorted(failed)}, version, ["sci", "version"], failures))
+    write_items_parquet(root, list(items.items()) + list(zip(outline_item_paths(root), out_items)))
     _write_json(root / "catalog.json", {
         "type": "Catalog", "stac_version": STAC_VERSION, "id": "glacier-assets",
         "title": "Glacier thickness and area, source regions of the Yangtze and Yellow Rivers, 1960-2020",
@@ -453,35 +505,41 @@ def write_catalog(root: Path, thickness: list[ThicknessProduct], outlines: dict[
                   _link("child", "./outlines/collection.json", "Glacier outlines per epoch"),
                   _link("alternate", "./items.parquet", "Every item as stac-geoparquet", PARQUET)],
     })
-    stats.thickness_items = len(results)
-    stats.outline_items = len(out_years)
+    stats.thickness_items = len(items)
+    stats.outline_items = len(out_items)
     stats.items = stats.thickness_items + stats.outline_items
-    write_items_parquet(root)
+    stats.glaciers = len(published)
     return stats
 
 
+def thickness_item_paths(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).glob("thickness/[0-9]*/*.json") if p.name != "catalog.json")
+
+
+def outline_item_paths(root: Path) -> list[Path]:
+    return sorted(Path(root).glob("outlines/[0-9]*/[0-9]*.json"))
+
+
 def all_item_paths(root: Path) -> list[Path]:
-    root = Path(root)
-    thk = sorted(p for p in root.glob("thickness/[0-9]*/*.json") if p.name != "catalog.json")
-    return thk + sorted(root.glob("outlines/[0-9]*/[0-9]*.json"))
+    return thickness_item_paths(root) + outline_item_paths(root)
 
 
-def write_items_parquet(root: Path) -> Path:
+def write_items_parquet(root: Path, items: list[tuple[Path, dict]]) -> Path:
     """Every item in one stac-geoparquet file, for clients that filter before they load."""
     import pyarrow.fs  # noqa: F401  (stac-geoparquet 0.8 uses pyarrow.fs without importing it)
     import pyarrow.parquet as pq
     from stac_geoparquet.arrow import parse_stac_items_to_arrow
 
-    items = []
     root = Path(root)
-    for p in all_item_paths(root):
-        item = orjson.loads(p.read_bytes())
+    rows = []
+    for p, item in items:
+        item = orjson.loads(orjson.dumps(item))  # a copy: the hrefs change below
         folder = p.parent.relative_to(root).as_posix()
         for asset in item["assets"].values():  # hrefs from the catalog root: the index sits there
             asset["href"] = f"{folder}/{asset['href'].removeprefix('./')}"
-        items.append(item)
-    table = parse_stac_items_to_arrow(items).read_all()
-    dest = Path(root) / "items.parquet"
+        rows.append(item)
+    table = parse_stac_items_to_arrow(rows).read_all()
+    dest = root / "items.parquet"
     with atomic_path(dest, suffix=".parquet") as tmp:
         pq.write_table(table, tmp)
     return dest

@@ -1,13 +1,18 @@
-"""Atomic writes of the open formats the products use (GeoTIFF/COG, NetCDF, GeoParquet, Shapefile).
+"""Atomic writes of the open formats the products use (GeoTIFF/COG, NetCDF, GeoParquet, Shapefile),
+and the file locks that serialize the region-wide steps.
 
-Every writer writes beside the target under a temporary name and renames it into place, so a
-reader (or a crash) never sees half a file, and a failed write leaves the previous product as it
-was.
+Every writer writes beside the target under a hidden temporary name (`.NAME.PID.XXXXXXXX.ext`)
+and renames it into place, so a reader (or a crash) never sees half a file, and a failed write
+leaves the previous product as it was. A process killed mid-write leaves its hidden temporary
+behind; `stale_temporaries` finds those whose process is gone (the main job removes them).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -29,7 +34,8 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     """Yield a temporary path beside `target`; on success it replaces `target`."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix or target.suffix,
+                               dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -60,6 +66,17 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, Grid, float | None]:
         return src.read(1), grid, src.nodata
 
 
+def netcdf_attrs(path: str | Path) -> dict:
+    """Global attributes of a NetCDF file without reading its data ({} if absent)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(str(path)) as ds:
+            return {k: ds.getncattr(k) for k in ds.ncattrs()}
+    except (FileNotFoundError, OSError):
+        return {}
+
+
 def write_netcdf(path: str | Path, ds: xr.Dataset) -> Path:
     encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars if ds[v].ndim >= 2}
     with atomic_path(path, suffix=".nc") as tmp:
@@ -67,10 +84,33 @@ def write_netcdf(path: str | Path, ds: xr.Dataset) -> Path:
     return Path(path)
 
 
-def write_geoparquet(path: str | Path, gdf: gpd.GeoDataFrame) -> Path:
+PARQUET_METADATA_KEY = b"glacier_assets"
+
+
+def write_geoparquet(path: str | Path, gdf: gpd.GeoDataFrame, metadata: dict | None = None) -> Path:
+    """GeoParquet, atomically; `metadata` (e.g. the product's fingerprint) goes into the file's
+    schema metadata under `glacier_assets`, where `read_parquet_metadata` finds it."""
     with atomic_path(path, suffix=".parquet") as tmp:
         gdf.to_parquet(tmp, index=False)
+        if metadata is not None:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(tmp)
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                   PARQUET_METADATA_KEY: json.dumps(metadata).encode()})
+            pq.write_table(table, tmp)
     return Path(path)
+
+
+def read_parquet_metadata(path: str | Path) -> dict:
+    """The `glacier_assets` schema metadata of a Parquet file ({} if the file or the key is absent)."""
+    import pyarrow.parquet as pq
+
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(PARQUET_METADATA_KEY)
+    except (FileNotFoundError, OSError):
+        return {}
+    return json.loads(raw) if raw else {}
 
 
 def write_shapefile(path: str | Path, gdf: gpd.GeoDataFrame) -> Path:
@@ -78,7 +118,7 @@ def write_shapefile(path: str | Path, gdf: gpd.GeoDataFrame) -> Path:
     (.shp last, so a reader that finds the .shp finds its companions)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.{os.getpid()}.", dir=path.parent))
     try:
         gdf.to_file(tmpdir / path.name, engine="pyogrio", driver="ESRI Shapefile")
         parts = sorted(tmpdir.iterdir(), key=lambda p: p.suffix == ".shp")
@@ -96,3 +136,56 @@ def remove_product(path: str | Path) -> None:
     for t in targets:
         if t.exists():
             t.unlink()
+
+
+@contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """An exclusive lock on `path` (created if absent) for the duration of the block. The kernel
+    releases it when the holder dies, so a killed process never leaves it taken."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale_temporary(name: str) -> bool:
+    """A hidden temporary's name (`.NAME.PID.XXXXXXXX...`) whose writer no longer runs."""
+    m = _TEMPORARY.match(name)
+    return bool(m) and not pid_alive(int(m.group(1)))
+
+
+def stale_temporaries(root: str | Path, recursive: bool = True) -> list[Path]:
+    """Hidden temporaries under `root` (files or folders) left by writers that no longer run."""
+    root = Path(root)
+    if not root.exists():
+        return []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        found.extend(Path(dirpath) / n for n in [*filenames, *dirnames] if is_stale_temporary(n))
+        dirnames[:] = [d for d in dirnames if recursive and not _TEMPORARY.match(d)]
+    return found
+
+
+def remove_paths(paths: list[Path]) -> None:
+    for p in paths:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)

@@ -19,8 +19,11 @@ from shapely.geometry import box
 from shapely.ops import unary_union
 
 from .constants import (
+    DEM_VOID_FILL_MAX_PCT,
     DOMAIN_BORDER_CELLS,
     EPOCHS,
+    ICE_ALLOWED_BUFFER_M,
+    MAX_DOMAIN_CELLS,
     GEOGRAPHIC_CRS,
     ICE_THRESHOLD_M,
     MASK_NODATA,
@@ -28,6 +31,7 @@ from .constants import (
     PRODUCT_RESOLUTION_M,
     THICKNESS_NODATA,
 )
+from .fingerprints import fingerprint, input_parts
 from .inventory.forcing import climate_profiles, ela_table_profiles
 from .inventory.region import ElaTableForcing, RegionSpec
 from .science.domain import allowed_ice_mask, build_domain, rasterize
@@ -63,30 +67,81 @@ def _dem_resampling(dem_path: Path, grid: Grid) -> Resampling:
     return Resampling.average if res < grid.res else Resampling.bilinear
 
 
-def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, out_path: Path) -> dict:
+def domain_layout(glacier_id: str, inventory: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, Grid, gpd.GeoDataFrame]:
+    """The glacier's own outlines (EPSG:4326), its 100 m model grid in its UTM zone, and the other
+    glaciers' initial outlines that reach into that grid: everything the domain is made of besides
+    the DEM and the forcing."""
+    rows = glacier_rows(inventory, glacier_id)
+    centroid = rows[rows["role"] == "initial"].geometry.iloc[0].representative_point()
+    crs = utm_crs_for(centroid.x, centroid.y)
+    grid = snapped_grid(crs, unary_union(list(rows.to_crs(crs).geometry)).bounds, MODEL_RESOLUTION_M,
+                        DOMAIN_BORDER_CELLS)
+    if grid.width * grid.height > MAX_DOMAIN_CELLS:
+        far = rows.assign(km=rows.to_crs(crs).geometry.apply(lambda g: max(g.bounds[2] - g.bounds[0],
+                                                                            g.bounds[3] - g.bounds[1]) / 1e3))
+        worst = far.sort_values("km").iloc[-1]
+        raise GlacierError(
+            f"glacier {glacier_id}: its outlines span {grid.width * grid.res / 1e3:.0f} x {grid.height * grid.res / 1e3:.0f} km "
+            f"(the {worst['role']} outline of {worst['year']} from {worst['source']} alone {worst['km']:.0f} km), "
+            f"more than a glacier's model domain may ({MAX_DOMAIN_CELLS:,} cells of {grid.res:g} m): "
+            "is that outline in the wrong place or CRS?")
+    others = inventory[(inventory["role"] == "initial") & (inventory["glacier_id"] != glacier_id)]
+    footprint = gpd.GeoSeries([box(*grid.bounds)], crs=crs).to_crs(GEOGRAPHIC_CRS).iloc[0]
+    return rows, grid, others[others.intersects(footprint)]
+
+
+def domain_fingerprint(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec) -> str:
+    """Everything `make_domain` reads: the glacier's outlines, its neighbours' initial outlines in
+    its grid, the DEM, the forcing and the grid constants."""
+    rows, grid, others = domain_layout(glacier_id, inventory)
+    outlines = [(r.role, int(r.year), r.geometry.wkb_hex) for r in rows.itertuples()]
+    neighbours = sorted((r.glacier_id, r.geometry.wkb_hex) for r in others.itertuples())
+    return fingerprint("glacier_domain", glacier_id, outlines, neighbours, list(grid.bounds), grid.res,
+                       ICE_ALLOWED_BUFFER_M, DEM_VOID_FILL_MAX_PCT, input_parts(spec.dem), input_parts(spec.forcing))
+
+
+def _pct(fraction: float) -> str:
+    """A share as a percentage a person can read: 37 %, 4.2 %, 0.31 %, 0.0025 %."""
+    pct = 100.0 * fraction
+    return f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %" if pct >= 1 else f"{pct:.2g} %"
+
+
+def fill_dem_voids(dem: np.ndarray, glacier_id: str, dem_name: str, max_pct: float = DEM_VOID_FILL_MAX_PCT
+                   ) -> tuple[np.ndarray, int]:
+    """Fill the DEM's voids on the model grid by inverse-distance interpolation from the cells
+    around them, if they are at most `max_pct` of the domain; otherwise a GlacierError that gives
+    the share. Returns the DEM and the number of cells filled."""
+    from rasterio.fill import fillnodata
+
+    void = ~np.isfinite(dem)
+    if not void.any():
+        return dem, 0
+    share = float(void.mean())
+    if 100.0 * share > max_pct:
+        raise GlacierError(
+            f"glacier {glacier_id}: the DEM {dem_name} leaves {_pct(share)} of its {dem.shape[0]}x{dem.shape[1]}-cell "
+            f"model domain without data ({int(void.sum())} cells; at most {max_pct:g} % are filled): "
+            "it does not cover the glacier and its margin")
+    filled = fillnodata(np.where(void, 0.0, dem), mask=(~void).astype("uint8"), max_search_distance=max(dem.shape))
+    return filled, int(void.sum())
+
+
+def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, out_path: Path,
+                fingerprint_: str | None = None) -> dict:
     """Model domain of one glacier (100 m UTM grid; DEM, bed, first-guess ice, allowed mask,
     balance profiles) written as NetCDF. Returns figures for metadata."""
-    rows = glacier_rows(inventory, glacier_id)
-    initial = rows[rows["role"] == "initial"].iloc[0]
-    centroid = initial.geometry.representative_point()
-    crs = utm_crs_for(centroid.x, centroid.y)
+    rows, grid, others = domain_layout(glacier_id, inventory)
+    crs = grid.crs
+    centroid = rows[rows["role"] == "initial"].geometry.iloc[0].representative_point()
     own = rows.to_crs(crs)
-    grid = snapped_grid(crs, unary_union(list(own.geometry)).bounds, MODEL_RESOLUTION_M, DOMAIN_BORDER_CELLS)
+    initial = own[own["role"] == "initial"].iloc[0]
     dem = reproject_raster(str(spec.dem.path), grid, _dem_resampling(spec.dem.path, grid))
-    missing = np.isnan(dem).mean()
-    if missing > 0:
-        raise GlacierError(
-            f"glacier {glacier_id}: the DEM {spec.dem.path.name} does not cover its model domain "
-            f"({missing:.0%} of {grid.shape[0]}x{grid.shape[1]} cells without data)"
-        )
-    initial_mask = rasterize([own[own["role"] == "initial"].geometry.iloc[0]], grid)
+    dem, n_filled = fill_dem_voids(dem, glacier_id, spec.dem.path.name)
+    initial_mask = rasterize([initial.geometry], grid)
     if initial_mask.sum() == 0:
         raise GlacierError(f"glacier {glacier_id}: the initial outline covers no 100 m cell centre")
     nearest_dem = own.iloc[int(np.argmin(np.abs(own["year"].to_numpy() - spec.dem.year)))]
     bed_mask = rasterize([nearest_dem.geometry], grid)
-    others = inventory[(inventory["role"] == "initial") & (inventory["glacier_id"] != glacier_id)]
-    footprint = gpd.GeoSeries([box(*grid.bounds)], crs=crs).to_crs(GEOGRAPHIC_CRS).iloc[0]
-    others = others[others.intersects(footprint)]
     others_mask = rasterize(list(others.to_crs(crs).geometry), grid)
     allowed = allowed_ice_mask(rasterize(list(own.geometry), grid), others_mask & ~initial_mask, grid.res)
     z = elevation_bins(float(np.nanmin(dem)), float(np.nanmax(dem)))
@@ -97,7 +152,8 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
                                           target_ela=float(np.median(dem[initial_mask])))
     attrs = {"forcing": info.kind, "initial_outline_year": int(initial["year"]),
              "bed_outline_year": int(nearest_dem["year"]), "dem_year": spec.dem.year,
-             "region": spec.name}
+             "dem_void_cells_filled": n_filled, "region": spec.name,
+             "fingerprint": fingerprint_ or domain_fingerprint(glacier_id, inventory, spec)}
     attrs.update({f"forcing_{k}": (v if not isinstance(v, list) else ",".join(map(str, v)) or "none")
                   for k, v in info.details.items()})
     ds = build_domain(glacier_id, grid, dem, initial_mask, bed_mask, allowed, profiles, attrs,
@@ -114,6 +170,8 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
         "volume_km3": round(volume_km3(thk, grid.cell_area_m2), 5),
         "initial_product_area_km2": round(product_area_km2(thk, grid.res), 4),
         "max_thickness_m": round(float(thk.max()), 1),
+        "dem_void_cells_filled": n_filled,
+        "fingerprint": attrs["fingerprint"],
         "forcing": info.kind,
         **{f"forcing_{k}": v for k, v in info.details.items() if not isinstance(v, (list, dict))},
     }
@@ -210,15 +268,18 @@ def make_mask(thickness_path: Path | None, glacier_id: str, code: int, out_path:
 OUTLINE_COLUMNS = ["glacier_id", "year", "code", "area_km2", "geometry"]
 
 
-def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: Path) -> dict:
+def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: Path,
+                 fingerprint_: str | None = None) -> dict:
     """Outline: the mask vectorized (holes kept); area from the geometry (UTM, GeoParquet).
     A glacier with no ice left gets a row with an empty geometry, so "vanished" and "not made
-    yet" stay distinguishable."""
+    yet" stay distinguishable. `fingerprint_`, written into the file, says that the epoch's
+    thickness, mask and outline were all made from one simulation (see ledger.py)."""
+    meta = {"fingerprint": fingerprint_} if fingerprint_ else {}
     if mask_path is None or not Path(mask_path).exists():
         gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": 0, "area_km2": 0.0,
                                  "geometry": None}], columns=OUTLINE_COLUMNS, geometry="geometry",
                                crs=GEOGRAPHIC_CRS)
-        write_geoparquet(out_path, gdf)
+        write_geoparquet(out_path, gdf, {**meta, "vanished": True})
         return {"path": str(out_path), "vanished": True, "area_km2": 0.0}
     mask, grid, _ = read_raster(mask_path)
     polys = mask_to_polygons(mask, grid.transform)
@@ -228,14 +289,15 @@ def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: P
     gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": code,
                              "area_km2": geom.area / 1e6, "geometry": geom}],
                            columns=OUTLINE_COLUMNS, geometry="geometry", crs=grid.crs)
-    write_geoparquet(out_path, gdf)
+    write_geoparquet(out_path, gdf, {**meta, "vanished": False})
     return {"path": str(out_path), "vanished": False, "crs": grid.crs, "area_km2": round(geom.area / 1e6, 5),
             "n_polygons": len(geom.geoms), "n_holes": sum(len(p.interiors) for p in geom.geoms)}
 
 
 def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, shp_path: Path,
-                           parquet_path: Path) -> dict:
-    """All glaciers of one epoch in one file, reprojected to the Albers equal-area projection."""
+                           parquet_path: Path, fingerprint_: str | None = None) -> dict:
+    """All glaciers of one epoch in one file, reprojected to the Albers equal-area projection
+    (glaciers with no ice left at the epoch have no row)."""
     parts = [gpd.read_parquet(p).to_crs(albers) for p in outline_paths]
     parts = [g[~(g.geometry.isna() | g.geometry.is_empty)] for g in parts]
     if parts:
@@ -246,7 +308,7 @@ def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, sh
     gdf["area_km2"] = gdf.geometry.area / 1e6
     gdf = gdf.sort_values("glacier_id").reset_index(drop=True)
     write_shapefile(shp_path, gdf)
-    write_geoparquet(parquet_path, gdf)
+    write_geoparquet(parquet_path, gdf, {"fingerprint": fingerprint_} if fingerprint_ else None)
     return {"path": str(shp_path), "geoparquet": str(parquet_path), "crs": albers, "n_glaciers": len(gdf),
             "area_km2": round(float(gdf["area_km2"].sum()), 4), "table": gdf}
 
@@ -380,3 +442,24 @@ def published_outline_table(paths: list[Path]) -> gpd.GeoDataFrame:
     if not parts:
         return gpd.GeoDataFrame(columns=OUTLINE_COLUMNS, geometry="geometry")
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs)
+
+
+# --- fingerprints of today's inputs ------------------------------------------------------------------
+
+
+def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulator_fp: str | None,
+                          settings: dict, glacier_ids: list[str] | None = None) -> dict[str, dict]:
+    """Glacier -> {"domain", "simulation"}: the fingerprints its domain and simulation would have
+    if made from today's inputs (None when the domain cannot be laid out)."""
+    from .fingerprints import simulation_fingerprint
+
+    out = {}
+    for gid in glacier_ids or sorted(inventory["glacier_id"].unique()):
+        try:
+            dom = domain_fingerprint(gid, inventory, spec)
+        except GlacierError:
+            out[gid] = {"domain": None, "simulation": None}
+            continue
+        targets = calibration_targets(glacier_rows(inventory, gid))
+        out[gid] = {"domain": dom, "simulation": simulation_fingerprint(dom, emulator_fp, settings, targets)}
+    return out

@@ -104,3 +104,22 @@ def demo_chain(tmp_path_factory, demo_region):
             instance=instance, raise_on_error=False)
         yield {"defs": defs, "instance": instance, "products": products, "results": results,
                "region": demo_region}
+
+
+def remake_simulation(products: Path, glacier_id: str, change) -> None:
+    """Rewrite a glacier's simulated thickness with `change(thk, years) -> thk` (as a re-run from the
+    same inputs on another machine might), keeping its fingerprint, and drop its per-epoch
+    products so the next products run makes them again from it."""
+    import xarray as xr
+
+    from glacier_assets.constants import EPOCHS, outline_relpath, simulation_relpath
+    from glacier_assets.storage import write_netcdf
+
+    path = products / simulation_relpath(glacier_id)
+    with xr.open_dataset(path) as sim:
+        sim = sim.load()
+    sim["thk"] = (sim["thk"].dims, change(sim["thk"].values.copy(), [int(t) for t in sim["time"].values]),
+                  sim["thk"].attrs)
+    write_netcdf(path, sim)
+    for year in EPOCHS:
+        (products / outline_relpath(glacier_id, year)).unlink(missing_ok=True)

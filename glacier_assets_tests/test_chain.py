@@ -39,9 +39,10 @@ def _latest(instance, key: str, partition: str):
 
 def test_inventory_registers_glacier_partitions(demo_chain):
     instance = demo_chain["instance"]
+    # the inventory holds the whole region; `include` only limits the partitions registered
     assert sorted(instance.get_dynamic_partitions(GLACIERS)) == list(DEMO_PAIR)
     md = demo_chain["results"]["setup"].asset_materializations_for_node("outline_inventory")[0].metadata
-    assert md["n_glaciers"].value == 2 and md["n_outlines"].value == 10 and md["n_rejected"].value == 0
+    assert md["n_glaciers"].value == 12 and md["n_outlines"].value == 60 and md["n_rejected"].value == 0
     # materializing again is idempotent: nothing new is registered
     again = dg.materialize(demo_chain["defs"].assets, selection=["outline_inventory"], instance=instance,
                            resources=demo_chain["defs"].resources)
@@ -136,46 +137,53 @@ def test_regional_outlines_albers(demo_chain, year):
                                utm.sort_values("glacier_id").area_km2.values, rtol=2e-3)
 
 
-def test_regional_outlines_refuse_an_incomplete_epoch(demo_chain, tmp_path):
-    """An epoch where a glacier has no outline yet is not published as if it were complete."""
+def test_regional_outlines_leave_out_an_incomplete_glacier_and_name_it(demo_chain, tmp_path):
+    """An epoch where a glacier has no outline is made from the others; the glacier is listed."""
     import shutil
 
-    products = demo_chain["products"]
+    products, defs, instance = demo_chain["products"], demo_chain["defs"], demo_chain["instance"]
     moved = tmp_path / "outline.parquet"
     src = products / outline_relpath(DEMO_PAIR[1], 1990)
     shutil.move(src, moved)
     try:
-        result = demo_chain["defs"].resolve_job_def("regional_products").execute_in_process(
-            instance=demo_chain["instance"], partition_key="1990", raise_on_error=False)
+        result = defs.resolve_job_def("regional_products").execute_in_process(
+            instance=instance, partition_key="1990", raise_on_error=False)
+        assert result.success
+        md = _latest(instance, "regional_outlines", "1990")
+        assert md["n_glaciers"].value == 1 and md["incomplete_glaciers"].value == [DEMO_PAIR[1]]
+        assert list(gpd.read_parquet(products / regional_outline_relpath(1990, "parquet")).glacier_id) == [DEMO_PAIR[0]]
     finally:
         shutil.move(moved, src)
-    assert not result.success
-    failure = [e for e in result.all_events if e.is_step_failure][0]
-    msg = failure.step_failure_data.error.message
-    assert "1990" in msg and DEMO_PAIR[1] in msg and DEMO_PAIR[0] not in msg
+    again = defs.resolve_job_def("regional_products").execute_in_process(instance=instance, partition_key="1990")
+    assert again.success and _latest(instance, "regional_outlines", "1990")["n_glaciers"].value == 2
 
 
 def test_one_bad_glacier_does_not_stop_the_others(demo_chain):
-    """A third glacier registered without a simulation fails by name; the others still publish."""
+    """A third glacier registered without a simulation fails by name, step and cause, and is
+    recorded as failed; the others in the batch still get (here: keep) their products."""
+    from glacier_assets.ledger import clear_glacier, read_failures
+
     instance, products = demo_chain["instance"], demo_chain["products"]
     ghost = "RGI60-13.90011"
     instance.add_dynamic_partitions(GLACIERS, [ghost])
     try:
-        before = {g: (products / thickness_relpath(g, 2000)).stat().st_mtime_ns for g in DEMO_PAIR}
+        before = {g: (products / thickness_relpath(g, 2000)).read_bytes() for g in DEMO_PAIR}
         result = demo_chain["defs"].resolve_job_def("glacier_epoch_products").execute_in_process(
             instance=instance, raise_on_error=False,
             tags=range_tags(f"2000|{DEMO_PAIR[0]}", f"2000|{ghost}"))
         assert not result.success
         msg = [e for e in result.all_events if e.is_step_failure][0].step_failure_data.error.message
-        assert ghost in msg and "no simulation" in msg
+        assert f"{ghost} 2000 [glacier_products]: no simulation" in msg
         assert DEMO_PAIR[0] not in msg and DEMO_PAIR[1] not in msg
-        for gid in DEMO_PAIR:  # the good glaciers were processed again in the same batch
-            assert (products / thickness_relpath(gid, 2000)).stat().st_mtime_ns > before[gid]
-            assert (products / outline_relpath(gid, 2000)).exists()
+        assert [r["step"] for r in read_failures(products)[ghost]] == ["glacier_products"]
+        for gid in DEMO_PAIR:  # the good glaciers were current: reused as they were, and recorded
+            assert (products / thickness_relpath(gid, 2000)).read_bytes() == before[gid]
+            assert _latest(instance, "glacier_outline", f"2000|{gid}")["reused"].value is True
         done = instance.get_materialized_partitions(dg.AssetKey("glacier_outline"))
         assert f"2000|{DEMO_PAIR[0]}" in done and f"2000|{ghost}" not in done
     finally:
         instance.delete_dynamic_partition(GLACIERS, ghost)
+        clear_glacier(products, ghost)
 
 
 def test_calibration_meets_the_control_outlines_and_recovers_the_truth(demo_chain):

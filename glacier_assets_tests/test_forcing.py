@@ -63,3 +63,8 @@ def test_ela_table(tmp_path):
         tmp_path / "short.csv", index=False)
     with pytest.raises(ValueError, match="covers 1960-1969"):
         ela_table_profiles(ElaTableForcing(tmp_path / "short.csv"), elevation_bins(5000, 6000))
+    # a gap is an error, not the previous year held through it (more cases: test_inputs.py)
+    pd.DataFrame({"year": np.delete(years, [10, 11]), "ela": 5700.0, "grad_abl": 0.005, "grad_acc": 0.002,
+                  "acc_max": 0.5}).to_csv(tmp_path / "gap.csv", index=False)
+    with pytest.raises(ValueError, match="gap.csv: years missing: 1970-1971"):
+        ela_table_profiles(ElaTableForcing(tmp_path / "gap.csv"), elevation_bins(5000, 6000))

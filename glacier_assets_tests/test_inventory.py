@@ -14,6 +14,7 @@ from glacier_assets.inventory import demo
 from glacier_assets.inventory.ids import InvalidGlacierId, validate_glacier_id
 from glacier_assets.inventory.outlines import build_inventory, nearest_epoch, read_outline_source
 from glacier_assets.inventory.region import OutlineSource, RegionSpecError, load_region_spec
+from glacier_assets.schemas import inventory_schema
 
 CGI2_PATTERN = r"^5[A-Z]\d{3}[A-Z]\d{4}$"
 
@@ -82,10 +83,11 @@ def test_one_bad_glacier_is_named_and_the_others_pass(shared_data, tmp_path):
 
 
 def test_region_spec_errors(tmp_path):
-    with pytest.raises(RegionSpecError, match="does not exist"):
+    """The spec file itself; bad keys, values and files in it: test_inputs.py."""
+    with pytest.raises(RegionSpecError, match=r"region spec .*nope.yaml: file does not exist"):
         load_region_spec(tmp_path / "nope.yaml")
-    (tmp_path / "r.yaml").write_text("outlines: [{path: a.shp, role: control}]\ndem: {path: d.tif}\nmass_balance: {path: m.csv}\n")
-    with pytest.raises(RegionSpecError, match="initial"):
+    (tmp_path / "r.yaml").write_text("- outlines\n")
+    with pytest.raises(RegionSpecError, match=r"region spec .*r.yaml: expected keys \(outlines, dem, ...\), not a list"):
         load_region_spec(tmp_path / "r.yaml")
 
 
@@ -97,6 +99,8 @@ def test_demo_region(demo_region):
     spec = load_region_spec(demo_region)
     inv, rejected = build_inventory(spec.outlines, spec.id_pattern)
     assert rejected == []
+    inventory_schema(spec.id_pattern).validate(inv, lazy=True)
+    assert (inv["repair"] == "").all()  # the demo's outlines are valid as they are
     initial = inv[inv.role == "initial"]
     assert len(initial) >= 10
     assert set(initial.year) == {INITIAL_EPOCH}

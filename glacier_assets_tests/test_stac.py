@@ -12,12 +12,11 @@ import pandas as pd
 import pystac
 import pytest
 import rasterio
-import xarray as xr
 
 from glacier_assets.constants import EPOCHS, simulation_relpath, thickness_relpath
 from glacier_assets.stac import all_item_paths, catalog_json_paths, validate_objects
 
-from .conftest import DEMO_PAIR, REPO, chain_definitions, range_tags
+from .conftest import DEMO_PAIR, REPO, chain_definitions, range_tags, remake_simulation
 
 pytestmark = pytest.mark.igm
 SCHEMAS = REPO.parent / "shared" / "stac-schemas"
@@ -153,39 +152,75 @@ def test_items_parquet_filters_by_glacier_and_epoch(published):
     assert ds.sizes["time"] == 13
 
 
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _refresh(defs, instance, glacier_ids):
+    for year in EPOCHS:
+        defs.resolve_job_def("glacier_epoch_products").execute_in_process(
+            instance=instance, tags=range_tags(f"{year}|{glacier_ids[0]}", f"{year}|{glacier_ids[-1]}"))
+    defs.resolve_job_def("regional_products").execute_in_process(
+        instance=instance, tags=range_tags(str(EPOCHS[0]), str(EPOCHS[-1])))
+    return defs.resolve_job_def("quality_and_publish").execute_in_process(instance=instance)
+
+
 def test_republishing_one_glacier_replaces_only_its_items(published):
     defs, instance, products, catalog = (published[k] for k in ("defs", "instance", "products", "catalog"))
     before = {p: p.stat().st_mtime_ns for p in all_item_paths(catalog)}
+    other = {p: _sha(p) for p in catalog.rglob(f"{DEMO_PAIR[1]}_*")}
+    old_version = catalog.resolve()
     # a re-simulation of one glacier (thicker ice), then its per-epoch products again
-    sim_path = products / simulation_relpath(DEMO_PAIR[0])
-    with xr.open_dataset(sim_path) as sim:
-        sim = sim.load()
-    sim["thk"] = sim["thk"] * 1.02
-    sim.to_netcdf(sim_path)
-    for year in EPOCHS:
-        defs.resolve_job_def("glacier_epoch_products").execute_in_process(
-            instance=instance, tags=range_tags(f"{year}|{DEMO_PAIR[0]}", f"{year}|{DEMO_PAIR[0]}"))
-    defs.resolve_job_def("regional_products").execute_in_process(
-        instance=instance, tags=range_tags(str(EPOCHS[0]), str(EPOCHS[-1])))
-    again = defs.resolve_job_def("quality_and_publish").execute_in_process(instance=instance)
+    remake_simulation(products, DEMO_PAIR[0], lambda thk, years: thk * 1.02)
+    again = _refresh(defs, instance, DEMO_PAIR)
     md = _md(again)
     assert md["updated"].value == 13 and md["unchanged"].value == 13 and md["new"].value == 0
     changed = {p for p in all_item_paths(catalog) if p.stat().st_mtime_ns != before.get(p)}
     thickness_changed = {p.stem for p in changed if "thickness" in p.parts}
     assert thickness_changed == {f"{DEMO_PAIR[0]}_{y}" for y in EPOCHS}
+    assert {p: _sha(p) for p in catalog.rglob(f"{DEMO_PAIR[1]}_*")} == other  # byte for byte
+    # a new version went live in one switch; the previous one is still whole on disk for its readers
+    assert catalog.resolve() != old_version and (old_version / "catalog.json").exists()
     assert validate_objects(catalog_json_paths(catalog) + all_item_paths(catalog), SCHEMAS) == []
+    assert validate_objects(catalog_json_paths(old_version) + all_item_paths(old_version), SCHEMAS) == []
 
 
-def test_a_glacier_dropped_from_the_region_leaves_no_orphans(published):
-    defs0, instance, products, catalog = (published[k] for k in ("defs", "instance", "products", "catalog"))
-    defs = chain_definitions(products, published["defs"].resources["region"].spec_path(), (DEMO_PAIR[1],))
-    dg.materialize([*defs.assets, *defs.asset_checks], selection=["outline_inventory"], instance=instance,
-                   resources=defs.resources)
-    defs.resolve_job_def("regional_products").execute_in_process(
-        instance=instance, tags=range_tags(str(EPOCHS[0]), str(EPOCHS[-1])))
-    md = _md(defs.resolve_job_def("quality_and_publish").execute_in_process(instance=instance))
-    assert md["removed"].value == 13 and md["n_thickness_items"].value == 13
+def test_a_glacier_with_no_ice_at_an_epoch_publishes(published):
+    """Both glaciers vanish in 2015 (not a control epoch, so the gate still holds): no thickness
+    items for 2015, an outline item with an empty file and the region's footprint, a valid
+    stac-geoparquet index."""
+    import geopandas as gpd
+
+    defs, instance, products, catalog = (published[k] for k in ("defs", "instance", "products", "catalog"))
+
+    def vanish_2015(thk, years):
+        thk[years.index(2015)] = 0.0
+        return thk
+
+    for gid in DEMO_PAIR:
+        remake_simulation(products, gid, vanish_2015)
+    md = _md(_refresh(defs, instance, DEMO_PAIR))
+    assert md["n_thickness_items"].value == 2 * 12 and md["removed"].value == 2
+    assert not (catalog / "thickness" / "2015").exists()
+    item = json.loads((catalog / "outlines" / "2015" / "2015.json").read_text())
+    assert item["properties"]["n_glaciers"] == 0 and item["geometry"]["type"] == "Polygon" and item["bbox"]
+    assert gpd.read_parquet(catalog / "outlines" / "2015" / "2015.parquet").empty
+    table = pd.read_parquet(catalog / "items.parquet")
+    assert len(table) == 24 + 13 and "outlines_2015" in set(table["id"])
+    assert validate_objects(catalog_json_paths(catalog) + all_item_paths(catalog), SCHEMAS) == []
+    assert len(list(pystac.Catalog.from_file(str(catalog / "catalog.json")).get_items(recursive=True))) == 37
+
+
+def test_removing_a_glacier_is_explicit_and_leaves_no_orphans(published):
+    from glacier_assets.main_job import remove_glaciers
+
+    defs, instance, products, catalog = (published[k] for k in ("defs", "instance", "products", "catalog"))
+    kept = {p: _sha(p) for p in catalog.rglob(f"{DEMO_PAIR[1]}_*")}
+    remove_glaciers([DEMO_PAIR[0]], store=defs.resources["store"], instance=instance)
     assert not list(catalog.rglob(f"{DEMO_PAIR[0]}*"))
+    assert {p: _sha(p) for p in catalog.rglob(f"{DEMO_PAIR[1]}_*")} == kept
+    for year in EPOCHS:
+        assert DEMO_PAIR[0] not in set(gpd_read(catalog / "outlines" / str(year) / f"{year}.parquet").glacier_id)
     # every file in the catalog is an item, a catalog, or an asset some item points at
     referenced = set(catalog_json_paths(catalog)) | set(all_item_paths(catalog)) | {catalog / "items.parquet"}
     for item_path in all_item_paths(catalog):
@@ -194,3 +229,11 @@ def test_a_glacier_dropped_from_the_region_leaves_no_orphans(published):
     files = {p.resolve() for p in catalog.rglob("*") if p.is_file()}
     assert files - {p.resolve() for p in referenced} == set()
     assert validate_objects(catalog_json_paths(catalog) + all_item_paths(catalog), SCHEMAS) == []
+    assert not (products / simulation_relpath(DEMO_PAIR[0])).exists()
+    assert DEMO_PAIR[0] not in instance.get_dynamic_partitions("glaciers")
+
+
+def gpd_read(path):
+    import geopandas as gpd
+
+    return gpd.read_parquet(path)

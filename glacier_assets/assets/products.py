@@ -3,13 +3,27 @@
 
 import dagster as dg
 
-from ..constants import mask_relpath, outline_relpath, regional_outline_relpath, thickness_relpath, simulation_relpath
+from ..constants import (
+    CODE_VERSIONS,
+    mask_relpath,
+    outline_relpath,
+    regional_outline_relpath,
+    simulation_relpath,
+    thickness_relpath,
+)
+from ..fingerprints import file_digest, product_fingerprint, regional_fingerprint
+from ..ledger import clear_failure, record_failure
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png
-from ..resources import ProductStore
-from ..workflow import code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
+from ..resources import IGMRunner, ProductStore, RegionSource
+from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
+from ..workflow import GlacierError, code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
 from ._metadata import add_partition_metadata, failure, metadata
+from ._steps import cause, failure_line, glacier_states, state_metadata
 from .inventory import load_inventory
+
+STEP = "glacier_products"
+REGION_LOCK = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time
 
 THICKNESS = dg.AssetKey("thickness_25m")
 MASK = dg.AssetKey("glacier_mask")
@@ -21,15 +35,15 @@ by_epoch = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="e
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(THICKNESS, deps=[dg.AssetDep("igm_simulation", partition_mapping=by_glacier)],
-                     partitions_def=glacier_epoch_partitions, skippable=True, group_name="products",
+                     partitions_def=glacier_epoch_partitions, skippable=True, group_name="products", code_version=CODE_VERSIONS[STEP],
                      kinds={"cog"},
                      description="Thickness at 25 m: bilinear from the 100 m simulation, cropped to the "
                                  "non-zero extent; Cloud-Optimized GeoTIFF `thickness/YEAR/ID_YEAR.tif`."),
         dg.AssetSpec(MASK, deps=[THICKNESS], partitions_def=glacier_epoch_partitions, skippable=True,
-                     group_name="products", kinds={"cog"},
+                     group_name="products", kinds={"cog"}, code_version=CODE_VERSIONS[STEP],
                      description="Glacier mask: thickness >= 2 m, coded with the glacier's unique integer."),
         dg.AssetSpec(OUTLINE, deps=[MASK], partitions_def=glacier_epoch_partitions, skippable=True,
-                     group_name="products", kinds={"geoparquet"},
+                     group_name="products", kinds={"geoparquet"}, code_version=CODE_VERSIONS[STEP],
                      description="Glacier outline: the mask vectorized with holes, area from the geometry."),
     ],
     partitions_def=glacier_epoch_partitions,
@@ -39,34 +53,28 @@ by_epoch = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="e
 def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     """Cheap per-(glacier, epoch) products, batched: a backfill runs them as one run per range.
 
-    Every partition is computed on its own, so one bad glacier is reported by name and the others
-    still get their products. If all succeed, each asset returns one result for the whole range,
-    with every partition's own metadata, which Dagster records in bulk (deploy.EVENT_BATCHING); if
-    some fail, the good partitions are recorded one by one and the run fails naming the bad ones."""
+    Every partition is computed on its own, so one bad glacier is reported by name (and recorded
+    in the ledger) and the others still get their products. A partition whose products were
+    already made from the glacier's current simulation is not made again. If all succeed, each
+    asset returns one result for the whole range, with every partition's own metadata, which
+    Dagster records in bulk (deploy.EVENT_BATCHING); if some fail, the good partitions are
+    recorded one by one and the run fails naming the bad ones."""
     selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
     keys = context.partition_keys
-    inventory = None
+    inventory = load_inventory(store)
     done: dict[tuple[dg.AssetKey, str], dict] = {}
     problems = []
     step = max(1, len(keys) // 10)
     for i, pk in enumerate(keys):
         gid, year = split_key(pk)
         try:
-            thk_path = store.path(thickness_relpath(gid, year))
-            mask_path = store.path(mask_relpath(gid, year))
-            if THICKNESS in selected:
-                done[THICKNESS, pk] = metadata(publish_thickness(store.path(simulation_relpath(gid)), gid, year, thk_path))
-            if MASK in selected:
-                if inventory is None:
-                    inventory = load_inventory(store)
-                done[MASK, pk] = metadata(make_mask(thk_path if thk_path.exists() else None, gid,
-                                                    code_for(gid, inventory), mask_path))
-            if OUTLINE in selected:
-                done[OUTLINE, pk] = metadata(make_outline(mask_path if mask_path.exists() else None, gid, year,
-                                                          store.path(outline_relpath(gid, year))))
+            done.update({(k, pk): md for k, md in _glacier_epoch(store, inventory, gid, year, selected).items()})
+            clear_failure(store.path(""), gid, STEP, year)
         except Exception as exc:  # one glacier's problem must not stop the others
-            context.log.error(f"{gid} {year}: {exc}")
-            problems.append(f"{gid} {year}: {exc}")
+            text = cause(exc, gid)
+            record_failure(store.path(""), gid, STEP, text, year, context.run_id)
+            problems.append(failure_line(gid, STEP, text, year))
+            context.log.error(problems[-1])
         if len(keys) >= 100 and ((i + 1) % step == 0 or i + 1 == len(keys)):  # progress of a big batch
             context.log.info(f"per-epoch products: {i + 1}/{len(keys)} partitions, {len(problems)} failed")
     if problems:
@@ -78,32 +86,60 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
         yield dg.MaterializeResult(asset_key=key)
 
 
-class RegionalOutlinesConfig(dg.Config):
-    allow_missing: bool = False  # publish an epoch even if some glaciers have no outline yet
+def _glacier_epoch(store: ProductStore, inventory, gid: str, year: int, selected: list) -> dict:
+    """One glacier's selected products at one epoch; reused when the outline says they were made
+    from the current simulation (its fingerprint is written only when all three are made)."""
+    sim = store.path(simulation_relpath(gid))
+    sim_fp = netcdf_attrs(sim).get("fingerprint")
+    if sim_fp is None:
+        raise GlacierError(f"glacier {gid}: no simulation at {sim} (materialize igm_simulation first)")
+    code = code_for(gid, inventory)
+    fp = product_fingerprint(sim_fp, year, code)
+    thk_path, mask_path = store.path(thickness_relpath(gid, year)), store.path(mask_relpath(gid, year))
+    outline_path = store.path(outline_relpath(gid, year))
+    all_three = len(selected) == 3
+    meta = read_parquet_metadata(outline_path)
+    if all_three and meta.get("fingerprint") == fp and (meta.get("vanished") or (thk_path.exists() and mask_path.exists())):
+        return {k: metadata({"path": p, "reused": True, "fingerprint": fp})
+                for k, p in ((THICKNESS, thk_path), (MASK, mask_path), (OUTLINE, outline_path))}
+    out = {}
+    if THICKNESS in selected:
+        out[THICKNESS] = metadata(publish_thickness(sim, gid, year, thk_path))
+    if MASK in selected:
+        out[MASK] = metadata(make_mask(thk_path if thk_path.exists() else None, gid, code, mask_path))
+    if OUTLINE in selected:
+        out[OUTLINE] = metadata(make_outline(mask_path if mask_path.exists() else None, gid, year, outline_path,
+                                             fp if all_three else None))
+    return out
 
 
 @dg.asset(partitions_def=epoch_partitions, group_name="products", kinds={"shapefile", "geoparquet"},
-          deps=[dg.AssetDep(OUTLINE, partition_mapping=by_epoch)],
+          deps=[dg.AssetDep(OUTLINE, partition_mapping=by_epoch)], code_version=CODE_VERSIONS["regional_outlines"],
           backfill_policy=dg.BackfillPolicy.single_run(), output_required=False)
-def regional_outlines(context: dg.AssetExecutionContext, config: RegionalOutlinesConfig, store: ProductStore):
+def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource, igm: IGMRunner):
     """All glacier outlines of one epoch in one file, `regional_outlines/YEAR.shp` (and
-    `.parquet`), in the Albers equal-area projection (lon_0 105, lat_1 25, lat_2 47 by default)."""
-    glaciers = sorted(load_inventory(store)["glacier_id"].unique())
-    problems = []
-    for key in context.partition_keys:
-        year = int(key)
-        paths = [store.path(outline_relpath(g, year)) for g in glaciers]
-        missing = [g for g, p in zip(glaciers, paths) if not p.exists()]
-        if missing and not config.allow_missing:
-            problems.append(f"{year}: no outline yet for {', '.join(missing)}")
-            continue
-        figures = make_regional_outlines([p for p in paths if p.exists()], year, store.albers,
-                                         store.path(regional_outline_relpath(year, "shp")),
-                                         store.path(regional_outline_relpath(year, "parquet")))
-        figures["n_missing"] = len(missing)
-        table = figures.pop("table")
-        png = outline_map_png(f"{year}: {len(table)} glaciers, {figures['area_km2']:.2f} km2", table)
-        md = {**metadata(figures), "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}
-        yield dg.AssetMaterialization(context.asset_key, partition=key, metadata=md)
-    if problems:
-        raise failure("regional outlines", problems)
+    `.parquet`), in the Albers equal-area projection (lon_0 105, lat_1 25, lat_2 47 by default).
+    Made from the glaciers whose products are complete and current (ledger.py); glaciers that
+    failed, are not simulated yet, or whose inputs changed since are left out and listed in the
+    metadata. Rewritten only when the set of glaciers or their outlines changed."""
+    with file_lock(store.path(REGION_LOCK)):
+        inventory = load_inventory(store)
+        state = glacier_states(store, region, igm, inventory)
+        if not state.current:
+            raise dg.Failure(description="regional outlines: no glacier has complete, current products "
+                                         f"({state.summary()})", metadata=state_metadata(state))
+        for key in context.partition_keys:
+            year = int(key)
+            paths = [store.path(outline_relpath(g, year)) for g in state.current]
+            fp = regional_fingerprint(year, store.albers, [(g, file_digest(p)) for g, p in zip(state.current, paths)])
+            shp, pq_path = store.path(regional_outline_relpath(year, "shp")), store.path(regional_outline_relpath(year, "parquet"))
+            if shp.exists() and read_parquet_metadata(pq_path).get("fingerprint") == fp:
+                md = {**metadata({"path": shp, "geoparquet": pq_path}), "reused": True}
+            else:
+                figures = make_regional_outlines(paths, year, store.albers, shp, pq_path, fp)
+                table = figures.pop("table")
+                png = outline_map_png(f"{year}: {len(table)} glaciers, {figures['area_km2']:.2f} km2", table)
+                md = {**metadata(figures), "reused": False,
+                      "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}
+            yield dg.AssetMaterialization(context.asset_key, partition=key,
+                                          metadata={**md, "fingerprint": fp, **state_metadata(state)})

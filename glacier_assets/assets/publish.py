@@ -1,26 +1,43 @@
 """Publishing: the STAC catalog in `catalog/`, written only for products that passed the gates.
 A failed gate publishes nothing and leaves what was published before untouched."""
 
+import json
+import time
 from importlib.metadata import version
+from pathlib import Path
 
 import dagster as dg
+import geopandas as gpd
 import pandas as pd
 import xarray as xr
 
 from ..checks import audit_problems
 from ..constants import (
     CALIBRATION_REPORT_RELPATH,
+    CODE_VERSIONS,
     EPOCHS,
     PRODUCT_AUDIT_RELPATH,
+    PUBLICATION_RECORD_RELPATH,
     regional_outline_relpath,
     simulation_relpath,
     thickness_relpath,
 )
-from ..resources import ProductStore
+from ..publication import live_version, new_version
+from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.quality import area_gate
-from ..stac import Provenance, ThicknessProduct, catalog_json_paths, validate_objects, write_catalog
+from ..stac import (
+    Provenance,
+    ThicknessProduct,
+    catalog_json_paths,
+    thickness_item_paths,
+    validate_objects,
+    write_catalog,
+)
+from ..storage import atomic_path, file_lock
 from ._metadata import metadata
+from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory
+from .products import REGION_LOCK
 from .quality import calibration_report, product_audit
 
 
@@ -45,47 +62,91 @@ def _provenance(store: ProductStore, glacier_id: str, package_version: str) -> P
     return Provenance(software=software, calibration_status=status, version=package_version)
 
 
-@dg.asset(deps=[calibration_report, product_audit], group_name="publish", kinds={"stac", "cog", "shapefile"})
-def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, store: ProductStore):
+def published_glaciers(root: Path) -> list[str]:
+    """Glaciers with thickness items in the published catalog at `root`."""
+    return sorted({p.stem.rsplit("_", 1)[0] for p in thickness_item_paths(root)})
+
+
+def publication_record(store: ProductStore) -> dict:
+    path = store.path(PUBLICATION_RECORD_RELPATH)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@dg.asset(deps=[calibration_report, product_audit], group_name="publish", kinds={"stac", "cog", "shapefile"},
+          code_version=CODE_VERSIONS["stac_catalog"])
+def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, store: ProductStore,
+                 region: RegionSource, igm: IGMRunner):
     """The published products and their static STAC 1.1 catalog in `catalog/`: a thickness
     collection (one item per glacier x epoch beside its COG, a sub-catalog per epoch), an outline
     collection (one item per epoch: zipped shapefile + GeoParquet) and `items.parquet`
     (stac-geoparquet). Runs after the blocking checks pass and re-verifies the area gate and the
-    product audit itself. Incremental: only items whose product changed are rewritten; items of
-    products that are gone are removed. Everything is validated offline."""
-    report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))
-    gate = area_gate(report)
-    problems = {k: v for k, v in audit_problems(pd.read_csv(store.path(PRODUCT_AUDIT_RELPATH))).items() if v}
-    if not gate.passed or problems:
-        raise dg.Failure(
-            description=(f"not published: area gate {'passed' if gate.passed else 'FAILED'} "
-                         f"(mean {gate.mean_abs_diff_pct:.2f} %; worst {gate.worst}); audit problems {problems}"),
-            metadata={"worst_glaciers": dg.MetadataValue.json(gate.worst)})
-    package_version = version("glacier_assets")
-    glaciers = sorted(load_inventory(store)["glacier_id"].unique())
-    products = [ThicknessProduct(g, y, store.path(thickness_relpath(g, y))) for y in EPOCHS for g in glaciers]
-    products = [p for p in products if p.source.exists()]
-    outlines = {y: store.path(regional_outline_relpath(y, "shp")) for y in EPOCHS}
-    outlines = {y: p for y, p in outlines.items() if p.exists()}
-    provenance = {g: _provenance(store, g, package_version) for g in glaciers}
-    provenance["__region__"] = Provenance(software=_software(package_version), version=package_version)
+    product audit itself.
+
+    Publishes the glaciers whose products are complete and current, replacing exactly their
+    items; every other glacier already in the catalog keeps its items and outline rows byte for
+    byte (removing one is an explicit act: `python -m glacier_assets remove`). Failed glaciers
+    are listed in the collections. The new catalog is built as a new version beside the live one
+    and switched to in one rename (publication.py), so readers never see half of it."""
+    with file_lock(store.path(REGION_LOCK)):
+        report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))
+        audit = pd.read_csv(store.path(PRODUCT_AUDIT_RELPATH))
+        gate = area_gate(report)
+        problems = {k: v for k, v in audit_problems(audit).items() if v}
+        if not gate.passed or problems:
+            raise dg.Failure(
+                description=(f"not published: area gate {'passed' if gate.passed else 'FAILED'} "
+                             f"(mean {gate.mean_abs_diff_pct:.2f} %; worst {gate.worst}); audit problems {problems}"),
+                metadata={"worst_glaciers": dg.MetadataValue.json(gate.worst)})
+        inventory = load_inventory(store)
+        state = glacier_states(store, region, igm, inventory)
+        checked = set(report["glacier_id"]) & set(audit["glacier_id"])
+        glaciers = [g for g in state.current if g in checked]
+        stats, live = _publish(store, config, inventory, glaciers, state.failed)
+        record = {"fingerprint": state.publication_fingerprint(store.albers, version("glacier_assets")),
+                  "version": live.name, "glaciers": glaciers, "failed": state.failed,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:
+            tmp.write_text(json.dumps(record, indent=1))
     root = store.catalog_path()
-    stats = write_catalog(root, products, outlines, provenance, package_version, workers=config.workers)
-    checked = 0
-    if config.validate_items:
-        schemas = store.stac_schemas_path()
-        targets = catalog_json_paths(root) + [root / p for p in stats.written]
-        problems = validate_objects(targets, schemas)
-        checked = len(targets)
-        if problems:
-            raise dg.Failure(description=f"invalid STAC: {problems[:5]}",
-                             metadata={"problems": dg.MetadataValue.json(problems[:100])})
-    context.log.info(f"catalog: {stats.items} items ({stats.new} new, {stats.updated} updated, "
-                     f"{stats.unchanged} unchanged, {stats.removed} removed)")
+    carried = sorted(set(published_glaciers(root)) - set(glaciers))
+    context.log.info(f"catalog version {live.name}: {stats.items} items ({stats.new} new, {stats.updated} updated, "
+                     f"{stats.unchanged} unchanged, {stats.removed} removed); {len(glaciers)} glaciers published, "
+                     f"{len(carried)} kept from earlier, {len(state.failed)} failed")
     return dg.MaterializeResult(metadata={
         **metadata({"path": root / "catalog.json", "items_parquet": root / "items.parquet"}),
+        "catalog_version": live.name,
         "n_items": stats.items, "n_thickness_items": stats.thickness_items, "n_outline_items": stats.outline_items,
         "new": stats.new, "updated": stats.updated, "unchanged": stats.unchanged, "removed": stats.removed,
-        "validated_objects": checked, "n_glaciers": len(glaciers),
+        "validated_objects": len(stats.written), "n_glaciers": len(glaciers), "n_glaciers_in_catalog": stats.glaciers,
+        "kept_from_earlier": dg.MetadataValue.json(carried),
         "regional_mean_abs_diff_pct": round(gate.mean_abs_diff_pct, 3) if gate.n_comparisons else None,
+        **state_metadata(state),
     })
+
+
+def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers: list[str],
+             failed: dict[str, str]) -> tuple:
+    """Write a new catalog version replacing `glaciers`' products (validated before it goes live)."""
+    package_version = version("glacier_assets")
+    thickness = {g: [ThicknessProduct(g, y, store.path(thickness_relpath(g, y))) for y in EPOCHS
+                     if store.path(thickness_relpath(g, y)).exists()] for g in glaciers}
+    outlines = {}
+    for year in EPOCHS:
+        shp = store.path(regional_outline_relpath(year, "shp"))
+        if shp.exists():
+            table = gpd.read_parquet(shp.with_suffix(".parquet"))
+            kept = table[table["glacier_id"].isin(glaciers)]
+            outlines[year] = (kept, shp if len(kept) == len(table) else None)
+    provenance = {g: _provenance(store, g, package_version) for g in glaciers}
+    provenance["__region__"] = Provenance(software=_software(package_version), version=package_version)
+    bbox = [float(v) for v in inventory.total_bounds]
+    with new_version(store.catalog_path()) as stage:
+        stats = write_catalog(stage, thickness, outlines, provenance, package_version, workers=config.workers,
+                              failed=failed, region_bbox=bbox)
+        if config.validate_items:
+            problems = validate_objects(catalog_json_paths(stage) + [Path(p) for p in stats.written],
+                                        store.stac_schemas_path())
+            if problems:
+                raise dg.Failure(description=f"invalid STAC (nothing published): {problems[:5]}",
+                                 metadata={"problems": dg.MetadataValue.json(problems[:100])})
+    return stats, live_version(store.catalog_path())

@@ -16,13 +16,14 @@ from ..constants import (
     thickness_relpath,
 )
 from ..inventory.reference import farinotti_volume_km3
-from ..resources import ProductStore, RegionSource
+from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.quality import area_gate, glaciers_above
-from ..storage import atomic_path, write_geoparquet
+from ..storage import atomic_path, file_lock, write_geoparquet
 from ..workflow import REPORT_COLUMNS, AUDIT_COLUMNS, audit_glacier, calibration_rows, code_for, published_outline_table
 from ._metadata import markdown_table, metadata
+from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory, outline_inventory
-from .products import OUTLINE, MASK, THICKNESS, regional_outlines
+from .products import OUTLINE, MASK, REGION_LOCK, THICKNESS, regional_outlines
 from .simulation import igm_simulation
 
 
@@ -33,22 +34,23 @@ def _write_csv(path, df: pd.DataFrame):
 
 
 @dg.asset(deps=[igm_simulation, outline_inventory], group_name="quality", kinds={"csv"})
-def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource):
+def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource,
+                       igm: IGMRunner):
     """Per glacier and observed epoch: the ELA shift found, simulated vs observed area, their
     relative difference, the IoU of simulated and observed masks (25 m), calibration iterations and
     status, the volume, and Farinotti et al. (2019) where the id is in its table
-    (`reports/calibration.csv`). Glaciers not simulated yet are listed, not guessed."""
-    inventory = load_inventory(store)
-    farinotti = region.farinotti_path()
-    rows, missing = [], []
-    for gid, g_rows in inventory.groupby("glacier_id"):
-        sim = store.path(simulation_relpath(gid))
-        if not sim.exists():
-            missing.append(gid)
-            continue
-        rows.extend(calibration_rows(g_rows, sim, farinotti_volume_km3(farinotti, gid)))
-    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    path = _write_csv(store.path(CALIBRATION_REPORT_RELPATH), report)
+    (`reports/calibration.csv`). Made from the glaciers whose products are complete and current;
+    the others (failed, not simulated, inputs changed) are listed, not guessed."""
+    with file_lock(store.path(REGION_LOCK)):
+        inventory = load_inventory(store)
+        state = glacier_states(store, region, igm, inventory)
+        farinotti = region.farinotti_path()
+        rows = []
+        for gid in state.current:
+            rows.extend(calibration_rows(inventory[inventory["glacier_id"] == gid], store.path(simulation_relpath(gid)),
+                                         farinotti_volume_km3(farinotti, gid)))
+        report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+        path = _write_csv(store.path(CALIBRATION_REPORT_RELPATH), report)
     gate = area_gate(report)
     warn = glaciers_above(report)
     per_glacier = report.groupby("glacier_id").agg(
@@ -57,7 +59,7 @@ def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, r
     return dg.MaterializeResult(metadata={
         **metadata({"path": path}),
         "n_glaciers": int(report["glacier_id"].nunique()),
-        "not_simulated": dg.MetadataValue.json(missing),
+        **state_metadata(state),
         "regional_mean_abs_diff_pct": round(gate.mean_abs_diff_pct, 3),
         "worst_glaciers": dg.MetadataValue.json([{"glacier_id": g, "mean_abs_diff_pct": v} for g, v in gate.worst]),
         "glaciers_above_10pct": dg.MetadataValue.json(list(warn.index)),
@@ -69,24 +71,27 @@ def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, r
 
 @dg.asset(deps=[THICKNESS, MASK, OUTLINE, regional_outlines, outline_inventory], group_name="quality",
           kinds={"csv", "geoparquet"})
-def product_audit(context: dg.AssetExecutionContext, store: ProductStore):
-    """Every glacier x epoch product checked (`reports/product_audit.csv`): thickness finite,
-    >= 0, below a plausible maximum, zero off the glacier (the model domain's border); mask codes;
-    mask pixel area vs outline polygon area; outline validity and CRS. Also gathers the regional
-    outline files of all epochs into the published outline table the expectations run on."""
-    inventory = load_inventory(store)
-    rows = []
-    for gid in sorted(inventory["glacier_id"].unique()):
-        rows.extend(audit_glacier(gid, code_for(gid, inventory), {
-            "simulation": store.path(simulation_relpath(gid)),
-            "thickness": lambda y, g=gid: store.path(thickness_relpath(g, y)),
-            "mask": lambda y, g=gid: store.path(mask_relpath(g, y)),
-            "outline": lambda y, g=gid: store.path(outline_relpath(g, y)),
-        }))
-    audit = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
-    path = _write_csv(store.path(PRODUCT_AUDIT_RELPATH), audit)
-    table = published_outline_table([store.path(regional_outline_relpath(y, "parquet")) for y in EPOCHS])
-    table_path = write_geoparquet(store.path(OUTLINE_TABLE_RELPATH), table)
+def product_audit(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource, igm: IGMRunner):
+    """Every product of the glaciers with complete, current products checked, glacier x epoch
+    (`reports/product_audit.csv`): thickness finite, >= 0, below a plausible maximum, zero off the
+    glacier (the model domain's border); mask codes; mask pixel area vs outline polygon area;
+    outline validity and CRS. Also gathers the regional outline files of all epochs into the
+    published outline table the expectations run on."""
+    with file_lock(store.path(REGION_LOCK)):
+        inventory = load_inventory(store)
+        state = glacier_states(store, region, igm, inventory)
+        rows = []
+        for gid in state.current:
+            rows.extend(audit_glacier(gid, code_for(gid, inventory), {
+                "simulation": store.path(simulation_relpath(gid)),
+                "thickness": lambda y, g=gid: store.path(thickness_relpath(g, y)),
+                "mask": lambda y, g=gid: store.path(mask_relpath(g, y)),
+                "outline": lambda y, g=gid: store.path(outline_relpath(g, y)),
+            }))
+        audit = pd.DataFrame(rows, columns=AUDIT_COLUMNS)
+        path = _write_csv(store.path(PRODUCT_AUDIT_RELPATH), audit)
+        table = published_outline_table([store.path(regional_outline_relpath(y, "parquet")) for y in EPOCHS])
+        table_path = write_geoparquet(store.path(OUTLINE_TABLE_RELPATH), table)
     present = audit[audit["outline_present"]]
     return dg.MaterializeResult(metadata={
         **metadata({"path": path, "outline_table": table_path}),
@@ -96,4 +101,5 @@ def product_audit(context: dg.AssetExecutionContext, store: ProductStore):
         "max_thickness_m": round(float(present["thickness_max_m"].max() if len(present) else 0), 2),
         "max_mask_outline_diff_pct": round(float(present["mask_outline_diff_pct"].max() if len(present) else 0), 6),
         "published_outline_rows": len(table),
+        **state_metadata(state),
     })

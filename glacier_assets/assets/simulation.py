@@ -7,50 +7,77 @@ import dagster as dg
 import pandas as pd
 import xarray as xr
 
+from ..constants import CODE_VERSIONS, EMULATOR_RELPATH, FAILURES_DIR, domain_relpath, plot_relpath, simulation_relpath
 from ..deploy import IGM_STEP_K8S_CONFIG
-from ..constants import EMULATOR_RELPATH, domain_relpath, plot_relpath, simulation_relpath
+from ..fingerprints import simulation_fingerprint
 from ..inventory.reference import farinotti_volume_km3
-from ..plots import area_volume_png, markdown_image, save_png, thickness_panels_png
 from ..partitions import glacier_partitions
+from ..plots import area_volume_png, markdown_image, save_png, thickness_panels_png
 from ..resources import IGMRunner, ProductStore, RegionSource
+from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
-    GlacierError,
     calibration_targets,
+    domain_fingerprint,
     glacier_rows,
     make_domain,
     observed_areas,
     simulation_summary,
 )
 from ._metadata import markdown_table, metadata
+from ._steps import glacier_step
 from .inventory import load_inventory, outline_inventory
 
 
-@dg.asset(group_name="model", kinds={"tensorflow"}, pool="gpu")
+def emulator_record(store: ProductStore):
+    """The JSON beside the emulator's weights that says what they were trained with."""
+    return store.path(EMULATOR_RELPATH).with_name("iceflow_emulator.json")
+
+
+def emulator_current(store: ProductStore, igm: IGMRunner) -> bool:
+    record = emulator_record(store)
+    return (store.path(EMULATOR_RELPATH).exists() and record.exists()
+            and json.loads(record.read_text()).get("fingerprint") == igm.emulator_fingerprint())
+
+
+@dg.asset(group_name="model", kinds={"tensorflow"}, pool="gpu", code_version=CODE_VERSIONS["iceflow_emulator"])
 def iceflow_emulator(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore) -> dg.MaterializeResult:
     """IGM's ice-flow emulator (a CNN trained on the Blatter-Pattyn energy), trained once on a
     reference ice cap and saved as Keras HDF5 weights. Every glacier's simulation starts from it
     and trains `warm_iterations` more instead of IGM's 300 cold-start iterations (measured cost:
-    bench/emulator_accuracy.py)."""
-    out = store.path(EMULATOR_RELPATH)
+    bench/emulator_accuracy.py). Not trained again while the settings and IGM's version stay."""
+    out, fp = store.path(EMULATOR_RELPATH), igm.emulator_fingerprint()
+    if emulator_current(store, igm):
+        return dg.MaterializeResult(data_version=dg.DataVersion(str(fp)),
+                                    metadata={**metadata({"path": out}), "reused": True, "fingerprint": str(fp)})
     result = igm.run(context, "train-emulator", {**igm.settings_extras(None), "output": str(out)})
-    return dg.MaterializeResult(metadata={**(result.metadata or {}), **metadata({"path": out})})
+    with atomic_path(emulator_record(store), suffix=".json") as tmp:
+        tmp.write_text(json.dumps({"fingerprint": fp}))
+    return dg.MaterializeResult(data_version=dg.DataVersion(str(fp)), metadata={
+        **(result.metadata or {}), **metadata({"path": out}), "reused": False, "fingerprint": str(fp)})
 
 
-@dg.asset(partitions_def=glacier_partitions, deps=[outline_inventory], group_name="model", kinds={"netcdf"})
+@dg.asset(partitions_def=glacier_partitions, deps=[outline_inventory], group_name="model", kinds={"netcdf"},
+          code_version=CODE_VERSIONS["glacier_domain"])
 def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, store: ProductStore) -> dg.MaterializeResult:
-    """The glacier's 100 m UTM model grid: DEM (reprojected from any CRS), bed (DEM minus a
-    first-guess thickness), first-guess initial ice on the 1970s outline, where ice may grow, and
-    yearly mass-balance profiles (NetCDF)."""
+    """The glacier's 100 m UTM model grid: DEM (reprojected from any CRS; small voids filled and
+    counted), bed (DEM minus a first-guess thickness), first-guess initial ice on the 1970s
+    outline, where ice may grow, and yearly mass-balance profiles (NetCDF). Not made again while
+    its inputs (outlines, neighbours, DEM, forcing) are unchanged."""
     gid = context.partition_key
-    try:
-        figures = make_domain(gid, load_inventory(store), region.load(), store.path(domain_relpath(gid)))
-    except GlacierError as exc:
-        raise dg.Failure(description=str(exc)) from exc
-    return dg.MaterializeResult(metadata=metadata(figures))
+    out = store.path(domain_relpath(gid))
+    with glacier_step(context, store, gid, "glacier_domain"):
+        inventory, spec = load_inventory(store), region.load()
+        fp = domain_fingerprint(gid, inventory, spec)
+        if netcdf_attrs(out).get("fingerprint") == fp:
+            figures = {"path": str(out), "reused": True, "fingerprint": fp}
+        else:
+            figures = {**make_domain(gid, inventory, spec, out, fingerprint_=fp), "reused": False}
+    return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata=metadata(figures))
 
 
 @dg.asset(partitions_def=glacier_partitions, deps=[glacier_domain, iceflow_emulator], group_name="model",
-          kinds={"tensorflow", "netcdf"}, pool="gpu", op_tags={"dagster-k8s/config": IGM_STEP_K8S_CONFIG})
+          kinds={"tensorflow", "netcdf"}, pool="gpu", op_tags={"dagster-k8s/config": IGM_STEP_K8S_CONFIG},
+          code_version=CODE_VERSIONS["igm_simulation"])
 def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore,
                    region: RegionSource) -> dg.MaterializeResult:
     """IGM 1960-2020 on the glacier's domain, thickness saved every 5 years (NetCDF), calibrated
@@ -60,18 +87,30 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     process through Dagster Pipes (TensorFlow threads bounded, seeds fixed, GPU when present);
     progress and every calibration trial stream to the run log."""
     gid = context.partition_key
-    domain = store.path(domain_relpath(gid))
-    if not domain.exists():
-        raise dg.Failure(description=f"glacier {gid}: no model domain at {domain}; materialize glacier_domain first")
-    emulator = store.path(EMULATOR_RELPATH)
-    if igm.use_emulator and not emulator.exists():
-        raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
     out = store.path(simulation_relpath(gid))
-    rows = glacier_rows(load_inventory(store), gid)
-    targets = calibration_targets(rows)
-    extras = {**igm.settings_extras(emulator), "domain": str(domain), "output": str(out),
-              "targets": {str(k): v for k, v in targets.items()}}
-    result = igm.run(context, "simulate", extras)
+    with glacier_step(context, store, gid, "igm_simulation"):
+        domain = store.path(domain_relpath(gid))
+        domain_fp = netcdf_attrs(domain).get("fingerprint")
+        if domain_fp is None:
+            raise dg.Failure(description=f"glacier {gid}: no model domain at {domain}; materialize glacier_domain first")
+        emulator = store.path(EMULATOR_RELPATH)
+        if igm.use_emulator and not emulator.exists():
+            raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
+        rows = glacier_rows(load_inventory(store), gid)
+        targets = calibration_targets(rows)
+        fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(), targets)
+        if netcdf_attrs(out).get("fingerprint") == fp:
+            return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata={
+                **metadata({"path": out}), "reused": True, "fingerprint": fp})
+        extras = {**igm.settings_extras(emulator), "domain": str(domain), "output": str(out),
+                  "targets": {str(k): v for k, v in targets.items()}, "fingerprint": fp,
+                  "error_path": str(store.path(f"{FAILURES_DIR}/{gid}/.igm_child_error.txt"))}
+        result = igm.run(context, "simulate", extras)
+        return _simulation_result(gid, out, rows, result, region, store, fp)
+
+
+def _simulation_result(gid, out, rows, result, region: RegionSource, store: ProductStore, fp: str) -> dg.MaterializeResult:
+    """Figures and pictures of a finished simulation for the UI."""
     with xr.open_dataset(out) as sim:
         summary = simulation_summary(sim)
         crs, calibration = sim.attrs["crs"], json.loads(sim.attrs["calibration"])
@@ -93,10 +132,12 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         "area_volume_by_epoch": markdown_table(summary.round(5)),
         "area_plot": dg.MetadataValue.md(markdown_image(png, f"{gid} area and volume")),
         "thickness_maps": dg.MetadataValue.md(markdown_image(maps, f"{gid} thickness per epoch")),
+        "reused": False,
+        "fingerprint": fp,
     }
     if calibration:
         md["calibration"] = markdown_table(pd.DataFrame(calibration).drop(columns=["trials"]).round(3))
     farinotti = farinotti_volume_km3(region.farinotti_path(), gid)
     if farinotti is not None:
         md["farinotti2019_volume_km3"] = round(farinotti, 5)
-    return dg.MaterializeResult(metadata=md)
+    return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata=md)

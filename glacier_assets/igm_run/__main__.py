@@ -36,7 +36,7 @@ def _work(mode: str, extras: dict, log) -> dict:
 
     if mode == "simulate":
         return simulate_glacier(Path(extras["domain"]), Path(extras["output"]), settings, log,
-                                targets=extras.get("targets"))
+                                targets=extras.get("targets"), fingerprint=extras.get("fingerprint"))
     if mode == "train-emulator":
         return train_emulator(Path(extras["output"]), settings, log)
     raise SystemExit(f"unknown mode {mode!r}")
@@ -48,16 +48,34 @@ def _flat(result: dict) -> dict:
     return out
 
 
+def _report_error(extras: dict, exc: BaseException) -> None:
+    """Pipes tells the parent only the exit code: leave the cause where it looks for it."""
+    if extras.get("error_path"):
+        text = str(exc).strip() or type(exc).__name__
+        if not isinstance(exc, (RuntimeError, ValueError)):
+            text = f"{type(exc).__name__}: {text}"
+        Path(extras["error_path"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(extras["error_path"]).write_text(text.splitlines()[0][:2000] + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     import os
 
     from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, open_dagster_pipes
 
+    from ..recovery import PARENT_PID_ENV, die_with_parent
+
+    if PARENT_PID_ENV in os.environ:  # never outlive the Dagster step that launched us
+        die_with_parent(int(os.environ[PARENT_PID_ENV]))
     argv = sys.argv[1:] if argv is None else argv
     if DAGSTER_PIPES_CONTEXT_ENV_VAR in os.environ:  # launched by Dagster Pipes
         with open_dagster_pipes() as pipes:
             mode = argv[0]
-            result = _work(mode, pipes.extras, pipes.log.info)
+            try:
+                result = _work(mode, pipes.extras, pipes.log.info)
+            except Exception as exc:
+                _report_error(pipes.extras, exc)
+                raise
             pipes.report_asset_materialization(metadata=_flat(result))
         return
     p = argparse.ArgumentParser(prog="python -m glacier_assets.igm_run")

@@ -65,11 +65,12 @@ def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log)
 
 
 def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, log: Log = print,
-                     targets: dict[int, float] | None = None) -> dict:
+                     targets: dict[int, float] | None = None, fingerprint: str | None = None) -> dict:
     """Run IGM on one domain from 1960 to 2020 and write thickness every 5 years as NetCDF.
 
     With `targets` (observed area per epoch: the initial outline and at least one control
-    outline) the run is calibrated to them; without, it is a plain run, flagged uncalibrated."""
+    outline) the run is calibrated to them; without, it is a plain run, flagged uncalibrated.
+    `fingerprint` (of the domain, emulator, settings and targets) is stored with the result."""
     t0 = time.perf_counter()
     with xr.open_dataset(domain_path) as ds:
         domain = ds.load()
@@ -102,6 +103,8 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
                "emulator": settings.emulator_weights or "cold start",
                "emulator_iterations": settings.warm_iterations if settings.emulator_weights else settings.cold_iterations,
                "calibration_status": status, "calibration": json.dumps(calibration),
+               "domain_fingerprint": domain.attrs.get("fingerprint", ""),
+               **({"fingerprint": fingerprint} if fingerprint else {}),
                **{f"version_{k}": v for k, v in versions.items()}},
     )
     write_netcdf(out_path, out)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,9 +21,18 @@ from ..science.massbalance import (
     profiles_from_ela,
     profiles_from_monthly_climate,
 )
-from .region import ClimateForcing, ClimateSource, ElaTableForcing
+
+if TYPE_CHECKING:
+    from .region import ClimateForcing, ClimateSource, ElaTableForcing
 
 GEOPOTENTIAL_G = 9.80665
+ELA_COLUMNS = ("year", "ela", "grad_abl", "grad_acc", "acc_max")
+TEMPERATURE_OFFSET_C = {"degc": 0.0, "deg_c": 0.0, "°c": 0.0, "celsius": 0.0, "degree_celsius": 0.0, "degrees_c": 0.0,
+                        "k": -273.15, "kelvin": -273.15}  # units (lower case) -> offset to degC
+PRECIPITATION_MM_PER_MONTH = ("kg m-2", "kg m**-2", "mm", "mm/month")  # monthly totals
+PRECIPITATION_M_PER_DAY = ("m",)  # ERA5 monthly means: metres of water per day
+PRECIPITATION_UNITS = PRECIPITATION_MM_PER_MONTH + PRECIPITATION_M_PER_DAY
+LAT_NAMES, LON_NAMES = ("lat", "latitude"), ("lon", "longitude")
 
 
 @dataclass
@@ -28,62 +41,144 @@ class ForcingInfo:
     details: dict = field(default_factory=dict)
 
 
+def _spans(numbers) -> str:
+    """Sorted whole numbers written compactly: `1971-1973, 1980`."""
+    numbers = sorted(int(n) for n in numbers)
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _rows(lines: pd.Series) -> str:
+    return f"row {_spans(lines)}" if len(lines) == 1 else f"rows {_spans(lines)}"
+
+
+def read_ela_table(path: str | Path) -> pd.DataFrame:
+    """The ELA table (CSV: year, ela, grad_abl, grad_acc, acc_max), sorted by year, checked: every
+    cell a finite number, whole years, no year twice and none missing from START_YEAR to END_YEAR.
+    Rows in errors are the CSV's line numbers (the header is line 1); all problems are listed."""
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"mass-balance table {path}: not a readable CSV table: {exc}") from None
+    if missing := [c for c in ELA_COLUMNS if c not in raw.columns]:
+        raise ValueError(f"mass-balance table {path}: missing columns {missing} (it has {list(raw.columns)})")
+    if raw.empty:
+        raise ValueError(f"mass-balance table {path}: no rows")
+    line = pd.Series(raw.index + 2, index=raw.index)
+    table = pd.DataFrame(index=raw.index)
+    problems = []
+    for col in ELA_COLUMNS:
+        text = raw[col].fillna("").str.strip()
+        table[col] = pd.to_numeric(text, errors="coerce")
+        empty = text.eq("") | text.str.lower().eq("nan")
+        bad = ~np.isfinite(table[col]) & ~empty
+        if col == "year":
+            bad |= np.isfinite(table[col]) & (table[col] % 1 != 0)
+        if empty.any():
+            problems.append(f"column {col!r} is empty or NaN on {_rows(line[empty])}")
+        if bad.any():
+            values = ", ".join(repr(v) for v in dict.fromkeys(text[bad]))
+            kind = "a whole number" if col == "year" else "a finite number"
+            problems.append(f"column {col!r} is not {kind} on {_rows(line[bad])}: {values}")
+    if not problems:
+        years = table["year"].astype(int)
+        twice = years[years.duplicated(keep=False)]
+        if len(twice):
+            problems.append("duplicate years: " + ", ".join(
+                f"{y} ({_rows(line[twice.index[twice == y]])})" for y in sorted(set(twice))))
+        if gaps := sorted(set(range(years.min(), years.max() + 1)) - set(years)):
+            problems.append(f"years missing: {_spans(gaps)}")
+        if years.min() > START_YEAR or years.max() < END_YEAR:
+            problems.append(f"covers {years.min()}-{years.max()}, not {START_YEAR}-{END_YEAR}")
+    if problems:
+        raise ValueError(f"mass-balance table {path}: " + "; ".join(problems))
+    return table.astype({"year": int}).sort_values("year").reset_index(drop=True)
+
+
 def ela_table_profiles(forcing: ElaTableForcing, z: np.ndarray) -> tuple[BalanceProfiles, ForcingInfo]:
-    table = pd.read_csv(forcing.path)
-    need = {"year", "ela", "grad_abl", "grad_acc", "acc_max"}
-    if missing := need - set(table.columns):
-        raise ValueError(f"mass-balance table {forcing.path}: missing columns {sorted(missing)}")
-    table = table.sort_values("year")
-    years = table["year"].to_numpy(int)
-    if years.min() > START_YEAR or years.max() < END_YEAR:
-        raise ValueError(f"mass-balance table {forcing.path} covers {years.min()}-{years.max()}, "
-                         f"not {START_YEAR}-{END_YEAR}")
-    prof = profiles_from_ela(years, table["ela"].to_numpy(float), table["grad_abl"].to_numpy(float),
-                             table["grad_acc"].to_numpy(float), table["acc_max"].to_numpy(float), z)
+    table = read_ela_table(forcing.path)
+    prof = profiles_from_ela(table["year"].to_numpy(), table["ela"].to_numpy(), table["grad_abl"].to_numpy(),
+                             table["grad_acc"].to_numpy(), table["acc_max"].to_numpy(), z)
     return prof, ForcingInfo("ela_table", {"source": str(forcing.path)})
 
 
-def _coord(ds: xr.Dataset, names: tuple[str, ...]) -> str:
-    for n in names:
-        if n in ds.coords or n in ds.dims:
-            return n
-    raise ValueError(f"climate file has none of the coordinates {names}")
+def _coord(da: xr.DataArray, names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in da.coords or n in da.dims), None)
+
+
+def _variable(files: dict[Path, xr.Dataset], name: str, what: str, dims: tuple[tuple[str, ...], ...],
+              units: tuple[str, ...] | None = None) -> xr.DataArray:
+    """The variable `name` (the source's `what`) from the first of `files` holding it, checked to
+    have the coordinates `dims` (each a tuple of accepted names) and, if given, one of `units`."""
+    for path, ds in files.items():
+        if name not in ds:
+            continue
+        da = ds[name]
+        for names in dims:
+            if _coord(da, names) is None:
+                raise ValueError(f"climate file {path}: {what} variable {name!r} has none of the "
+                                 f"coordinates {names} (it has {list(da.dims)})")
+        if units is not None and da.attrs.get("units", "").lower() not in units:
+            raise ValueError(f"climate file {path}: {what} variable {name!r} has unknown units "
+                             f"{da.attrs.get('units')!r} (known: {', '.join(units)})")
+        return da
+    has = sorted(str(v) for ds in files.values() for v in ds.data_vars)
+    where = f"file {next(iter(files))}" if len(files) == 1 else f"files {', '.join(map(str, files))}"
+    raise ValueError(f"climate {where}: no {what} variable {name!r} (variables: {', '.join(has)})")
+
+
+def _open(path: Path, stack: ExitStack) -> xr.Dataset:
+    try:
+        return stack.enter_context(xr.open_dataset(path))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"climate file {path}: cannot be opened: {exc}") from None
+
+
+@contextmanager
+def open_climate_source(src: ClimateSource) -> Iterator[tuple[xr.DataArray, xr.DataArray, xr.DataArray]]:
+    """The source's temperature, precipitation and elevation (or geopotential) variables, lazily,
+    checked: every file opens, each variable is there (elevation/geopotential in `invariant_path`
+    if given) on lat/lon coordinates, and the temperature and precipitation units are known."""
+    with ExitStack() as stack:
+        files = {p: _open(p, stack) for p in (src.path if isinstance(src.path, tuple) else (src.path,))}
+        inv = {src.invariant_path: _open(src.invariant_path, stack)} if src.invariant_path else files
+        grid = (LAT_NAMES, LON_NAMES)
+        t = _variable(files, src.temperature, "temperature", (("time",), *grid), tuple(TEMPERATURE_OFFSET_C))
+        p = _variable(files, src.precipitation, "precipitation", (("time",), *grid), PRECIPITATION_UNITS)
+        z_role = "elevation" if src.elevation else "geopotential"
+        z = _variable(inv, src.elevation or src.geopotential, z_role, grid)
+        yield t, p, z
+
+
+def check_climate_source(src: ClimateSource) -> None:
+    """Raise a ValueError naming the file and the variable if the source cannot be read."""
+    with open_climate_source(src):
+        pass
 
 
 def _nearest(da: xr.DataArray, lon: float, lat: float) -> xr.DataArray:
-    lat_name = _coord(da.to_dataset(name="v"), ("lat", "latitude"))
-    lon_name = _coord(da.to_dataset(name="v"), ("lon", "longitude"))
-    return da.sel({lat_name: lat, lon_name: lon}, method="nearest")
+    return da.sel({_coord(da, LAT_NAMES): lat, _coord(da, LON_NAMES): lon}, method="nearest")
 
 
 def read_monthly_source(src: ClimateSource, lon: float, lat: float) -> MonthlySeries:
     """Temperature (degC), precipitation (mm/month) and reference elevation at the grid cell
     nearest to (lon, lat). Units are read from the variables' `units` attributes."""
-    paths = src.path if isinstance(src.path, tuple) else (src.path,)
-    ds = xr.merge([xr.open_dataset(p) for p in paths], compat="override", join="outer")
-    for var in (src.temperature, src.precipitation):
-        if var not in ds:
-            raise ValueError(f"climate source {paths}: no variable {var!r}")
-    t = _nearest(ds[src.temperature], lon, lat).load()
-    p = _nearest(ds[src.precipitation], lon, lat).load()
+    with open_climate_source(src) as (t, p, z):
+        t_offset = TEMPERATURE_OFFSET_C[t.attrs["units"].lower()]
+        p_per_day = p.attrs["units"].lower() in PRECIPITATION_M_PER_DAY
+        t, p = xr.align(_nearest(t, lon, lat).load(), _nearest(p, lon, lat).load(), join="inner")
+        z_ref = float(_nearest(z.squeeze(drop=True), lon, lat))
+    if src.geopotential:
+        z_ref /= GEOPOTENTIAL_G
     time = pd.DatetimeIndex(t["time"].values)
     days = time.days_in_month.to_numpy(float)
-    temp = t.values.astype(float)
-    if t.attrs.get("units", "").lower() in ("k", "kelvin"):
-        temp = temp - 273.15
-    prcp = p.values.astype(float)
-    punits = p.attrs.get("units", "").lower()
-    if punits == "m":  # ERA5 monthly means: metres of water per day
-        prcp = prcp * 1000.0 * days
-    elif punits not in ("kg m-2", "mm", "kg m**-2", "mm/month"):
-        raise ValueError(f"climate source {paths}: unknown precipitation units {punits!r}")
-    inv = xr.open_dataset(src.invariant_path) if src.invariant_path else ds
-    if src.elevation:
-        z_ref = float(_nearest(inv[src.elevation].squeeze(drop=True), lon, lat))
-    elif src.geopotential:
-        z_ref = float(_nearest(inv[src.geopotential].squeeze(drop=True), lon, lat)) / GEOPOTENTIAL_G
-    else:
-        raise ValueError(f"climate source {paths}: give `elevation` or `geopotential`")
+    temp = t.values.astype(float) + t_offset
+    prcp = p.values.astype(float) * (1000.0 * days if p_per_day else 1.0)
     ok = np.isfinite(temp) & np.isfinite(prcp)
     return MonthlySeries(time.year.to_numpy()[ok], time.month.to_numpy()[ok], days[ok], temp[ok], prcp[ok], z_ref)
 

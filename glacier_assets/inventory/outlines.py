@@ -2,11 +2,13 @@
 
 The standard table (a GeoDataFrame in EPSG:4326) has one row per glacier and outline date:
 
-    glacier_id  role (initial|control)  year  epoch  area_km2  declared_area_km2  source  geometry
+    glacier_id  role (initial|control)  year  epoch  area_km2  declared_area_km2  source  repair  geometry
 
 `area_km2` is computed on the ellipsoid-faithful Albers equal-area projection; `epoch` is the
 model epoch nearest the outline's year. Rows that fail validation are not dropped silently: they
-come back as `Rejection`s naming the glacier, the file and the problem.
+come back as `Rejection`s naming the glacier, the file and the problem. Outlines that were
+repaired (invalid rings made valid, non-polygonal parts dropped) are kept and say so in `repair`
+("" if the outline was used as it is).
 """
 
 from __future__ import annotations
@@ -14,21 +16,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from ..constants import EPOCHS, GEOGRAPHIC_CRS, albers_crs
 from .ids import InvalidGlacierId, validate_glacier_id
-from .region import OutlineSource
+
+if TYPE_CHECKING:
+    from .region import OutlineSource
 
 ID_COLUMNS = ("RGIId", "rgi_id", "FCGI_ID", "GLIMSId", "glacier_id")
 YEAR_COLUMNS = ("BgnDate", "Rep_Date", "year", "Year")
 AREA_COLUMNS = {"Area": 1.0, "area_km2": 1.0, "Glc_Area": 1e-6}  # column -> factor to km2
-STANDARD_COLUMNS = ["glacier_id", "role", "year", "epoch", "area_km2", "declared_area_km2", "source", "geometry"]
+STANDARD_COLUMNS = ["glacier_id", "role", "year", "epoch", "area_km2", "declared_area_km2", "source", "repair",
+                    "geometry"]
 
 
 @dataclass(frozen=True)
@@ -53,19 +60,64 @@ def _year_from_value(value: object) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _polygonal(geom) -> MultiPolygon | None:
-    """Repair invalid rings and keep only the polygonal part, or None if nothing remains."""
+def _area_change(before: float, after: float) -> str:
+    if before <= 0:
+        return "area 0 before the repair"
+    pct = 100.0 * (after - before) / before
+    return "area unchanged" if abs(pct) < 0.05 else f"area {pct:+.1f} %"
+
+
+def _polygonal(geom) -> tuple[MultiPolygon | None, str]:
+    """The polygonal part of `geom` with invalid rings repaired, or None if nothing remains, and
+    what was repaired ("" if nothing), e.g. `invalid geometry (Self-intersection[x y]) made
+    valid: area -3.2 %`; the area change is relative to the unrepaired outline's area."""
     if geom is None or geom.is_empty:
-        return None
+        return None, ""
+    repairs = []
+    fixed = geom
     if not geom.is_valid:
-        geom = shapely.make_valid(geom)
+        fixed = shapely.make_valid(geom)
+        repairs.append(f"invalid geometry ({shapely.is_valid_reason(geom)}) made valid")
     polys: list[Polygon] = []
-    for g in getattr(geom, "geoms", [geom]):
+    dropped: list[str] = []
+    for g in getattr(fixed, "geoms", [fixed]):
         if isinstance(g, Polygon) and not g.is_empty:
             polys.append(g)
         elif isinstance(g, MultiPolygon):
             polys.extend(p for p in g.geoms if not p.is_empty)
-    return MultiPolygon(polys) if polys else None
+        elif not g.is_empty:
+            dropped.append(g.geom_type)
+    if not polys:
+        return None, ""
+    result = MultiPolygon(polys)
+    if dropped:
+        repairs.append(f"non-polygonal parts dropped ({', '.join(dropped)})")
+    return result, (", ".join(repairs) + ": " + _area_change(geom.area, result.area)) if repairs else ""
+
+
+def _column(src: OutlineSource, named: str | None, usual: tuple[str, ...], what: str, columns: list[str]) -> str:
+    col = named or next((c for c in usual if c in columns), None)
+    if col not in columns:
+        wanted = repr(named) if named else f"(none of {', '.join(usual)})"
+        raise ValueError(f"outline file {src.path}: no {what} column {wanted} (columns: {', '.join(columns)})")
+    return col
+
+
+def outline_columns(src: OutlineSource, columns: list[str]) -> tuple[str, str | None]:
+    """The id column and the year column (None if `src.year` is given) of an outline file with
+    these `columns`: those named in `src`, or the first of the usual ones that is there."""
+    id_col = _column(src, src.id_column, ID_COLUMNS, "id", columns)
+    year_col = None if src.year is not None else _column(src, src.year_column, YEAR_COLUMNS, "year", columns)
+    return id_col, year_col
+
+
+def check_outline_source(src: OutlineSource) -> None:
+    """Raise a ValueError naming the file if it cannot be read or lacks its id or year column."""
+    try:
+        columns = list(pyogrio.read_info(src.path)["fields"])
+    except pyogrio.errors.DataSourceError as exc:
+        raise ValueError(f"outline file {src.path}: cannot be read: {exc}") from None
+    outline_columns(src, columns)
 
 
 def read_outline_source(src: OutlineSource, id_pattern: str) -> tuple[gpd.GeoDataFrame, list[Rejection]]:
@@ -76,16 +128,14 @@ def read_outline_source(src: OutlineSource, id_pattern: str) -> tuple[gpd.GeoDat
     gdf = gpd.read_file(src.path)
     if gdf.crs is None:
         raise ValueError(f"outline file {src.path} has no CRS (.prj missing?)")
-    id_col = src.id_column or next((c for c in ID_COLUMNS if c in gdf.columns), None)
-    if id_col is None or id_col not in gdf.columns:
-        raise ValueError(f"outline file {src.path}: no id column (tried {src.id_column or ID_COLUMNS})")
-    year_col = src.year_column or next((c for c in YEAR_COLUMNS if c in gdf.columns), None)
+    id_col, year_col = outline_columns(src, list(gdf.columns))
     area_col = next((c for c in AREA_COLUMNS if c in gdf.columns), None)
+    repaired = [_polygonal(g) for g in gdf.geometry]  # (polygonal geometry or None, repair) per row
+    area_km2 = gpd.GeoSeries([g for g, _ in repaired], crs=gdf.crs).to_crs(albers_crs()).area.to_numpy() / 1e6
 
     rejections: list[Rejection] = []
     rows = []
     seen: set[str] = set()
-    equal_area = gdf.geometry.to_crs(albers_crs())
     for i, rec in gdf.iterrows():
         raw_id = rec[id_col]
         label = str(raw_id) if raw_id is not None else f"row {i}"
@@ -97,16 +147,15 @@ def read_outline_source(src: OutlineSource, id_pattern: str) -> tuple[gpd.GeoDat
         if gid in seen:
             rejections.append(Rejection(gid, name, "duplicate id in this outline file"))
             continue
-        year = src.year if src.year is not None else (_year_from_value(rec[year_col]) if year_col else None)
+        year = src.year if src.year is not None else _year_from_value(rec[year_col])
         if year is None:
             rejections.append(Rejection(gid, name, f"no outline year (column {year_col!r}; set `year` in the spec)"))
             continue
-        geom = _polygonal(rec.geometry)
+        geom, repair = repaired[i]
         if geom is None:
             rejections.append(Rejection(gid, name, "empty or non-polygonal geometry"))
             continue
-        area = float(_polygonal(equal_area.iloc[i]).area / 1e6) if geom is not None else 0.0
-        if not area > 0:
+        if not area_km2[i] > 0:
             rejections.append(Rejection(gid, name, "outline has zero area"))
             continue
         declared = float(rec[area_col]) * AREA_COLUMNS[area_col] if area_col else np.nan
@@ -117,9 +166,10 @@ def read_outline_source(src: OutlineSource, id_pattern: str) -> tuple[gpd.GeoDat
                 "role": src.role,
                 "year": int(year),
                 "epoch": nearest_epoch(int(year)),
-                "area_km2": area,
+                "area_km2": float(area_km2[i]),
                 "declared_area_km2": declared,
                 "source": name,
+                "repair": repair,
                 "geometry": geom,
             }
         )

@@ -1,60 +1,129 @@
 """A region spec: which outline files, DEM and forcing make up a region (YAML on disk).
 
+Every key of the spec, one line each (paths are relative to the spec's folder):
+
 ```yaml
-name: hintereisferner
-id_pattern: "^RGI60-\\d{2}\\.\\d{5}$"      # optional; RGI6 by default
-outlines:
-  - path: Hintereisferner_RGI6.shp           # relative to this file
-    role: initial                             # initial (the 1970s state) or control
-    year_column: BgnDate                      # or `year: 1970`
-    id_column: RGIId                          # optional: RGIId, FCGI_ID and GLIMSId are tried
-dem: {path: hef_srtm.tif, year: 2000}         # surface DEM in any CRS, with its acquisition year
-mass_balance: {path: mass_balance.csv}        # year, ela, grad_abl, grad_acc, acc_max
-# or, instead of mass_balance, monthly climate merged source by source:
-climate:
-  sources:
-    - {path: histalp_merged_hef.nc, temperature: temp, precipitation: prcp, elevation: hgt}
-  reference_years: [1960, 1989]               # the mean ELA of these years sits at the median elevation
-  ddf: 5.0                                    # degree-day factor, mm w.e. d-1 K-1
-  prcp_factor: 2.5
+name: hintereisferner                         # optional; the spec file's name by default
+id_pattern: "^RGI60-\\d{2}\\.\\d{5}$"         # optional regex every glacier id must match; RGI6 by default
+outlines:                                     # one entry per outline file, at least one `initial`
+  - path: Hintereisferner_RGI6.shp            # outline file (shapefile with .shx/.dbf/.prj, GeoPackage, ...)
+    role: initial                             # optional: initial (the 1970s state, default) or control
+    year_column: BgnDate                      # optional column holding each outline's date...
+    year: 1970                                # ...or one year for the whole file (not both)
+    id_column: RGIId                          # optional; RGIId, rgi_id, FCGI_ID, GLIMSId, glacier_id are tried
+dem: {path: hef_srtm.tif, year: 2000}         # surface DEM in any CRS and its acquisition year (2000 by default)
+mass_balance: {path: mass_balance.csv}        # an ELA table: year, ela, grad_abl, grad_acc, acc_max
+climate:                                      # or, instead of mass_balance, monthly climate:
+  sources:                                    # merged source by source (at least one)
+    - path: histalp_merged_hef.nc             # NetCDF file, or a list of files merged
+      temperature: temp                       # temperature variable (degC or K)
+      precipitation: prcp                     # precipitation variable (kg m-2 or mm per month, or m per day)
+      elevation: hgt                          # the grid cells' elevation (m)...
+      geopotential: z                         # ...or their geopotential (m2 s-2); exactly one of the two
+      invariant_path: sel_era5_invariant.nc   # optional file holding elevation/geopotential
+  reference_years: [1960, 1989]               # optional; the mean ELA of these years sits at the median elevation
+  ddf: 5.0                                    # optional degree-day factor, mm w.e. d-1 K-1
+  prcp_factor: 2.5                            # optional precipitation factor (1.0 by default)
+  lapse_rate: -0.0065                         # optional temperature lapse rate, K m-1
 ```
+
+`load_region_spec` checks all of it before anything runs: unknown keys (with the closest valid
+key), values, that every file exists, that the ELA table is complete and that the climate
+variables are there. Each problem is a `RegionSpecError` naming the spec, the key and the file.
+The classes can also be built directly (tests); then paths are taken as given and not checked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import difflib
+import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo
+from pydantic import field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
-from ..constants import RGI6_ID_PATTERN
+from ..constants import END_YEAR, RGI6_ID_PATTERN, START_YEAR
+from .forcing import check_climate_source, read_ela_table
+from .outlines import check_outline_source
+
+_STRICT = ConfigDict(extra="forbid")
+SHAPEFILE_COMPANIONS = (".shx", ".dbf", ".prj")
 
 
 class RegionSpecError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
+def _root(info: ValidationInfo) -> Path | None:
+    """The spec's folder while `load_region_spec` validates; None for classes built directly."""
+    return (info.context or {}).get("root")
+
+
+def _file(value: Path, info: ValidationInfo) -> Path:
+    """`value` resolved against the spec's folder and checked to exist (only while loading a spec)."""
+    root = _root(info)
+    if root is None:
+        return value
+    path = value if value.is_absolute() else (root / value).resolve()
+    if not path.exists():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+@dataclass(frozen=True, config=_STRICT)
 class OutlineSource:
     path: Path
-    role: str  # "initial" | "control"
+    role: Literal["initial", "control"] = "initial"
     year: int | None = None
     year_column: str | None = None
     id_column: str | None = None
 
+    @field_validator("path")
+    @classmethod
+    def _outline_file(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _file(value, info)
+        if _root(info) and path.suffix.lower() == ".shp":
+            missing = [ext for ext in SHAPEFILE_COMPANIONS
+                       if not (path.with_suffix(ext).exists() or path.with_suffix(ext.upper()).exists())]
+            if missing:
+                raise ValueError(f"shapefile {path} lacks its {', '.join(missing)} file(s)")
+        return path
 
-@dataclass(frozen=True)
+    @model_validator(mode="after")
+    def _columns(self, info: ValidationInfo) -> OutlineSource:
+        if self.year is not None and self.year_column is not None:
+            raise ValueError("give `year` or `year_column`, not both")
+        if _root(info):
+            check_outline_source(self)
+        return self
+
+
+@dataclass(frozen=True, config=_STRICT)
 class DemSource:
     path: Path
     year: int = 2000
 
+    _dem_file = field_validator("path")(_file)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, config=_STRICT)
 class ElaTableForcing:
     path: Path
 
+    @field_validator("path")
+    @classmethod
+    def _table(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _file(value, info)
+        if _root(info):
+            read_ela_table(path)
+        return path
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, config=_STRICT)
 class ClimateSource:
     path: Path | tuple[Path, ...]
     temperature: str
@@ -63,87 +132,132 @@ class ClimateSource:
     geopotential: str | None = None  # or geopotential (m2 s-2), divided by g
     invariant_path: Path | None = None  # file holding elevation/geopotential if not in `path`
 
+    @field_validator("path")
+    @classmethod
+    def _climate_files(cls, value: Path | tuple[Path, ...], info: ValidationInfo) -> Path | tuple[Path, ...]:
+        return tuple(_file(p, info) for p in value) if isinstance(value, tuple) else _file(value, info)
 
-@dataclass(frozen=True)
+    @field_validator("invariant_path")
+    @classmethod
+    def _invariant_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _file(value, info)
+
+    @model_validator(mode="after")
+    def _variables(self, info: ValidationInfo) -> ClimateSource:
+        if (self.elevation is None) == (self.geopotential is None):
+            raise ValueError("give exactly one of `elevation` or `geopotential`")
+        if _root(info):
+            check_climate_source(self)
+        return self
+
+
+@dataclass(frozen=True, config=_STRICT)
 class ClimateForcing:
-    sources: tuple[ClimateSource, ...]
+    sources: tuple[ClimateSource, ...] = Field(min_length=1)
     reference_years: tuple[int, int] = (1960, 1989)
-    ddf: float = 5.0
-    prcp_factor: float = 1.0
+    ddf: float = Field(5.0, gt=0)
+    prcp_factor: float = Field(1.0, gt=0)
     lapse_rate: float = -0.0065
 
+    @field_validator("reference_years")
+    @classmethod
+    def _within_run(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not START_YEAR <= value[0] <= value[1] <= END_YEAR:
+            raise ValueError(f"must be [first, last] within {START_YEAR}-{END_YEAR}, not {list(value)}")
+        return value
 
-@dataclass(frozen=True)
-class RegionSpec:
+
+class RegionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     name: str
     outlines: tuple[OutlineSource, ...]
     dem: DemSource
-    forcing: ElaTableForcing | ClimateForcing
+    mass_balance: ElaTableForcing | None = None
+    climate: ClimateForcing | None = None
     id_pattern: str = RGI6_ID_PATTERN
-    root: Path = field(default=Path("."))
+    _root: Path = PrivateAttr(Path("."))
+
+    @property
+    def forcing(self) -> ElaTableForcing | ClimateForcing:
+        return self.mass_balance or self.climate
+
+    @property
+    def root(self) -> Path:
+        """The spec's folder, against which its relative paths were resolved."""
+        return self._root
+
+    @field_validator("id_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self, info: ValidationInfo) -> RegionSpec:
+        if (self.mass_balance is None) == (self.climate is None):
+            found = "both" if self.mass_balance else "neither"
+            raise ValueError(f"give exactly one of `mass_balance` (an ELA table) or `climate` (monthly "
+                             f"climate files); found {found}")
+        if not any(o.role == "initial" for o in self.outlines):
+            raise ValueError("no outline source with role 'initial'")
+        self._root = _root(info) or Path(".")
+        return self
 
 
-def _path(root: Path, value: str) -> Path:
-    p = Path(value)
-    return p if p.is_absolute() else (root / p).resolve()
+_SECTIONS = {  # where a key sits (list indices left out) -> the class that lists its valid keys
+    (): RegionSpec,
+    ("outlines",): OutlineSource,
+    ("dem",): DemSource,
+    ("mass_balance",): ElaTableForcing,
+    ("climate",): ClimateForcing,
+    ("climate", "sources"): ClimateSource,
+}
+
+
+def _where(loc: tuple) -> str:
+    """A key path as the user writes it, e.g. `outlines[0].year_column` (pydantic's union tags left out)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}" if out else part
+    return out
+
+
+def _problem(err: dict) -> str:
+    loc, kind = tuple(err["loc"]), err["type"]
+    key, where = loc[-1] if loc else "", _where(loc[:-1])
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        section = _SECTIONS[tuple(p for p in loc[:-1] if isinstance(p, str))]
+        valid = list(section.model_fields) if section is RegionSpec else [f.name for f in dataclasses.fields(section)]
+        close = difflib.get_close_matches(str(key), valid, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+        return f"unknown key {key!r} in {where or 'the top level'} ({hint})"
+    if kind in ("missing", "missing_argument") and isinstance(key, str):
+        return f"missing key {key!r} in {where or 'the top level'}"
+    message = str(err["ctx"]["error"]) if kind == "value_error" else f"{err['msg']} (got {err['input']!r})"
+    return f"{_where(loc)}: {message}" if loc else message
 
 
 def load_region_spec(path: str | Path) -> RegionSpec:
+    """The region spec at `path`, checked (see the module docstring); a `RegionSpecError` lists
+    every problem found."""
     path = Path(path).resolve()
     if not path.exists():
-        raise RegionSpecError(f"region spec {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    root = path.parent
+        raise RegionSpecError(f"region spec {path}: file does not exist")
     try:
-        outlines = tuple(
-            OutlineSource(
-                path=_path(root, o["path"]),
-                role=o.get("role", "initial"),
-                year=o.get("year"),
-                year_column=o.get("year_column"),
-                id_column=o.get("id_column"),
-            )
-            for o in raw["outlines"]
-        )
-        dem = DemSource(_path(root, raw["dem"]["path"]), int(raw["dem"].get("year", 2000)))
-    except KeyError as exc:
-        raise RegionSpecError(f"region spec {path}: missing key {exc}") from exc
-    for o in outlines:
-        if o.role not in ("initial", "control"):
-            raise RegionSpecError(f"region spec {path}: outline role must be initial or control, not {o.role!r}")
-    if not any(o.role == "initial" for o in outlines):
-        raise RegionSpecError(f"region spec {path}: no outline source with role 'initial'")
-    if "mass_balance" in raw:
-        forcing: ElaTableForcing | ClimateForcing = ElaTableForcing(_path(root, raw["mass_balance"]["path"]))
-    elif "climate" in raw:
-        c = raw["climate"]
-        sources = []
-        for s in c["sources"]:
-            p = s["path"]
-            sources.append(
-                ClimateSource(
-                    path=tuple(_path(root, q) for q in p) if isinstance(p, list) else _path(root, p),
-                    temperature=s["temperature"],
-                    precipitation=s["precipitation"],
-                    elevation=s.get("elevation"),
-                    geopotential=s.get("geopotential"),
-                    invariant_path=_path(root, s["invariant_path"]) if s.get("invariant_path") else None,
-                )
-            )
-        forcing = ClimateForcing(
-            sources=tuple(sources),
-            reference_years=tuple(c.get("reference_years", (1960, 1989))),
-            ddf=float(c.get("ddf", 5.0)),
-            prcp_factor=float(c.get("prcp_factor", 1.0)),
-            lapse_rate=float(c.get("lapse_rate", -0.0065)),
-        )
-    else:
-        raise RegionSpecError(f"region spec {path}: give either `mass_balance` or `climate`")
-    return RegionSpec(
-        name=str(raw.get("name", path.stem)),
-        outlines=outlines,
-        dem=dem,
-        forcing=forcing,
-        id_pattern=str(raw.get("id_pattern", RGI6_ID_PATTERN)),
-        root=root,
-    )
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RegionSpecError(f"region spec {path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise RegionSpecError(f"region spec {path}: expected keys (outlines, dem, ...), not a {type(raw).__name__}")
+    try:
+        return RegionSpec.model_validate({"name": path.stem, **raw}, context={"root": path.parent})
+    except ValidationError as exc:
+        problems = [_problem(e) for e in exc.errors()]
+        raise RegionSpecError(f"region spec {path}: " + "; ".join(problems)) from None

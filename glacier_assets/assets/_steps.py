@@ -1,0 +1,64 @@
+"""What every per-glacier step shares: failures named and recorded, and the region's glacier states."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Iterator
+
+import dagster as dg
+import geopandas as gpd
+
+from ..ledger import RegionState, clear_failure, record_failure, region_state
+from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
+from ..workflow import GlacierError, code_for, expected_fingerprints
+
+PLAIN = (GlacierError, IGMChildError, ValueError, FileNotFoundError)
+
+
+def cause(exc: BaseException, glacier_id: str) -> str:
+    """The problem in one line, without repeating the glacier ("glacier X: ..." prefixes go)."""
+    text = exc.description if isinstance(exc, dg.Failure) else str(exc)
+    text = (text or "").strip().splitlines()[0] if (text or "").strip() else type(exc).__name__
+    text = re.sub(rf"^glacier {re.escape(glacier_id)}( \d{{4}})?: ", "", text)
+    if not isinstance(exc, (*PLAIN, dg.Failure)):
+        text = f"{type(exc).__name__}: {text}"
+    return text
+
+
+def failure_line(glacier_id: str, step: str, text: str, epoch: int | None = None) -> str:
+    """What the console and the UI show: glacier, step, cause."""
+    return f"{glacier_id}{f' {epoch}' if epoch else ''} [{step}]: {text}"
+
+
+@contextmanager
+def glacier_step(context: dg.AssetExecutionContext, store: ProductStore, glacier_id: str, step: str,
+                 epoch: int | None = None) -> Iterator[None]:
+    """Run one glacier's step: on any error, record it (ledger) and fail with a message that names
+    the glacier, the step and the cause; on success, clear an earlier failure of the step."""
+    try:
+        yield
+    except Exception as exc:
+        text = cause(exc, glacier_id)
+        record_failure(store.path(""), glacier_id, step, text, epoch, context.run_id)
+        raise dg.Failure(description=failure_line(glacier_id, step, text, epoch),
+                         metadata={"glacier_id": glacier_id, "step": step, "cause": text}) from exc
+    clear_failure(store.path(""), glacier_id, step, epoch)
+
+
+def glacier_states(store: ProductStore, region: RegionSource, igm: IGMRunner,
+                   inventory: gpd.GeoDataFrame) -> RegionState:
+    """Every inventory glacier's state, judged against today's inputs (see ledger.py)."""
+    expected = expected_fingerprints(inventory, region.load(), igm.emulator_fingerprint(), igm.simulation_settings())
+    codes = {g: code_for(g, inventory) for g in inventory["glacier_id"].unique()}
+    return region_state(store.path(""), codes, {g: e["simulation"] for g, e in expected.items()})
+
+
+def state_metadata(state: RegionState) -> dict:
+    return {
+        "n_glaciers_current": len(state.current),
+        "failed_glaciers": dg.MetadataValue.json([{"glacier_id": g, "reason": r} for g, r in sorted(state.failed.items())]),
+        "stale_glaciers": dg.MetadataValue.json(state.stale),
+        "incomplete_glaciers": dg.MetadataValue.json(state.incomplete),
+        "not_simulated": dg.MetadataValue.json(state.missing),
+    }

@@ -1,0 +1,80 @@
+"""Fingerprints: what a product was made from, so a step whose inputs, parameters and code did not
+change is not done again.
+
+A fingerprint is a short SHA-256 of a canonical JSON of everything a step's output depends on:
+the step's code version (`constants.CODE_VERSIONS`), its parameters, the fingerprints of the
+products it reads and the checksums of the input files. Each product stores its own (NetCDF
+attribute, Parquet schema metadata, a JSON beside the emulator's weights) and the assets return
+it as the Dagster data version. A step is current when the stored fingerprint equals the one
+computed from its inputs now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from .constants import CODE_VERSIONS
+
+SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+
+
+def fingerprint(step: str, *parts) -> str:
+    """Fingerprint of one step's output from `parts` (anything JSON can hold; Paths as text)."""
+    payload = json.dumps([step, CODE_VERSIONS[step], *parts], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+@lru_cache(maxsize=4096)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:20]
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content (cached per path, size and modification time); for a
+    shapefile, of its companions too. A missing file digests to "missing"."""
+    path = Path(path)
+    parts = [path] + ([path.with_suffix(s) for s in SHAPEFILE_SIDECARS] if path.suffix.lower() == ".shp" else [])
+    out = []
+    for p in parts:
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            out.append("missing" if p == path else "")
+            continue
+        out.append(_digest(str(p), st.st_size, st.st_mtime_ns))
+    return out[0] if len(out) == 1 else hashlib.sha256("|".join(out).encode()).hexdigest()[:20]
+
+
+def input_parts(obj):
+    """A region-spec object (dataclass or pydantic model, lists of them, paths) as JSON-able
+    parts, every file replaced by its name and content checksum."""
+    if isinstance(obj, Path):
+        return {"file": obj.name, "sha256": file_digest(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [input_parts(o) for o in obj]
+    fields = getattr(obj, "__dataclass_fields__", None) or getattr(type(obj), "model_fields", None)
+    if fields:
+        return {k: input_parts(getattr(obj, k)) for k in fields}
+    return obj
+
+
+def simulation_fingerprint(domain_fp: str, emulator_fp: str | None, settings: dict, targets: dict) -> str:
+    return fingerprint("igm_simulation", domain_fp, emulator_fp, settings, {str(k): round(float(v), 6)
+                                                                          for k, v in targets.items()})
+
+
+def product_fingerprint(simulation_fp: str, year: int, code: int) -> str:
+    """Of one glacier's thickness, mask and outline at one epoch (written into the outline)."""
+    return fingerprint("glacier_products", simulation_fp, int(year), int(code))
+
+
+def regional_fingerprint(year: int, crs: str, products: list[tuple[str, str]]) -> str:
+    """Of one epoch's regional outline file, from the (glacier, outline file checksum) it holds."""
+    return fingerprint("regional_outlines", int(year), crs, sorted(products))

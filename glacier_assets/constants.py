@@ -113,5 +113,5 @@ CODE_VERSIONS = {
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
 PUBLICATION_RECORD_RELPATH = "reports/publication.json"  # what the last successful publication covered
 CATALOG_VERSIONS_KEPT = 3  # catalog versions kept on disk (the live one and two before it, for readers)
-MAX_DOMAIN_CELLS = 1_000_000  # 100 x 100 km at 100 m: far beyond any glacier, short of a wrong CRS
+MAX_DOMAIN_SIDE_KM = 100.0  # a glacier's model domain longer than this: an outline in the wrong place or CRS
 DEM_VOID_FILL_MAX_PCT = 5.0  # DEM voids up to this share of a model domain are filled (and flagged)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from .storage import pid_alive, remove_paths, stale_temporaries
+from .storage import file_lock, pid_alive, remove_paths, stale_temporaries
 
 PROCESS_TAG = "glacier_assets/process"
 PARENT_PID_ENV = "GLACIER_PARENT_PID"
@@ -74,24 +74,36 @@ def recover(instance: dg.DagsterInstance, folders: list[Path]) -> Recovery:
     stale temporaries under `folders`."""
     rec = Recovery()
     live = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=live)):
+    with file_lock(Path(instance.root_directory) / ".glacier_assets_recover.lock"):  # two main jobs starting at once
+        _fail_dead_runs(instance, live, rec)
+        _free_slots(instance, rec)
+    for folder in folders:
+        found = stale_temporaries(folder)
+        remove_paths(found)
+        rec.temporaries.extend(found)
+    return rec
+
+
+def _fail_dead_runs(instance: dg.DagsterInstance, statuses: list, rec: Recovery) -> None:
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=statuses)):
         run = record.dagster_run
         tag = run.tags.get(PROCESS_TAG)
         if tag and not tagged_process_alive(tag):
             instance.report_run_failed(run, message=f"glacier_assets: the process that ran this run ({tag}) "
                                                     "is gone (killed or crashed); marked failed at the next start")
             rec.failed_runs.append(run.run_id)
+
+
+def _free_slots(instance: dg.DagsterInstance, rec: Recovery) -> None:
     storage = instance.event_log_storage
-    for run_id in sorted(storage.get_concurrency_run_ids()):
+    holders = set(storage.get_concurrency_run_ids())
+    for key in storage.get_concurrency_keys():
+        holders |= storage.get_concurrency_info(key).active_run_ids
+    for run_id in sorted(holders):
         run = instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             storage.free_concurrency_slots_for_run(run_id)
             rec.freed_slot_runs.append(run_id)
-    for folder in folders:
-        found = stale_temporaries(folder)
-        remove_paths(found)
-        rec.temporaries.extend(found)
-    return rec
 
 
 def die_with_parent(expected_parent: int | None = None) -> None:

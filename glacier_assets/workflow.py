@@ -23,7 +23,7 @@ from .constants import (
     DOMAIN_BORDER_CELLS,
     EPOCHS,
     ICE_ALLOWED_BUFFER_M,
-    MAX_DOMAIN_CELLS,
+    MAX_DOMAIN_SIDE_KM,
     GEOGRAPHIC_CRS,
     ICE_THRESHOLD_M,
     MASK_NODATA,
@@ -76,15 +76,16 @@ def domain_layout(glacier_id: str, inventory: gpd.GeoDataFrame) -> tuple[gpd.Geo
     crs = utm_crs_for(centroid.x, centroid.y)
     grid = snapped_grid(crs, unary_union(list(rows.to_crs(crs).geometry)).bounds, MODEL_RESOLUTION_M,
                         DOMAIN_BORDER_CELLS)
-    if grid.width * grid.height > MAX_DOMAIN_CELLS:
-        far = rows.assign(km=rows.to_crs(crs).geometry.apply(lambda g: max(g.bounds[2] - g.bounds[0],
-                                                                            g.bounds[3] - g.bounds[1]) / 1e3))
-        worst = far.sort_values("km").iloc[-1]
+    if max(grid.width, grid.height) * grid.res / 1e3 > MAX_DOMAIN_SIDE_KM:
+        utm = rows.to_crs(crs).geometry
+        origin = utm[rows["role"] == "initial"].iloc[0].centroid
+        km = utm.centroid.distance(origin) / 1e3
+        far = rows.loc[km.idxmax()]
         raise GlacierError(
-            f"glacier {glacier_id}: its outlines span {grid.width * grid.res / 1e3:.0f} x {grid.height * grid.res / 1e3:.0f} km "
-            f"(the {worst['role']} outline of {worst['year']} from {worst['source']} alone {worst['km']:.0f} km), "
-            f"more than a glacier's model domain may ({MAX_DOMAIN_CELLS:,} cells of {grid.res:g} m): "
-            "is that outline in the wrong place or CRS?")
+            f"glacier {glacier_id}: its outlines span {grid.width * grid.res / 1e3:.0f} x "
+            f"{grid.height * grid.res / 1e3:.0f} km, more than a glacier's model domain may ({MAX_DOMAIN_SIDE_KM:g} km): "
+            f"the {far['role']} outline of {far['year']} from {far['source']} lies {km.max():.0f} km from the "
+            "initial one; is it in the wrong place or CRS?")
     others = inventory[(inventory["role"] == "initial") & (inventory["glacier_id"] != glacier_id)]
     footprint = gpd.GeoSeries([box(*grid.bounds)], crs=crs).to_crs(GEOGRAPHIC_CRS).iloc[0]
     return rows, grid, others[others.intersects(footprint)]

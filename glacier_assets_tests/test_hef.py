@@ -10,7 +10,7 @@ import pytest
 import rasterio
 import xarray as xr
 
-from glacier_assets.constants import EMULATOR_RELPATH, domain_relpath, outline_relpath, thickness_relpath
+from glacier_assets.constants import EMULATOR_RELPATH, EPOCHS, domain_relpath, outline_relpath, thickness_relpath
 from glacier_assets.workflow import read_thickness
 
 from .conftest import chain_definitions, hef_region_yaml, range_tags
@@ -34,7 +34,7 @@ def hef_chain(tmp_path_factory, shared_data, demo_chain):
                              instance=instance, resources=defs.resources)
         job = defs.resolve_job_def("glacier_epoch_products")
         prods = {y: job.execute_in_process(instance=instance, tags=range_tags(f"{y}|{HEF}", f"{y}|{HEF}"))
-                 for y in (1990, 2015)}
+                 for y in EPOCHS}  # all of them: the report covers glaciers with complete products
         report = dg.materialize([*defs.assets, *defs.asset_checks], selection=["calibration_report"],
                                 instance=instance, resources=defs.resources)
         yield {"products": products, "sim": sim, "prods": prods, "report": report}

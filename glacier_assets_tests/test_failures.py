@@ -1,0 +1,93 @@
+"""A bad glacier is named with the step and the cause, recorded, and never stops the others:
+DEM voids (filled when small), an outline in the wrong place, an unreadable DEM, an IGM child
+that fails."""
+
+import shutil
+
+import dagster as dg
+import numpy as np
+import pytest
+import xarray as xr
+
+from glacier_assets.constants import domain_relpath
+from glacier_assets.ledger import read_failures
+from glacier_assets.workflow import GlacierError, _pct, domain_layout, fill_dem_voids
+
+from .conftest import DEMO_PAIR, chain_definitions
+
+GID = DEMO_PAIR[0]
+
+
+def test_small_dem_voids_are_filled_and_counted_large_ones_named_with_their_share():
+    y, x = np.mgrid[0:50, 0:40]
+    dem = 5000.0 + 3.0 * x + 2.0 * y
+    holed = dem.copy()
+    holed[10:13, 10:12] = np.nan  # 6 of 2,000 cells: 0.3 %
+    filled, n = fill_dem_voids(holed, GID, "dem.tif")
+    assert n == 6 and np.isfinite(filled).all()
+    assert np.abs(filled[10:13, 10:12] - dem[10:13, 10:12]).max() < 10.0  # a smooth surface, filled smoothly
+    big = dem.copy()
+    big[:, :5] = np.nan  # 12.5 %
+    with pytest.raises(GlacierError, match=rf"glacier {GID}: the DEM dem.tif leaves 12 % of its 50x40-cell"):
+        fill_dem_voids(big, GID, "dem.tif")
+    assert _pct(0.0003) == "0.03 %" and _pct(0.042) == "4.2 %" and _pct(1.0) == "100 %"
+
+
+def test_an_outline_in_the_wrong_place_is_named(demo_region):
+    from glacier_assets.inventory.outlines import build_inventory
+    from glacier_assets.inventory.region import load_region_spec
+
+    spec = load_region_spec(demo_region)
+    inv, _ = build_inventory(spec.outlines, spec.id_pattern)
+    far = inv[(inv.glacier_id == GID) & (inv.year == 2010)].index
+    inv.loc[far, "geometry"] = inv.loc[far, "geometry"].translate(xoff=3.0)  # three degrees east
+    with pytest.raises(GlacierError, match=rf"glacier {GID}: its outlines span 28\d x \d km, .* the control outline "
+                                           r"of 2010 from outlines_2010.shp lies 2\d\d km from the initial one; is it in "
+                                           r"the wrong place or CRS\?"):
+        domain_layout(GID, inv)
+
+
+@pytest.fixture
+def broken_dem_region(tmp_path, demo_region):
+    region = tmp_path / "region"
+    shutil.copytree(demo_region.parent, region, ignore=shutil.ignore_patterns("truth"))
+    (region / "dem.tif").write_bytes(b"not a GeoTIFF")
+    return region / "region.yaml"
+
+
+def test_an_unexpected_error_names_glacier_step_and_cause_and_is_recorded(tmp_path, broken_dem_region):
+    products = tmp_path / "products"
+    defs = chain_definitions(products, broken_dem_region, (GID,))
+    with dg.instance_for_test() as instance:
+        dg.materialize(defs.assets, selection=["outline_inventory"], instance=instance, resources=defs.resources)
+        result = dg.materialize(defs.assets, selection=["glacier_domain"], partition_key=GID, instance=instance,
+                                resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.is_step_failure][0].step_failure_data
+    message = failure.user_failure_data.description
+    assert message.startswith(f"{GID} [glacier_domain]: RasterioIOError: ") and "dem.tif" in message
+    (record,) = read_failures(products)[GID]
+    assert record["step"] == "glacier_domain" and record["message"] == message.split("]: ", 1)[1]
+    assert not (products / domain_relpath(GID)).exists()
+
+
+@pytest.mark.igm
+def test_the_igm_childs_own_error_reaches_the_console(tmp_path, demo_chain):
+    """The Pipes child fails (a domain without a bed): the step's failure says why, not only the
+    child's exit code."""
+    products = tmp_path / "products"
+    shutil.copytree(demo_chain["products"], products)
+    domain = products / domain_relpath(GID)
+    with xr.open_dataset(domain) as ds:
+        ds = ds.load()
+    ds.drop_vars("topg").to_netcdf(domain)
+    (products / "simulations" / f"{GID}.nc").unlink()
+    defs = chain_definitions(products, demo_chain["region"], (GID,))
+    with dg.instance_for_test() as instance:
+        dg.materialize(defs.assets, selection=["outline_inventory"], instance=instance, resources=defs.resources)
+        result = dg.materialize(defs.assets, selection=["igm_simulation"], partition_key=GID, instance=instance,
+                                resources=defs.resources, raise_on_error=False)
+    message = [e for e in result.all_events if e.is_step_failure][0].step_failure_data.user_failure_data.description
+    assert message.startswith(f"{GID} [igm_simulation]: KeyError: ") and "topg" in message
+    assert read_failures(products)[GID][0]["step"] == "igm_simulation"
+    assert not list((products / "status").rglob(".igm_child_error.txt"))

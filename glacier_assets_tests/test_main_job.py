@@ -1,0 +1,192 @@
+"""The main job as a user runs it (`python -m glacier_assets run`), on two small demo glaciers A
+and B, through one story: a kill -9 mid-run, two main jobs at once, a re-run with nothing
+changed, one glacier's outline changed, one glacier broken plus a rejected inventory row, and an
+explicit removal. Nothing published is lost on the way, and every failure is named."""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import geopandas as gpd
+import pytest
+
+from glacier_assets.constants import EPOCHS, simulation_relpath
+from glacier_assets.stac import all_item_paths, catalog_json_paths, validate_objects
+
+from .conftest import DEMO_PAIR, REPO
+
+pytestmark = pytest.mark.igm
+A, B = DEMO_PAIR
+SCHEMAS = REPO.parent / "shared" / "stac-schemas"
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory, demo_region):
+    root = tmp_path_factory.mktemp("user")
+    shutil.copytree(demo_region.parent, root / "region", ignore=shutil.ignore_patterns("truth"))
+    env = {**os.environ, "GLACIER_ASSETS_ROOT": str(root), "DAGSTER_HOME": str(root / "home"),
+           "GLACIER_IGM_THREADS": "1"}
+    for k in ("GLACIER_PRODUCTS", "GLACIER_CATALOG", "GLACIER_INCLUDE", "GLACIER_REGION_SPEC"):
+        env.pop(k, None)
+    return {"root": root, "env": env, "region": root / "region" / "region.yaml",
+            "products": root / "var" / "products", "catalog": root / "catalog", "home": root / "home"}
+
+
+def _cmd(user, *args) -> list[str]:
+    return [sys.executable, "-m", "glacier_assets", *args, "--region", str(user["region"])]
+
+
+def _run(user, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(_cmd(user, *args), env=user["env"], cwd=user["root"], capture_output=True, text=True,
+                          timeout=900)
+
+
+def _children(pid: int) -> list[int]:
+    """All descendants of `pid` (from /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    out, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        out += kids
+        frontier += kids
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _digests(catalog: Path, glacier_id: str) -> dict:
+    return {p.relative_to(catalog.resolve()): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in catalog.resolve().rglob(f"{glacier_id}_*")}
+
+
+def _published_rows(catalog: Path, year: int) -> list[str]:
+    return sorted(gpd.read_parquet(catalog / "outlines" / str(year) / f"{year}.parquet").glacier_id)
+
+
+def _move_outline(user, year: int, glacier_id: str, change):
+    path = user["region"].parent / f"outlines_{year}.shp"
+    g = gpd.read_file(path)
+    i = g.index[g.RGIId == glacier_id][0]
+    g.loc[i, "geometry"] = change(gpd.GeoSeries([g.loc[i, "geometry"]], crs=g.crs)).iloc[0]
+    g.to_file(path)
+
+
+def test_1_kill_9_mid_run_leaves_no_orphan(user):
+    proc = subprocess.Popen(_cmd(user, "run", "--include", A, "--workers", "1"), env=user["env"], cwd=user["root"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, igm = time.time() + 400, []
+    while time.time() < deadline and not igm:
+        igm = [c for c in _children(proc.pid) if "glacier_assets.igm_run simulate" in _cmdline(c)]
+        assert proc.poll() is None, "the main job ended before its IGM run started"
+        time.sleep(0.5)
+    assert igm, "no IGM simulation started"
+    time.sleep(3)
+    family = _children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in family):
+        time.sleep(0.3)
+    assert not [p for p in family if _alive(p)], [_cmdline(p) for p in family if _alive(p)]  # no orphan IGM
+    with dg.DagsterInstance.from_config(str(user["home"])) as instance:
+        assert any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs())  # what the crash left
+
+
+def test_2_two_main_jobs_at_once_after_the_crash_lose_nothing(user):
+    procs = [subprocess.Popen(_cmd(user, "run", "--include", g, "--workers", "1"), env=user["env"], cwd=user["root"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for g in (A, B)]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:] + err[-3000:]
+    assert "recovered: marked 1 run(s) of a dead process as failed" in outs[0][0] + outs[1][0]
+    with dg.DagsterInstance.from_config(str(user["home"])) as instance:
+        assert not [r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.STARTED]
+        assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
+    catalog = user["catalog"]
+    assert len(_digests(catalog, A)) == len(_digests(catalog, B)) == 2 * len(EPOCHS)  # COG + item per epoch
+    for year in (1970, 2020):
+        assert _published_rows(catalog, year) == [A, B]
+    assert validate_objects(catalog_json_paths(catalog) + all_item_paths(catalog), SCHEMAS) == []
+
+
+def test_3_nothing_changed_nothing_redone(user):
+    with dg.DagsterInstance.from_config(str(user["home"])) as instance:
+        runs_before = len(instance.get_runs())
+    live = user["catalog"].resolve()
+    res = _run(user, "run", "--include", A, B)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "2/5 domains and calibrated IGM simulations: 0 to run, 2 unchanged" in res.stdout
+    assert "0 glacier-epochs to make" in res.stdout and "unchanged since the last publication" in res.stdout
+    with dg.DagsterInstance.from_config(str(user["home"])) as instance:
+        assert len(instance.get_runs()) == runs_before  # not one Dagster run launched
+    assert user["catalog"].resolve() == live
+
+
+def test_4_one_changed_outline_reruns_that_glacier_only(user):
+    sim_a = user["products"] / simulation_relpath(A)
+    a_before, a_items = sim_a.stat().st_mtime_ns, _digests(user["catalog"], A)
+    b_items = _digests(user["catalog"], B)
+    _move_outline(user, 2010, B, lambda s: s.to_crs(32646).buffer(15).to_crs(s.crs))
+    res = _run(user, "run", "--include", A, B)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "1 to run, 1 unchanged" in res.stdout and f"1/1 {B} ok" in res.stdout
+    assert sim_a.stat().st_mtime_ns == a_before and _digests(user["catalog"], A) == a_items
+    assert _digests(user["catalog"], B) != b_items
+
+
+def test_5_a_broken_glacier_and_a_bad_row_are_named_the_rest_is_kept(user):
+    before = {g: _digests(user["catalog"], g) for g in (A, B)}
+    _move_outline(user, 2020, A, lambda s: s.translate(xoff=3.0, yoff=3.0))  # an outline in the wrong place
+    path = user["region"].parent / "outlines_1990.shp"
+    g = gpd.read_file(path)
+    bad = g.iloc[[0]].copy()
+    bad["RGIId"] = "RGI60-13.9x001"
+    gpd.GeoDataFrame(gpd.pd.concat([g, bad]), crs=g.crs).to_file(path)
+    res = _run(user, "run", "--include", A, B)
+    assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"{A} glacier_domain: its outlines span" in res.stderr and "wrong place or CRS" in res.stderr
+    assert "REJECTED RGI60-13.9x001 (outlines_1990.shp)" in res.stderr and "1 inventory row(s) rejected" in res.stderr
+    catalog = user["catalog"]
+    # B is unchanged: not re-run; A failed: its earlier products stay published, and it is listed as failed
+    assert {g: _digests(catalog, g) for g in (A, B)} == before
+    assert _published_rows(catalog, 2020) == [A, B]
+    import json
+
+    collection = json.loads((catalog / "thickness" / "collection.json").read_text())
+    assert collection["summaries"]["failed_glacier_id"] == [A]
+    assert "glacier_domain" in collection["glacier_assets:failed_glaciers"][0]["reason"]
+
+
+def test_6_removal_is_explicit(user):
+    res = subprocess.run([sys.executable, "-m", "glacier_assets", "remove", A], env=user["env"], cwd=user["root"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    catalog = user["catalog"]
+    assert _digests(catalog, A) == {} and len(_digests(catalog, B)) == 2 * len(EPOCHS)
+    assert _published_rows(catalog, 2020) == [B]
+    assert validate_objects(catalog_json_paths(catalog) + all_item_paths(catalog), SCHEMAS) == []

@@ -27,22 +27,9 @@ from pathlib import Path
 
 import geopandas as gpd
 
+from glacier_assets.recovery import descendants
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _descendants(pid: int) -> list[int]:
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-    out, todo = [], [pid]
-    while todo:
-        kids = [c for c, p in parents.items() if p == todo.pop()]
-        out += kids
-        todo += kids
-    return out
 
 
 def _cmdline(pid: int) -> str:
@@ -96,12 +83,12 @@ def main() -> None:
         for sim in sorted((tmp / "var" / "products" / "simulations").glob("*.nc"))[:2]:
             sim.unlink()  # two glaciers to simulate again: work to interrupt
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while not [c for c in _descendants(proc.pid) if "igm_run simulate" in _cmdline(c)]:
+        while not [c for c in descendants(proc.pid) if "igm_run simulate" in _cmdline(c)]:
             if proc.poll() is not None:
                 raise SystemExit("the main job ended before an IGM run started")
             time.sleep(0.5)
         time.sleep(5)
-        family = _descendants(proc.pid)
+        family = descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         time.sleep(5)

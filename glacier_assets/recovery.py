@@ -116,3 +116,19 @@ def die_with_parent(expected_parent: int | None = None) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(1)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc): to check that none outlives a kill."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        kids = [c for c, p in parents.items() if p == todo.pop()]
+        out += kids
+        todo += kids
+    return out

@@ -17,6 +17,7 @@ import geopandas as gpd
 import pytest
 
 from glacier_assets.constants import EPOCHS, simulation_relpath
+from glacier_assets.recovery import descendants
 from glacier_assets.stac import all_item_paths, catalog_json_paths, validate_objects
 
 from .conftest import DEMO_PAIR, REPO
@@ -45,24 +46,6 @@ def _cmd(user, *args) -> list[str]:
 def _run(user, *args) -> subprocess.CompletedProcess:
     return subprocess.run(_cmd(user, *args), env=user["env"], cwd=user["root"], capture_output=True, text=True,
                           timeout=900)
-
-
-def _children(pid: int) -> list[int]:
-    """All descendants of `pid` (from /proc)."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    out, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parents.items() if pp == p]
-        out += kids
-        frontier += kids
-    return out
 
 
 def _cmdline(pid: int) -> str:
@@ -101,12 +84,12 @@ def test_1_kill_9_mid_run_leaves_no_orphan(user):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, igm = time.time() + 400, []
     while time.time() < deadline and not igm:
-        igm = [c for c in _children(proc.pid) if "glacier_assets.igm_run simulate" in _cmdline(c)]
+        igm = [c for c in descendants(proc.pid) if "glacier_assets.igm_run simulate" in _cmdline(c)]
         assert proc.poll() is None, "the main job ended before its IGM run started"
         time.sleep(0.5)
     assert igm, "no IGM simulation started"
     time.sleep(3)
-    family = _children(proc.pid)
+    family = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 15

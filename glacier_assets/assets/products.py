@@ -2,6 +2,7 @@
 
 
 import dagster as dg
+import geopandas as gpd
 
 from ..constants import (
     CODE_VERSIONS,
@@ -133,13 +134,16 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
             paths = [store.path(outline_relpath(g, year)) for g in state.current]
             fp = regional_fingerprint(year, store.albers, [(g, file_digest(p)) for g, p in zip(state.current, paths)])
             shp, pq_path = store.path(regional_outline_relpath(year, "shp")), store.path(regional_outline_relpath(year, "parquet"))
-            if shp.exists() and read_parquet_metadata(pq_path).get("fingerprint") == fp:
-                md = {**metadata({"path": shp, "geoparquet": pq_path}), "reused": True}
+            reused = shp.exists() and read_parquet_metadata(pq_path).get("fingerprint") == fp
+            if reused:
+                table = gpd.read_parquet(pq_path)
+                figures = {"path": str(shp), "geoparquet": str(pq_path), "crs": store.albers, "n_glaciers": len(table),
+                           "area_km2": round(float(table["area_km2"].sum()), 4)}
             else:
                 figures = make_regional_outlines(paths, year, store.albers, shp, pq_path, fp)
                 table = figures.pop("table")
-                png = outline_map_png(f"{year}: {len(table)} glaciers, {figures['area_km2']:.2f} km2", table)
-                md = {**metadata(figures), "reused": False,
-                      "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}
+            png = outline_map_png(f"{year}: {len(table)} glaciers, {figures['area_km2']:.2f} km2", table)
+            md = {**metadata(figures), "reused": reused,
+                  "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}
             yield dg.AssetMaterialization(context.asset_key, partition=key,
                                           metadata={**md, "fingerprint": fp, **state_metadata(state)})

@@ -435,12 +435,11 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
             stats.written.append(path)
         wanted.add(Path(path))
     thk_root = root / "thickness"
-    for gid in replaced:  # the replaced glaciers' items that no product backs any more
-        for item_path in thk_root.glob(f"[0-9][0-9][0-9][0-9]/{gid}_[0-9][0-9][0-9][0-9].json"):
-            if item_path not in wanted:
-                item_path.unlink()
-                item_path.with_suffix(".tif").unlink(missing_ok=True)
-                stats.removed += 1
+    for item_path in thickness_item_paths(root):  # the replaced glaciers' items no product backs any more
+        if item_path.stem.rsplit("_", 1)[0] in replaced and item_path not in wanted:
+            item_path.unlink()
+            item_path.with_suffix(".tif").unlink(missing_ok=True)
+            stats.removed += 1
     items = {p: orjson.loads(p.read_bytes()) for p in thickness_item_paths(root)}
     by_year: dict[int, list[str]] = {}
     for p, item in items.items():

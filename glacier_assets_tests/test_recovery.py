@@ -22,7 +22,7 @@ from glacier_assets.constants import EPOCHS, outline_relpath, simulation_relpath
 from glacier_assets.fingerprints import product_fingerprint
 from glacier_assets.ledger import record_failure, region_state
 from glacier_assets.publication import leftovers, live_version, new_version, versions_dir
-from glacier_assets.recovery import process_tag, recover
+from glacier_assets.recovery import descendants, process_tag, recover
 from glacier_assets.storage import atomic_path, stale_temporaries, write_geoparquet, write_netcdf
 
 PY = sys.executable
@@ -74,6 +74,7 @@ def test_a_child_dies_with_its_parent(tmp_path):
     proc = subprocess.Popen([PY, "-c", parent])
     _wait(lambda: pidfile.exists() and pidfile.read_text(), what="child started")
     child = int(pidfile.read_text())
+    assert descendants(proc.pid) == [child]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     _wait(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],

@@ -105,172 +105,238 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)  # glacier -> "step: cause" (this run)
     problems: list[str] = field(default_factory=list)  # region-wide failures
     rejected: int = 0
+    published: bool = False
 
 
-def run_chain(workers: int, include: list[str] | None = None) -> int:
-    import dagster as dg
-    import pandas as pd
+def say(line: str, error: bool = False) -> None:
+    print(line, file=sys.stderr if error else sys.stdout, flush=True)
 
-    from .assets.inventory import REJECTED_RELPATH, inventory_fingerprint
-    from .assets.publish import publication_record
-    from .assets.simulation import emulator_current
-    from .assets._steps import glacier_states
-    from .constants import AREA_GATE_PCT, CALIBRATION_REPORT_RELPATH, EPOCHS, INVENTORY_RELPATH, outline_relpath
-    from .definitions import defs
-    from .fingerprints import product_fingerprint
-    from .inventory.region import RegionSpecError
-    from .ledger import describe_failures, read_failures
-    from .partitions import GLACIERS
-    from .publication import leftovers, live_version
-    from .recovery import process_tag, recover
-    from .science.quality import area_gate
-    from .storage import netcdf_attrs, read_parquet_metadata, remove_paths
-    from .constants import simulation_relpath
-    from .workflow import code_for, expected_fingerprints
 
-    store, region, igm = defs.resources["store"], defs.resources["region"], defs.resources["igm"]
-    instance = dg.DagsterInstance.get()
-    t_start = time.perf_counter()
-    out = Outcome()
-    rec = recover(instance, [store.path("")])
-    stray = leftovers(store.catalog_path())
-    remove_paths(stray)
-    for line in rec.lines() + ([f"removed {len(stray)} unfinished catalog link(s)"] if stray else []):
-        print(f"recovered: {line}", flush=True)
-    try:
-        spec = region.load()
-    except (RegionSpecError, FileNotFoundError, ValueError) as exc:
-        print(f"region spec: {exc}", file=sys.stderr)
-        return 2
+class MainJob:
+    """The main job's steps over the project's code location, instance and folders."""
 
-    print("1/5 outline inventory and ice-flow emulator", flush=True)
-    inv_path = store.path(INVENTORY_RELPATH)
-    registered = set(instance.get_dynamic_partitions(GLACIERS))
-    inventory_current = (read_parquet_metadata(inv_path).get("fingerprint") == inventory_fingerprint(spec)
-                         and store.path(REJECTED_RELPATH).exists())
-    selection = [] if inventory_current else ["outline_inventory"]
-    if not emulator_current(store, igm):
-        selection.append("iceflow_emulator")
-    if selection:
-        res = dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, instance=instance,
-                             resources=defs.resources, raise_on_error=False, tags=process_tag())
-        if not res.success:
-            print(f"   FAILED: {_failure_text(res)}", file=sys.stderr)
+    def __init__(self, workers: int, include: list[str] | None):
+        import dagster as dg
+
+        from .definitions import defs
+
+        self.defs, self.workers, self.include = defs, workers, include
+        self.store, self.region, self.igm = (defs.resources[k] for k in ("store", "region", "igm"))
+        self.instance = dg.DagsterInstance.get()
+        self.out = Outcome()
+
+    def run(self) -> int:
+        from .inventory.region import RegionSpecError
+
+        t0 = time.perf_counter()
+        self.recover()
+        try:
+            spec = self.region.load()
+        except (RegionSpecError, FileNotFoundError, ValueError) as exc:
+            say(f"region spec: {exc}", error=True)
+            return 2
+        inventory = self.inventory_and_emulator(spec)
+        if inventory is None:
             return 1
-    import geopandas as gpd
+        glaciers = self.select(inventory)
+        if not glaciers:
+            return 1
+        self.simulate(inventory, spec, glaciers)
+        self.products(inventory, glaciers)
+        state = self.publish(inventory)
+        self.summary(state, glaciers, time.perf_counter() - t0)
+        out = self.out
+        return 0 if out.published and not (out.failed or out.problems or out.rejected) else 1
 
-    inventory = gpd.read_parquet(inv_path)
-    ids = sorted(inventory["glacier_id"].unique())
-    unknown = sorted(set(include or []) - set(ids))
-    glaciers = [g for g in ids if not include or g in include]
-    missing_partitions = sorted(set(glaciers) - registered - set(instance.get_dynamic_partitions(GLACIERS)))
-    if missing_partitions:  # e.g. a new instance over old products
-        instance.add_dynamic_partitions(GLACIERS, missing_partitions)
-    rejected = pd.read_csv(store.path(REJECTED_RELPATH), dtype=str)
-    out.rejected = len(rejected) + len(unknown)
-    print(f"   {len(ids)} glaciers in the inventory{' (unchanged)' if inventory_current else ''}, "
-          f"{len(glaciers)} in this run; {inv_path}", flush=True)
-    for r in rejected.head(10).itertuples():
-        print(f"   REJECTED {r.glacier_id} ({r.source}): {r.reason}", file=sys.stderr)
-    if len(rejected) > 10:
-        print(f"   ... {len(rejected) - 10} more rejected rows in {store.path(REJECTED_RELPATH)}", file=sys.stderr)
-    if "repair" in inventory.columns:
-        for r in inventory[inventory["repair"].fillna("") != ""].head(10).itertuples():
-            print(f"   repaired {r.glacier_id} ({r.source}, {r.year}): {r.repair}", flush=True)
-    for g in unknown:
-        print(f"   REJECTED {g} (--include): not in the inventory", file=sys.stderr)
-    if not glaciers:
-        return 1
+    def recover(self) -> None:
+        from .publication import leftovers
+        from .recovery import recover
+        from .storage import remove_paths
 
-    expected = expected_fingerprints(inventory, spec, igm.emulator_fingerprint(), igm.simulation_settings(), glaciers)
-    failures = read_failures(store.path(""))
-    to_simulate = [g for g in glaciers if g in failures or expected[g]["simulation"] is None
-                   or netcdf_attrs(store.path(simulation_relpath(g))).get("fingerprint") != expected[g]["simulation"]]
-    print(f"2/5 domains and calibrated IGM simulations: {len(to_simulate)} to run, "
-          f"{len(glaciers) - len(to_simulate)} unchanged ({workers} at a time)", flush=True)
-    if to_simulate:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-            futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/partition": g}): g for g in to_simulate}
+        rec = recover(self.instance, [self.store.path("")])
+        stray = leftovers(self.store.catalog_path())
+        remove_paths(stray)
+        for line in rec.lines() + ([f"removed {len(stray)} unfinished catalog link(s)"] if stray else []):
+            say(f"recovered: {line}")
+
+    def inventory_and_emulator(self, spec):
+        """1/5: (re)build the inventory and train the emulator where they are not current."""
+        import dagster as dg
+        import geopandas as gpd
+
+        from .assets.inventory import REJECTED_RELPATH, inventory_fingerprint
+        from .assets.simulation import emulator_current
+        from .constants import INVENTORY_RELPATH
+        from .recovery import process_tag
+        from .storage import read_parquet_metadata
+
+        say("1/5 outline inventory and ice-flow emulator")
+        path = self.store.path(INVENTORY_RELPATH)
+        self.inventory_current = (read_parquet_metadata(path).get("fingerprint") == inventory_fingerprint(spec)
+                                  and self.store.path(REJECTED_RELPATH).exists())
+        selection = ([] if self.inventory_current else ["outline_inventory"]) + \
+            ([] if emulator_current(self.store, self.igm) else ["iceflow_emulator"])
+        if selection:
+            res = dg.materialize([*self.defs.assets, *self.defs.asset_checks], selection=selection,
+                                 instance=self.instance, resources=self.defs.resources, raise_on_error=False,
+                                 tags=process_tag())
+            if not res.success:
+                say(f"   FAILED: {_failure_text(res)}", error=True)
+                return None
+        return gpd.read_parquet(path)
+
+    def select(self, inventory) -> list[str]:
+        """The glaciers of this run (registered as partitions); rejected rows and repairs told."""
+        import pandas as pd
+
+        from .assets.inventory import REJECTED_RELPATH
+        from .constants import INVENTORY_RELPATH
+        from .partitions import register_glaciers
+
+        ids = sorted(inventory["glacier_id"].unique())
+        unknown = sorted(set(self.include or []) - set(ids))
+        glaciers = [g for g in ids if not self.include or g in self.include]
+        register_glaciers(self.instance, glaciers)  # e.g. a new instance over old products
+        rejected = pd.read_csv(self.store.path(REJECTED_RELPATH), dtype=str)
+        self.out.rejected = len(rejected) + len(unknown)
+        say(f"   {len(ids)} glaciers in the inventory{' (unchanged)' if self.inventory_current else ''}, "
+            f"{len(glaciers)} in this run; {self.store.path(INVENTORY_RELPATH)}")
+        for r in rejected.head(10).itertuples():
+            say(f"   REJECTED {r.glacier_id} ({r.source}): {r.reason}", error=True)
+        if len(rejected) > 10:
+            say(f"   ... {len(rejected) - 10} more rejected rows in {self.store.path(REJECTED_RELPATH)}", error=True)
+        if "repair" in inventory.columns:
+            for r in inventory[inventory["repair"].fillna("") != ""].head(10).itertuples():
+                say(f"   repaired {r.glacier_id} ({r.source}, {r.year}): {r.repair}")
+        for g in unknown:
+            say(f"   REJECTED {g} (--include): not in the inventory", error=True)
+        return glaciers
+
+    def simulate(self, inventory, spec, glaciers: list[str]) -> None:
+        """2/5: one run per glacier whose simulation is not current (or whose last attempt failed)."""
+        from .constants import simulation_relpath
+        from .ledger import describe_failures, read_failures
+        from .storage import netcdf_attrs
+        from .workflow import expected_fingerprints
+
+        expected = expected_fingerprints(inventory, spec, self.igm.emulator_fingerprint(),
+                                         self.igm.simulation_settings(), glaciers)
+        failures = read_failures(self.store.path(""))
+        todo = [g for g in glaciers if g in failures or expected[g]["simulation"] is None
+                or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") != expected[g]["simulation"]]
+        say(f"2/5 domains and calibrated IGM simulations: {len(todo)} to run, {len(glaciers) - len(todo)} unchanged "
+            f"({self.workers} at a time)")
+        if not todo:
+            return
+        with ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+            futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/partition": g}): g for g in todo}
             for i, fut in enumerate(as_completed(futures), 1):
                 g = futures[fut]
                 ok, msg, secs = fut.result()
                 if not ok:
-                    recs = read_failures(store.path("")).get(g)
-                    out.failed[g] = describe_failures(recs) if recs else msg
-                bar = "#" * int(30 * i / len(to_simulate))
-                print(f"   [{bar:<30}] {i}/{len(to_simulate)} {g} "
-                      f"{'ok' if ok else 'FAILED ' + out.failed[g]} ({secs:.0f} s)", flush=True)
+                    records = read_failures(self.store.path("")).get(g)
+                    self.out.failed[g] = describe_failures(records) if records else msg
+                say(f"   [{'#' * int(30 * i / len(todo)):<30}] {i}/{len(todo)} {g} "
+                    f"{'ok' if ok else 'FAILED ' + self.out.failed[g]} ({secs:.0f} s)")
 
-    simulated = [g for g in glaciers if g not in out.failed]
-    codes = {g: code_for(g, inventory) for g in simulated}
-    sim_fps = {g: netcdf_attrs(store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
-    todo = {year: {g for g in simulated
-                   if read_parquet_metadata(store.path(outline_relpath(g, year))).get("fingerprint")
-                   != product_fingerprint(sim_fps[g], year, codes[g])} for year in EPOCHS}
-    n_todo = sum(len(v) for v in todo.values())
-    print(f"3/5 thickness 25 m, masks and outlines: {n_todo} glacier-epochs to make, "
-          f"{len(simulated) * len(EPOCHS) - n_todo} unchanged", flush=True)
-    order = list(instance.get_dynamic_partitions(GLACIERS))
-    for year in EPOCHS:
-        for first, last in _blocks(order, todo[year]):
-            ok, msg, secs = execute(glacier_epoch_products_job, {
-                "dagster/asset_partition_range_start": f"{year}|{first}",
-                "dagster/asset_partition_range_end": f"{year}|{last}"})
-            print(f"   {year}: {first}..{last} {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)", flush=True)
-    for g, recs in read_failures(store.path("")).items():
-        if g in simulated and any(r["step"] == "glacier_products" for r in recs):
-            out.failed[g] = describe_failures(recs)
+    def products(self, inventory, glaciers: list[str]) -> None:
+        """3/5: the glacier-epochs whose products are not made from the current simulation, one
+        ranged run per epoch and block of glaciers."""
+        from .constants import EPOCHS, outline_relpath, simulation_relpath
+        from .fingerprints import product_fingerprint
+        from .ledger import describe_failures, read_failures
+        from .partitions import GLACIERS
+        from .storage import netcdf_attrs, read_parquet_metadata
+        from .workflow import code_for
 
-    state = glacier_states(store, region, igm, inventory)
-    pub_fp = state.publication_fingerprint(store.albers, version("glacier_assets"))
-    live = live_version(store.catalog_path())
-    if live is not None and publication_record(store).get("fingerprint") == pub_fp:
-        print(f"4/5 regional outlines, 5/5 publishing: unchanged since the last publication "
-              f"({store.catalog_path()} -> version {live.name})", flush=True)
-        published = True
-    else:
-        print(f"4/5 regional outlines per epoch (Albers) from {len(state.current)} glaciers", flush=True)
+        simulated = [g for g in glaciers if g not in self.out.failed]
+        sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
+        todo = {year: {g for g in simulated
+                       if read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
+                       != product_fingerprint(sim[g], year, code_for(g, inventory))} for year in EPOCHS}
+        n = sum(len(v) for v in todo.values())
+        say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
+            f"{len(simulated) * len(EPOCHS) - n} unchanged")
+        order = list(self.instance.get_dynamic_partitions(GLACIERS))
+        for year in EPOCHS:
+            for first, last in _blocks(order, todo[year]):
+                ok, msg, secs = execute(glacier_epoch_products_job, {
+                    "dagster/asset_partition_range_start": f"{year}|{first}",
+                    "dagster/asset_partition_range_end": f"{year}|{last}"})
+                say(f"   {year}: {first}..{last} {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
+        for g, records in read_failures(self.store.path("")).items():
+            if g in simulated and any(r["step"] == "glacier_products" for r in records):
+                self.out.failed[g] = describe_failures(records)
+
+    def publish(self, inventory):
+        """4/5 and 5/5, unless the live catalog already holds exactly this state."""
+        import pandas as pd
+
+        from .assets._steps import glacier_states
+        from .assets.publish import publication_record
+        from .constants import AREA_GATE_PCT, CALIBRATION_REPORT_RELPATH, EPOCHS
+        from .publication import live_version
+        from .science.quality import area_gate
+
+        store = self.store
+        state = glacier_states(store, self.region, self.igm, inventory)
+        live = live_version(store.catalog_path())
+        if live is not None and publication_record(store).get("fingerprint") == \
+                state.publication_fingerprint(store.albers, version("glacier_assets")):
+            say(f"4/5 regional outlines, 5/5 publishing: unchanged since the last publication "
+                f"({store.catalog_path()} -> version {live.name})")
+            self.out.published = True
+            return state
+        say(f"4/5 regional outlines per epoch (Albers) from {len(state.current)} glaciers")
         ok, msg, secs = execute(regional_products_job, {
             "dagster/asset_partition_range_start": str(EPOCHS[0]), "dagster/asset_partition_range_end": str(EPOCHS[-1])})
-        print(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)", flush=True)
+        say(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
         if not ok:
-            out.problems.append(f"regional outlines: {msg}")
-        print("5/5 calibration report, product audit, quality gates, publishing", flush=True)
-        published, msg, secs = execute(quality_and_publish_job, {}) if ok else (False, "no regional outlines", 0.0)
+            self.out.problems.append(f"regional outlines: {msg}")
+            return state
+        say("5/5 calibration report, product audit, quality gates, publishing")
+        published, msg, secs = execute(quality_and_publish_job, {})
         report = store.path(CALIBRATION_REPORT_RELPATH)
         if report.exists():
             gate = area_gate(pd.read_csv(report))
-            print(f"   area agreement: mean |A_sim - A_obs| / A_obs = {gate.mean_abs_diff_pct:.2f} % over "
-                  f"{gate.n_comparisons} glacier-epochs (gate {AREA_GATE_PCT} %): "
-                  f"{'PASSED' if gate.passed else 'FAILED'}", flush=True)
-        live = live_version(store.catalog_path())
-        print(f"   {'published to ' + str(store.catalog_path()) + ' (version ' + live.name + ')' if published else 'NOT published: ' + msg} "
-              f"({secs:.1f} s)", flush=True)
-        if not published:
-            out.problems.append(f"publishing: {msg}")
+            say(f"   area agreement: mean |A_sim - A_obs| / A_obs = {gate.mean_abs_diff_pct:.2f} % over "
+                f"{gate.n_comparisons} glacier-epochs (gate {AREA_GATE_PCT} %): {'PASSED' if gate.passed else 'FAILED'}")
+        if published:
+            say(f"   published to {store.catalog_path()} (version {live_version(store.catalog_path()).name}) ({secs:.1f} s)")
+        else:
+            say(f"   NOT published: {msg} ({secs:.1f} s)", error=True)
+            self.out.problems.append(f"publishing: {msg}")
+        self.out.published = published
+        return state
 
-    print(f"\nDone in {time.perf_counter() - t_start:.0f} s. Products under {store.path('')}:")
-    for sub in ("domains", "simulations", "thickness", "masks", "outlines", "regional_outlines", "reports"):
-        print(f"   {store.path(sub)}")
-    print(f"Dagster instance: {os.environ['DAGSTER_HOME']} (browse it with `make ui`)")
-    print(f"Region: {len(state.current)} glaciers current and published-ready, {len(state.failed)} failed, "
-          f"{len(state.stale)} with changed inputs not re-run, {len(state.missing) + len(state.incomplete)} "
-          "without complete products")
-    if out.failed:
-        print(f"\n{len(out.failed)} glacier(s) FAILED in this run (the others were published; "
-              f"details in {store.path('status/failures')}):", file=sys.stderr)
-        for g, why in sorted(out.failed.items()):
-            print(f"   {g} {why}", file=sys.stderr)
-    earlier = {g: r for g, r in state.failed.items() if g not in glaciers}
-    if earlier:
-        print(f"{len(earlier)} glacier(s) outside this run still failed from an earlier run: "
-              + ", ".join(sorted(earlier)), file=sys.stderr)
-    if out.rejected:
-        print(f"{out.rejected} inventory row(s) rejected (see above and {store.path(REJECTED_RELPATH)})",
-              file=sys.stderr)
-    for p in out.problems:
-        print(f"FAILED {p}", file=sys.stderr)
-    return 0 if published and not (out.failed or out.problems or out.rejected) else 1
+    def summary(self, state, glaciers: list[str], seconds: float) -> None:
+        from .assets.inventory import REJECTED_RELPATH
+
+        store, out = self.store, self.out
+        say(f"\nDone in {seconds:.0f} s. Products under {store.path('')}:")
+        for sub in ("domains", "simulations", "thickness", "masks", "outlines", "regional_outlines", "reports"):
+            say(f"   {store.path(sub)}")
+        say(f"Dagster instance: {os.environ['DAGSTER_HOME']} (browse it with `make ui`)")
+        say(f"Region: {len(state.current)} glaciers with complete, current products, {len(state.failed)} failed, "
+            f"{len(state.stale)} with changed inputs not re-run, {len(state.missing) + len(state.incomplete)} "
+            "without complete products")
+        if out.failed:
+            say(f"\n{len(out.failed)} glacier(s) FAILED in this run (the others were published; "
+                f"details in {store.path('status/failures')}):", error=True)
+            for g, why in sorted(out.failed.items()):
+                say(f"   {g} {why}", error=True)
+        earlier = sorted(g for g in state.failed if g not in glaciers)
+        if earlier:
+            say(f"{len(earlier)} glacier(s) outside this run still failed from an earlier run: {', '.join(earlier)}",
+                error=True)
+        if out.rejected:
+            say(f"{out.rejected} inventory row(s) rejected (see above and {store.path(REJECTED_RELPATH)})", error=True)
+        for p in out.problems:
+            say(f"FAILED {p}", error=True)
+
+
+def run_chain(workers: int, include: list[str] | None = None) -> int:
+    return MainJob(workers, include).run()
 
 
 def remove_glaciers(ids: list[str], store=None, instance=None) -> int:

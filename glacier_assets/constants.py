@@ -81,6 +81,7 @@ def simulation_relpath(glacier_id: str) -> str:
 
 
 INVENTORY_RELPATH = "inventory/outlines.parquet"
+REJECTED_RELPATH = "inventory/rejected.csv"  # inventory rows refused, with the reason
 EMULATOR_RELPATH = "emulator/iceflow_emulator.weights.h5"
 
 # --- product sanity -----------------------------------------------------------------------------
@@ -111,6 +112,15 @@ CODE_VERSIONS = {
     "stac_catalog": "1",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
+REGION_LOCK_RELPATH = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time
+
+
+def igm_child_error_relpath(glacier_id: str) -> str:
+    """Where the IGM child leaves the cause of its failure for the Dagster step (Pipes passes only
+    the exit code)."""
+    return f"{FAILURES_DIR}/{glacier_id}/.igm_child_error.txt"
+
+
 PUBLICATION_RECORD_RELPATH = "reports/publication.json"  # what the last successful publication covered
 CATALOG_VERSIONS_KEPT = 3  # catalog versions kept on disk (the live one and two before it, for readers)
 MAX_DOMAIN_SIDE_KM = 100.0  # a glacier's model domain longer than this: an outline in the wrong place or CRS

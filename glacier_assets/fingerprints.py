@@ -17,8 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .constants import CODE_VERSIONS
-
-SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+from .storage import SHAPEFILE_PARTS
 
 
 def fingerprint(step: str, *parts) -> str:
@@ -40,7 +39,7 @@ def file_digest(path: str | Path) -> str:
     """SHA-256 of a file's content (cached per path, size and modification time); for a
     shapefile, of its companions too. A missing file digests to "missing"."""
     path = Path(path)
-    parts = [path] + ([path.with_suffix(s) for s in SHAPEFILE_SIDECARS] if path.suffix.lower() == ".shp" else [])
+    parts = [path.with_suffix(s) for s in SHAPEFILE_PARTS] if path.suffix.lower() == ".shp" else [path]
     out = []
     for p in parts:
         try:

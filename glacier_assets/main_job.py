@@ -22,6 +22,22 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
+from .constants import (
+    AREA_GATE_PCT,
+    CALIBRATION_REPORT_RELPATH,
+    EPOCHS,
+    INVENTORY_RELPATH,
+    PUBLICATION_RECORD_RELPATH,
+    REGION_LOCK_RELPATH,
+    REJECTED_RELPATH,
+    domain_relpath,
+    mask_relpath,
+    outline_relpath,
+    plot_relpath,
+    simulation_relpath,
+    thickness_relpath,
+)
+
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
@@ -164,9 +180,8 @@ class MainJob:
         import dagster as dg
         import geopandas as gpd
 
-        from .assets.inventory import REJECTED_RELPATH, inventory_fingerprint
+        from .assets.inventory import inventory_fingerprint
         from .assets.simulation import emulator_current
-        from .constants import INVENTORY_RELPATH
         from .recovery import process_tag
         from .storage import read_parquet_metadata
 
@@ -189,8 +204,6 @@ class MainJob:
         """The glaciers of this run (registered as partitions); rejected rows and repairs told."""
         import pandas as pd
 
-        from .assets.inventory import REJECTED_RELPATH
-        from .constants import INVENTORY_RELPATH
         from .partitions import register_glaciers
 
         ids = sorted(inventory["glacier_id"].unique())
@@ -214,7 +227,6 @@ class MainJob:
 
     def simulate(self, inventory, spec, glaciers: list[str]) -> None:
         """2/5: one run per glacier whose simulation is not current (or whose last attempt failed)."""
-        from .constants import simulation_relpath
         from .ledger import describe_failures, read_failures
         from .storage import netcdf_attrs
         from .workflow import expected_fingerprints
@@ -242,7 +254,6 @@ class MainJob:
     def products(self, inventory, glaciers: list[str]) -> None:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one
         ranged run per epoch and block of glaciers."""
-        from .constants import EPOCHS, outline_relpath, simulation_relpath
         from .fingerprints import product_fingerprint
         from .ledger import describe_failures, read_failures
         from .partitions import GLACIERS
@@ -274,7 +285,6 @@ class MainJob:
 
         from .assets._steps import glacier_states
         from .assets.publish import publication_record
-        from .constants import AREA_GATE_PCT, CALIBRATION_REPORT_RELPATH, EPOCHS
         from .publication import live_version
         from .science.quality import area_gate
 
@@ -310,7 +320,6 @@ class MainJob:
         return state
 
     def summary(self, state, glaciers: list[str], seconds: float) -> None:
-        from .assets.inventory import REJECTED_RELPATH
 
         store, out = self.store, self.out
         say(f"\nDone in {seconds:.0f} s. Products under {store.path('')}:")
@@ -347,18 +356,7 @@ def remove_glaciers(ids: list[str], store=None, instance=None) -> int:
 
     import dagster as dg
 
-    from .assets.products import REGION_LOCK
     from .assets.publish import published_glaciers, publication_record
-    from .constants import (
-        EPOCHS,
-        PUBLICATION_RECORD_RELPATH,
-        domain_relpath,
-        mask_relpath,
-        outline_relpath,
-        plot_relpath,
-        simulation_relpath,
-        thickness_relpath,
-    )
     from .definitions import defs
     from .ledger import clear_glacier
     from .partitions import GLACIERS
@@ -368,7 +366,7 @@ def remove_glaciers(ids: list[str], store=None, instance=None) -> int:
 
     store = store or defs.resources["store"]
     root = store.catalog_path()
-    with file_lock(store.path(REGION_LOCK)):
+    with file_lock(store.path(REGION_LOCK_RELPATH)):
         live = live_version(root)
         in_catalog = set(published_glaciers(root)) if live else set()
         if live is not None and in_catalog & set(ids):

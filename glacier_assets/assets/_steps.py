@@ -31,6 +31,14 @@ def failure_line(glacier_id: str, step: str, text: str, epoch: int | None = None
     return f"{glacier_id}{f' {epoch}' if epoch else ''} [{step}]: {text}"
 
 
+def note_failure(context: dg.AssetExecutionContext, store: ProductStore, glacier_id: str, step: str,
+                 exc: BaseException, epoch: int | None = None) -> tuple[str, str]:
+    """Record a glacier step's failure in the ledger; returns the cause and the line to show."""
+    text = cause(exc, glacier_id)
+    record_failure(store.path(""), glacier_id, step, text, epoch, context.run_id)
+    return text, failure_line(glacier_id, step, text, epoch)
+
+
 @contextmanager
 def glacier_step(context: dg.AssetExecutionContext, store: ProductStore, glacier_id: str, step: str,
                  epoch: int | None = None) -> Iterator[None]:
@@ -39,10 +47,8 @@ def glacier_step(context: dg.AssetExecutionContext, store: ProductStore, glacier
     try:
         yield
     except Exception as exc:
-        text = cause(exc, glacier_id)
-        record_failure(store.path(""), glacier_id, step, text, epoch, context.run_id)
-        raise dg.Failure(description=failure_line(glacier_id, step, text, epoch),
-                         metadata={"glacier_id": glacier_id, "step": step, "cause": text}) from exc
+        text, line = note_failure(context, store, glacier_id, step, exc, epoch)
+        raise dg.Failure(description=line, metadata={"glacier_id": glacier_id, "step": step, "cause": text}) from exc
     clear_failure(store.path(""), glacier_id, step, epoch)
 
 

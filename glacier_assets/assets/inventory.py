@@ -5,7 +5,7 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 
-from ..constants import CODE_VERSIONS, GEOGRAPHIC_CRS, INVENTORY_RELPATH
+from ..constants import CODE_VERSIONS, GEOGRAPHIC_CRS, INVENTORY_RELPATH, REJECTED_RELPATH
 from ..fingerprints import fingerprint, input_parts
 from ..inventory.outlines import Rejection, build_inventory
 from ..inventory.region import RegionSpec
@@ -13,8 +13,6 @@ from ..partitions import register_glaciers
 from ..resources import ProductStore, RegionSource
 from ..storage import atomic_path, read_parquet_metadata, write_geoparquet
 from ._metadata import markdown_table, metadata
-
-REJECTED_RELPATH = "inventory/rejected.csv"
 
 
 def load_inventory(store: ProductStore) -> gpd.GeoDataFrame:

@@ -6,6 +6,7 @@ import geopandas as gpd
 
 from ..constants import (
     CODE_VERSIONS,
+    REGION_LOCK_RELPATH,
     mask_relpath,
     outline_relpath,
     regional_outline_relpath,
@@ -13,18 +14,17 @@ from ..constants import (
     thickness_relpath,
 )
 from ..fingerprints import file_digest, product_fingerprint, regional_fingerprint
-from ..ledger import clear_failure, record_failure
+from ..ledger import clear_failure
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
 from ..workflow import GlacierError, code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
 from ._metadata import add_partition_metadata, failure, metadata
-from ._steps import cause, failure_line, glacier_states, state_metadata
+from ._steps import glacier_states, note_failure, state_metadata
 from .inventory import load_inventory
 
 STEP = "glacier_products"
-REGION_LOCK = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time
 
 THICKNESS = dg.AssetKey("thickness_25m")
 MASK = dg.AssetKey("glacier_mask")
@@ -72,9 +72,7 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
             done.update({(k, pk): md for k, md in _glacier_epoch(store, inventory, gid, year, selected).items()})
             clear_failure(store.path(""), gid, STEP, year)
         except Exception as exc:  # one glacier's problem must not stop the others
-            text = cause(exc, gid)
-            record_failure(store.path(""), gid, STEP, text, year, context.run_id)
-            problems.append(failure_line(gid, STEP, text, year))
+            problems.append(note_failure(context, store, gid, STEP, exc, year)[1])
             context.log.error(problems[-1])
         if len(keys) >= 100 and ((i + 1) % step == 0 or i + 1 == len(keys)):  # progress of a big batch
             context.log.info(f"per-epoch products: {i + 1}/{len(keys)} partitions, {len(problems)} failed")
@@ -123,7 +121,7 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
     Made from the glaciers whose products are complete and current (ledger.py); glaciers that
     failed, are not simulated yet, or whose inputs changed since are left out and listed in the
     metadata. Rewritten only when the set of glaciers or their outlines changed."""
-    with file_lock(store.path(REGION_LOCK)):
+    with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
         if not state.current:

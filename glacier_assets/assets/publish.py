@@ -18,6 +18,7 @@ from ..constants import (
     EPOCHS,
     PRODUCT_AUDIT_RELPATH,
     PUBLICATION_RECORD_RELPATH,
+    REGION_LOCK_RELPATH,
     regional_outline_relpath,
     simulation_relpath,
     thickness_relpath,
@@ -37,7 +38,6 @@ from ..storage import atomic_path, file_lock
 from ._metadata import metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory
-from .products import REGION_LOCK
 from .quality import calibration_report, product_audit
 
 
@@ -87,7 +87,7 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
     byte (removing one is an explicit act: `python -m glacier_assets remove`). Failed glaciers
     are listed in the collections. The new catalog is built as a new version beside the live one
     and switched to in one rename (publication.py), so readers never see half of it."""
-    with file_lock(store.path(REGION_LOCK)):
+    with file_lock(store.path(REGION_LOCK_RELPATH)):
         report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))
         audit = pd.read_csv(store.path(PRODUCT_AUDIT_RELPATH))
         gate = area_gate(report)

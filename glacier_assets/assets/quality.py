@@ -9,6 +9,7 @@ from ..constants import (
     EPOCHS,
     OUTLINE_TABLE_RELPATH,
     PRODUCT_AUDIT_RELPATH,
+    REGION_LOCK_RELPATH,
     mask_relpath,
     outline_relpath,
     regional_outline_relpath,
@@ -23,7 +24,7 @@ from ..workflow import REPORT_COLUMNS, AUDIT_COLUMNS, audit_glacier, calibration
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory, outline_inventory
-from .products import OUTLINE, MASK, REGION_LOCK, THICKNESS, regional_outlines
+from .products import OUTLINE, MASK, THICKNESS, regional_outlines
 from .simulation import igm_simulation
 
 
@@ -41,7 +42,7 @@ def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, r
     status, the volume, and Farinotti et al. (2019) where the id is in its table
     (`reports/calibration.csv`). Made from the glaciers whose products are complete and current;
     the others (failed, not simulated, inputs changed) are listed, not guessed."""
-    with file_lock(store.path(REGION_LOCK)):
+    with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
         farinotti = region.farinotti_path()
@@ -77,7 +78,7 @@ def product_audit(context: dg.AssetExecutionContext, store: ProductStore, region
     glacier (the model domain's border); mask codes; mask pixel area vs outline polygon area;
     outline validity and CRS. Also gathers the regional outline files of all epochs into the
     published outline table the expectations run on."""
-    with file_lock(store.path(REGION_LOCK)):
+    with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
         rows = []

@@ -7,7 +7,14 @@ import dagster as dg
 import pandas as pd
 import xarray as xr
 
-from ..constants import CODE_VERSIONS, EMULATOR_RELPATH, FAILURES_DIR, domain_relpath, plot_relpath, simulation_relpath
+from ..constants import (
+    CODE_VERSIONS,
+    EMULATOR_RELPATH,
+    domain_relpath,
+    igm_child_error_relpath,
+    plot_relpath,
+    simulation_relpath,
+)
 from ..deploy import IGM_STEP_K8S_CONFIG
 from ..fingerprints import simulation_fingerprint
 from ..inventory.reference import farinotti_volume_km3
@@ -104,7 +111,7 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
                 **metadata({"path": out}), "reused": True, "fingerprint": fp})
         extras = {**igm.settings_extras(emulator), "domain": str(domain), "output": str(out),
                   "targets": {str(k): v for k, v in targets.items()}, "fingerprint": fp,
-                  "error_path": str(store.path(f"{FAILURES_DIR}/{gid}/.igm_child_error.txt"))}
+                  "error_path": str(store.path(igm_child_error_relpath(gid)))}
         result = igm.run(context, "simulate", extras)
         return _simulation_result(gid, out, rows, result, region, store, fp)
 

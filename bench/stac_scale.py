@@ -89,7 +89,7 @@ def main() -> None:
               "(not timed below)")
         prov = {f"RGI60-13.{i + 1:05d}": Provenance({"igm-model": "3.2.1", "tensorflow": "2.17.0"}, "calibrated", "bench")
                 for i in range(args.glaciers)}
-        catalog = tmp / "catalog"
+        catalog = tmp / "catalog" / "current"
         t0 = time.perf_counter()
         with new_version(catalog) as stage:
             stats = write_catalog(stage, products, outlines, prov, "bench", workers=args.workers)

@@ -122,6 +122,8 @@ def igm_child_error_relpath(glacier_id: str) -> str:
 
 
 PUBLICATION_RECORD_RELPATH = "reports/publication.json"  # what the last successful publication covered
+CATALOG_LIVE_LINK = "current"  # catalog/current -> versions/NNNNNN: the live catalog readers open
+CATALOG_VERSIONS_DIR = "versions"  # catalog/versions/NNNNNN: complete catalogs, one per publication
 CATALOG_VERSIONS_KEPT = 3  # catalog versions kept on disk (the live one and two before it, for readers)
 MAX_DOMAIN_SIDE_KM = 100.0  # a glacier's model domain longer than this: an outline in the wrong place or CRS
 DEM_VOID_FILL_MAX_PCT = 5.0  # DEM voids up to this share of a model domain are filled (and flagged)

@@ -1,9 +1,9 @@
 """Publishing a folder atomically, by versions.
 
-The published folder (`catalog/`) is a symbolic link to one complete version,
-`.catalog.versions/NNNNNN/`. A new publication starts from a copy of the live version made of hard
-links (no data copied), changes only what changed there (every write replaces a file, so the live
-version's files are never touched), is validated, and then the link is swapped with one rename:
+The live catalog (`catalog/current`) is a relative symbolic link to one complete version beside
+it, `catalog/versions/NNNNNN/`. A new publication starts from a copy of the live version made of
+hard links (no data copied), changes only what changed there (every write replaces a file, so the
+live version's files are never touched), is validated, and then the link is swapped with one rename:
 a reader sees the previous complete catalog or the new complete one, never a mixture, never a
 root that links to a missing file. A failed publication leaves the live version as it was.
 Publications are serialized by a lock; the last `CATALOG_VERSIONS_KEPT` versions stay on disk so
@@ -19,13 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .constants import CATALOG_VERSIONS_KEPT
+from .constants import CATALOG_VERSIONS_DIR, CATALOG_VERSIONS_KEPT
 from .storage import file_lock, is_stale_temporary, stale_temporaries
 
 
+UNVERSIONED = ("catalog.json", "items.parquet", "thickness", "outlines")  # a catalog from before versions
+
+
 def versions_dir(root: Path) -> Path:
-    root = Path(root)
-    return root.parent / f".{root.name}.versions"
+    return Path(root).parent / CATALOG_VERSIONS_DIR
 
 
 def live_version(root: Path) -> Path | None:
@@ -42,10 +44,13 @@ def _hardlink_tree(src: Path, dst: Path) -> None:
             os.link(Path(dirpath) / name, dst / rel / name)
 
 
-def _adopt_plain_folder(root: Path, vdir: Path) -> None:
-    """A catalog folder from before versioning becomes version 000000 (one rename, once)."""
-    if root.exists() and not root.is_symlink():
-        os.rename(root, vdir / "000000")
+def _adopt_unversioned(root: Path, vdir: Path) -> None:
+    """A catalog published beside the link before versions existed becomes version 000000 (once)."""
+    old = [root.parent / name for name in UNVERSIONED if (root.parent / name).exists()]
+    if old and not root.exists():
+        (vdir / "000000").mkdir(exist_ok=True)
+        for p in old:
+            os.rename(p, vdir / "000000" / p.name)
         _swap_link(root, vdir / "000000")
 
 
@@ -76,7 +81,7 @@ def new_version(root: Path, keep: int = CATALOG_VERSIONS_KEPT) -> Iterator[Path]
     vdir = versions_dir(root)
     vdir.mkdir(parents=True, exist_ok=True)
     with file_lock(vdir / ".lock"):
-        _adopt_plain_folder(root, vdir)
+        _adopt_unversioned(root, vdir)
         stage = vdir / f".staging.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         live = live_version(root)
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, albers_crs
+from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, CATALOG_LIVE_LINK, albers_crs
 from .igm_run.model import COLD_ITERATIONS, WARM_ITERATIONS
 from .inventory.demo import ensure_demo_region
 from .instance import REPO_ROOT
@@ -31,7 +31,7 @@ class ProductStore(dg.ConfigurableResource):
     """The folder that holds every product, laid out by `constants.*_relpath`."""
 
     root: str = "var/products"
-    catalog_root: str = "catalog"  # where gated products are published with their STAC catalog
+    catalog_root: str = "catalog"  # where gated products are published with their STAC catalog (publication.py)
     stac_schemas: str = ""  # STAC extension schemas (<ext>/<version>/schema.json); default: the shared copy
     albers_lon_0: float = ALBERS_LON_0
     albers_lat_1: float = ALBERS_LAT_1
@@ -41,7 +41,8 @@ class ProductStore(dg.ConfigurableResource):
         return project_path(self.root) / relpath
 
     def catalog_path(self, relpath: str = "") -> Path:
-        return project_path(self.catalog_root) / relpath
+        """In the live catalog: `catalog/current`, a link to the latest complete version."""
+        return project_path(self.catalog_root) / CATALOG_LIVE_LINK / relpath
 
     def stac_schemas_path(self) -> Path:
         return project_path(self.stac_schemas) if self.stac_schemas else REPO_ROOT.parent / "shared" / "stac-schemas"

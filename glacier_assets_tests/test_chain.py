@@ -222,6 +222,6 @@ def test_gates_pass_and_products_are_published(demo_chain):
     assert gate["regional_mean_abs_diff_pct"].value <= 2.8
     docs = evals["published_outlines_expectations"].metadata["data_docs"].value
     assert docs.endswith("index.html") and Path(docs).exists()
-    catalog = demo_chain["products"].parent / "catalog"
+    catalog = demo_chain["products"].parent / "catalog" / "current"
     assert (catalog / "outlines" / "2020" / "2020.zip").exists() and (catalog / "catalog.json").exists()
     assert (catalog / thickness_relpath(DEMO_PAIR[0], 1990)).exists()

@@ -67,3 +67,4 @@ def test_gate_fails_names_the_glacier_and_stops_publishing(perturbed):
     assert not perturbed["instance"].get_latest_materialization_event(dg.AssetKey("stac_catalog"))
     assert not result.success
     assert not any(perturbed["catalog"].rglob("*.tif"))
+    assert not (perturbed["catalog"] / "current").exists()

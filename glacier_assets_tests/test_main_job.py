@@ -36,7 +36,7 @@ def user(tmp_path_factory, demo_region):
     for k in ("GLACIER_PRODUCTS", "GLACIER_CATALOG", "GLACIER_INCLUDE", "GLACIER_REGION_SPEC"):
         env.pop(k, None)
     return {"root": root, "env": env, "region": root / "region" / "region.yaml",
-            "products": root / "var" / "products", "catalog": root / "catalog", "home": root / "home"}
+            "products": root / "var" / "products", "catalog": root / "catalog" / "current", "home": root / "home"}
 
 
 def _cmd(user, *args) -> list[str]:

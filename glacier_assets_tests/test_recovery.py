@@ -130,14 +130,19 @@ def test_a_killed_run_is_marked_failed_and_its_gpu_slot_freed(tmp_path):
 
 
 def test_a_publication_goes_live_whole_or_not_at_all(tmp_path):
-    root = tmp_path / "catalog"
-    root.mkdir()
-    (root / "old.json").write_text("{}")  # a catalog folder from before versioning is adopted
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    (folder / "README.md").write_text("kept")
+    (folder / "catalog.json").write_text("{}")  # a catalog published before versions is adopted
+    (folder / "thickness").mkdir()
+    (folder / "thickness" / "old.json").write_text("{}")
+    root = folder / "current"
     with new_version(root) as stage:
-        assert (stage / "old.json").exists()
+        assert (stage / "thickness" / "old.json").exists() and not (stage / "README.md").exists()
         (stage / "catalog.json").write_text(json.dumps({"v": 1}))
     first = live_version(root)
     assert root.is_symlink() and json.loads((root / "catalog.json").read_text()) == {"v": 1}
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "current", "versions"]
     with pytest.raises(RuntimeError):
         with new_version(root) as stage:
             (stage / "catalog.json").unlink()  # the hard link goes, the live file stays
@@ -152,7 +157,8 @@ def test_a_publication_goes_live_whole_or_not_at_all(tmp_path):
     kept = sorted(p.name for p in versions_dir(root).iterdir() if p.name.isdigit())
     assert len(kept) == 3 and live_version(root).name == kept[-1]
     # files that did not change are the same file in every version (hard links), not copies
-    assert (versions_dir(root) / kept[0] / "old.json").stat().st_ino == (root / "old.json").stat().st_ino
+    old = Path("thickness") / "old.json"
+    assert (versions_dir(root) / kept[0] / old).stat().st_ino == (root / old).stat().st_ino
 
 
 def _glacier(root: Path, gid: str, sim_fp: str, code: int, epochs=EPOCHS):

@@ -33,7 +33,7 @@ def published(tmp_path_factory, demo_chain):
         dg.materialize([*defs.assets, *defs.asset_checks], selection=["outline_inventory"], instance=instance,
                        resources=defs.resources)
         first = defs.resolve_job_def("quality_and_publish").execute_in_process(instance=instance)
-        yield {"defs": defs, "instance": instance, "products": products, "catalog": root / "catalog",
+        yield {"defs": defs, "instance": instance, "products": products, "catalog": root / "catalog" / "current",
                "first": first, "root": root}
 
 
@@ -109,6 +109,11 @@ def test_pystac_walks_a_moved_catalog(published, tmp_path):
     item = next(i for i in items if i.id == f"{DEMO_PAIR[0]}_2020")
     with rasterio.open(item.assets["thickness"].get_absolute_href()) as src:
         assert src.read(1).max() > 2
+    # the whole catalog folder moves with its versions: the live link is relative
+    folder = tmp_path / "folder"
+    shutil.copytree(published["catalog"].parent, folder, symlinks=True)
+    assert (folder / "current").is_symlink()
+    assert len(list(pystac.Catalog.from_file(str(folder / "current" / "catalog.json")).get_items(recursive=True))) == 39
 
 
 def test_odc_stac_loads_a_glacier_through_time(published):

@@ -360,7 +360,7 @@ class CatalogStats:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
-    glaciers: int = 0  # glaciers with at least one thickness item in the catalog
+    glaciers: list[str] = field(default_factory=list)  # glaciers with a thickness item in the catalog
     written: list[str] = field(default_factory=list)  # item files (re)written this time
 
 
@@ -507,7 +507,7 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     stats.thickness_items = len(items)
     stats.outline_items = len(out_items)
     stats.items = stats.thickness_items + stats.outline_items
-    stats.glaciers = len(published)
+    stats.glaciers = published
     return stats
 
 

@@ -108,7 +108,7 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:
             tmp.write_text(json.dumps(record, indent=1))
     root = store.catalog_path()
-    carried = sorted(set(published_glaciers(root)) - set(glaciers))
+    carried = sorted(set(stats.glaciers) - set(glaciers))
     context.log.info(f"catalog version {live.name}: {stats.items} items ({stats.new} new, {stats.updated} updated, "
                      f"{stats.unchanged} unchanged, {stats.removed} removed); {len(glaciers)} glaciers published, "
                      f"{len(carried)} kept from earlier, {len(state.failed)} failed")
@@ -117,7 +117,7 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         "catalog_version": live.name,
         "n_items": stats.items, "n_thickness_items": stats.thickness_items, "n_outline_items": stats.outline_items,
         "new": stats.new, "updated": stats.updated, "unchanged": stats.unchanged, "removed": stats.removed,
-        "validated_objects": len(stats.written), "n_glaciers": len(glaciers), "n_glaciers_in_catalog": stats.glaciers,
+        "validated_objects": len(stats.written), "n_glaciers": len(glaciers), "n_glaciers_in_catalog": len(stats.glaciers),
         "kept_from_earlier": dg.MetadataValue.json(carried),
         "regional_mean_abs_diff_pct": round(gate.mean_abs_diff_pct, 3) if gate.n_comparisons else None,
         **state_metadata(state),

@@ -4,6 +4,8 @@
     python -m glacier_assets remove ID [ID ...]      # unpublish glaciers and forget their products
     python -m glacier_assets demo-region [DEST]      # only (re)generate the demo region's inputs
     python -m glacier_assets ui [--port 3000]        # `dagster dev` on 127.0.0.1 over the same instance
+    python -m glacier_assets evaluate ID [--thickness OBS.tif --year 2003] [--mass-balance WGMS.csv]
+                                                     # a simulated glacier against observations
 
 The runs go to the project's Dagster instance ($DAGSTER_HOME, default var/dagster_home), so the
 UI (`make ui`) shows them. What the main job does, and skips, is in `main_job.py`.
@@ -15,6 +17,28 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+
+def _evaluate(args) -> int:
+    from .constants import simulation_relpath
+    from .workflow import evaluate_mass_balance, evaluate_thickness
+
+    sim = Path(args.products) / simulation_relpath(args.glacier_id)
+    if not sim.exists():
+        print(f"{args.glacier_id}: no simulation at {sim}", file=sys.stderr)
+        return 1
+    if args.thickness:
+        t = evaluate_thickness(sim, Path(args.thickness), args.year)
+        print(f"thickness ({args.thickness}, model time {t['model_time']}): bias {t['bias_m']:+.1f} m, "
+              f"RMSE {t['rmse_m']:.1f} m, mean observed {t['mean_observed_m']:.1f} m, simulated "
+              f"{t['mean_simulated_m']:.1f} m, over {t['n']} cells of 25 m")
+    if args.mass_balance:
+        m = evaluate_mass_balance(sim, Path(args.mass_balance))
+        print(f"mass balance ({args.mass_balance}, {m['first_year']}-{m['last_year']}, {m['n_years']} years): "
+              f"bias {m['bias_mwe']:+.2f} m w.e./a, RMSE {m['rmse_mwe']:.2f}, correlation {m['correlation']:.2f}, "
+              f"mean simulated {m['mean_simulated_mwe']:+.2f} vs observed {m['mean_observed_mwe']:+.2f} m w.e./a")
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m glacier_assets")
@@ -32,8 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("dest", nargs="?", default="var/demo_region")
     u = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1) over the project's instance")
     u.add_argument("--port", type=int, default=3000)
+    e = sub.add_parser("evaluate", help="compare a simulated glacier with observed thickness and mass balance")
+    e.add_argument("glacier_id")
+    e.add_argument("--products", default="var/products", help="products folder (default var/products)")
+    e.add_argument("--thickness", help="observed or consensus thickness raster (GeoTIFF, any CRS)")
+    e.add_argument("--year", type=int, default=2000, help="date of that thickness (default 2000)")
+    e.add_argument("--mass-balance", help="WGMS mass-balance table (YEAR, ANNUAL_BALANCE in mm w.e.)")
     args = p.parse_args(argv)
 
+    if args.cmd == "evaluate":
+        return _evaluate(args)
     if args.cmd == "demo-region":
         from .inventory.demo import build_demo_region
 

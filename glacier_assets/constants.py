@@ -16,6 +16,23 @@ EPOCHS: tuple[int, ...] = tuple(range(START_YEAR, END_YEAR + 1, SAVE_EVERY_YEARS
 INITIAL_EPOCH = 1970  # the 1970s inventory is the initial state
 CONTROL_EPOCHS: tuple[int, ...] = (1990, 2000, 2010, 2020)  # outlines that steer the model
 AREA_CHECK_EPOCHS: tuple[int, ...] = (INITIAL_EPOCH, *CONTROL_EPOCHS)
+# The simulation starts SPINUP_YEARS before START_YEAR (longer than the response time of the
+# region's glaciers, ~10-30 years), so the 1960 state is the model's own, not the first guess.
+SPINUP_YEARS = 30
+SPINUP_START = START_YEAR - SPINUP_YEARS
+SPINUP_CLIMATE_YEARS = 10  # before the forcing starts: the mean balance profile of its first years
+# An outline dated in year Y (a late-summer image) is compared with the model state at the end of
+# that balance year, t = Y + 1 (OGGM's `rgi_date + 1`).
+OUTLINE_TIME_OFFSET_YEARS = 1
+
+
+REFERENCE_VOLUME_YEAR = 2000  # a reference volume without a year (Farinotti 2019: the RGI6 date, ~2000)
+RHEOLOGY_FACTOR_STEP = 0.02  # the regional factor is kept on a 2 % log grid, so re-runs stay incremental
+
+
+def outline_model_time(year: int) -> int:
+    """The model time (start of a year) an outline of `year` is compared with."""
+    return int(year) + OUTLINE_TIME_OFFSET_YEARS
 
 # --- grids and thresholds -----------------------------------------------------------------------
 MODEL_RESOLUTION_M = 100.0  # IGM grid
@@ -33,6 +50,16 @@ GLACIER_WARN_PCT = 10.0
 # --- physical constants -------------------------------------------------------------------------
 ICE_DENSITY = 900.0  # kg m-3, for the first-guess thickness and w.e. conversions
 GRAVITY = 9.81
+SECONDS_PER_YEAR = 31_556_926.0
+
+# --- ice rheology: IGM 3.2's defaults (igm/conf/processes/iceflow.yaml), scaled by one regional
+# factor calibrated to reference volumes (science/inversion.py) ----------------------------------
+IGM_ICE_DENSITY = 910.0  # kg m-3, physics.ice_density
+GLEN_N = 3.0  # physics.viscosity.exponent
+IGM_ARRHENIUS_MPA3_A = 78.0  # physics.viscosity.arrhenius, MPa-3 a-1 (= 2.47e-24 Pa-3 s-1, temperate ice)
+IGM_SLIDING_TAU_REF_MPA = 0.2153697218796329  # physics.sliding.tau_ref: basal drag at u_ref (Weertman)
+IGM_SLIDING_U_REF_M_A = 100.0  # physics.sliding.u_ref
+IGM_SLIDING_EXPONENT = 3.0  # physics.sliding.exponent m: u_b = u_ref (tau_b / tau_ref)^m
 
 # --- coordinate reference systems ---------------------------------------------------------------
 GEOGRAPHIC_CRS = "EPSG:4326"
@@ -90,6 +117,8 @@ MASK_OUTLINE_TOLERANCE_PCT = 1.0  # polygon area vs the mask's pixel area
 
 REPORTS_DIR = "reports"
 CALIBRATION_REPORT_RELPATH = "reports/calibration.csv"
+VALIDATION_REPORT_RELPATH = "reports/validation.csv"  # fit vs leave-one-out, volume vs reference (and .png)
+RHEOLOGY_RELPATH = "reports/rheology.json"  # the regional rheology factor and what it was calibrated on
 PRODUCT_AUDIT_RELPATH = "reports/product_audit.csv"
 OUTLINE_TABLE_RELPATH = "reports/published_outlines.parquet"
 DATA_DOCS_RELPATH = "reports/data_docs"  # Great Expectations HTML (index.html)
@@ -105,8 +134,9 @@ def plot_relpath(glacier_id: str) -> str:
 CODE_VERSIONS = {
     "outline_inventory": "1",
     "iceflow_emulator": "1",
-    "glacier_domain": "1",
-    "igm_simulation": "1",
+    "ice_rheology": "1",
+    "glacier_domain": "2",
+    "igm_simulation": "2",
     "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "1",
     "stac_catalog": "1",  # what a publication holds (see ledger.RegionState.publication_fingerprint)

@@ -9,7 +9,8 @@ import dagster as dg
 from .assets.inventory import outline_inventory
 from .assets.products import epoch_products, regional_outlines
 from .assets.publish import stac_catalog
-from .assets.quality import calibration_report, product_audit
+from .assets.quality import calibration_report, product_audit, validation_report
+from .assets.rheology import ice_rheology
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
 from .deploy import batch_event_writes, executor
@@ -18,8 +19,8 @@ from .resources import IGMRunner, ProductStore, RegionSource
 
 batch_event_writes()  # bulk event writes for batched runs, in every process that loads this code
 
-ASSETS = [outline_inventory, iceflow_emulator, glacier_domain, igm_simulation, epoch_products, regional_outlines,
-          calibration_report, product_audit, stac_catalog]
+ASSETS = [outline_inventory, iceflow_emulator, ice_rheology, glacier_domain, igm_simulation, epoch_products,
+          regional_outlines, calibration_report, validation_report, product_audit, stac_catalog]
 
 simulate_glaciers = dg.define_asset_job(
     "simulate_glaciers", selection=[glacier_domain, igm_simulation], partitions_def=glacier_partitions,
@@ -32,7 +33,8 @@ regional_products = dg.define_asset_job(
     "regional_products", selection=[regional_outlines], partitions_def=epoch_partitions,
     description="One outline file per epoch (Albers).")
 quality_and_publish = dg.define_asset_job(
-    "quality_and_publish", selection=dg.AssetSelection.assets(calibration_report, product_audit, stac_catalog),
+    "quality_and_publish",
+    selection=dg.AssetSelection.assets(calibration_report, validation_report, product_audit, stac_catalog),
     description="Calibration report, product audit and their checks; publishing runs only if the gates pass.")
 JOBS = [simulate_glaciers, glacier_epoch_products, regional_products, quality_and_publish]
 

@@ -176,21 +176,25 @@ class MainJob:
             say(f"recovered: {line}")
 
     def inventory_and_emulator(self, spec):
-        """1/5: (re)build the inventory and train the emulator where they are not current."""
+        """1/5: (re)build the inventory, train the emulator and calibrate the regional rheology
+        where they are not current."""
         import dagster as dg
         import geopandas as gpd
 
         from .assets.inventory import inventory_fingerprint
+        from .assets.rheology import read_rheology, rheology_current
         from .assets.simulation import emulator_current
         from .recovery import process_tag
         from .storage import read_parquet_metadata
 
-        say("1/5 outline inventory and ice-flow emulator")
+        say("1/5 outline inventory, ice-flow emulator and regional ice rheology")
         path = self.store.path(INVENTORY_RELPATH)
         self.inventory_current = (read_parquet_metadata(path).get("fingerprint") == inventory_fingerprint(spec)
                                   and self.store.path(REJECTED_RELPATH).exists())
+        rheology_ok = self.inventory_current and rheology_current(self.store, self.region, gpd.read_parquet(path))
         selection = ([] if self.inventory_current else ["outline_inventory"]) + \
-            ([] if emulator_current(self.store, self.igm) else ["iceflow_emulator"])
+            ([] if emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
+            ([] if rheology_ok else ["ice_rheology"])
         if selection:
             res = dg.materialize([*self.defs.assets, *self.defs.asset_checks], selection=selection,
                                  instance=self.instance, resources=self.defs.resources, raise_on_error=False,
@@ -198,6 +202,11 @@ class MainJob:
             if not res.success:
                 say(f"   FAILED: {_failure_text(res)}", error=True)
                 return None
+        rheology = read_rheology(self.store)
+        self.rheology_factor = float(rheology["factor"])
+        say(f"   rheology factor {self.rheology_factor:g} from {rheology['n_glaciers']} glacier(s) with reference "
+            f"volumes ({rheology['reference_km3']:g} km3; {', '.join(rheology['source']) or 'none'})"
+            + (" (unchanged)" if rheology_ok else ""))
         return gpd.read_parquet(path)
 
     def select(self, inventory) -> list[str]:
@@ -232,7 +241,7 @@ class MainJob:
         from .workflow import expected_fingerprints
 
         expected = expected_fingerprints(inventory, spec, self.igm.emulator_fingerprint(),
-                                         self.igm.simulation_settings(), glaciers)
+                                         self.igm.simulation_settings(self.rheology_factor), glaciers)
         failures = read_failures(self.store.path(""))
         todo = [g for g in glaciers if g in failures or expected[g]["simulation"] is None
                 or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") != expected[g]["simulation"]]
@@ -310,7 +319,8 @@ class MainJob:
         if report.exists():
             gate = area_gate(pd.read_csv(report))
             say(f"   area agreement: mean |A_sim - A_obs| / A_obs = {gate.mean_abs_diff_pct:.2f} % over "
-                f"{gate.n_comparisons} glacier-epochs (gate {AREA_GATE_PCT} %): {'PASSED' if gate.passed else 'FAILED'}")
+                f"{gate.n_comparisons} outlines (gate {AREA_GATE_PCT} %): {'PASSED' if gate.passed else 'FAILED'}"
+                + (f"; {gate.note}" if gate.note else ""))
         if published:
             say(f"   published to {store.catalog_path()} (version {live_version(store.catalog_path()).name}) ({secs:.1f} s)")
         else:

@@ -83,3 +83,33 @@ def outline_map_png(title: str, outlines) -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def validation_png(table: pd.DataFrame) -> bytes:
+    """Left: per glacier, the area misfit where the outline was fitted vs where it was left out
+    (mean |%|). Right: simulated volume against the reference volume, with the 1:1 line."""
+    import numpy as np
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=80, gridspec_kw={"width_ratios": [1.6, 1]})
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["fit_mean_abs_pct"], 0.4, label="fitted (in sample)", color="tab:blue")
+    ax.bar(x + 0.2, table["loo_mean_abs_pct"].fillna(0), 0.4, label="left out (validation)", color="tab:orange")
+    ax.set_xticks(x, [g.split(".")[-1] for g in table["glacier_id"]], rotation=90, fontsize=6)
+    ax.set_ylabel("mean |A_sim − A_obs| / A_obs (%)", fontsize=8)
+    ax.set_title("Area: calibration fit vs leave-one-out", fontsize=9)
+    ax.legend(fontsize=7)
+    ref = table.dropna(subset=["reference_volume_km3"])
+    if len(ref):
+        lim = [0, 1.1 * float(max(ref["reference_volume_km3"].max(), ref["volume_km3"].max()))]
+        bx.plot(lim, lim, color="0.6", lw=0.8)
+        bx.plot(ref["reference_volume_km3"], ref["volume_km3"], "o", color="tab:green", ms=4)
+        bx.set_xlim(lim)
+        bx.set_ylim(lim)
+    bx.set_xlabel("reference volume (km³)", fontsize=8)
+    bx.set_ylabel("simulated volume (km³)", fontsize=8)
+    bx.set_title("Volume at the reference date", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

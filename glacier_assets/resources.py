@@ -89,6 +89,7 @@ class IGMRunner(dg.ConfigurableResource):
     use_emulator: bool = True
     warm_iterations: int = WARM_ITERATIONS
     cold_iterations: int = COLD_ITERATIONS
+    leave_one_out: bool = True  # predict every outline with it left out of the calibration (validation)
     python: str = ""
 
     def emulator_fingerprint(self) -> str | None:
@@ -100,12 +101,14 @@ class IGMRunner(dg.ConfigurableResource):
             return None
         return fingerprint("iceflow_emulator", self.seed, self.cold_iterations, software_versions())
 
-    def simulation_settings(self) -> dict:
-        """The settings a simulation's result depends on (part of its fingerprint)."""
+    def simulation_settings(self, rheology_factor: float) -> dict:
+        """The settings a simulation's result depends on (part of its fingerprint), with the
+        region's rheology factor."""
         from .igm_run.model import software_versions
 
         return {"seed": self.seed, "use_emulator": self.use_emulator, "warm_iterations": self.warm_iterations,
-                "cold_iterations": self.cold_iterations, "versions": software_versions()}
+                "cold_iterations": self.cold_iterations, "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
+                "versions": software_versions()}
 
     def settings_extras(self, emulator_path: Path | None) -> dict:
         return {
@@ -114,6 +117,7 @@ class IGMRunner(dg.ConfigurableResource):
             "emulator_weights": str(emulator_path) if (self.use_emulator and emulator_path) else None,
             "warm_iterations": self.warm_iterations,
             "cold_iterations": self.cold_iterations,
+            "leave_one_out": self.leave_one_out,
         }
 
     def run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:

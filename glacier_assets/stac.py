@@ -405,7 +405,8 @@ def _rows(gdf) -> list[tuple]:
 
 def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outlines: dict[int, tuple],
                   provenance: dict[str, Provenance], version: str, workers: int = 1,
-                  failed: dict[str, str] | None = None, region_bbox: list[float] | None = None) -> CatalogStats:
+                  failed: dict[str, str] | None = None, region_bbox: list[float] | None = None,
+                  quality: dict | None = None) -> CatalogStats:
     """Publish some glaciers' products into the catalog folder `root` and rewrite its STAC
     catalogs, incrementally.
 
@@ -416,7 +417,10 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     `outlines`: epoch -> (GeoDataFrame of the published glaciers' regional outlines, Albers; its
     shapefile in the work area or None): each epoch's file holds these rows plus the rows already
     published for glaciers not in `thickness`. `failed`: glacier -> reason, listed in the
-    collections (their earlier products, if any, stay published). Returns what changed."""
+    collections (their earlier products, if any, stay published). `quality`: the figures that say
+    how far to trust the products (area fit and its leave-one-out validation, the rheology and
+    its reference volumes), written into both collections as `glacier_assets:quality`. Returns
+    what changed."""
     root = Path(root)
     stats = CatalogStats()
     default = Provenance(software={}, version=version)
@@ -457,7 +461,8 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
         })
     published = sorted({i["properties"]["glacier_id"] for i in items.values()})
     failed = failed or {}
-    failures = {"glacier_assets:failed_glaciers": [{"glacier_id": g, "reason": r} for g, r in sorted(failed.items())]}
+    failures = {"glacier_assets:failed_glaciers": [{"glacier_id": g, "reason": r} for g, r in sorted(failed.items())],
+                **({"glacier_assets:quality": quality} if quality else {})}
     thk_item_assets = {"thickness": {"type": COG, "roles": ["data"], "title": "Ice thickness (m), 25 m",
                                      "raster:bands": [RASTER_BAND]}}
     _write_json(thk_root / "collection.json", _collection(

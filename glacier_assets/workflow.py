@@ -29,12 +29,16 @@ from .constants import (
     MASK_NODATA,
     MODEL_RESOLUTION_M,
     PRODUCT_RESOLUTION_M,
+    RHEOLOGY_FACTOR_STEP,
+    SPINUP_START,
     THICKNESS_NODATA,
+    outline_model_time,
 )
 from .fingerprints import fingerprint, input_parts
 from .inventory.forcing import climate_profiles, ela_table_profiles
 from .inventory.region import ElaTableForcing, RegionSpec
 from .science.domain import allowed_ice_mask, build_domain, rasterize
+from .science.inversion import InversionInputs, quantize_factor, regional_factor
 from .science.grids import Grid, reproject_raster, snapped_grid, utm_crs_for
 from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
@@ -145,12 +149,7 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
     bed_mask = rasterize([nearest_dem.geometry], grid)
     others_mask = rasterize(list(others.to_crs(crs).geometry), grid)
     allowed = allowed_ice_mask(rasterize(list(own.geometry), grid), others_mask & ~initial_mask, grid.res)
-    z = elevation_bins(float(np.nanmin(dem)), float(np.nanmax(dem)))
-    if isinstance(spec.forcing, ElaTableForcing):
-        profiles, info = ela_table_profiles(spec.forcing, z)
-    else:
-        profiles, info = climate_profiles(spec.forcing, centroid.x, centroid.y, z,
-                                          target_ela=float(np.median(dem[initial_mask])))
+    profiles, info = _forcing_profiles(spec, centroid, dem, initial_mask)
     attrs = {"forcing": info.kind, "initial_outline_year": int(initial["year"]),
              "bed_outline_year": int(nearest_dem["year"]), "dem_year": spec.dem.year,
              "dem_void_cells_filled": n_filled, "region": spec.name,
@@ -179,22 +178,18 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
 
 
 def observed_areas(rows: gpd.GeoDataFrame) -> dict[int, float]:
-    """Observed area per model epoch from a glacier's outlines (initial and control); where two
-    outlines fall on one epoch the one dated nearer to it wins."""
-    out: dict[int, tuple[int, float]] = {}
-    for _, r in rows.iterrows():
-        gap = abs(int(r["year"]) - int(r["epoch"]))
-        if int(r["epoch"]) not in out or gap < out[int(r["epoch"])][0]:
-            out[int(r["epoch"])] = (gap, float(r["area_km2"]))
-    return {e: a for e, (_, a) in sorted(out.items())}
+    """Observed area per model time (the outline's year + 1, `outline_model_time`) from a
+    glacier's outlines, initial and control; where an initial and a control outline share a year
+    the control one wins."""
+    ordered = rows.assign(_control=rows["role"] == "control").sort_values(["year", "_control"])
+    return {outline_model_time(int(r["year"])): float(r["area_km2"]) for _, r in ordered.iterrows()}
 
 
 def calibration_targets(rows: gpd.GeoDataFrame) -> dict[int, float]:
-    """Areas the simulation is calibrated to: all observed epochs after 1960, if the glacier has at
-    least one control outline; none (an uncalibrated run) otherwise."""
-    if not (rows["role"] == "control").any():
-        return {}
-    return {e: a for e, a in observed_areas(rows).items() if e > EPOCHS[0]}
+    """Areas the simulation is calibrated to, by model time: every outline of the glacier (the
+    initial one too; a glacier with a single outline is calibrated to it by the spin-up) dated
+    after the spin-up's start."""
+    return {t: a for t, a in observed_areas(rows).items() if t > SPINUP_START}
 
 
 def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
@@ -333,12 +328,15 @@ __all__ = [
 
 # --- region-wide reports ---------------------------------------------------------------------------
 
-REPORT_COLUMNS = ["glacier_id", "role", "epoch", "obs_year", "obs_area_km2", "sim_area_km2", "rel_diff_pct", "iou",
-                  "d_ela_m", "iterations", "status", "glacier_status", "volume_km3", "farinotti2019_volume_km3"]
+REPORT_COLUMNS = ["glacier_id", "role", "epoch", "obs_year", "model_time", "obs_area_km2", "sim_area_km2",
+                  "rel_diff_pct", "iou", "d_ela_m", "shift_flag", "iterations", "status", "glacier_status",
+                  "loo_area_km2", "loo_rel_diff_pct", "volume_km3", "reference_volume_km3", "reference_year"]
 
 
-def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, farinotti_km3: float | None) -> list[dict]:
-    """Simulated vs observed area and mask overlap (IoU, at 25 m) at every observed epoch."""
+def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[float, int, str] | None) -> list[dict]:
+    """Simulated vs observed area and mask overlap (IoU, at 25 m) for every outline, at the
+    outline's own model time (its year + 1), not at the nearest epoch; the area predicted for it
+    when it was left out of the calibration; the volume, and the glacier's reference volume."""
     import json
 
     from .science.quality import iou
@@ -346,28 +344,35 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, farinotti_km3: floa
     gid = rows["glacier_id"].iloc[0]
     with xr.open_dataset(sim_path) as sim:
         grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
-        thk = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}
-        calibration = {int(r["epoch"]): r for r in json.loads(sim.attrs.get("calibration", "[]"))}
+        thk = {int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values}
+        calibration = {int(r["obs_year"]): r for r in json.loads(sim.attrs.get("calibration", "[]"))}
+        loo = {int(r["obs_year"]): r for r in json.loads(sim.attrs.get("validation", "[]"))}
         glacier_status = sim.attrs.get("calibration_status", "uncalibrated")
     fine = grid.refined(REFINE)
     out = []
     for _, r in rows.sort_values("year").iterrows():
-        epoch = int(r["epoch"])
-        if epoch not in thk:
+        year = int(r["year"])
+        t = outline_model_time(year)
+        if t not in thk:
             continue
-        sim_thk = product_thickness(thk[epoch], REFINE)
+        sim_thk = product_thickness(thk[t], REFINE)
         sim_mask = sim_thk >= ICE_THRESHOLD_M
         obs_mask = rasterize([gpd.GeoSeries([r.geometry], crs=GEOGRAPHIC_CRS).to_crs(grid.crs).iloc[0]], fine)
         sim_area = glaciated_area_km2(sim_thk, fine.cell_area_m2)
-        cal = calibration.get(epoch, {})
+        cal = calibration.get(year, {})
         out.append({
-            "glacier_id": gid, "role": r["role"], "epoch": epoch, "obs_year": int(r["year"]),
+            "glacier_id": gid, "role": r["role"], "epoch": int(r["epoch"]), "obs_year": year, "model_time": t,
             "obs_area_km2": float(r["area_km2"]), "sim_area_km2": sim_area,
             "rel_diff_pct": 100.0 * (sim_area - r["area_km2"]) / r["area_km2"],
             "iou": iou(sim_mask, obs_mask), "d_ela_m": cal.get("d_ela_m", np.nan),
+            "shift_flag": cal.get("shift_flag", ""),
             "iterations": cal.get("iterations", 0), "status": cal.get("status", "uncalibrated"),
-            "glacier_status": glacier_status, "volume_km3": volume_km3(thk[epoch], grid.cell_area_m2),
-            "farinotti2019_volume_km3": np.nan if farinotti_km3 is None else farinotti_km3,
+            "glacier_status": glacier_status,
+            "loo_area_km2": loo.get(year, {}).get("predicted_area_km2", np.nan),
+            "loo_rel_diff_pct": loo.get(year, {}).get("rel_diff_pct", np.nan),
+            "volume_km3": volume_km3(thk[t], grid.cell_area_m2),
+            "reference_volume_km3": np.nan if reference is None else reference[0],
+            "reference_year": np.nan if reference is None else reference[1],
         })
     return out
 
@@ -445,13 +450,82 @@ def published_outline_table(paths: list[Path]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs)
 
 
+# --- the regional rheology: one factor, calibrated to reference volumes ---------------------------
+
+
+def _forcing_profiles(spec: RegionSpec, lonlat, dem: np.ndarray, outline: np.ndarray):
+    z = elevation_bins(float(np.nanmin(dem)), float(np.nanmax(dem)))
+    if isinstance(spec.forcing, ElaTableForcing):
+        return ela_table_profiles(spec.forcing, z)
+    return climate_profiles(spec.forcing, lonlat.x, lonlat.y, z, target_ela=float(np.median(dem[outline])))
+
+
+def reference_outline(rows: gpd.GeoDataFrame, year: int):
+    """The glacier's outline dated nearest `year` (the later one on a tie)."""
+    gap = (rows["year"].astype(int) - int(year)).abs()
+    return rows.assign(_gap=gap, _neg=-rows["year"].astype(int)).sort_values(["_gap", "_neg"]).iloc[0]
+
+
+def inversion_inputs(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, year: int) -> InversionInputs:
+    """Flux and slope of the glacier's outline nearest `year` on its own 100 m grid: what the
+    inverted volume for any rheology factor is computed from."""
+    ref = reference_outline(glacier_rows(inventory, glacier_id), year)
+    point = ref.geometry.representative_point()
+    crs = utm_crs_for(point.x, point.y)
+    geom = gpd.GeoSeries([ref.geometry], crs=GEOGRAPHIC_CRS).to_crs(crs).iloc[0]
+    grid = snapped_grid(crs, geom.bounds, MODEL_RESOLUTION_M, 3)
+    dem, _ = fill_dem_voids(reproject_raster(str(spec.dem.path), grid, _dem_resampling(spec.dem.path, grid)),
+                            glacier_id, spec.dem.path.name)
+    mask = rasterize([geom], grid)
+    if not mask.any():
+        raise GlacierError(f"glacier {glacier_id}: its outline of {ref['year']} covers no 100 m cell centre")
+    profiles, _ = _forcing_profiles(spec, point, dem, mask)
+    return InversionInputs.from_surface(dem, mask, np.interp(dem, profiles.z, profiles.b.mean(axis=0)), grid.res)
+
+
+def rheology_fingerprint(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict) -> str:
+    """Of the references and, per glacier with one, the outline they belong to, the DEM and forcing."""
+    parts = []
+    for gid, (vol, year, source) in sorted(refs.items()):
+        ref = reference_outline(glacier_rows(inventory, gid), year)
+        parts.append((gid, round(vol, 9), year, source, int(ref["year"]), ref.geometry.wkb_hex))
+    return fingerprint("ice_rheology", parts, input_parts(spec.dem), input_parts(spec.forcing), RHEOLOGY_FACTOR_STEP)
+
+
+def calibrate_rheology(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict[str, tuple[float, int, str]]
+                       ) -> dict:
+    """The regional rheology factor: the one that makes the summed inverted volume of the glaciers
+    with a reference volume equal to their summed reference (`science.inversion.regional_factor`),
+    kept on a 2 % grid. A glacier whose inputs fail is left out and named; with no reference at
+    all the factor is 1 (IGM's default ice) and the record says the volume is unconstrained."""
+    used, skipped = {}, {}
+    for gid, (vol, year, _) in sorted(refs.items()):
+        try:
+            used[gid] = (inversion_inputs(gid, inventory, spec, year), vol, year)
+        except (GlacierError, ValueError) as exc:
+            skipped[gid] = str(exc)
+    record = {"fingerprint": rheology_fingerprint(inventory, spec, refs), "skipped": skipped,
+              "source": sorted({s for _, _, s in refs.values()}), "n_glaciers": len(used),
+              "reference_km3": round(sum(v for _, v, _ in used.values()), 6)}
+    if not used:
+        return {**record, "factor": 1.0, "raw_factor": None, "glaciers": [],
+                "note": "no glacier has a reference volume: IGM's default rheology, volume not constrained"}
+    raw = regional_factor([i for i, _, _ in used.values()], [v for _, v, _ in used.values()])
+    factor = quantize_factor(raw, RHEOLOGY_FACTOR_STEP)
+    rows = [{"glacier_id": g, "year": y, "reference_km3": round(v, 6), "inverted_km3": round(i.volume_km3(factor), 6)}
+            for g, (i, v, y) in used.items()]
+    return {**record, "factor": round(factor, 6), "raw_factor": round(raw, 6), "glaciers": rows,
+            "inverted_km3": round(sum(r["inverted_km3"] for r in rows), 6)}
+
+
 # --- fingerprints of today's inputs ------------------------------------------------------------------
 
 
 def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulator_fp: str | None,
-                          settings: dict, glacier_ids: list[str] | None = None) -> dict[str, dict]:
+                          settings: dict | None, glacier_ids: list[str] | None = None) -> dict[str, dict]:
     """Glacier -> {"domain", "simulation"}: the fingerprints its domain and simulation would have
-    if made from today's inputs (None when the domain cannot be laid out)."""
+    if made from today's inputs (None when the domain cannot be laid out, and the simulation's
+    when there are no `settings`: no rheology yet)."""
     from .fingerprints import simulation_fingerprint
 
     out = {}
@@ -462,5 +536,52 @@ def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulato
             out[gid] = {"domain": None, "simulation": None}
             continue
         targets = calibration_targets(glacier_rows(inventory, gid))
-        out[gid] = {"domain": dom, "simulation": simulation_fingerprint(dom, emulator_fp, settings, targets)}
+        out[gid] = {"domain": dom, "simulation": None if settings is None
+                    else simulation_fingerprint(dom, emulator_fp, settings, targets)}
     return out
+
+
+# --- judging a real glacier against independent observations ---------------------------------------
+
+
+def simulated_thickness_at(sim_path: Path, year: int) -> tuple[np.ndarray, Grid, int]:
+    """The simulated thickness on the 25 m product grid at the saved model time nearest the
+    start of `year` (an epoch, or an outline's date), with that time."""
+    with xr.open_dataset(sim_path) as sim:
+        grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
+        saved = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}
+        if "outline_time" in sim.dims:
+            saved.update({int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values})
+    when = min(saved, key=lambda t: (abs(t - year), t))
+    return product_thickness(saved[when], REFINE), grid.refined(REFINE), when
+
+
+def evaluate_thickness(sim_path: Path, observed_tif: Path, year: int) -> dict:
+    """Simulated thickness against an observed (or consensus) thickness raster in any CRS,
+    resampled bilinearly onto the product grid: bias and RMSE where the observation has ice."""
+    from .science.skill import thickness_skill
+
+    thk, grid, when = simulated_thickness_at(sim_path, year)
+    return {**thickness_skill(thk, reproject_raster(str(observed_tif), grid)), "model_time": when}
+
+
+def simulated_mass_balance(sim_path: Path) -> pd.Series:
+    """The simulation's glacier-wide annual balance (m w.e.), indexed by balance year."""
+    with xr.open_dataset(sim_path) as sim:
+        return pd.Series(sim["mass_balance"].values, index=sim["year"].values.astype(int)).dropna()
+
+
+def read_wgms_balance(path: Path) -> pd.Series:
+    """A WGMS mass-balance table (`YEAR`, `ANNUAL_BALANCE` in mm w.e.) as m w.e. per year."""
+    table = pd.read_csv(path)
+    missing = {"YEAR", "ANNUAL_BALANCE"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: not a WGMS mass-balance table (no {', '.join(sorted(missing))} column)")
+    table = table.dropna(subset=["ANNUAL_BALANCE"])
+    return pd.Series(table["ANNUAL_BALANCE"].to_numpy() / 1000.0, index=table["YEAR"].astype(int).to_numpy())
+
+
+def evaluate_mass_balance(sim_path: Path, wgms_csv: Path) -> dict:
+    from .science.skill import mass_balance_skill
+
+    return mass_balance_skill(simulated_mass_balance(sim_path), read_wgms_balance(wgms_csv))

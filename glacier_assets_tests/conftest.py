@@ -89,7 +89,7 @@ def demo_chain(tmp_path_factory, demo_region):
     with dg.instance_for_test(temp_dir=str(root / "dagster_home")) as instance:
         results = {}
         results["setup"] = dg.materialize([*defs.assets, *defs.asset_checks],
-                                          selection=["outline_inventory", "iceflow_emulator"],
+                                          selection=["outline_inventory", "iceflow_emulator", "ice_rheology"],
                                           instance=instance, resources=defs.resources)
         for gid in DEMO_PAIR:
             results[gid] = dg.materialize(defs.assets, selection=["glacier_domain", "igm_simulation"],

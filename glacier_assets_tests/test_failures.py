@@ -39,11 +39,12 @@ def test_an_outline_in_the_wrong_place_is_named(demo_region):
 
     spec = load_region_spec(demo_region)
     inv, _ = build_inventory(spec.outlines, spec.id_pattern)
-    far = inv[(inv.glacier_id == GID) & (inv.year == 2010)].index
+    far = inv[(inv.glacier_id == GID) & (inv.epoch == 2010)].index
+    year = int(inv.loc[far, "year"].iloc[0])  # the demo's "2010" outlines are dated 2008-2011
     inv.loc[far, "geometry"] = inv.loc[far, "geometry"].translate(xoff=3.0)  # three degrees east
     with pytest.raises(GlacierError, match=rf"glacier {GID}: its outlines span 28\d x \d km, .* the control outline "
-                                           r"of 2010 from outlines_2010.shp lies 2\d\d km from the initial one; is it in "
-                                           r"the wrong place or CRS\?"):
+                                           rf"of {year} from outlines_2010.shp lies 2\d\d km from the initial one; is it "
+                                           r"in the wrong place or CRS\?"):
         domain_layout(GID, inv)
 
 
@@ -73,21 +74,22 @@ def test_an_unexpected_error_names_glacier_step_and_cause_and_is_recorded(tmp_pa
 
 @pytest.mark.igm
 def test_the_igm_childs_own_error_reaches_the_console(tmp_path, demo_chain):
-    """The Pipes child fails (a domain without a bed): the step's failure says why, not only the
-    child's exit code."""
+    """The Pipes child fails (a domain without the ice flux its bed is inverted from): the step's
+    failure says why, not only the child's exit code."""
     products = tmp_path / "products"
     shutil.copytree(demo_chain["products"], products)
     domain = products / domain_relpath(GID)
     with xr.open_dataset(domain) as ds:
         ds = ds.load()
-    ds.drop_vars("topg").to_netcdf(domain)
+    ds.drop_vars("flux_bed").to_netcdf(domain)
     (products / "simulations" / f"{GID}.nc").unlink()
     defs = chain_definitions(products, demo_chain["region"], (GID,))
     with dg.instance_for_test() as instance:
-        dg.materialize(defs.assets, selection=["outline_inventory"], instance=instance, resources=defs.resources)
+        dg.materialize(defs.assets, selection=["outline_inventory", "ice_rheology"], instance=instance,
+                       resources=defs.resources)
         result = dg.materialize(defs.assets, selection=["igm_simulation"], partition_key=GID, instance=instance,
                                 resources=defs.resources, raise_on_error=False)
     message = [e for e in result.all_events if e.is_step_failure][0].step_failure_data.user_failure_data.description
-    assert message.startswith(f"{GID} [igm_simulation]: KeyError: ") and "topg" in message
+    assert message.startswith(f"{GID} [igm_simulation]: KeyError: ") and "flux_bed" in message
     assert read_failures(products)[GID][0]["step"] == "igm_simulation"
     assert not list((products / "status").rglob(".igm_child_error.txt"))

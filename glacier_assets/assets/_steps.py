@@ -55,7 +55,11 @@ def glacier_step(context: dg.AssetExecutionContext, store: ProductStore, glacier
 def glacier_states(store: ProductStore, region: RegionSource, igm: IGMRunner,
                    inventory: gpd.GeoDataFrame) -> RegionState:
     """Every inventory glacier's state, judged against today's inputs (see ledger.py)."""
-    expected = expected_fingerprints(inventory, region.load(), igm.emulator_fingerprint(), igm.simulation_settings())
+    from .rheology import read_rheology
+
+    rheology = read_rheology(store)
+    settings = igm.simulation_settings(float(rheology["factor"])) if rheology else None
+    expected = expected_fingerprints(inventory, region.load(), igm.emulator_fingerprint(), settings)
     codes = {g: code_for(g, inventory) for g in inventory["glacier_id"].unique()}
     return region_state(store.path(""), codes, {g: e["simulation"] for g, e in expected.items()})
 

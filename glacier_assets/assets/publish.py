@@ -13,6 +13,7 @@ import xarray as xr
 
 from ..checks import audit_problems
 from ..constants import (
+    AREA_GATE_PCT,
     CALIBRATION_REPORT_RELPATH,
     CODE_VERSIONS,
     EPOCHS,
@@ -25,7 +26,7 @@ from ..constants import (
 )
 from ..publication import live_version, new_version
 from ..resources import IGMRunner, ProductStore, RegionSource
-from ..science.quality import area_gate
+from ..science.quality import area_gate, validation_summary
 from ..stac import (
     Provenance,
     ThicknessProduct,
@@ -38,7 +39,8 @@ from ..storage import atomic_path, file_lock
 from ._metadata import metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory
-from .quality import calibration_report, product_audit
+from .rheology import read_rheology
+from .quality import calibration_report, product_audit, validation_report
 
 
 class StacCatalogConfig(dg.Config):
@@ -72,7 +74,7 @@ def publication_record(store: ProductStore) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-@dg.asset(deps=[calibration_report, product_audit], group_name="publish", kinds={"stac", "cog", "shapefile"},
+@dg.asset(deps=[calibration_report, validation_report, product_audit], group_name="publish", kinds={"stac", "cog", "shapefile"},
           code_version=CODE_VERSIONS["stac_catalog"])
 def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, store: ProductStore,
                  region: RegionSource, igm: IGMRunner):
@@ -95,13 +97,16 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         if not gate.passed or problems:
             raise dg.Failure(
                 description=(f"not published: area gate {'passed' if gate.passed else 'FAILED'} "
-                             f"(mean {gate.mean_abs_diff_pct:.2f} %; worst {gate.worst}); audit problems {problems}"),
+                             f"(mean {gate.mean_abs_diff_pct:.2f} %; worst {gate.worst}{'; ' + gate.note if gate.note else ''}); "
+                             f"audit problems {problems}"),
                 metadata={"worst_glaciers": dg.MetadataValue.json(gate.worst)})
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
         checked = set(report["glacier_id"]) & set(audit["glacier_id"])
         glaciers = [g for g in state.current if g in checked]
-        stats, live = _publish(store, config, inventory, glaciers, state.failed)
+        quality = {**validation_summary(report[report["glacier_id"].isin(glaciers)]),
+                   "area_gate_pct": AREA_GATE_PCT, "rheology": _rheology_summary(store)}
+        stats, live = _publish(store, config, inventory, glaciers, state.failed, quality)
         record = {"fingerprint": state.publication_fingerprint(store.albers, version("glacier_assets")),
                   "version": live.name, "glaciers": glaciers, "failed": state.failed,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -124,8 +129,13 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
     })
 
 
+def _rheology_summary(store: ProductStore) -> dict:
+    record = read_rheology(store) or {}
+    return {k: record.get(k) for k in ("factor", "n_glaciers", "reference_km3", "source")}
+
+
 def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers: list[str],
-             failed: dict[str, str]) -> tuple:
+             failed: dict[str, str], quality: dict) -> tuple:
     """Write a new catalog version replacing `glaciers`' products (validated before it goes live)."""
     package_version = version("glacier_assets")
     thickness = {g: [ThicknessProduct(g, y, store.path(thickness_relpath(g, y))) for y in EPOCHS
@@ -142,7 +152,7 @@ def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers
     bbox = [float(v) for v in inventory.total_bounds]
     with new_version(store.catalog_path()) as stage:
         stats = write_catalog(stage, thickness, outlines, provenance, package_version, workers=config.workers,
-                              failed=failed, region_bbox=bbox)
+                              failed=failed, region_bbox=bbox, quality=quality)
         if config.validate_items:
             problems = validate_objects(catalog_json_paths(stage) + [Path(p) for p in stats.written],
                                         store.stac_schemas_path())

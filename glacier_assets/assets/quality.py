@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..constants import (
     CALIBRATION_REPORT_RELPATH,
+    VALIDATION_REPORT_RELPATH,
     EPOCHS,
     OUTLINE_TABLE_RELPATH,
     PRODUCT_AUDIT_RELPATH,
@@ -16,15 +17,16 @@ from ..constants import (
     simulation_relpath,
     thickness_relpath,
 )
-from ..inventory.reference import farinotti_volume_km3
 from ..resources import IGMRunner, ProductStore, RegionSource
-from ..science.quality import area_gate, glaciers_above
+from ..plots import markdown_image, save_png, validation_png
+from ..science.quality import area_gate, glaciers_above, validation_summary, validation_table
 from ..storage import atomic_path, file_lock, write_geoparquet
 from ..workflow import REPORT_COLUMNS, AUDIT_COLUMNS, audit_glacier, calibration_rows, code_for, published_outline_table
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory, outline_inventory
 from .products import OUTLINE, MASK, THICKNESS, regional_outlines
+from .rheology import region_references
 from .simulation import igm_simulation
 
 
@@ -37,26 +39,27 @@ def _write_csv(path, df: pd.DataFrame):
 @dg.asset(deps=[igm_simulation, outline_inventory], group_name="quality", kinds={"csv"})
 def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource,
                        igm: IGMRunner):
-    """Per glacier and observed epoch: the ELA shift found, simulated vs observed area, their
-    relative difference, the IoU of simulated and observed masks (25 m), calibration iterations and
-    status, the volume, and Farinotti et al. (2019) where the id is in its table
+    """Per glacier and outline, at the outline's own date: the ELA shift found (and a flag if it is
+    implausible), simulated vs observed area, their relative difference, the IoU of simulated and
+    observed masks (25 m), calibration iterations and status, the area predicted with the outline
+    left out of the calibration, the volume, and the glacier's reference volume
     (`reports/calibration.csv`). Made from the glaciers whose products are complete and current;
     the others (failed, not simulated, inputs changed) are listed, not guessed."""
     with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
-        farinotti = region.farinotti_path()
+        refs = region_references(store, region, inventory)
         rows = []
         for gid in state.current:
             rows.extend(calibration_rows(inventory[inventory["glacier_id"] == gid], store.path(simulation_relpath(gid)),
-                                         farinotti_volume_km3(farinotti, gid)))
+                                         refs.get(gid)))
         report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
         path = _write_csv(store.path(CALIBRATION_REPORT_RELPATH), report)
     gate = area_gate(report)
     warn = glaciers_above(report)
     per_glacier = report.groupby("glacier_id").agg(
         status=("glacier_status", "first"), mean_abs_diff_pct=("rel_diff_pct", lambda s: float(np.mean(np.abs(s)))),
-        mean_iou=("iou", "mean"), farinotti_km3=("farinotti2019_volume_km3", "first")).round(3).reset_index()
+        mean_iou=("iou", "mean"), reference_km3=("reference_volume_km3", "first")).round(3).reset_index()
     return dg.MaterializeResult(metadata={
         **metadata({"path": path}),
         "n_glaciers": int(report["glacier_id"].nunique()),
@@ -103,4 +106,25 @@ def product_audit(context: dg.AssetExecutionContext, store: ProductStore, region
         "max_mask_outline_diff_pct": round(float(present["mask_outline_diff_pct"].max() if len(present) else 0), 6),
         "published_outline_rows": len(table),
         **state_metadata(state),
+    })
+
+
+@dg.asset(deps=[calibration_report], group_name="quality", kinds={"csv", "png"})
+def validation_report(context: dg.AssetExecutionContext, store: ProductStore) -> dg.MaterializeResult:
+    """How far to trust the products: per glacier and for the region, the area misfit where the
+    outlines were fitted (in sample) beside the misfit of each outline predicted with it left out
+    of the calibration (out of sample), and the simulated volume against the reference volumes
+    (`reports/validation.csv`, `reports/validation.png`). The same figures go into the STAC
+    collections."""
+    report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))
+    table = validation_table(report)
+    path = _write_csv(store.path(VALIDATION_REPORT_RELPATH), table)
+    png = validation_png(table)
+    plot = save_png(store.path(VALIDATION_REPORT_RELPATH).with_suffix(".png"), png)
+    summary = validation_summary(report)
+    return dg.MaterializeResult(metadata={
+        **metadata({"path": path, "plot_path": plot}),
+        **{k: v for k, v in summary.items() if v is not None},
+        "plot": dg.MetadataValue.md(markdown_image(png, "fit vs leave-one-out validation")),
+        "per_glacier": markdown_table(table.round(3).head(200)),
     })

@@ -33,6 +33,7 @@ from ..workflow import (
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_step
 from .inventory import load_inventory, outline_inventory
+from .rheology import ice_rheology, rheology_factor
 
 
 def emulator_record(store: ProductStore):
@@ -82,15 +83,17 @@ def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, stor
     return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata=metadata(figures))
 
 
-@dg.asset(partitions_def=glacier_partitions, deps=[glacier_domain, iceflow_emulator], group_name="model",
+@dg.asset(partitions_def=glacier_partitions, deps=[glacier_domain, iceflow_emulator, ice_rheology], group_name="model",
           kinds={"tensorflow", "netcdf"}, pool="gpu", op_tags={"dagster-k8s/config": IGM_STEP_K8S_CONFIG},
           code_version=CODE_VERSIONS["igm_simulation"])
 def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore,
                    region: RegionSource) -> dg.MaterializeResult:
-    """IGM 1960-2020 on the glacier's domain, thickness saved every 5 years (NetCDF), calibrated
-    to the glacier's outlines: a spin-up from 1960 onto the 1970s outline area, then one ELA shift
-    per period so the simulated area meets each control outline (`science/calibration.py`).
-    Glaciers without control outlines run uncalibrated and are flagged so. Runs in a child
+    """IGM on the glacier's domain with the region's ice rheology, from a spin-up 30 years before
+    1960 to 2020; thickness saved every 5 years from 1960 and at every outline's date (NetCDF).
+    Calibrated to each of the glacier's outlines at its own date: the spin-up's constant ELA shift
+    lands on the first outline's area (a glacier with one outline is calibrated by it alone),
+    then one ELA shift per period meets each later outline (`science/calibration.py`); a period
+    that misses the tolerance is flagged. Runs in a child
     process through Dagster Pipes (TensorFlow threads bounded, seeds fixed, GPU when present);
     progress and every calibration trial stream to the run log."""
     gid = context.partition_key
@@ -105,11 +108,12 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
             raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
         rows = glacier_rows(load_inventory(store), gid)
         targets = calibration_targets(rows)
-        fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(), targets)
+        factor = rheology_factor(store)
+        fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor), targets)
         if netcdf_attrs(out).get("fingerprint") == fp:
             return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata={
                 **metadata({"path": out}), "reused": True, "fingerprint": fp})
-        extras = {**igm.settings_extras(emulator), "domain": str(domain), "output": str(out),
+        extras = {**igm.settings_extras(emulator), "rheology_factor": factor, "domain": str(domain), "output": str(out),
                   "targets": {str(k): v for k, v in targets.items()}, "fingerprint": fp,
                   "error_path": str(store.path(igm_child_error_relpath(gid)))}
         result = igm.run(context, "simulate", extras)

@@ -23,6 +23,8 @@ def _settings(extras: dict):
         emulator_weights=extras.get("emulator_weights"),
         warm_iterations=int(extras.get("warm_iterations") or WARM_ITERATIONS),
         cold_iterations=int(extras.get("cold_iterations") or COLD_ITERATIONS),
+        rheology_factor=float(extras.get("rheology_factor") or 1.0),
+        leave_one_out=bool(extras.get("leave_one_out", True)),
     )
 
 
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--emulator", dest="emulator_weights")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--warm-iterations", dest="warm_iterations", type=int)
+    p.add_argument("--rheology-factor", dest="rheology_factor", type=float)
     args = p.parse_args(argv)
     print(_flat(_work(args.mode, vars(args), print)))
 

@@ -24,8 +24,8 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
-from ..constants import END_YEAR, SAVE_EVERY_YEARS, START_YEAR
-from ..science.domain import domain_profiles
+from ..constants import END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR
+from ..science.domain import domain_profiles, with_rheology
 from ..science.massbalance import BalanceProfiles
 
 _TF_CONFIGURED: dict = {}
@@ -40,6 +40,8 @@ class IGMSettings:
     emulator_weights: str | None = None
     warm_iterations: int = WARM_ITERATIONS
     cold_iterations: int = COLD_ITERATIONS
+    rheology_factor: float = 1.0  # scales the ice's mobility (Glen A and sliding), science/inversion.py
+    leave_one_out: bool = True  # predict each outline with it left out of the calibration
     overrides: dict = field(default_factory=dict)  # dotted IGM config keys -> values
 
 
@@ -68,8 +70,10 @@ def igm_config(settings: IGMSettings):
     processes = OmegaConf.merge(*(OmegaConf.load(root / "processes" / f"{p}.yaml") for p in ("iceflow", "time", "thk")))
     cfg = OmegaConf.merge({"core": core.get("core", core)}, {"processes": processes})
     cfg.core.print_info = False
-    cfg.processes.time.save = float(SAVE_EVERY_YEARS)
-    for key, value in settings.overrides.items():
+    cfg.processes.time.save = 1.0  # every year: the epochs and any outline's date are whole years
+    from ..science.inversion import igm_overrides
+
+    for key, value in {**igm_overrides(settings.rheology_factor), **settings.overrides}.items():
         OmegaConf.update(cfg, key, value)
     return cfg
 
@@ -106,13 +110,21 @@ class _BalanceProcess:
 class _Snapshots:
     __name__ = "glacier_assets.snapshots"
 
-    def __init__(self, on_save: Callable[[int, np.ndarray], None] | None):
+    def __init__(self, on_save: Callable[[int, np.ndarray], None] | None, keep: Callable[[int], bool], cell_m2: float):
         self.saved: dict[int, np.ndarray] = {}
+        self.series: dict[int, tuple[float, float]] = {}  # year -> (volume m3, area m2 of cells >= 2 m)
         self.on_save = on_save
+        self.keep = keep
+        self.cell_m2 = cell_m2
 
     def run(self, cfg, state) -> None:
         if state.saveresult:
             year = int(round(float(state.t.numpy())))
+            thk_now = state.thk.numpy()
+            self.series[year] = (float(np.clip(thk_now, 0, None).sum()) * self.cell_m2,
+                                 float(np.count_nonzero(thk_now >= ICE_THRESHOLD_M)) * self.cell_m2)
+            if not self.keep(year):
+                return
             thk = state.thk.numpy()[::-1].astype("float32").copy()  # back to north-up
             self.saved[year] = thk
             if self.on_save:
@@ -128,7 +140,8 @@ class IGMGlacier:
         import tensorflow as tf
         from igm.common import State
 
-        self.domain = domain
+        self.domain = with_rheology(domain, settings.rheology_factor)
+        domain = self.domain
         self.cfg = igm_config(settings)
         flip = lambda a: np.ascontiguousarray(np.asarray(a, dtype="float32")[::-1])  # IGM wants y ascending
         x = domain["x"].values.astype("float32")
@@ -179,9 +192,11 @@ class IGMGlacier:
         thk0: np.ndarray | None = None,
         d_ela: float = 0.0,
         on_save: Callable[[int, np.ndarray], None] | None = None,
+        keep: tuple[int, ...] = (),
     ) -> dict[int, np.ndarray]:
         """Simulate from `start` to `end` (from `thk0`, north-up, or the domain's initial ice) and
-        return the thickness (north-up, m) every `SAVE_EVERY_YEARS` years, both ends included."""
+        return the thickness (north-up, m) at the end, every `SAVE_EVERY_YEARS` years and at the
+        years in `keep`."""
         import tensorflow as tf
         import igm.processes.iceflow as iceflow
         import igm.processes.thk as thk
@@ -197,12 +212,24 @@ class IGMGlacier:
         self.smb.d_ela = float(d_ela)
         if not self._iceflow_ready:
             self._init_iceflow()
-        out = _Snapshots(on_save)
+        wanted = set(keep) | {int(end)}
+        out = _Snapshots(on_save, lambda y: y % SAVE_EVERY_YEARS == 0 or y in wanted, self.resolution**2)
         modules = [self.smb, iceflow, timep, thk]
         initialize_modules([self.smb, timep, thk], self.cfg, s)
         update_modules(modules, [out], self.cfg, s)
         finalize_modules(modules, self.cfg, s)
+        self.last_series = out.series
         return out.saved
+
+    @property
+    def resolution(self) -> float:
+        return float(abs(self.domain["x"].values[1] - self.domain["x"].values[0]))
+
+    def balanced_shift(self) -> float:
+        """The ELA shift that puts the domain's initial ice in balance under the spin-up climate:
+        the spin-up's first trial."""
+        thk = self.domain["thk"].values
+        return self.smb.profiles.balanced_shift((self.domain["topg"].values + thk)[thk > 0])
 
     def emulator_state(self) -> list[np.ndarray]:
         """The emulator's weights now (to rewind to before each calibration trial)."""

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import xarray as xr
 
-from ..constants import END_YEAR, EPOCHS, START_YEAR
+from ..constants import END_YEAR, EPOCHS, ICE_DENSITY, OUTLINE_TIME_OFFSET_YEARS, SPINUP_START, START_YEAR
 from ..science.domain import build_domain
-from ..science.calibration import solve_period
+from ..science.calibration import (LOO_MAX_ITER, MAX_SHIFT_JUMP_M, PLAUSIBLE_SHIFT_M, TOL_PCT, TOL_PIXELS,
+                                   solve_period)
 from ..science.grids import Grid
 from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.resample import product_area_km2
@@ -22,87 +24,194 @@ from .model import IGMGlacier, IGMSettings, software_versions
 Log = Callable[[str], None]
 
 
-def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log) -> tuple[dict, list[dict]]:
-    """Period by period from 1960, the ELA shift that makes the simulated area at each target
-    epoch match the observed outline; each period starts from the end state of the one before.
-    The emulator is trained once (when the model is built) and rewound to the period's start
-    before every trial, so each trial is the same function of the shift."""
-    res = float(abs(model.domain["x"].values[1] - model.domain["x"].values[0]))
-    saved_all: dict[int, np.ndarray] = {}
-    rows: list[dict] = []
-    thk, start, p_prev = None, START_YEAR, 0.0
-    for end in sorted(t for t in targets if t > START_YEAR):
-        obs = targets[end]
-        weights = model.emulator_state()
-        t_start = start
-        thk_start = thk
+@dataclass
+class _Period:
+    start: int
+    end: int
+    thk0: np.ndarray | None  # None: the domain's initial ice (the spin-up)
+    weights: list  # the emulator at the period's start
+    d_ela: float = 0.0
 
+
+def _area(saved: dict[int, np.ndarray], t: int, res: float) -> float:
+    return product_area_km2(saved[t], res)
+
+
+def _volume_km3(thk: np.ndarray, res: float) -> float:
+    return float(np.clip(thk, 0, None).sum()) * res * res / 1e9
+
+
+def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log
+               ) -> tuple[dict, list[dict], list[_Period]]:
+    """Period by period, the ELA shift that makes the simulated area at each outline's model time
+    (its year + 1) match the outline. The first period is the spin-up: from the first guess
+    `SPINUP_YEARS` before 1960 under the spin-up climate, then the forcing, to the first outline;
+    each later period starts from the end state of the one before, and its search from the shift
+    before (so of the shifts within tolerance the one nearest the last is kept). The emulator is
+    trained once (when the model is built) and rewound to the period's start before every trial,
+    so each trial is the same function of the shift."""
+    res = model.resolution
+    saved_all: dict[int, np.ndarray] = {}
+    series_all: dict[int, tuple[float, float]] = {}
+    rows: list[dict] = []
+    periods: list[_Period] = []
+    times = sorted(t for t in targets if t > SPINUP_START)
+    thk, start, p_prev = None, SPINUP_START, model.balanced_shift()
+    for end in times:
+        obs = targets[end]
+        period = _Period(start, end, thk, model.emulator_state())
         trial = iter(range(1, 1000))
 
-        def evaluate(p: float):
-            model.restore_emulator(weights)
-            saved = model.run(t_start, end, thk0=thk_start, d_ela=p)
-            area = product_area_km2(saved[end], res)
-            log(f"{gid}: calibrating {t_start}-{end}, trial {next(trial)}: d_ela {p:+.1f} m -> "
+        def evaluate(p: float, period=period, obs=obs):
+            model.restore_emulator(period.weights)
+            saved = model.run(period.start, period.end, thk0=period.thk0, d_ela=p, keep=tuple(times))
+            area = _area(saved, period.end, res)
+            log(f"{gid}: calibrating {period.start}-{period.end}, trial {next(trial)}: d_ela {p:+.1f} m -> "
                 f"area {area:.4f} km2 (observed {obs:.4f})")
-            return area, (saved, model.emulator_state())
+            return area, (saved, model.emulator_state(), model.last_series)
 
         fit = solve_period(evaluate, obs, p0=p_prev)
-        saved, end_weights = fit.result
+        saved, end_weights, series = fit.result
+        series_all.update(series)
+        period.d_ela = fit.p
+        periods.append(period)
         model.restore_emulator(end_weights)
         saved_all.update(saved)
-        rows.append({"epoch": end, "start": t_start, "d_ela_m": round(fit.p, 2), "sim_area_km2": fit.area_km2,
+        rows.append({"time": end, "obs_year": end - OUTLINE_TIME_OFFSET_YEARS, "start": start,
+                     "spinup": start == SPINUP_START, "d_ela_m": round(fit.p, 2), "sim_area_km2": fit.area_km2,
                      "obs_area_km2": obs, "rel_diff_pct": fit.rel_diff_pct, "iterations": fit.iterations,
-                     "status": fit.status, "trials": [[round(p, 2), round(a, 5)] for p, a in fit.history]})
-        log(f"{gid}: {t_start}-{end} d_ela {fit.p:+.1f} m, area {fit.area_km2:.4f} vs {obs:.4f} km2 "
+                     "status": fit.status, "shift_flag": shift_flag(fit.p, None if start == SPINUP_START else p_prev),
+                     "volume_km3": _volume_km3(saved[end], res),
+                     "trials": [[round(p, 2), round(a, 5)] for p, a in fit.history]})
+        log(f"{gid}: {start}-{end} d_ela {fit.p:+.1f} m, area {fit.area_km2:.4f} vs {obs:.4f} km2 "
             f"({fit.rel_diff_pct:+.2f} %), {fit.iterations} runs, {fit.status}")
         thk, start, p_prev = saved[end], end, fit.p
-    if start < END_YEAR:  # after the last control outline: the last shift carries on
+    if start < END_YEAR:  # after the last outline: the last shift carries on
         saved_all.update(model.run(start, END_YEAR, thk0=thk, d_ela=p_prev))
-        if rows:
-            log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later control outline)")
-    return saved_all, rows
+        series_all.update(model.last_series)
+        log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later outline)")
+    return saved_all, series_all, rows, periods
+
+
+def _leave_one_out(model: IGMGlacier, gid: str, targets: dict[int, float], periods: list[_Period],
+                   log: Log) -> list[dict]:
+    """For each outline, the area the model predicts for it when calibrated without it: the
+    period it ends is merged with the next one and one shift is solved for the next outline (the
+    first outline: the spin-up lands on the second one); the last outline is predicted by carrying
+    the shift before it on, as the model does after its last outline. Each figure is out of sample."""
+    res = model.resolution
+    out = []
+    if len(periods) < 2:
+        return out
+    for k, period in enumerate(periods):
+        t_obs, obs = period.end, targets[period.end]
+        if k + 1 < len(periods):
+            nxt = periods[k + 1]
+
+            def evaluate(p: float, period=period, nxt=nxt, t_obs=t_obs):
+                model.restore_emulator(period.weights)
+                saved = model.run(period.start, nxt.end, thk0=period.thk0, d_ela=p, keep=(t_obs,))
+                return _area(saved, nxt.end, res), saved
+
+            fit = solve_period(evaluate, targets[nxt.end], p0=nxt.d_ela, max_iter=LOO_MAX_ITER,
+                               aim_pct=TOL_PCT, aim_pixels=TOL_PIXELS)
+            saved, how, shift = fit.result, f"calibrated to the {nxt.end - OUTLINE_TIME_OFFSET_YEARS} outline", fit.p
+        else:
+            shift = periods[k - 1].d_ela
+            model.restore_emulator(period.weights)
+            saved = model.run(period.start, t_obs, thk0=period.thk0, d_ela=shift)
+            how = "the shift before it carried on"
+        area = _area(saved, t_obs, res)
+        out.append({"obs_year": t_obs - OUTLINE_TIME_OFFSET_YEARS, "time": t_obs, "obs_area_km2": obs,
+                    "predicted_area_km2": area, "rel_diff_pct": 100.0 * (area - obs) / obs, "d_ela_m": round(shift, 2),
+                    "predicted_volume_km3": _volume_km3(saved[t_obs], res), "how": how})
+        log(f"{gid}: left out the {t_obs - OUTLINE_TIME_OFFSET_YEARS} outline ({how}): predicted {area:.4f} km2 "
+            f"vs {obs:.4f} observed ({out[-1]['rel_diff_pct']:+.2f} %)")
+    return out
+
+
+def annual_mass_balance(volume_km3: np.ndarray, area_km2: np.ndarray) -> np.ndarray:
+    """Glacier-wide balance (m w.e.) of each yearly step: the volume change over the mean area,
+    times rho_ice / rho_water; NaN for the last year and where there is no ice."""
+    dv = np.append(np.diff(volume_km3), np.nan)
+    mean_area = np.append(0.5 * (area_km2[1:] + area_km2[:-1]), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(mean_area > 0, dv / mean_area * 1e3 * ICE_DENSITY / 1000.0, np.nan)
+
+
+def shift_flag(p: float, p_before: float | None) -> str:
+    """"" for a physically plausible ELA shift, else why not: beyond +-PLAUSIBLE_SHIFT_M (~2.5 K of
+    temperature bias at 6.5 K/km) or a jump from the period before beyond MAX_SHIFT_JUMP_M."""
+    why = []
+    if abs(p) > PLAUSIBLE_SHIFT_M:
+        why.append(f"shift {p:+.0f} m beyond +-{PLAUSIBLE_SHIFT_M:.0f} m")
+    if p_before is not None and abs(p - p_before) > MAX_SHIFT_JUMP_M:
+        why.append(f"jump {p - p_before:+.0f} m beyond +-{MAX_SHIFT_JUMP_M:.0f} m")
+    return "; ".join(why)
 
 
 def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, log: Log = print,
                      targets: dict[int, float] | None = None, fingerprint: str | None = None) -> dict:
-    """Run IGM on one domain from 1960 to 2020 and write thickness every 5 years as NetCDF.
+    """Run IGM on one domain from the spin-up to 2020 and write thickness every 5 years from 1960
+    (and at every outline's model time) as NetCDF.
 
-    With `targets` (observed area per epoch: the initial outline and at least one control
-    outline) the run is calibrated to them; without, it is a plain run, flagged uncalibrated.
-    `fingerprint` (of the domain, emulator, settings and targets) is stored with the result."""
+    `targets` maps model times (an outline's year + 1) to observed areas; the run is calibrated to
+    them. Without, it is a plain run (no shift), flagged uncalibrated. `fingerprint` (of the
+    domain, emulator, settings and targets) is stored with the result."""
     t0 = time.perf_counter()
     with xr.open_dataset(domain_path) as ds:
         domain = ds.load()
     gid = domain.attrs["glacier_id"]
-    log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells, {START_YEAR}-{END_YEAR}")
+    log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells, {SPINUP_START}-{END_YEAR} "
+        f"(spin-up from {SPINUP_START}), rheology factor {settings.rheology_factor:g}")
     model = IGMGlacier(domain, settings)
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
-    if len(targets) >= 2:
-        saved, calibration = _calibrate(model, gid, targets, log)
+    validation: list[dict] = []
+    if targets:
+        saved, series, calibration, periods = _calibrate(model, gid, targets, log)
+        if settings.leave_one_out:
+            validation = _leave_one_out(model, gid, targets, periods, log)
     else:
         def progress(year: int, thk: np.ndarray) -> None:
-            log(f"{gid}: simulated year {year}, volume {thk.sum() * 1e4 / 1e9:.4f} km3")
+            if year >= START_YEAR:
+                log(f"{gid}: simulated year {year}, volume {thk.sum() * 1e4 / 1e9:.4f} km3")
 
-        saved, calibration = model.run(START_YEAR, END_YEAR, on_save=progress), []
+        saved, calibration = model.run(SPINUP_START, END_YEAR, on_save=progress), []
+        series = model.last_series
     missing = sorted(set(EPOCHS) - set(saved))
     if missing:
         raise RuntimeError(f"glacier {gid}: IGM saved no thickness for {missing}")
     thk = np.stack([saved[y] for y in EPOCHS])
-    if not np.isfinite(thk).all():
+    outline_times = sorted(t for t in targets if t in saved)
+    thk_obs = np.stack([saved[t] for t in outline_times]) if outline_times else np.zeros((0, *thk.shape[1:]), "float32")
+    if not (np.isfinite(thk).all() and np.isfinite(thk_obs).all()):
         raise RuntimeError(f"glacier {gid}: IGM produced non-finite thickness")
     runtime = time.perf_counter() - t0
     versions = software_versions()
     status = calibration_status(calibration)
+    years = np.array(sorted(series), dtype="int32")
+    vol = np.array([series[y][0] for y in years]) / 1e9
+    area = np.array([series[y][1] for y in years]) / 1e6
     out = xr.Dataset(
-        {"thk": (("time", "y", "x"), thk, {"long_name": "ice thickness", "units": "m"})},
+        {"thk": (("time", "y", "x"), thk, {"long_name": "ice thickness", "units": "m"}),
+         "thk_outline": (("outline_time", "y", "x"), thk_obs,
+                         {"long_name": "ice thickness at the outlines' model times (outline year + 1)", "units": "m"}),
+         "volume_series": (("year",), vol, {"long_name": "ice volume at the start of each year", "units": "km3"}),
+         "area_series": (("year",), area, {"long_name": "model-grid area with thickness >= 2 m", "units": "km2"}),
+         "mass_balance": (("year",), annual_mass_balance(vol, area),
+                          {"long_name": "glacier-wide mass balance of the balance year starting then",
+                           "units": "m w.e. a-1"})},
         coords={"time": ("time", np.array(EPOCHS, dtype="int32"), {"units": "year"}),
+                "outline_time": ("outline_time", np.array(outline_times, dtype="int32"), {"units": "year"}),
+                "year": ("year", years, {"units": "year"}),
                 "x": domain["x"], "y": domain["y"]},
         attrs={"glacier_id": gid, "crs": domain.attrs["crs"], "device": model.device,
                "iceflow_startup_s": round(model.startup_s, 2), "runtime_s": round(runtime, 2),
                "emulator": settings.emulator_weights or "cold start",
                "emulator_iterations": settings.warm_iterations if settings.emulator_weights else settings.cold_iterations,
+               "spinup_start": SPINUP_START, "rheology_factor": settings.rheology_factor,
                "calibration_status": status, "calibration": json.dumps(calibration),
+               "validation": json.dumps(validation),
                "domain_fingerprint": domain.attrs.get("fingerprint", ""),
                **({"fingerprint": fingerprint} if fingerprint else {}),
                **{f"version_{k}": v for k, v in versions.items()}},
@@ -110,16 +219,19 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     write_netcdf(out_path, out)
     return {"device": model.device, "runtime_s": round(runtime, 2), "iceflow_startup_s": round(model.startup_s, 2),
             "calibration_status": status, "model_runs": sum(r["iterations"] for r in calibration) or 1,
-            "versions": versions}
+            "rheology_factor": settings.rheology_factor, "versions": versions}
 
 
 def calibration_status(rows: list[dict]) -> str:
-    """"calibrated", "flagged: ..." naming the periods that missed the tolerance, or
-    "uncalibrated" when the glacier has no control outline."""
+    """"calibrated", "flagged: ..." naming the outlines (by year) whose period missed the
+    tolerance, or "uncalibrated" when there was nothing to calibrate to."""
     if not rows:
         return "uncalibrated"
-    missed = [f"{r['epoch']} ({r['rel_diff_pct']:+.1f} %)" for r in rows if r["status"] != "converged"]
-    return "calibrated" if not missed else "flagged: tolerance missed at " + ", ".join(missed)
+    missed = [f"{r['obs_year']} ({r['rel_diff_pct']:+.2f} %)" for r in rows if r["status"] != "converged"]
+    odd = [f"{r['obs_year']} ({r['shift_flag']})" for r in rows if r.get("shift_flag")]
+    why = (["tolerance missed at " + ", ".join(missed)] if missed else []) + \
+        (["implausible shift at " + ", ".join(odd)] if odd else [])
+    return "calibrated" if not why else "flagged: " + "; ".join(why)
 
 
 def reference_icecap(n: int = 90, res: float = 100.0) -> xr.Dataset:

@@ -7,19 +7,29 @@ Everything is generated deterministically (fixed parameters and seeds, no downlo
    grid in UTM zone 46N around 33.45 N, 91.10 E.
 2. A public mass-balance forcing 1960-2020: a regional ELA near 5,750 m that rises from the
    1980s on, with seeded year-to-year noise, and fixed balance gradients (`mass_balance.csv`).
-3. A hidden truth: each glacier is grown from no ice with a 2-D shallow-ice model
-   (`science.sia`, not IGM) for 300 years under its 1960 climate, then run 1960-2020. The truth
-   ELA is the public ELA plus a per-glacier offset (local climate) plus a per-period offset (the
-   "reanalysis bias" that calibration must find). Ice outside a glacier's own catchment (nearer to
+3. A hidden truth the model cannot mirror: each glacier is grown from no ice with a 2-D
+   shallow-ice model (`science.sia`, not IGM: no sliding, another numerical scheme) for 300 years
+   under its 1960 climate, then run 1960-2020. Its balance law is not the public one: ablation
+   steepens downglacier (curvature `TRUTH_ABL_CURVATURE_M`) and accumulation has its own gradient
+   and cap. The truth ELA is the public ELA plus a per-glacier offset (local climate), plus a
+   per-period offset and a trend within each period (the "reanalysis bias" the calibration must
+   absorb with one constant shift per period). Ice outside a glacier's own catchment (nearer to
    another summit) cannot accumulate.
-4. Outlines made from the truth exactly as the dataset makes its products (bilinear to 25 m,
-   thickness >= 2 m, raster to vector): the 1970 outlines are the initial inventory, 1990, 2000,
-   2010 and 2020 the control outlines, written as RGI6-style shapefiles in EPSG:4326.
-5. The surface DEM is bed + truth ice of 2000 (like SRTM), written as a GeoTIFF.
+4. Outlines made from the truth as the dataset makes its products (bilinear to 25 m, thickness
+   >= 2 m, raster to vector), at each glacier's own acquisition dates (initial inventory
+   1972-1977, controls about 1990, 2000, 2010 and 2020, never on the 5-year epochs' schedule
+   for all), from the truth state at the end of that balance year (date + 1), with digitizing
+   noise (vertices moved by ~half a 25 m pixel), written as RGI6-style shapefiles in EPSG:4326.
+5. The surface DEM is bed + truth ice of 2000 (like SRTM) plus seeded noise (`DEM_NOISE_M`).
+6. A reference volume per glacier made the way real ones are (`reference_volumes.csv`): the
+   truth's volume at the date of its ~2000 outline with a seeded per-glacier error of
+   `REFERENCE_ERROR_PCT` % (Gaussian), recentred so the regional total is unbiased, as the
+   Farinotti et al. (2019) consensus is good regionally and poor per glacier.
 
 Ids are RGI60-13.90001 ... RGI60-13.90012: valid RGI6 syntax, above the highest real region-13
 number (54,429), so they never collide with real glaciers. `truth/truth.csv` keeps the true
-area and volume per glacier and epoch for tests; the model never reads it.
+area and volume per glacier and epoch, `truth/outlines.csv` at each outline's date, and
+`truth/params.json` the truth's parameters, for tests and benchmarks; the model never reads them.
 """
 
 from __future__ import annotations
@@ -36,9 +46,18 @@ import pandas as pd
 import rasterio
 import yaml
 from scipy.ndimage import gaussian_filter
-from shapely.geometry import MultiPolygon
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.validation import make_valid
 
-from ..constants import CONTROL_EPOCHS, EPOCHS, GEOGRAPHIC_CRS, INITIAL_EPOCH, PRODUCT_RESOLUTION_M, albers_crs
+from ..constants import (
+    CONTROL_EPOCHS,
+    EPOCHS,
+    GEOGRAPHIC_CRS,
+    INITIAL_EPOCH,
+    PRODUCT_RESOLUTION_M,
+    albers_crs,
+    outline_model_time,
+)
 from ..science.grids import Grid
 from ..science.masks import glacier_code, glacier_mask, volume_km3
 from ..science.resample import bilinear_refine, product_area_km2
@@ -53,7 +72,7 @@ TRUTH_RESOLUTION_M = 100.0
 HALF_EXTENT_M = (24_000.0, 18_000.0)
 BASE_ELEVATION_M = 5_000.0
 SPINUP_YEARS = 300
-FORMAT_VERSION = 1  # bump when the generator changes, so cached regions are rebuilt
+FORMAT_VERSION = 3  # bump when the generator changes, so cached regions are rebuilt
 
 # Public forcing
 ELA_1960_M = 5_720.0
@@ -63,8 +82,18 @@ GRAD_ACC = 0.002
 ACC_MAX = 0.5  # m ice eq. a-1
 ELA_NOISE_M = 25.0
 
-# Hidden truth: ELA offset per period [start, next start)
+# Hidden truth: ELA offset per period [start, next start), and a trend within each period (m/yr)
 TRUTH_PERIOD_OFFSETS_M = {1960: 0.0, 1970: -15.0, 1990: 25.0, 2000: 20.0, 2010: 35.0}
+TRUTH_PERIOD_TRENDS_M_PER_YR = {1960: 0.0, 1970: 1.0, 1990: -1.5, 2000: 2.0, 2010: -1.0}
+TRUTH_ABL_CURVATURE_M = 4000.0  # ablation b = grad_abl dz (1 - dz / C) below the ELA: its gradient 1.5x at 1,000 m below
+TRUTH_GRAD_ACC = 0.0025
+TRUTH_ACC_MAX = 0.6
+DEM_NOISE_M = 4.0  # standard deviation of the DEM's noise (per 50 m cell, lightly correlated)
+OUTLINE_JITTER_M = 12.5  # digitizing noise: standard deviation of each outline vertex's shift
+REFERENCE_ERROR_PCT = 20.0  # per-glacier error of the reference volumes
+# Acquisition years: the initial inventory's per glacier, then each control epoch's offsets
+INITIAL_YEARS = (1972, 1977)
+CONTROL_YEAR_OFFSETS = {1990: (-2, 2), 2000: (-1, 2), 2010: (-2, 1), 2020: (-3, -1)}
 
 
 @dataclass(frozen=True)
@@ -115,7 +144,24 @@ def truth_ela(forcing: pd.DataFrame, mountain: DemoMountain, year: int) -> float
     period = max(p for p in TRUTH_PERIOD_OFFSETS_M if p <= max(year, EPOCHS[0]))
     y = int(np.clip(year, forcing["year"].min(), forcing["year"].max()))
     base = float(forcing.loc[forcing["year"] == y, "ela"].iloc[0])
-    return base + mountain.ela_offset_m + TRUTH_PERIOD_OFFSETS_M[period]
+    trend = TRUTH_PERIOD_TRENDS_M_PER_YR[period] * (max(year, EPOCHS[0]) - period)
+    return base + mountain.ela_offset_m + TRUTH_PERIOD_OFFSETS_M[period] + trend
+
+
+def truth_balance(surface: np.ndarray, ela: float) -> np.ndarray:
+    """The truth's balance law (m ice eq. / yr): not the public linear one."""
+    dz = surface - ela
+    abl = GRAD_ABL * dz * (1.0 - dz / TRUTH_ABL_CURVATURE_M)
+    return np.where(dz < 0, abl, np.minimum(TRUTH_GRAD_ACC * dz, TRUTH_ACC_MAX))
+
+
+def outline_years(m: DemoMountain) -> dict[int, int]:
+    """Acquisition year of each of the glacier's outlines, keyed by the epoch it stands for."""
+    rng = np.random.default_rng(7000 + m.number)
+    years = {INITIAL_EPOCH: int(rng.integers(INITIAL_YEARS[0], INITIAL_YEARS[1] + 1))}
+    for epoch, (lo, hi) in CONTROL_YEAR_OFFSETS.items():
+        years[epoch] = epoch + int(rng.integers(lo, hi + 1))
+    return years
 
 
 def demo_grid(res: float) -> Grid:
@@ -164,7 +210,8 @@ def _catchment(grid: Grid, number: int) -> np.ndarray:
 
 
 def simulate_truth(m: DemoMountain, forcing: pd.DataFrame) -> tuple[Grid, np.ndarray, dict[int, np.ndarray]]:
-    """The hidden truth run of one glacier on its own 100 m window of the massif."""
+    """The hidden truth run of one glacier on its own 100 m window of the massif; saved at the
+    epochs and at each outline's model time (its year + 1)."""
     full = demo_grid(TRUTH_RESOLUTION_M)
     cx, cy = DEMO_CENTER_UTM
     half = 2.6 * m.radius_m * m.stretch
@@ -177,15 +224,15 @@ def simulate_truth(m: DemoMountain, forcing: pd.DataFrame) -> tuple[Grid, np.nda
     own = _catchment(grid, m.number)
 
     def smb(year: int, surface: np.ndarray) -> np.ndarray:
-        dz = surface - truth_ela(forcing, m, year)
-        b = np.minimum(np.where(dz < 0, GRAD_ABL * dz, GRAD_ACC * dz), ACC_MAX)
+        b = truth_balance(surface, truth_ela(forcing, m, year))
         return np.where((b < 0) | own, b, -10.0)
 
     def spinup_smb(year: int, surface: np.ndarray) -> np.ndarray:
         return smb(EPOCHS[0], surface)
 
     thk1960, _ = run_sia(bed, np.zeros_like(bed), grid.res, spinup_smb, EPOCHS[0] - SPINUP_YEARS, EPOCHS[0])
-    _, saved = run_sia(bed, thk1960, grid.res, smb, EPOCHS[0], EPOCHS[-1], save_years=EPOCHS)
+    times = sorted(set(EPOCHS) | {outline_model_time(y) for y in outline_years(m).values()})
+    _, saved = run_sia(bed, thk1960, grid.res, smb, EPOCHS[0], max(times), save_years=tuple(times))
     return grid, bed, saved
 
 
@@ -197,6 +244,34 @@ def outline_from_thickness(thk: np.ndarray, grid: Grid, code: int) -> MultiPolyg
     return polys.get(code)
 
 
+def digitized(geom: MultiPolygon, rng: np.random.Generator, sd_m: float = OUTLINE_JITTER_M) -> MultiPolygon:
+    """An outline as a person digitizes it from an image: every vertex moved at random by about
+    half a pixel (Gaussian, `sd_m`), the polygon kept valid."""
+    def jitter(ring):
+        xy = np.asarray(ring.coords)
+        xy[:-1] += rng.normal(0.0, sd_m, xy[:-1].shape)
+        xy[-1] = xy[0]
+        return xy
+
+    parts = [Polygon(jitter(p.exterior), [jitter(i) for i in p.interiors]) for p in geom.geoms]
+    fixed = make_valid(MultiPolygon(parts))
+    polys = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, (Polygon, MultiPolygon))]
+    flat = [q for g in polys for q in getattr(g, "geoms", [g])]
+    return MultiPolygon(flat)
+
+
+def reference_volumes(truth_km3: dict[str, float], seed: int = 2019,
+                      error_pct: float = REFERENCE_ERROR_PCT) -> dict[str, float]:
+    """Truth volumes with a Gaussian per-glacier error of `error_pct` %, recentred so the
+    regional total is the truth's: unbiased regionally, noisy per glacier."""
+    ids = sorted(truth_km3)
+    rng = np.random.default_rng(seed)
+    err = np.clip(rng.normal(0.0, error_pct / 100.0, len(ids)), -0.6, 0.6)
+    vol = np.array([truth_km3[g] for g in ids])
+    err -= np.sum(vol * err) / vol.sum()
+    return {g: float(v * (1 + e)) for g, v, e in zip(ids, vol, err)}
+
+
 def _write_dem(path: Path, surface: np.ndarray, grid: Grid) -> None:
     with rasterio.open(
         path, "w", driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="float32",
@@ -205,12 +280,11 @@ def _write_dem(path: Path, surface: np.ndarray, grid: Grid) -> None:
         dst.write(surface.astype("float32"), 1)
 
 
-def _rgi_rows(records: list[dict], year: int) -> gpd.GeoDataFrame:
+def _rgi_rows(records: list[dict]) -> gpd.GeoDataFrame:
     gdf = gpd.GeoDataFrame(records, geometry="geometry", crs=DEMO_CRS)
     area = gdf.geometry.to_crs(albers_crs()).area / 1e6
     cent = gdf.geometry.centroid.to_crs(GEOGRAPHIC_CRS)
     out = gdf.to_crs(GEOGRAPHIC_CRS)
-    out["BgnDate"] = f"{year}0815"
     out["CenLon"] = cent.x.round(4)
     out["CenLat"] = cent.y.round(4)
     out["O1Region"] = "13"
@@ -230,7 +304,7 @@ def build_demo_region(dest: str | Path) -> Path:
         bed50 = demo_bed(dem_grid)
         surface = bed50.copy()
         outlines: dict[int, list[dict]] = {y: [] for y in (INITIAL_EPOCH, *CONTROL_EPOCHS)}
-        truth_rows = []
+        truth_rows, outline_rows, ref_truth, ref_year = [], [], {}, {}
         for m in DEMO_MOUNTAINS:
             grid, bed, saved = simulate_truth(m, forcing)
             code = glacier_code(m.glacier_id)
@@ -247,27 +321,48 @@ def build_demo_region(dest: str | Path) -> Path:
                     "volume_km3": volume_km3(saved[year], grid.cell_area_m2),
                     "ela_m": truth_ela(forcing, m, year),
                 })
-            for year in outlines:
-                geom = outline_from_thickness(saved[year], grid, code)
+            rng = np.random.default_rng(8000 + m.number)
+            for epoch, year in outline_years(m).items():
+                t = outline_model_time(year)
+                geom = outline_from_thickness(saved[t], grid, code)
                 if geom is None:
                     continue
-                s = bed + saved[year]
-                on = saved[year] >= 2.0
-                outlines[year].append({
-                    "RGIId": m.glacier_id, "Name": f"Demo glacier {m.number:02d}", "geometry": geom,
+                s = bed + saved[t]
+                on = saved[t] >= 2.0
+                outlines[epoch].append({
+                    "RGIId": m.glacier_id, "Name": f"Demo glacier {m.number:02d}", "BgnDate": f"{year}0815",
+                    "geometry": digitized(geom, rng),
                     "Zmin": int(s[on].min()), "Zmax": int(s[on].max()), "Zmed": int(np.median(s[on])),
                 })
+                outline_rows.append({"glacier_id": m.glacier_id, "epoch": epoch, "obs_year": year, "model_time": t,
+                                     "area_km2": product_area_km2(saved[t], grid.res),
+                                     "volume_km3": volume_km3(saved[t], grid.cell_area_m2)})
+                if epoch == 2000:
+                    ref_truth[m.glacier_id], ref_year[m.glacier_id] = outline_rows[-1]["volume_km3"], year
+        noise = gaussian_filter(np.random.default_rng(4).normal(0.0, 1.0, surface.shape), 1.0)
+        surface = surface + noise / noise.std() * DEM_NOISE_M
         _write_dem(tmp / "dem.tif", surface, dem_grid)
         files = {}
-        for year, records in outlines.items():
-            name = "outlines_1970s.shp" if year == INITIAL_EPOCH else f"outlines_{year}.shp"
-            _rgi_rows(records, year).to_file(tmp / name, engine="pyogrio")
-            files[year] = name
+        for epoch, records in outlines.items():
+            name = "outlines_1970s.shp" if epoch == INITIAL_EPOCH else f"outlines_{epoch}.shp"
+            _rgi_rows(records).to_file(tmp / name, engine="pyogrio")
+            files[epoch] = name
+        refs = reference_volumes(ref_truth)
+        pd.DataFrame({"glacier_id": list(refs), "volume_km3": [round(v, 6) for v in refs.values()],
+                      "year": [ref_year[g] for g in refs]}).to_csv(tmp / "reference_volumes.csv", index=False)
         (tmp / "truth").mkdir()
         pd.DataFrame(truth_rows).to_csv(tmp / "truth" / "truth.csv", index=False)
+        pd.DataFrame(outline_rows).to_csv(tmp / "truth" / "outlines.csv", index=False)
         (tmp / "truth" / "params.json").write_text(json.dumps({
             "period_offsets_m": TRUTH_PERIOD_OFFSETS_M,
-            "mountains": [asdict(m) | {"glacier_id": m.glacier_id} for m in DEMO_MOUNTAINS],
+            "period_trends_m_per_yr": TRUTH_PERIOD_TRENDS_M_PER_YR,
+            "balance_law": {"grad_abl": GRAD_ABL, "abl_curvature_m": TRUTH_ABL_CURVATURE_M,
+                            "grad_acc": TRUTH_GRAD_ACC, "acc_max": TRUTH_ACC_MAX},
+            "flow": "2-D shallow ice, no sliding, Glen A 2.4e-24 Pa-3 s-1, rho 910",
+            "dem_noise_m": DEM_NOISE_M, "outline_jitter_m": OUTLINE_JITTER_M,
+            "reference_error_pct": REFERENCE_ERROR_PCT,
+            "mountains": [asdict(m) | {"glacier_id": m.glacier_id, "outline_years": outline_years(m)}
+                          for m in DEMO_MOUNTAINS],
             "spinup_years": SPINUP_YEARS,
         }, indent=1))
         spec = {
@@ -276,6 +371,7 @@ def build_demo_region(dest: str | Path) -> Path:
             + [{"path": files[y], "role": "control", "id_column": "RGIId", "year_column": "BgnDate"} for y in CONTROL_EPOCHS],
             "dem": {"path": "dem.tif", "year": 2000},
             "mass_balance": {"path": "mass_balance.csv"},
+            "reference_volumes": {"path": "reference_volumes.csv"},
         }
         (tmp / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         (tmp / "VERSION").write_text(str(FORMAT_VERSION))

@@ -25,6 +25,8 @@ climate:                                      # or, instead of mass_balance, mon
   ddf: 5.0                                    # optional degree-day factor, mm w.e. d-1 K-1
   prcp_factor: 2.5                            # optional precipitation factor (1.0 by default)
   lapse_rate: -0.0065                         # optional temperature lapse rate, K m-1
+reference_volumes: {path: volumes.csv}        # optional: glacier_id, volume_km3[, year] the ice rheology is
+                                              # calibrated to; default: Farinotti et al. (2019) for RGI6 ids
 ```
 
 `load_region_spec` checks all of it before anything runs: unknown keys (with the closest valid
@@ -46,9 +48,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic import field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from ..constants import END_YEAR, RGI6_ID_PATTERN, START_YEAR
+from ..constants import END_YEAR, REFERENCE_VOLUME_YEAR, RGI6_ID_PATTERN, START_YEAR
 from .forcing import check_climate_source, read_ela_table
 from .outlines import check_outline_source
+from .reference import read_reference_table
 
 _STRICT = ConfigDict(extra="forbid")
 SHAPEFILE_COMPANIONS = (".shx", ".dbf", ".prj")
@@ -167,6 +170,22 @@ class ClimateForcing:
         return value
 
 
+@dataclass(frozen=True, config=_STRICT)
+class ReferenceVolumes:
+    """A table of reference ice volumes (CSV: `glacier_id`, `volume_km3`, optional `year` of the
+    outline they belong to, else `year`)."""
+    path: Path
+    year: int = REFERENCE_VOLUME_YEAR
+
+    @field_validator("path")
+    @classmethod
+    def _table(cls, value: Path, info: ValidationInfo) -> Path:
+        path = _file(value, info)
+        if _root(info):
+            read_reference_table(path)
+        return path
+
+
 class RegionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -175,6 +194,7 @@ class RegionSpec(BaseModel):
     dem: DemSource
     mass_balance: ElaTableForcing | None = None
     climate: ClimateForcing | None = None
+    reference_volumes: ReferenceVolumes | None = None
     id_pattern: str = RGI6_ID_PATTERN
     _root: Path = PrivateAttr(Path("."))
 
@@ -215,6 +235,7 @@ _SECTIONS = {  # where a key sits (list indices left out) -> the class that list
     ("mass_balance",): ElaTableForcing,
     ("climate",): ClimateForcing,
     ("climate", "sources"): ClimateSource,
+    ("reference_volumes",): ReferenceVolumes,
 }
 
 

@@ -1,8 +1,10 @@
 """A glacier's model domain on the 100 m UTM grid: bed, initial ice, where ice may grow, forcing.
 
-Bed: the DEM is a surface (e.g. SRTM, 2000), so the bed is DEM minus a first-guess thickness on
-the outline nearest in time to the DEM. Initial state: first-guess thickness on the initial
-(1970s) outline, on that bed. Ice may grow within `ICE_ALLOWED_BUFFER_M` of the glacier's
+Bed: the DEM is a surface (e.g. SRTM, 2000), so the bed is DEM minus the thickness inverted by
+mass conservation (science/inversion.py) on the outline nearest in time to the DEM. Initial state
+of the spin-up: the thickness inverted on the initial (1970s) outline, on that bed. Both depend on
+the regional rheology factor: the domain keeps their ingredients (flux, slope, outlines) and
+`with_rheology` makes bed and initial ice for a factor. Ice may grow within `ICE_ALLOWED_BUFFER_M` of the glacier's
 largest outline but not onto other glaciers' initial outlines; outside, positive balance is
 replaced by strong melt, the IGM convention that keeps ice from growing on neighbouring peaks.
 """
@@ -17,7 +19,8 @@ from scipy.ndimage import binary_dilation
 from ..constants import ICE_ALLOWED_BUFFER_M
 from .grids import Grid
 from .massbalance import BalanceProfiles
-from .thickness import first_guess_thickness, match_product_area
+from .inversion import apparent_flux, thickness_from_flux
+from .thickness import match_product_area, surface_slope_rad
 
 
 def rasterize(geoms, grid: Grid) -> np.ndarray:
@@ -47,23 +50,25 @@ def build_domain(
     attrs: dict | None = None,
     initial_area_km2: float | None = None,
 ) -> xr.Dataset:
-    """The domain as an xarray Dataset (y north to south), ready to be written as NetCDF.
-    With `initial_area_km2` (the initial outline's area) the first guess is matched to it."""
+    """The domain as an xarray Dataset (y north to south), ready to be written as NetCDF, with bed
+    and initial ice for the default rheology (factor 1). With `initial_area_km2` (the initial
+    outline's area) the initial ice is matched to it."""
     if np.isnan(dem).any():
         raise ValueError(f"glacier {glacier_id}: the DEM does not cover the whole model domain")
-    h_bed = first_guess_thickness(dem, bed_outline, grid.res)
-    topg = dem - h_bed
-    thk = first_guess_thickness(dem, initial_outline, grid.res)
-    if initial_area_km2:
-        thk = match_product_area(thk, grid.res, initial_area_km2)
+    balance = np.interp(dem, profiles.z, profiles.b.mean(axis=0))
+    slope = surface_slope_rad(dem, grid.res, 2)
     dims = ("y", "x")
     ds = xr.Dataset(
         {
             "dem": (dims, dem.astype("float32"), {"long_name": "surface DEM", "units": "m"}),
-            "topg": (dims, topg.astype("float32"), {"long_name": "bed elevation", "units": "m"}),
-            "thk": (dims, thk.astype("float32"), {"long_name": "initial ice thickness (first guess)", "units": "m"}),
             "icemask": (dims, allowed.astype("float32"), {"long_name": "cells where ice may accumulate"}),
             "outline_initial": (dims, initial_outline.astype("uint8"), {"long_name": "initial outline mask"}),
+            "outline_bed": (dims, bed_outline.astype("uint8"), {"long_name": "outline nearest the DEM's date"}),
+            "slope": (dims, slope.astype("float32"), {"long_name": "surface slope of the DEM", "units": "rad"}),
+            "flux_initial": (dims, apparent_flux(dem, initial_outline, balance, grid.res).astype("float32"),
+                             {"long_name": "apparent-balance ice flux on the initial outline", "units": "m2 a-1"}),
+            "flux_bed": (dims, apparent_flux(dem, bed_outline, balance, grid.res).astype("float32"),
+                         {"long_name": "apparent-balance ice flux on the DEM-date outline", "units": "m2 a-1"}),
             "mb_profile": (("mb_year", "mb_z"), profiles.b.astype("float64"),
                            {"long_name": "annual surface mass balance profile", "units": "m ice eq. a-1"}),
         },
@@ -73,9 +78,25 @@ def build_domain(
             "mb_year": ("mb_year", profiles.years.astype("int32")),
             "mb_z": ("mb_z", profiles.z, {"units": "m"}),
         },
-        attrs={"glacier_id": glacier_id, "crs": grid.crs, "resolution_m": grid.res, **(attrs or {})},
+        attrs={"glacier_id": glacier_id, "crs": grid.crs, "resolution_m": grid.res, **(attrs or {}),
+               **({"initial_area_km2": float(initial_area_km2)} if initial_area_km2 else {})},
     )
-    return ds
+    return with_rheology(ds, 1.0)
+
+
+def with_rheology(ds: xr.Dataset, factor: float) -> xr.Dataset:
+    """The domain with bed (`topg`) and initial ice (`thk`) inverted for rheology `factor`."""
+    res = float(ds.attrs["resolution_m"])
+    slope = ds["slope"].values.astype("float64")
+    h_bed = thickness_from_flux(ds["flux_bed"].values, slope, ds["outline_bed"].values > 0, factor)
+    thk = thickness_from_flux(ds["flux_initial"].values, slope, ds["outline_initial"].values > 0, factor)
+    if ds.attrs.get("initial_area_km2"):
+        thk = match_product_area(thk, res, float(ds.attrs["initial_area_km2"]))
+    dims = ("y", "x")
+    return ds.assign(
+        topg=(dims, (ds["dem"].values - h_bed).astype("float32"), {"long_name": "bed elevation", "units": "m"}),
+        thk=(dims, thk.astype("float32"), {"long_name": "initial ice thickness (inverted)", "units": "m"}),
+    ).assign_attrs(rheology_factor=float(factor))
 
 
 def domain_grid(ds: xr.Dataset) -> Grid:

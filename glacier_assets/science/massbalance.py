@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from ..constants import SPINUP_CLIMATE_YEARS
+
 ICE_WE = 0.9  # m w.e. per m ice eq. (rho_ice / rho_water)
 PROFILE_STEP_M = 10.0
 
@@ -41,9 +43,30 @@ class BalanceProfiles:
             raise ValueError("balance profiles contain non-finite values")
 
     def at(self, year: int, z: np.ndarray, d_ela: float = 0.0) -> np.ndarray:
-        """Balance at elevations `z` in `year` (clamped to the table's years and elevations)."""
-        i = int(np.clip(np.searchsorted(self.years, year, side="right") - 1, 0, len(self.years) - 1))
-        return np.interp(np.asarray(z, dtype="float64") - d_ela, self.z, self.b[i])
+        """Balance at elevations `z` in `year` (clamped to the table's elevations). Before the
+        table's first year: the spin-up climate (`spinup_profile`); after its last: the last year."""
+        return np.interp(np.asarray(z, dtype="float64") - d_ela, self.z, self.profile(year))
+
+    def profile(self, year: int) -> np.ndarray:
+        if year < self.years[0]:
+            return self.spinup_profile()
+        return self.b[int(np.clip(np.searchsorted(self.years, year, side="right") - 1, 0, len(self.years) - 1))]
+
+    def spinup_profile(self, n_years: int = SPINUP_CLIMATE_YEARS) -> np.ndarray:
+        """The constant climate of the spin-up: the mean profile of the table's first `n_years`."""
+        return self.b[:n_years].mean(axis=0)
+
+    def balanced_shift(self, z: np.ndarray, bounds: tuple[float, float] = (-2000.0, 2000.0)) -> float:
+        """The ELA shift (m) that puts surface cells at elevations `z` in balance (mean b = 0)
+        under the spin-up climate: where a spin-up from a first guess of that glacier starts."""
+        z = np.asarray(z, dtype="float64").ravel()
+        if z.size == 0:
+            return 0.0
+        mean_b = lambda p: float(np.interp(z - p, self.z, self.spinup_profile()).mean())  # noqa: E731
+        lo, hi = bounds
+        if mean_b(lo) * mean_b(hi) > 0:
+            return lo if mean_b(lo) < 0 else hi
+        return float(brentq(mean_b, lo, hi, xtol=0.5))
 
     def ela(self, year: int) -> float:
         return equilibrium_line_altitude(self.z, self.b[int(np.searchsorted(self.years, year))])

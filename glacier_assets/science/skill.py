@@ -1,0 +1,32 @@
+"""How well a simulation matches independent observations of a real glacier: thickness (a
+raster or points, e.g. the Farinotti et al. 2019 consensus or GPR) and glacier-wide annual mass
+balance (e.g. WGMS). Plain arrays and series in, a few figures out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def thickness_skill(simulated: np.ndarray, observed: np.ndarray) -> dict:
+    """Bias (simulated - observed), RMSE and means (m) where the observation is finite and > 0."""
+    sim, obs = np.asarray(simulated, dtype="float64"), np.asarray(observed, dtype="float64")
+    where = np.isfinite(obs) & (obs > 0) & np.isfinite(sim)
+    if not where.any():
+        raise ValueError("no observed thickness overlaps the simulation")
+    diff = sim[where] - obs[where]
+    return {"n": int(where.sum()), "bias_m": float(diff.mean()), "rmse_m": float(np.sqrt((diff**2).mean())),
+            "mean_observed_m": float(obs[where].mean()), "mean_simulated_m": float(sim[where].mean())}
+
+
+def mass_balance_skill(simulated: pd.Series, observed: pd.Series) -> dict:
+    """Annual glacier-wide balances (m w.e., indexed by year) over the years both have: bias,
+    RMSE, correlation, and the mean of each."""
+    both = pd.concat({"sim": simulated, "obs": observed}, axis=1).dropna()
+    if len(both) < 2:
+        raise ValueError("fewer than two years with both a simulated and an observed balance")
+    diff = both["sim"] - both["obs"]
+    return {"n_years": int(len(both)), "first_year": int(both.index.min()), "last_year": int(both.index.max()),
+            "bias_mwe": float(diff.mean()), "rmse_mwe": float(np.sqrt((diff**2).mean())),
+            "correlation": float(both["sim"].corr(both["obs"])),
+            "mean_simulated_mwe": float(both["sim"].mean()), "mean_observed_mwe": float(both["obs"].mean())}

@@ -39,7 +39,11 @@ MODEL_RESOLUTION_M = 100.0  # IGM grid
 PRODUCT_RESOLUTION_M = 25.0  # published thickness
 ICE_THRESHOLD_M = 2.0  # thickness >= this is glacier
 DOMAIN_BORDER_CELLS = 15  # ice-free margin around the glacier's outlines on the model grid
-ICE_ALLOWED_BUFFER_M = 500.0  # ice may grow this far beyond its largest outline
+# Snow may accumulate this far beyond the union of a glacier's own outlines (ice still flows and
+# melts anywhere in the domain). 0: a buffer let ice grow on the terrain around a glacier whose
+# neighbours are not in the inventory; on Hintereisferner alone 41 % of its simulated area lay
+# outside its outline (IoU 0.40, thickness 37 m too thin); with none, IoU 0.71, bias +1 m.
+ICE_ALLOWED_BUFFER_M = 0.0
 THICKNESS_NODATA = -9999.0
 MASK_NODATA = 0
 

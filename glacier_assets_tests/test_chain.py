@@ -240,3 +240,24 @@ def test_gates_pass_and_products_are_published(demo_chain):
     assert quality["rheology"]["factor"] > 0 and quality["rheology"]["n_glaciers"] == 12  # the whole region
     assert quality["n_with_reference_volume"] == 2 and quality["area_gate_pct"] == 2.8
     assert (catalog / thickness_relpath(DEMO_PAIR[0], 1990)).exists()
+
+
+def test_epochs_no_outline_constrains_against_the_truth(demo_chain):
+    """The twin's hidden truth at the epochs no outline is near (out of sample for the area), and
+    its volume, which only the regional reference volumes constrain (tolerances: what was
+    measured on these two small glaciers, with room for a platform's rounding)."""
+    from glacier_assets.science.resample import product_area_km2
+
+    truth = pd.read_csv(demo_chain["region"].parent / "truth" / "truth.csv").set_index(["glacier_id", "year"])
+    vol, true_vol = {}, {}
+    for gid in DEMO_PAIR:
+        with xr.open_dataset(demo_chain["products"] / simulation_relpath(gid)) as sim:
+            for year, thk in zip(sim.time.values, sim.thk.values):
+                t = truth.loc[(gid, int(year))]
+                if int(year) in (1960, 1965, 1975, 1980, 1985, 1995, 2005, 2015):
+                    assert abs(product_area_km2(thk, 100.0) / t.area_km2 - 1) < 0.06, (gid, int(year))
+                vol[int(year)] = vol.get(int(year), 0.0) + float(thk.sum()) * 1e4 / 1e9
+                true_vol[int(year)] = true_vol.get(int(year), 0.0) + t.volume_km3
+    assert abs(vol[1960] / true_vol[1960] - 1) < 0.1
+    # the 1960s are model states: the volume changes 1960 -> 1970 with the truth's sign
+    assert np.sign(vol[1970] - vol[1960]) == np.sign(true_vol[1970] - true_vol[1960])

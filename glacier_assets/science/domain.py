@@ -4,9 +4,10 @@ Bed: the DEM is a surface (e.g. SRTM, 2000), so the bed is DEM minus the thickne
 mass conservation (science/inversion.py) on the outline nearest in time to the DEM. Initial state
 of the spin-up: the thickness inverted on the initial (1970s) outline, on that bed. Both depend on
 the regional rheology factor: the domain keeps their ingredients (flux, slope, outlines) and
-`with_rheology` makes bed and initial ice for a factor. Ice may grow within `ICE_ALLOWED_BUFFER_M` of the glacier's
-largest outline but not onto other glaciers' initial outlines; outside, positive balance is
-replaced by strong melt, the IGM convention that keeps ice from growing on neighbouring peaks.
+`with_rheology` makes bed and initial ice for a factor. Snow may accumulate only within
+`ICE_ALLOWED_BUFFER_M` (0) of the union of the glacier's own outlines, never on other glaciers'
+initial outlines; elsewhere positive balance is replaced by strong melt (IGM's `smb.simple`
+convention), so ice reaches beyond the outlines only by flowing there.
 """
 
 from __future__ import annotations

@@ -204,9 +204,12 @@ class MainJob:
                 return None
         rheology = read_rheology(self.store)
         self.rheology_factor = float(rheology["factor"])
-        say(f"   rheology factor {self.rheology_factor:g} from {rheology['n_glaciers']} glacier(s) with reference "
-            f"volumes ({rheology['reference_km3']:g} km3; {', '.join(rheology['source']) or 'none'})"
-            + (" (unchanged)" if rheology_ok else ""))
+        if rheology["n_glaciers"]:
+            say(f"   rheology factor {self.rheology_factor:g} from {rheology['n_glaciers']} glacier(s) with reference "
+                f"volumes ({rheology['reference_km3']:g} km3; {', '.join(rheology['source'])})"
+                + (" (unchanged)" if rheology_ok else ""))
+        else:
+            say(f"   rheology: {rheology['note']}", error=True)
         return gpd.read_parquet(path)
 
     def select(self, inventory) -> list[str]:

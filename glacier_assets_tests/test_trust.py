@@ -198,3 +198,16 @@ def test_skill_figures_by_hand():
                            pd.Series([-0.7, -0.8, np.nan, -1.2], index=[2000, 2001, 2002, 2003]))
     assert m["n_years"] == 2 and m["bias_mwe"] == pytest.approx(0.0) and m["rmse_mwe"] == pytest.approx(0.2)
     assert m["correlation"] == pytest.approx(1.0)  # both fall from 2000 to 2001
+
+
+def test_a_bad_reference_table_stops_the_spec_and_names_it(tmp_path, demo_region):
+    import shutil
+
+    from glacier_assets.inventory.region import RegionSpecError, load_region_spec
+
+    region = tmp_path / "region"
+    shutil.copytree(demo_region.parent, region)
+    (region / "reference_volumes.csv").write_text("glacier_id,volume_km3\nA,-1\n")
+    with pytest.raises(RegionSpecError, match=r"reference_volumes.path: reference volumes .*reference_volumes.csv: "
+                                               r"volume_km3 not a positive number for A"):
+        load_region_spec(region / "region.yaml")

@@ -77,6 +77,18 @@ def _file(value: Path, info: ValidationInfo) -> Path:
     return path
 
 
+def _file_read_by(check):
+    """A `path` validator: the file resolved and found (`_file`) and, while a spec loads, read by
+    `check`, which raises on a bad table."""
+    def validate(value: Path, info: ValidationInfo) -> Path:
+        path = _file(value, info)
+        if _root(info):
+            check(path)
+        return path
+
+    return field_validator("path")(validate)
+
+
 @dataclass(frozen=True, config=_STRICT)
 class OutlineSource:
     path: Path
@@ -117,13 +129,7 @@ class DemSource:
 class ElaTableForcing:
     path: Path
 
-    @field_validator("path")
-    @classmethod
-    def _table(cls, value: Path, info: ValidationInfo) -> Path:
-        path = _file(value, info)
-        if _root(info):
-            read_ela_table(path)
-        return path
+    _table = _file_read_by(read_ela_table)
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -177,13 +183,7 @@ class ReferenceVolumes:
     path: Path
     year: int = REFERENCE_VOLUME_YEAR
 
-    @field_validator("path")
-    @classmethod
-    def _table(cls, value: Path, info: ValidationInfo) -> Path:
-        path = _file(value, info)
-        if _root(info):
-            read_reference_table(path)
-        return path
+    _table = _file_read_by(read_reference_table)
 
 
 class RegionSpec(BaseModel):

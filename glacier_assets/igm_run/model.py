@@ -26,6 +26,7 @@ import xarray as xr
 
 from ..constants import END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR
 from ..science.domain import domain_profiles, with_rheology
+from ..science.masks import volume_km3
 from ..science.massbalance import BalanceProfiles
 
 _TF_CONFIGURED: dict = {}
@@ -112,7 +113,7 @@ class _Snapshots:
 
     def __init__(self, on_save: Callable[[int, np.ndarray], None] | None, keep: Callable[[int], bool], cell_m2: float):
         self.saved: dict[int, np.ndarray] = {}
-        self.series: dict[int, tuple[float, float]] = {}  # year -> (volume m3, area m2 of cells >= 2 m)
+        self.series: dict[int, tuple[float, float]] = {}  # year -> (volume km3, area km2 of cells >= 2 m)
         self.on_save = on_save
         self.keep = keep
         self.cell_m2 = cell_m2
@@ -121,11 +122,11 @@ class _Snapshots:
         if state.saveresult:
             year = int(round(float(state.t.numpy())))
             thk_now = state.thk.numpy()
-            self.series[year] = (float(np.clip(thk_now, 0, None).sum()) * self.cell_m2,
-                                 float(np.count_nonzero(thk_now >= ICE_THRESHOLD_M)) * self.cell_m2)
+            self.series[year] = (volume_km3(thk_now, self.cell_m2),
+                                 float(np.count_nonzero(thk_now >= ICE_THRESHOLD_M)) * self.cell_m2 / 1e6)
             if not self.keep(year):
                 return
-            thk = state.thk.numpy()[::-1].astype("float32").copy()  # back to north-up
+            thk = thk_now[::-1].astype("float32")  # back to north-up (a copy)
             self.saved[year] = thk
             if self.on_save:
                 self.on_save(year, thk)

@@ -17,6 +17,7 @@ from ..science.calibration import (LOO_MAX_ITER, MAX_SHIFT_JUMP_M, PLAUSIBLE_SHI
                                    solve_period)
 from ..science.grids import Grid
 from ..science.massbalance import elevation_bins, profiles_from_ela
+from ..science.masks import volume_km3
 from ..science.resample import product_area_km2
 from ..storage import write_netcdf
 from .model import IGMGlacier, IGMSettings, software_versions
@@ -31,14 +32,6 @@ class _Period:
     thk0: np.ndarray | None  # None: the domain's initial ice (the spin-up)
     weights: list  # the emulator at the period's start
     d_ela: float = 0.0
-
-
-def _area(saved: dict[int, np.ndarray], t: int, res: float) -> float:
-    return product_area_km2(saved[t], res)
-
-
-def _volume_km3(thk: np.ndarray, res: float) -> float:
-    return float(np.clip(thk, 0, None).sum()) * res * res / 1e9
 
 
 def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log
@@ -65,7 +58,7 @@ def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log
         def evaluate(p: float, period=period, obs=obs):
             model.restore_emulator(period.weights)
             saved = model.run(period.start, period.end, thk0=period.thk0, d_ela=p, keep=tuple(times))
-            area = _area(saved, period.end, res)
+            area = product_area_km2(saved[period.end], res)
             log(f"{gid}: calibrating {period.start}-{period.end}, trial {next(trial)}: d_ela {p:+.1f} m -> "
                 f"area {area:.4f} km2 (observed {obs:.4f})")
             return area, (saved, model.emulator_state(), model.last_series)
@@ -81,7 +74,7 @@ def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log
                      "spinup": start == SPINUP_START, "d_ela_m": round(fit.p, 2), "sim_area_km2": fit.area_km2,
                      "obs_area_km2": obs, "rel_diff_pct": fit.rel_diff_pct, "iterations": fit.iterations,
                      "status": fit.status, "shift_flag": shift_flag(fit.p, None if start == SPINUP_START else p_prev),
-                     "volume_km3": _volume_km3(saved[end], res),
+                     "volume_km3": volume_km3(saved[end], res * res),
                      "trials": [[round(p, 2), round(a, 5)] for p, a in fit.history]})
         log(f"{gid}: {start}-{end} d_ela {fit.p:+.1f} m, area {fit.area_km2:.4f} vs {obs:.4f} km2 "
             f"({fit.rel_diff_pct:+.2f} %), {fit.iterations} runs, {fit.status}")
@@ -111,7 +104,7 @@ def _leave_one_out(model: IGMGlacier, gid: str, targets: dict[int, float], perio
             def evaluate(p: float, period=period, nxt=nxt, t_obs=t_obs):
                 model.restore_emulator(period.weights)
                 saved = model.run(period.start, nxt.end, thk0=period.thk0, d_ela=p, keep=(t_obs,))
-                return _area(saved, nxt.end, res), saved
+                return product_area_km2(saved[nxt.end], res), saved
 
             fit = solve_period(evaluate, targets[nxt.end], p0=nxt.d_ela, max_iter=LOO_MAX_ITER,
                                aim_pct=TOL_PCT, aim_pixels=TOL_PIXELS)
@@ -121,10 +114,10 @@ def _leave_one_out(model: IGMGlacier, gid: str, targets: dict[int, float], perio
             model.restore_emulator(period.weights)
             saved = model.run(period.start, t_obs, thk0=period.thk0, d_ela=shift)
             how = "the shift before it carried on"
-        area = _area(saved, t_obs, res)
+        area = product_area_km2(saved[t_obs], res)
         out.append({"obs_year": t_obs - OUTLINE_TIME_OFFSET_YEARS, "time": t_obs, "obs_area_km2": obs,
                     "predicted_area_km2": area, "rel_diff_pct": 100.0 * (area - obs) / obs, "d_ela_m": round(shift, 2),
-                    "predicted_volume_km3": _volume_km3(saved[t_obs], res), "how": how})
+                    "predicted_volume_km3": volume_km3(saved[t_obs], res * res), "how": how})
         log(f"{gid}: left out the {t_obs - OUTLINE_TIME_OFFSET_YEARS} outline ({how}): predicted {area:.4f} km2 "
             f"vs {obs:.4f} observed ({out[-1]['rel_diff_pct']:+.2f} %)")
     return out
@@ -190,8 +183,8 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     versions = software_versions()
     status = calibration_status(calibration)
     years = np.array(sorted(series), dtype="int32")
-    vol = np.array([series[y][0] for y in years]) / 1e9
-    area = np.array([series[y][1] for y in years]) / 1e6
+    vol = np.array([series[y][0] for y in years])
+    area = np.array([series[y][1] for y in years])
     out = xr.Dataset(
         {"thk": (("time", "y", "x"), thk, {"long_name": "ice thickness", "units": "m"}),
          "thk_outline": (("outline_time", "y", "x"), thk_obs,

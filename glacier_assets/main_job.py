@@ -191,7 +191,7 @@ class MainJob:
         path = self.store.path(INVENTORY_RELPATH)
         self.inventory_current = (read_parquet_metadata(path).get("fingerprint") == inventory_fingerprint(spec)
                                   and self.store.path(REJECTED_RELPATH).exists())
-        rheology_ok = self.inventory_current and rheology_current(self.store, self.region, gpd.read_parquet(path))
+        rheology_ok = self.inventory_current and rheology_current(self.store, self.region, gpd.read_parquet(path), spec)
         selection = ([] if self.inventory_current else ["outline_inventory"]) + \
             ([] if emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
             ([] if rheology_ok else ["ice_rheology"])

@@ -504,7 +504,7 @@ def calibrate_rheology(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict
             used[gid] = (inversion_inputs(gid, inventory, spec, year), vol, year)
         except (GlacierError, ValueError) as exc:
             skipped[gid] = str(exc)
-    record = {"fingerprint": rheology_fingerprint(inventory, spec, refs), "skipped": skipped,
+    record = {"skipped": skipped,
               "source": sorted({s for _, _, s in refs.values()}), "n_glaciers": len(used),
               "reference_km3": round(sum(v for _, v, _ in used.values()), 6)}
     if not used:

@@ -48,7 +48,7 @@ def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, r
     with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
-        refs = region_references(store, region, inventory)
+        refs = region_references(region, inventory)
         rows = []
         for gid in state.current:
             rows.extend(calibration_rows(inventory[inventory["glacier_id"] == gid], store.path(simulation_relpath(gid)),

@@ -28,16 +28,23 @@ def rheology_factor(store: ProductStore) -> float:
     return float(record["factor"])
 
 
-def region_references(store: ProductStore, region: RegionSource, inventory=None) -> dict:
-    inventory = load_inventory(store) if inventory is None else inventory
-    return reference_volumes(region.load().reference_volumes, region.farinotti_path(),
+def region_references(region: RegionSource, inventory, spec=None) -> dict:
+    """glacier -> (reference volume km3, year, source) for the inventory's glaciers that have one."""
+    spec = region.load() if spec is None else spec
+    return reference_volumes(spec.reference_volumes, region.farinotti_path(),
                              sorted(inventory["glacier_id"].unique()), REFERENCE_VOLUME_YEAR)
 
 
-def rheology_current(store: ProductStore, region: RegionSource, inventory) -> bool:
+def current_fingerprint(region: RegionSource, inventory, spec=None) -> tuple[str, dict]:
+    """The fingerprint the rheology would have from today's inputs, and the references it is of."""
+    spec = region.load() if spec is None else spec
+    refs = region_references(region, inventory, spec)
+    return rheology_fingerprint(inventory, spec, refs), refs
+
+
+def rheology_current(store: ProductStore, region: RegionSource, inventory, spec=None) -> bool:
     record = read_rheology(store)
-    return record is not None and record.get("fingerprint") == rheology_fingerprint(
-        inventory, region.load(), region_references(store, region, inventory))
+    return record is not None and record.get("fingerprint") == current_fingerprint(region, inventory, spec)[0]
 
 
 @dg.asset(deps=[outline_inventory], group_name="model", kinds={"json"}, code_version=CODE_VERSIONS["ice_rheology"])
@@ -51,12 +58,12 @@ def ice_rheology(context: dg.AssetExecutionContext, region: RegionSource, store:
     outlines, the DEM or the forcing changes."""
     with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory, spec = load_inventory(store), region.load()
-        refs = region_references(store, region, inventory)
+        fp, refs = current_fingerprint(region, inventory, spec)
         path = store.path(RHEOLOGY_RELPATH)
         record = read_rheology(store)
-        reused = record is not None and record.get("fingerprint") == rheology_fingerprint(inventory, spec, refs)
+        reused = record is not None and record.get("fingerprint") == fp
         if not reused:
-            record = calibrate_rheology(inventory, spec, refs)
+            record = {"fingerprint": fp, **calibrate_rheology(inventory, spec, refs)}
             with atomic_path(path, suffix=".json") as tmp:
                 tmp.write_text(json.dumps(record, indent=1))
     for gid, why in record["skipped"].items():

@@ -131,6 +131,13 @@ def fill_dem_voids(dem: np.ndarray, glacier_id: str, dem_name: str, max_pct: flo
     return filled, int(void.sum())
 
 
+def read_dem(spec: RegionSpec, grid: Grid, glacier_id: str) -> tuple[np.ndarray, int]:
+    """The region's DEM on `grid` (averaged or bilinear, `_dem_resampling`), small voids filled:
+    the DEM and the number of cells filled."""
+    dem = reproject_raster(str(spec.dem.path), grid, _dem_resampling(spec.dem.path, grid))
+    return fill_dem_voids(dem, glacier_id, spec.dem.path.name)
+
+
 def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, out_path: Path,
                 fingerprint_: str | None = None) -> dict:
     """Model domain of one glacier (100 m UTM grid; DEM, bed, first-guess ice, allowed mask,
@@ -140,8 +147,7 @@ def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, 
     centroid = rows[rows["role"] == "initial"].geometry.iloc[0].representative_point()
     own = rows.to_crs(crs)
     initial = own[own["role"] == "initial"].iloc[0]
-    dem = reproject_raster(str(spec.dem.path), grid, _dem_resampling(spec.dem.path, grid))
-    dem, n_filled = fill_dem_voids(dem, glacier_id, spec.dem.path.name)
+    dem, n_filled = read_dem(spec, grid, glacier_id)
     initial_mask = rasterize([initial.geometry], grid)
     if initial_mask.sum() == 0:
         raise GlacierError(f"glacier {glacier_id}: the initial outline covers no 100 m cell centre")
@@ -474,8 +480,7 @@ def inversion_inputs(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionS
     crs = utm_crs_for(point.x, point.y)
     geom = gpd.GeoSeries([ref.geometry], crs=GEOGRAPHIC_CRS).to_crs(crs).iloc[0]
     grid = snapped_grid(crs, geom.bounds, MODEL_RESOLUTION_M, 3)
-    dem, _ = fill_dem_voids(reproject_raster(str(spec.dem.path), grid, _dem_resampling(spec.dem.path, grid)),
-                            glacier_id, spec.dem.path.name)
+    dem, _ = read_dem(spec, grid, glacier_id)
     mask = rasterize([geom], grid)
     if not mask.any():
         raise GlacierError(f"glacier {glacier_id}: its outline of {ref['year']} covers no 100 m cell centre")

@@ -52,7 +52,7 @@ AREA_GATE_PCT = 2.8  # regional mean |A_sim - A_obs| / A_obs over the control ep
 GLACIER_WARN_PCT = 10.0
 
 # --- physical constants -------------------------------------------------------------------------
-ICE_DENSITY = 900.0  # kg m-3, for the first-guess thickness and w.e. conversions
+ICE_DENSITY = 900.0  # kg m-3, for w.e. conversions
 GRAVITY = 9.81
 SECONDS_PER_YEAR = 31_556_926.0
 
@@ -143,7 +143,7 @@ CODE_VERSIONS = {
     "igm_simulation": "2",
     "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "1",
-    "stac_catalog": "1",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
+    "stac_catalog": "2",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
 REGION_LOCK_RELPATH = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time

@@ -64,9 +64,10 @@ IGM_PUBLICATION = {
                 "speeds up ice flow modelling by several orders of magnitude. Journal of Glaciology 68(270), 651-664.",
 }
 THICKNESS_LINEAGE = (
-    "Outlines (1970s initial state, ~1990/2000/2010/2020 controls) -> 100 m UTM domain (DEM, first-guess "
-    "thickness) -> IGM simulation 1960-2020 calibrated to the control outlines (one ELA shift per period) -> "
-    "thickness bilinearly resampled to 25 m, cropped to the non-zero extent."
+    "Outlines (1970s initial state, ~1990/2000/2010/2020 controls) -> 100 m UTM domain (DEM, thickness "
+    "inverted by mass conservation with a regional rheology calibrated to reference volumes) -> IGM "
+    "simulation from a 1930 spin-up to 2020, calibrated to each outline at its date (one ELA shift per "
+    "period) -> thickness bilinearly resampled to 25 m, cropped to the non-zero extent."
 )
 OUTLINE_LINEAGE = (
     "25 m thickness >= 2 m -> glacier mask coded per glacier -> raster to vector (holes kept) -> all glaciers "

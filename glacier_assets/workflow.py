@@ -140,8 +140,8 @@ def read_dem(spec: RegionSpec, grid: Grid, glacier_id: str) -> tuple[np.ndarray,
 
 def make_domain(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionSpec, out_path: Path,
                 fingerprint_: str | None = None) -> dict:
-    """Model domain of one glacier (100 m UTM grid; DEM, bed, first-guess ice, allowed mask,
-    balance profiles) written as NetCDF. Returns figures for metadata."""
+    """Model domain of one glacier (100 m UTM grid; DEM, outlines, ice flux and slope for the
+    inversion, allowed mask, balance profiles) written as NetCDF. Returns figures for metadata."""
     rows, grid, others = domain_layout(glacier_id, inventory)
     crs = grid.crs
     centroid = rows[rows["role"] == "initial"].geometry.iloc[0].representative_point()

@@ -1,12 +1,9 @@
 """The science on small arrays whose answers can be checked by hand."""
 
-import math
-
 import numpy as np
 import pytest
 from shapely.geometry import box
 
-from glacier_assets.constants import GRAVITY, ICE_DENSITY
 from glacier_assets.science.grids import Grid, snapped_grid, utm_crs_for
 from glacier_assets.science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from glacier_assets.science.massbalance import (
@@ -18,7 +15,6 @@ from glacier_assets.science.massbalance import (
 )
 from glacier_assets.science.resample import bilinear_refine, thickness_product, valid_window
 from glacier_assets.science.sia import run_sia
-from glacier_assets.science.thickness import basal_shear_stress_pa, first_guess_thickness
 from glacier_assets.science.vectorize import mask_to_polygons
 
 
@@ -84,28 +80,6 @@ def test_vectorize_keeps_holes_and_pixel_area():
     assert geom.area == pytest.approx(9 * 625.0)  # 8 ring pixels + 1 separate
     assert len(geom.geoms) == 2
     assert sum(len(p.interiors) for p in geom.geoms) == 1
-
-
-def test_shear_stress_formula():
-    assert basal_shear_stress_pa(0.0) == pytest.approx(0.005e5)
-    assert basal_shear_stress_pa(1.0) == pytest.approx((0.005 + 1.598 - 0.435) * 1e5)
-    assert basal_shear_stress_pa(2.0) == pytest.approx(1.5e5)
-
-
-def test_first_guess_thickness_on_a_plane():
-    res, n = 100.0, 60
-    slope = math.radians(10.0)
-    x = np.arange(n) * res
-    dem = 5000.0 + np.tile(x * math.tan(slope), (n, 1))
-    outline = np.zeros((n, n), bool)
-    outline[10:50, 10:50] = True
-    h = first_guess_thickness(dem, outline, res)
-    dz_km = 39 * res * math.tan(slope) / 1000
-    tau = (0.005 + 1.598 * dz_km - 0.435 * dz_km**2) * 1e5
-    expected = tau / (0.8 * ICE_DENSITY * GRAVITY * math.sin(slope))
-    assert h[30, 30] == pytest.approx(expected, rel=1e-6)
-    assert (h[~outline] == 0).all()
-    assert 0 < h[10, 30] < expected  # tapered at the margin
 
 
 def test_ela_profiles_and_shift():

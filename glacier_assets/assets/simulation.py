@@ -68,8 +68,9 @@ def iceflow_emulator(context: dg.AssetExecutionContext, igm: IGMRunner, store: P
           code_version=CODE_VERSIONS["glacier_domain"])
 def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, store: ProductStore) -> dg.MaterializeResult:
     """The glacier's 100 m UTM model grid: DEM (reprojected from any CRS; small voids filled and
-    counted), bed (DEM minus a first-guess thickness), first-guess initial ice on the 1970s
-    outline, where ice may grow, and yearly mass-balance profiles (NetCDF). Not made again while
+    counted), its outlines, the apparent-balance ice flux and slope from which the bed and the
+    initial ice are inverted for the region's rheology, where snow may accumulate, and yearly
+    mass-balance profiles (NetCDF). Not made again while
     its inputs (outlines, neighbours, DEM, forcing) are unchanged."""
     gid = context.partition_key
     out = store.path(domain_relpath(gid))

@@ -25,7 +25,7 @@ flux); the flux per unit width is q = max(Q_out, 0) / res.
 
 Thickness: q = H (u_d + u_b) solved per cell by bisection on H in [0, 2000] m; H = 0 where
 q = 0 and outside the outline, then `smoothing` 3x3 means restricted to the outline taper the
-margin (as `thickness.first_guess_thickness`).
+margin.
 
 Calibration (as OGGM's `calibrate_inversion_from_consensus`): one factor f for a region such
 that the summed volume equals the summed reference volumes (Brent's method on ln f).

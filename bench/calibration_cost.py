@@ -65,7 +65,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
         tmp = Path(tmp)
         spec = load_region_spec(build_demo_region(tmp / "demo"))
-        inv, _ = build_inventory(spec.outlines, spec.id_pattern)
+        inv = build_inventory(spec.outlines, spec.id_pattern).outlines
         emulator = tmp / "emulator.weights.h5"
         train_emulator(emulator, IGMSettings(), log=lambda m: None)
         refs = reference_volumes(spec.reference_volumes, None, sorted(inv.glacier_id.unique()), 2000)

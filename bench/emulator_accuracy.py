@@ -55,7 +55,7 @@ def main() -> None:
         tmp = Path(tmp)
         domains = []
         spec = load_region_spec(build_demo_region(tmp / "demo"))
-        inv, _ = build_inventory(spec.outlines, spec.id_pattern)
+        inv = build_inventory(spec.outlines, spec.id_pattern).outlines
         for gid in args.glaciers:
             make_domain(gid, inv, spec, tmp / f"{gid}.nc")
             domains.append((gid, tmp / f"{gid}.nc"))
@@ -65,7 +65,7 @@ def main() -> None:
             from glacier_assets_tests.conftest import hef_region_yaml
 
             hspec = load_region_spec(hef_region_yaml(shared.parent, tmp / "hef"))
-            hinv, _ = build_inventory(hspec.outlines, hspec.id_pattern)
+            hinv = build_inventory(hspec.outlines, hspec.id_pattern).outlines
             make_domain("RGI60-11.00897", hinv, hspec, tmp / "hef.nc")
             domains.append(("RGI60-11.00897", tmp / "hef.nc"))
         t0 = time.perf_counter()

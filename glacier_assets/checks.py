@@ -5,7 +5,7 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 
-from .assets.inventory import load_inventory, outline_inventory
+from .assets.inventory import INVENTORY, load_inventory
 from .assets.quality import calibration_report, product_audit
 from .constants import (
     AREA_GATE_PCT,
@@ -107,7 +107,7 @@ def published_outlines_expectations(store: ProductStore) -> dg.AssetCheckResult:
         "data_docs": dg.MetadataValue.path(str(result.docs_index))})
 
 
-@dg.asset_check(asset=outline_inventory, blocking=True, description="Pandera schema of the outline inventory")
+@dg.asset_check(asset=INVENTORY, blocking=True, description="Pandera schema of the outline inventory")
 def inventory_table_schema(store: ProductStore, region: RegionSource) -> dg.AssetCheckResult:
     import pandera.errors
 

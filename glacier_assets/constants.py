@@ -113,6 +113,9 @@ def simulation_relpath(glacier_id: str) -> str:
 
 INVENTORY_RELPATH = "inventory/outlines.parquet"
 REJECTED_RELPATH = "inventory/rejected.csv"  # inventory rows refused, with the reason
+MATCH_RELPATH = "inventory/outline_match.parquet"  # outlines matched by location: each polygon's shares
+UNMATCHED_RELPATH = "inventory/unmatched.csv"  # polygons matched to no glacier, with the reason
+MISSING_RELPATH = "inventory/missing.csv"  # (source, glacier) pairs where a glacier got no outline
 EMULATOR_RELPATH = "emulator/iceflow_emulator.weights.h5"
 
 # --- product sanity -----------------------------------------------------------------------------
@@ -136,12 +139,12 @@ def plot_relpath(glacier_id: str) -> str:
 # Code versions of the steps (Dagster `code_version`, and part of every product's fingerprint):
 # bump one when a change to that step's code changes its products, so they are made again.
 CODE_VERSIONS = {
-    "outline_inventory": "1",
+    "outline_inventory": "2",  # and outline_match
     "iceflow_emulator": "1",
     "ice_rheology": "1",
     "glacier_domain": "2",
     "igm_simulation": "2",
-    "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
+    "glacier_products": "2",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "1",
     "stac_catalog": "2",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }

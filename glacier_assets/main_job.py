@@ -27,9 +27,11 @@ from .constants import (
     CALIBRATION_REPORT_RELPATH,
     EPOCHS,
     INVENTORY_RELPATH,
+    MISSING_RELPATH,
     PUBLICATION_RECORD_RELPATH,
     REGION_LOCK_RELPATH,
     REJECTED_RELPATH,
+    UNMATCHED_RELPATH,
     domain_relpath,
     mask_relpath,
     outline_relpath,
@@ -192,7 +194,7 @@ class MainJob:
         self.inventory_current = (read_parquet_metadata(path).get("fingerprint") == inventory_fingerprint(spec)
                                   and self.store.path(REJECTED_RELPATH).exists())
         rheology_ok = self.inventory_current and rheology_current(self.store, self.region, gpd.read_parquet(path), spec)
-        selection = ([] if self.inventory_current else ["outline_inventory"]) + \
+        selection = ([] if self.inventory_current else ["outline_inventory", "outline_match"]) + \
             ([] if emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
             ([] if rheology_ok else ["ice_rheology"])
         if selection:
@@ -235,6 +237,12 @@ class MainJob:
                 say(f"   repaired {r.glacier_id} ({r.source}, {r.year}): {r.repair}")
         for g in unknown:
             say(f"   REJECTED {g} (--include): not in the inventory", error=True)
+        unmatched = pd.read_csv(self.store.path(UNMATCHED_RELPATH), dtype=str)
+        missing = pd.read_csv(self.store.path(MISSING_RELPATH), dtype=str)
+        if len(unmatched) or len(missing):
+            say(f"   outlines matched by location: {len(unmatched)} polygon(s) matched to no glacier "
+                f"({self.store.path(UNMATCHED_RELPATH)}), {len(missing)} glacier-source pair(s) without an outline "
+                f"({self.store.path(MISSING_RELPATH)})")
         return glaciers
 
     def simulate(self, inventory, spec, glaciers: list[str]) -> None:

@@ -7,6 +7,7 @@ open formats and a dict of figures for metadata.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -43,10 +44,30 @@ from .science.grids import Grid, reproject_raster, snapped_grid, utm_crs_for
 from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
 from .science.resample import product_area_km2, product_thickness, thickness_product
-from .science.vectorize import mask_to_polygons
+from .science.vectorize import mask_to_polygons, overlaps
+from .science.zones import owned_cells
 from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
 
 REFINE = int(round(MODEL_RESOLUTION_M / PRODUCT_RESOLUTION_M))
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A glacier's outline and code and its neighbours' (EPSG:4326): its nearest-glacier zone."""
+    own: object
+    code: int
+    neighbours: tuple[tuple[object, int], ...]
+    _cells: dict = field(default_factory=dict, compare=False, repr=False)  # grid -> cells, for the epochs
+
+    def cells(self, grid: Grid) -> np.ndarray:
+        """The zone's cells on `grid` (`science.zones.owned_cells`)."""
+        if grid not in self._cells:
+            self._cells[grid] = self._owned(grid)
+        return self._cells[grid]
+
+    def _owned(self, grid: Grid) -> np.ndarray:
+        geoms = gpd.GeoSeries([self.own, *(g for g, _ in self.neighbours)], crs=GEOGRAPHIC_CRS).to_crs(grid.crs)
+        return owned_cells(grid, geoms.iloc[0], self.code, list(zip(geoms.iloc[1:], (c for _, c in self.neighbours))))
 
 
 class GlacierError(RuntimeError):
@@ -221,14 +242,32 @@ def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[n
     return thk, grid
 
 
-def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
-    """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
-    as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
+def glacier_zone(glacier_id: str, inventory: gpd.GeoDataFrame) -> Zone:
+    """The glacier's initial outline and code, and those of its neighbours in its model domain:
+    what decides which cells are the glacier's where glaciers touch (`science.zones`). The
+    neighbours are the ones the domain's fingerprint covers, so products follow them."""
+    rows, _, others = domain_layout(glacier_id, inventory)
+    own = rows[rows["role"] == "initial"].geometry.iloc[0]
+    return Zone(own, code_for(glacier_id, inventory),
+                tuple((r.geometry, code_for(r.glacier_id, inventory)) for r in others.itertuples()))
+
+
+def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path, zone: Zone | None = None) -> dict:
+    """25 m thickness: bilinear from the 100 m simulation, cut to the glacier's zone (ice that
+    flowed nearer to a neighbour's outline is the neighbour's, so touching glaciers never share
+    ice or area), cropped to the non-zero extent, written as a Cloud-Optimized GeoTIFF; ice-free
+    cells inside the crop are nodata."""
     thk, grid = _simulation_thickness(sim_path, glacier_id, year)
-    product = thickness_product(thk, grid, REFINE)
+    keep, ceded = None, 0.0
+    if zone is not None:
+        fgrid = grid.refined(REFINE)
+        keep = zone.cells(fgrid)
+        fine = product_thickness(thk, REFINE)
+        ceded = glaciated_area_km2(np.where(keep, 0.0, fine), fgrid.cell_area_m2)
+    product = thickness_product(thk, grid, REFINE, keep)
     if product is None:
         remove_product(out_path)
-        return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
+        return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0, "ceded_area_km2": round(ceded, 5)}
     fine, fgrid = product
     data = np.where(fine > 0, fine, THICKNESS_NODATA).astype("float32")
     write_cog(out_path, data, fgrid, THICKNESS_NODATA, "float32")
@@ -241,6 +280,7 @@ def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path
         "area_km2": round(glaciated_area_km2(fine, fgrid.cell_area_m2), 5),
         "volume_km3": round(volume_km3(fine, fgrid.cell_area_m2), 6),
         "max_thickness_m": round(float(fine.max()), 2),
+        "ceded_area_km2": round(ceded, 5),  # ice nearer to a neighbour's outline, left to it
     }
 
 
@@ -299,7 +339,8 @@ def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: P
 def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, shp_path: Path,
                            parquet_path: Path, fingerprint_: str | None = None) -> dict:
     """All glaciers of one epoch in one file, reprojected to the Albers equal-area projection
-    (glaciers with no ice left at the epoch have no row)."""
+    (glaciers with no ice left at the epoch have no row), with the area that touching glaciers'
+    outlines count twice (0 when every glacier's ice was cut to its zone)."""
     parts = [gpd.read_parquet(p).to_crs(albers) for p in outline_paths]
     parts = [g[~(g.geometry.isna() | g.geometry.is_empty)] for g in parts]
     if parts:
@@ -309,10 +350,12 @@ def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, sh
     gdf["year"] = year
     gdf["area_km2"] = gdf.geometry.area / 1e6
     gdf = gdf.sort_values("glacier_id").reset_index(drop=True)
+    n_pairs, twice_km2 = overlaps(gdf.geometry)
     write_shapefile(shp_path, gdf)
     write_geoparquet(parquet_path, gdf, {"fingerprint": fingerprint_} if fingerprint_ else None)
     return {"path": str(shp_path), "geoparquet": str(parquet_path), "crs": albers, "n_glaciers": len(gdf),
-            "area_km2": round(float(gdf["area_km2"].sum()), 4), "table": gdf}
+            "area_km2": round(float(gdf["area_km2"].sum()), 4), "overlapping_pairs": n_pairs,
+            "overlap_area_km2": round(twice_km2, 5), "table": gdf}
 
 
 def code_for(glacier_id: str, inventory: gpd.GeoDataFrame | None = None) -> int:

@@ -38,7 +38,7 @@ def test_an_outline_in_the_wrong_place_is_named(demo_region):
     from glacier_assets.inventory.region import load_region_spec
 
     spec = load_region_spec(demo_region)
-    inv, _ = build_inventory(spec.outlines, spec.id_pattern)
+    inv = build_inventory(spec.outlines, spec.id_pattern).outlines
     far = inv[(inv.glacier_id == GID) & (inv.epoch == 2010)].index
     year = int(inv.loc[far, "year"].iloc[0])  # the demo's "2010" outlines are dated 2008-2011
     inv.loc[far, "geometry"] = inv.loc[far, "geometry"].translate(xoff=3.0)  # three degrees east

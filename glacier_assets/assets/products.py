@@ -17,9 +17,18 @@ from ..fingerprints import file_digest, product_fingerprint, regional_fingerprin
 from ..ledger import clear_failure
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png
+from ..science.vectorize import overlaps
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
-from ..workflow import GlacierError, code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
+from ..workflow import (
+    GlacierError,
+    Zone,
+    glacier_zone,
+    make_mask,
+    make_outline,
+    make_regional_outlines,
+    publish_thickness,
+)
 from ._metadata import add_partition_metadata, failure, metadata
 from ._steps import glacier_states, note_failure, state_metadata
 from .inventory import load_inventory
@@ -63,13 +72,16 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
     keys = context.partition_keys
     inventory = load_inventory(store)
+    zones: dict[str, Zone] = {}
     done: dict[tuple[dg.AssetKey, str], dict] = {}
     problems = []
     step = max(1, len(keys) // 10)
     for i, pk in enumerate(keys):
         gid, year = split_key(pk)
         try:
-            done.update({(k, pk): md for k, md in _glacier_epoch(store, inventory, gid, year, selected).items()})
+            if gid not in zones:
+                zones[gid] = glacier_zone(gid, inventory)
+            done.update({(k, pk): md for k, md in _glacier_epoch(store, zones[gid], gid, year, selected).items()})
             clear_failure(store.path(""), gid, STEP, year)
         except Exception as exc:  # one glacier's problem must not stop the others
             problems.append(note_failure(context, store, gid, STEP, exc, year)[1])
@@ -85,14 +97,14 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
         yield dg.MaterializeResult(asset_key=key)
 
 
-def _glacier_epoch(store: ProductStore, inventory, gid: str, year: int, selected: list) -> dict:
-    """One glacier's selected products at one epoch; reused when the outline says they were made
-    from the current simulation (its fingerprint is written only when all three are made)."""
+def _glacier_epoch(store: ProductStore, zone: Zone, gid: str, year: int, selected: list) -> dict:
+    """One glacier's selected products at one epoch (its ice cut to its `zone`); reused when the
+    outline says they were made from the current simulation (its fingerprint is written only when all three are made)."""
     sim = store.path(simulation_relpath(gid))
     sim_fp = netcdf_attrs(sim).get("fingerprint")
     if sim_fp is None:
         raise GlacierError(f"glacier {gid}: no simulation at {sim} (materialize igm_simulation first)")
-    code = code_for(gid, inventory)
+    code = zone.code
     fp = product_fingerprint(sim_fp, year, code)
     thk_path, mask_path = store.path(thickness_relpath(gid, year)), store.path(mask_relpath(gid, year))
     outline_path = store.path(outline_relpath(gid, year))
@@ -103,7 +115,7 @@ def _glacier_epoch(store: ProductStore, inventory, gid: str, year: int, selected
                 for k, p in ((THICKNESS, thk_path), (MASK, mask_path), (OUTLINE, outline_path))}
     out = {}
     if THICKNESS in selected:
-        out[THICKNESS] = metadata(publish_thickness(sim, gid, year, thk_path))
+        out[THICKNESS] = metadata(publish_thickness(sim, gid, year, thk_path, zone))
     if MASK in selected:
         out[MASK] = metadata(make_mask(thk_path if thk_path.exists() else None, gid, code, mask_path))
     if OUTLINE in selected:
@@ -135,11 +147,16 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
             reused = shp.exists() and read_parquet_metadata(pq_path).get("fingerprint") == fp
             if reused:
                 table = gpd.read_parquet(pq_path)
+                n_pairs, twice_km2 = overlaps(table.geometry)
                 figures = {"path": str(shp), "geoparquet": str(pq_path), "crs": store.albers, "n_glaciers": len(table),
-                           "area_km2": round(float(table["area_km2"].sum()), 4)}
+                           "area_km2": round(float(table["area_km2"].sum()), 4), "overlapping_pairs": n_pairs,
+                           "overlap_area_km2": round(twice_km2, 5)}
             else:
                 figures = make_regional_outlines(paths, year, store.albers, shp, pq_path, fp)
                 table = figures.pop("table")
+            if figures["overlapping_pairs"]:
+                context.log.warning(f"regional outlines {year}: {figures['overlapping_pairs']} pairs of glaciers overlap, "
+                                    f"{figures['overlap_area_km2']} km2 counted twice")
             png = outline_map_png(f"{year}: {len(table)} glaciers, {figures['area_km2']:.2f} km2", table)
             md = {**metadata(figures), "reused": reused,
                   "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}

@@ -24,7 +24,7 @@ from ..storage import atomic_path, file_lock, write_geoparquet
 from ..workflow import REPORT_COLUMNS, AUDIT_COLUMNS, audit_glacier, calibration_rows, code_for, published_outline_table
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_states, state_metadata
-from .inventory import load_inventory, outline_inventory
+from .inventory import INVENTORY, load_inventory
 from .products import OUTLINE, MASK, THICKNESS, regional_outlines
 from .rheology import region_references
 from .simulation import igm_simulation
@@ -36,7 +36,7 @@ def _write_csv(path, df: pd.DataFrame):
     return path
 
 
-@dg.asset(deps=[igm_simulation, outline_inventory], group_name="quality", kinds={"csv"})
+@dg.asset(deps=[igm_simulation, INVENTORY], group_name="quality", kinds={"csv"})
 def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource,
                        igm: IGMRunner):
     """Per glacier and outline, at the outline's own date: the ELA shift found (and a flag if it is
@@ -73,7 +73,7 @@ def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, r
     })
 
 
-@dg.asset(deps=[THICKNESS, MASK, OUTLINE, regional_outlines, outline_inventory], group_name="quality",
+@dg.asset(deps=[THICKNESS, MASK, OUTLINE, regional_outlines, INVENTORY], group_name="quality",
           kinds={"csv", "geoparquet"})
 def product_audit(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource, igm: IGMRunner):
     """Every product of the glaciers with complete, current products checked, glacier x epoch

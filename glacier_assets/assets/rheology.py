@@ -12,7 +12,7 @@ from ..resources import ProductStore, RegionSource
 from ..storage import atomic_path, file_lock
 from ..workflow import calibrate_rheology, rheology_fingerprint
 from ._metadata import markdown_table, metadata
-from .inventory import load_inventory, outline_inventory
+from .inventory import INVENTORY, load_inventory
 
 
 def read_rheology(store: ProductStore) -> dict | None:
@@ -47,7 +47,7 @@ def rheology_current(store: ProductStore, region: RegionSource, inventory, spec=
     return record is not None and record.get("fingerprint") == current_fingerprint(region, inventory, spec)[0]
 
 
-@dg.asset(deps=[outline_inventory], group_name="model", kinds={"json"}, code_version=CODE_VERSIONS["ice_rheology"])
+@dg.asset(deps=[INVENTORY], group_name="model", kinds={"json"}, code_version=CODE_VERSIONS["ice_rheology"])
 def ice_rheology(context: dg.AssetExecutionContext, region: RegionSource, store: ProductStore) -> dg.MaterializeResult:
     """One factor f scaling the ice's mobility (IGM's Glen A and sliding) for the whole region,
     like OGGM's consensus calibration: the thickness inverted by mass conservation with IGM's flow

@@ -32,7 +32,7 @@ from ..workflow import (
 )
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_step
-from .inventory import load_inventory, outline_inventory
+from .inventory import INVENTORY, load_inventory
 from .rheology import ice_rheology, rheology_factor
 
 
@@ -64,7 +64,7 @@ def iceflow_emulator(context: dg.AssetExecutionContext, igm: IGMRunner, store: P
         **(result.metadata or {}), **metadata({"path": out}), "reused": False, "fingerprint": str(fp)})
 
 
-@dg.asset(partitions_def=glacier_partitions, deps=[outline_inventory], group_name="model", kinds={"netcdf"},
+@dg.asset(partitions_def=glacier_partitions, deps=[INVENTORY], group_name="model", kinds={"netcdf"},
           code_version=CODE_VERSIONS["glacier_domain"])
 def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, store: ProductStore) -> dg.MaterializeResult:
     """The glacier's 100 m UTM model grid: DEM (reprojected from any CRS; small voids filled and

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -27,9 +27,11 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from ..constants import EPOCHS, GEOGRAPHIC_CRS, albers_crs
 from .ids import InvalidGlacierId, validate_glacier_id
+from .matching import MATCH_COLUMNS, UNMATCHED_COLUMNS, split_by_location
+from .selection import select_glaciers
 
 if TYPE_CHECKING:
-    from .region import OutlineSource
+    from .region import OutlineSource, Selection
 
 ID_COLUMNS = ("RGIId", "rgi_id", "FCGI_ID", "GLIMSId", "glacier_id")
 YEAR_COLUMNS = ("BgnDate", "Rep_Date", "year", "Year")
@@ -103,10 +105,14 @@ def _column(src: OutlineSource, named: str | None, usual: tuple[str, ...], what:
     return col
 
 
-def outline_columns(src: OutlineSource, columns: list[str]) -> tuple[str, str | None]:
+def outline_columns(src: OutlineSource, columns: list[str]) -> tuple[str | None, str | None]:
     """The id column and the year column (None if `src.year` is given) of an outline file with
-    these `columns`: those named in `src`, or the first of the usual ones that is there."""
-    id_col = _column(src, src.id_column, ID_COLUMNS, "id", columns)
+    these `columns`: those named in `src`, or the first of the usual ones that is there. A file
+    matched by location needs no id column (its features are then numbered)."""
+    if src.match == "location" and src.id_column is None:
+        id_col = next((c for c in ID_COLUMNS if c in columns), None)
+    else:
+        id_col = _column(src, src.id_column, ID_COLUMNS, "id", columns)
     year_col = None if src.year is not None else _column(src, src.year_column, YEAR_COLUMNS, "year", columns)
     return id_col, year_col
 
@@ -120,8 +126,10 @@ def check_outline_source(src: OutlineSource) -> None:
     outline_columns(src, columns)
 
 
-def read_outline_source(src: OutlineSource, id_pattern: str) -> tuple[gpd.GeoDataFrame, list[Rejection]]:
-    """Read one outline file and return its valid rows in the standard table, and the rejections."""
+def read_features(src: OutlineSource) -> tuple[gpd.GeoDataFrame, list[Rejection]]:
+    """The dated polygons of one outline file (columns source, source_id, role, year, area_km2,
+    declared_area_km2, repair, geometry; the file's CRS) and the features refused (no date,
+    no polygon, no area). `source_id` is the id column's value, or `#row` without one."""
     name = Path(src.path).name
     if not Path(src.path).exists():
         raise FileNotFoundError(f"outline file {src.path} does not exist")
@@ -132,65 +140,132 @@ def read_outline_source(src: OutlineSource, id_pattern: str) -> tuple[gpd.GeoDat
     area_col = next((c for c in AREA_COLUMNS if c in gdf.columns), None)
     repaired = [_polygonal(g) for g in gdf.geometry]  # (polygonal geometry or None, repair) per row
     area_km2 = gpd.GeoSeries([g for g, _ in repaired], crs=gdf.crs).to_crs(albers_crs()).area.to_numpy() / 1e6
-
-    rejections: list[Rejection] = []
-    rows = []
-    seen: set[str] = set()
+    rows, rejections = [], []
     for i, rec in gdf.iterrows():
-        raw_id = rec[id_col]
-        label = str(raw_id) if raw_id is not None else f"row {i}"
+        raw_id = rec[id_col] if id_col else None
+        label = f"#{i}" if raw_id is None else raw_id if isinstance(raw_id, str) else str(raw_id)
+        year = src.year if src.year is not None else _year_from_value(rec[year_col])
+        geom, repair = repaired[i]
+        problem = (f"no outline year (column {year_col!r}; set `year` in the spec)" if year is None
+                   else "empty or non-polygonal geometry" if geom is None
+                   else "outline has zero area" if not area_km2[i] > 0 else None)
+        if problem:
+            rejections.append(Rejection(label, name, problem))
+            continue
+        rows.append({"source": name, "source_id": label, "role": src.role, "year": int(year),
+                     "area_km2": float(area_km2[i]),
+                     "declared_area_km2": float(rec[area_col]) * AREA_COLUMNS[area_col] if area_col else np.nan,
+                     "repair": repair, "geometry": geom})
+    columns = ["source", "source_id", "role", "year", "area_km2", "declared_area_km2", "repair", "geometry"]
+    return gpd.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=gdf.crs), rejections
+
+
+def _standard(rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Rows with glacier_id, role, year, area_km2, ... in the standard table (EPSG:4326)."""
+    rows = rows.assign(epoch=[nearest_epoch(int(y)) for y in rows["year"]])
+    return gpd.GeoDataFrame(rows[STANDARD_COLUMNS], geometry="geometry", crs=rows.crs).to_crs(GEOGRAPHIC_CRS)
+
+
+def read_outline_source(src: OutlineSource, id_pattern: str) -> tuple[gpd.GeoDataFrame, list[Rejection]]:
+    """Read one outline file matched by id and return its valid rows in the standard table, and
+    the rejections (ids that do not match the pattern, duplicates, features without a date or a
+    polygon)."""
+    features, rejections = read_features(src)
+    keep, seen = [], set()
+    for i, gid in features["source_id"].items():
         try:
-            gid = validate_glacier_id(raw_id if isinstance(raw_id, str) else str(raw_id), id_pattern)
+            validate_glacier_id(gid, id_pattern)
         except InvalidGlacierId as exc:
-            rejections.append(Rejection(label, name, str(exc)))
+            rejections.append(Rejection(gid, features.at[i, "source"], str(exc)))
             continue
         if gid in seen:
-            rejections.append(Rejection(gid, name, "duplicate id in this outline file"))
+            rejections.append(Rejection(gid, features.at[i, "source"], "duplicate id in this outline file"))
             continue
-        year = src.year if src.year is not None else _year_from_value(rec[year_col])
-        if year is None:
-            rejections.append(Rejection(gid, name, f"no outline year (column {year_col!r}; set `year` in the spec)"))
-            continue
-        geom, repair = repaired[i]
-        if geom is None:
-            rejections.append(Rejection(gid, name, "empty or non-polygonal geometry"))
-            continue
-        if not area_km2[i] > 0:
-            rejections.append(Rejection(gid, name, "outline has zero area"))
-            continue
-        declared = float(rec[area_col]) * AREA_COLUMNS[area_col] if area_col else np.nan
         seen.add(gid)
-        rows.append(
-            {
-                "glacier_id": gid,
-                "role": src.role,
-                "year": int(year),
-                "epoch": nearest_epoch(int(year)),
-                "area_km2": float(area_km2[i]),
-                "declared_area_km2": declared,
-                "source": name,
-                "repair": repair,
-                "geometry": geom,
-            }
-        )
-    table = gpd.GeoDataFrame(rows, columns=STANDARD_COLUMNS, geometry="geometry", crs=gdf.crs)
-    return table.to_crs(GEOGRAPHIC_CRS), rejections
+        keep.append(i)
+    return _standard(features.loc[keep].rename(columns={"source_id": "glacier_id"})), rejections
 
 
-def build_inventory(
-    sources: tuple[OutlineSource, ...], id_pattern: str, include: tuple[str, ...] = ()
-) -> tuple[gpd.GeoDataFrame, list[Rejection]]:
+class InventoryBuild(NamedTuple):
+    """What `build_inventory` makes: the standard table, the rows refused, and for the files
+    matched by location the shares (`matching.MATCH_COLUMNS`, EPSG:4326), the polygons matched to
+    no glacier, and the (source, glacier) pairs where a reference glacier got no outline."""
+    outlines: gpd.GeoDataFrame
+    rejections: list[Rejection]
+    matches: gpd.GeoDataFrame
+    unmatched: pd.DataFrame
+    missing: pd.DataFrame
+    selection: dict
+
+
+def _match_by_location(sources, reference: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list]:
+    """Every location-matched file split between the reference glaciers (`matching`)."""
+    metric = reference.estimate_utm_crs()
+    ref = gpd.GeoSeries(reference.geometry.to_numpy(), index=reference["glacier_id"].to_numpy(),
+                        crs=reference.crs).to_crs(metric)
+    shares, unmatched, rejections = [], [], []
+    for src in sources:
+        features, rej = read_features(src)
+        rejections.extend(rej)
+        got, lost = split_by_location(features.to_crs(metric), ref, src.min_piece_km2, albers_crs())
+        shares.append(got.to_crs(GEOGRAPHIC_CRS))
+        if not lost.empty:
+            unmatched.append(lost)
+    matches = gpd.GeoDataFrame(pd.concat(shares, ignore_index=True), geometry="geometry", crs=GEOGRAPHIC_CRS)
+    lost = pd.concat(unmatched, ignore_index=True) if unmatched else pd.DataFrame(columns=UNMATCHED_COLUMNS)
+    return matches, lost, rejections
+
+
+def _located_outlines(matches: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One standard row per glacier, file and date from the matched shares (shares of several
+    polygons of one date joined)."""
+    used = matches[matches["status"] == "matched"]
+    if used.empty:
+        return gpd.GeoDataFrame(columns=STANDARD_COLUMNS, geometry="geometry", crs=GEOGRAPHIC_CRS)
+    joined = used.dissolve(by=["glacier_id", "source", "role", "year"], as_index=False, aggfunc="first")
+    joined["geometry"] = [_polygonal(g)[0] for g in joined.geometry]
+    joined["area_km2"] = joined.to_crs(albers_crs()).area.to_numpy() / 1e6
+    joined["declared_area_km2"] = np.nan
+    joined["repair"] = ""
+    return _standard(joined)
+
+
+def build_inventory(sources: tuple[OutlineSource, ...], id_pattern: str, include: tuple[str, ...] = (),
+                    selection: Selection | None = None) -> InventoryBuild:
     """All outline sources merged into the standard table.
 
-    A glacier is kept only if it has an initial outline; control outlines of unknown glaciers
-    and duplicate (glacier, year) rows are rejected. `include`, if given, keeps only those ids.
+    The first file matched by id is the reference inventory: its glaciers (those `selection`
+    keeps) are the region's glaciers. Files matched by id add outlines to those glaciers; files
+    matched by location are split between them (`matching`). A glacier is kept only if it has
+    an initial outline; outlines of glaciers outside the region, duplicate (glacier, year) rows
+    and second initial outlines are rejected. `include`, if given, keeps only those ids.
     """
     parts, rejections = [], []
-    for src in sources:
+    for src in (s for s in sources if s.match == "id"):
         table, rej = read_outline_source(src, id_pattern)
         parts.append(table)
         rejections.extend(rej)
+    reference = parts[0]
+    kept, summary = select_glaciers(reference, selection)
+    located = [s for s in sources if s.match == "location"]
+    if located and kept:
+        matches, unmatched, rej = _match_by_location(located, reference)
+        matches.loc[(matches["status"] == "matched") & ~matches["glacier_id"].isin(kept), "status"] = "outside the region"
+        rejections.extend(rej)
+        parts.append(_located_outlines(matches[matches["glacier_id"].isin(kept)]))
+        got = set(zip(matches.loc[matches["status"] == "matched", "source"], matches["glacier_id"]))
+        missing = pd.DataFrame([(Path(s.path).name, g) for s in located for g in sorted(kept)
+                                if (Path(s.path).name, g) not in got], columns=["source", "glacier_id"])
+    else:
+        matches = gpd.GeoDataFrame(columns=MATCH_COLUMNS, geometry="geometry", crs=GEOGRAPHIC_CRS)
+        unmatched = pd.DataFrame(columns=UNMATCHED_COLUMNS)
+        missing = pd.DataFrame(columns=["source", "glacier_id"])
     inv = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=GEOGRAPHIC_CRS)
+    outside = ~inv["glacier_id"].isin(kept | set(reference["glacier_id"]))
+    for _, r in inv[outside].iterrows():
+        rejections.append(Rejection(r["glacier_id"], r["source"], "not in the reference inventory "
+                                    f"({Path(next(s for s in sources if s.match == 'id').path).name})"))
+    inv = inv[inv["glacier_id"].isin(kept)]
     if include:
         unknown = sorted(set(include) - set(inv["glacier_id"]))
         rejections.extend(Rejection(g, "include", "requested glacier is not in the inventory") for g in unknown)
@@ -210,4 +285,4 @@ def build_inventory(
         rejections.append(Rejection(r["glacier_id"], r["source"], "more than one initial outline"))
     inv = inv.drop(index=multi_initial[multi_initial].index)
     inv = inv.sort_values(["glacier_id", "year", "role"]).reset_index(drop=True)
-    return inv, rejections
+    return InventoryBuild(inv, rejections, matches, unmatched, missing, summary)

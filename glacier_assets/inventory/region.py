@@ -11,6 +11,17 @@ outlines:                                     # one entry per outline file, at l
     year_column: BgnDate                      # optional column holding each outline's date...
     year: 1970                                # ...or one year for the whole file (not both)
     id_column: RGIId                          # optional; RGIId, rgi_id, FCGI_ID, GLIMSId, glacier_id are tried
+    match: id                                 # optional: id (default) or location; the first file matched
+                                              # by id is the reference inventory that names the glaciers;
+                                              # a file matched by location needs no ids: each polygon is
+                                              # split between the nearest reference glaciers
+    min_piece_km2: 0.01                       # optional (location): a glacier shares a polygon it overlaps by this
+                                              # much; smaller shares are slivers, not outlines
+selection:                                    # optional: the region cut out of the reference inventory
+  basins: {path: TP_basins.shp, column: BasinName, names: [Yangtze, Yellow]}  # glaciers whose representative
+                                              # point lies in these basins (all polygons without `names`)
+  bbox: [90.0, 32.0, 98.0, 36.0]              # optional west, south, east, north in degrees
+  min_area_km2: 0.01                          # optional smallest reference area kept
 dem: {path: hef_srtm.tif, year: 2000}         # surface DEM in any CRS and its acquisition year (2000 by default)
 mass_balance: {path: mass_balance.csv}        # an ELA table: year, ela, grad_abl, grad_acc, acc_max
 climate:                                      # or, instead of mass_balance, monthly climate:
@@ -52,6 +63,7 @@ from ..constants import END_YEAR, REFERENCE_VOLUME_YEAR, RGI6_ID_PATTERN, START_
 from .forcing import check_climate_source, read_ela_table
 from .outlines import check_outline_source
 from .reference import read_reference_table
+from .selection import read_basins
 
 _STRICT = ConfigDict(extra="forbid")
 SHAPEFILE_COMPANIONS = (".shx", ".dbf", ".prj")
@@ -77,6 +89,17 @@ def _file(value: Path, info: ValidationInfo) -> Path:
     return path
 
 
+def _vector_file(value: Path, info: ValidationInfo) -> Path:
+    """`_file`, and a shapefile's companions found too."""
+    path = _file(value, info)
+    if _root(info) and path.suffix.lower() == ".shp":
+        missing = [ext for ext in SHAPEFILE_COMPANIONS
+                   if not (path.with_suffix(ext).exists() or path.with_suffix(ext.upper()).exists())]
+        if missing:
+            raise ValueError(f"shapefile {path} lacks its {', '.join(missing)} file(s)")
+    return path
+
+
 def _file_read_by(check):
     """A `path` validator: the file resolved and found (`_file`) and, while a spec loads, read by
     `check`, which raises on a bad table."""
@@ -96,17 +119,10 @@ class OutlineSource:
     year: int | None = None
     year_column: str | None = None
     id_column: str | None = None
+    match: Literal["id", "location"] = "id"  # by the glacier id, or split between the glaciers by location
+    min_piece_km2: float = Field(0.01, ge=0)  # location: least overlap and least share a glacier gets
 
-    @field_validator("path")
-    @classmethod
-    def _outline_file(cls, value: Path, info: ValidationInfo) -> Path:
-        path = _file(value, info)
-        if _root(info) and path.suffix.lower() == ".shp":
-            missing = [ext for ext in SHAPEFILE_COMPANIONS
-                       if not (path.with_suffix(ext).exists() or path.with_suffix(ext.upper()).exists())]
-            if missing:
-                raise ValueError(f"shapefile {path} lacks its {', '.join(missing)} file(s)")
-        return path
+    _outline_file = field_validator("path")(_vector_file)
 
     @model_validator(mode="after")
     def _columns(self, info: ValidationInfo) -> OutlineSource:
@@ -115,6 +131,39 @@ class OutlineSource:
         if _root(info):
             check_outline_source(self)
         return self
+
+
+@dataclass(frozen=True, config=_STRICT)
+class BasinSelection:
+    """Basin polygons (any CRS); with `names`, only the polygons whose `column` holds them."""
+    path: Path
+    column: str | None = None
+    names: tuple[str, ...] = ()
+
+    _basin_file = field_validator("path")(_vector_file)
+
+    @model_validator(mode="after")
+    def _names(self, info: ValidationInfo) -> BasinSelection:
+        if self.names and self.column is None:
+            raise ValueError("`names` needs the `column` that holds them")
+        if _root(info):
+            read_basins(self)
+        return self
+
+
+@dataclass(frozen=True, config=_STRICT)
+class Selection:
+    """Which glaciers of the reference inventory make up the region (all criteria must hold)."""
+    basins: BasinSelection | None = None
+    bbox: tuple[float, float, float, float] | None = None  # west, south, east, north (degrees)
+    min_area_km2: float = Field(0.0, ge=0)
+
+    @field_validator("bbox")
+    @classmethod
+    def _box(cls, value):
+        if value is not None and not (-180 <= value[0] < value[2] <= 180 and -90 <= value[1] < value[3] <= 90):
+            raise ValueError(f"must be [west, south, east, north] in degrees, not {list(value)}")
+        return value
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -195,6 +244,7 @@ class RegionSpec(BaseModel):
     mass_balance: ElaTableForcing | None = None
     climate: ClimateForcing | None = None
     reference_volumes: ReferenceVolumes | None = None
+    selection: Selection | None = None
     id_pattern: str = RGI6_ID_PATTERN
     _root: Path = PrivateAttr(Path("."))
 
@@ -224,6 +274,8 @@ class RegionSpec(BaseModel):
                              f"climate files); found {found}")
         if not any(o.role == "initial" for o in self.outlines):
             raise ValueError("no outline source with role 'initial'")
+        if not any(o.match == "id" for o in self.outlines):
+            raise ValueError("no outline source matched by id: the first one names the region's glaciers")
         self._root = _root(info) or Path(".")
         return self
 
@@ -236,6 +288,8 @@ _SECTIONS = {  # where a key sits (list indices left out) -> the class that list
     ("climate",): ClimateForcing,
     ("climate", "sources"): ClimateSource,
     ("reference_volumes",): ReferenceVolumes,
+    ("selection",): Selection,
+    ("selection", "basins"): BasinSelection,
 }
 
 

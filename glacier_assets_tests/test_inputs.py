@@ -215,7 +215,7 @@ def test_geopotential_missing_from_the_invariant_file(hef, shared_data):
 
 def test_elevation_and_geopotential_both_given(hef):
     edit(hef, lambda r: r["climate"]["sources"][0].update(geopotential="z"))
-    assert "climate.sources[0]: give exactly one of `elevation` or `geopotential`" in error(hef)
+    assert "climate.sources[0]: give `elevation` or `geopotential`, not both" in error(hef)
 
 
 def test_unknown_precipitation_units(hef, shared_data):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -28,11 +29,25 @@ if TYPE_CHECKING:
 GEOPOTENTIAL_G = 9.80665
 ELA_COLUMNS = ("year", "ela", "grad_abl", "grad_acc", "acc_max")
 TEMPERATURE_OFFSET_C = {"degc": 0.0, "deg_c": 0.0, "°c": 0.0, "celsius": 0.0, "degree_celsius": 0.0, "degrees_c": 0.0,
+                        "degrees celsius": 0.0, "degrees_celsius": 0.0, "degree celsius": 0.0,
                         "k": -273.15, "kelvin": -273.15}  # units (lower case) -> offset to degC
-PRECIPITATION_MM_PER_MONTH = ("kg m-2", "kg m**-2", "mm", "mm/month")  # monthly totals
-PRECIPITATION_M_PER_DAY = ("m",)  # ERA5 monthly means: metres of water per day
-PRECIPITATION_UNITS = PRECIPITATION_MM_PER_MONTH + PRECIPITATION_M_PER_DAY
+PRECIPITATION_MM_PER_MONTH = ("kg m-2", "kg m**-2", "mm", "mm/month", "mm month-1")  # monthly totals (CRU, HISTALP)
+PRECIPITATION_M_PER_DAY = ("m",)  # ERA5 / ERA5-Land monthly means: metres of water per day
+PRECIPITATION_PER_SECOND = ("kg m-2 s-1", "kg m**-2 s**-1", "kg/m2/s", "mm s-1", "mm/s")  # W5E5, CMIP: a flux
+PRECIPITATION_UNITS = PRECIPITATION_MM_PER_MONTH + PRECIPITATION_M_PER_DAY + PRECIPITATION_PER_SECOND
 LAT_NAMES, LON_NAMES = ("lat", "latitude"), ("lon", "longitude")
+
+# Variable names of the monthly products people use (units are read from the files). A source
+# names its `preset`, or gives its own names, or neither: the first preset whose temperature and
+# precipitation are in the files is taken. The height variable is optional.
+CLIMATE_PRESETS = {
+    "cru_ts": {"temperature": "tmp", "precipitation": "pre"},  # CRU TS 4: degC, mm/month; no height grid
+    "era5": {"temperature": "t2m", "precipitation": "tp", "geopotential": "z"},  # K, m/day; z in the invariant file
+    "era5_land": {"temperature": "t2m", "precipitation": "tp", "geopotential": "z"},
+    "w5e5": {"temperature": "tas", "precipitation": "pr", "elevation": "orog"},  # K, kg m-2 s-1
+    "histalp": {"temperature": "temp", "precipitation": "prcp", "elevation": "hgt"},  # degC, kg m-2 per month
+}
+NO_HEIGHT = "none: the temperature bias absorbs the reference height"
 
 
 @dataclass
@@ -139,20 +154,59 @@ def _open(path: Path, stack: ExitStack) -> xr.Dataset:
         raise ValueError(f"climate file {path}: cannot be opened: {exc}") from None
 
 
+@dataclass(frozen=True)
+class ClimateVariables:
+    """The names a source's variables go by: given in the spec, from its preset, or detected."""
+    temperature: str
+    precipitation: str
+    height: str | None  # elevation (m) or geopotential (m2 s-2), if the source has one
+    geopotential: bool
+    preset: str | None
+
+    def describe(self) -> str:
+        height = f", {'geopotential' if self.geopotential else 'elevation'} {self.height}" if self.height else ""
+        return f"{self.temperature}, {self.precipitation}{height}" + (f" ({self.preset})" if self.preset else "")
+
+
+def climate_variables(src: ClimateSource, names: set[str]) -> ClimateVariables:
+    """Which variables of the source to read, given the variable `names` in its files."""
+    preset = src.preset
+    if preset is None and (src.temperature is None or src.precipitation is None):
+        preset = next((k for k, v in CLIMATE_PRESETS.items()
+                       if v["temperature"] in names and v["precipitation"] in names), None)
+        if preset is None:
+            raise ValueError("no known temperature and precipitation variables (presets: "
+                             + "; ".join(f"{k}: {v['temperature']}, {v['precipitation']}" for k, v in CLIMATE_PRESETS.items())
+                             + f"; the files have {', '.join(sorted(names))}): give `temperature` and `precipitation`")
+    defaults = CLIMATE_PRESETS.get(preset, {})
+    if src.elevation or src.geopotential:
+        height, geopotential = src.elevation or src.geopotential, src.geopotential is not None
+    else:
+        height = next((defaults[k] for k in ("elevation", "geopotential") if defaults.get(k) in names), None)
+        geopotential = height is not None and height == defaults.get("geopotential")
+    return ClimateVariables(src.temperature or defaults["temperature"], src.precipitation or defaults["precipitation"],
+                            height, geopotential, preset)
+
+
 @contextmanager
-def open_climate_source(src: ClimateSource) -> Iterator[tuple[xr.DataArray, xr.DataArray, xr.DataArray]]:
-    """The source's temperature, precipitation and elevation (or geopotential) variables, lazily,
-    checked: every file opens, each variable is there (elevation/geopotential in `invariant_path`
-    if given) on lat/lon coordinates, and the temperature and precipitation units are known."""
+def open_climate_source(src: ClimateSource) -> Iterator[tuple[xr.DataArray, xr.DataArray, xr.DataArray | None, ClimateVariables]]:
+    """The source's temperature, precipitation and height (elevation or geopotential, None if it
+    has none) variables, lazily, and their names, checked: every file opens, each variable is
+    there (the height in `invariant_path` if given) on lat/lon coordinates, and the temperature
+    and precipitation units are known."""
     with ExitStack() as stack:
         files = {p: _open(p, stack) for p in (src.path if isinstance(src.path, tuple) else (src.path,))}
         inv = {src.invariant_path: _open(src.invariant_path, stack)} if src.invariant_path else files
+        names = {str(v) for ds in (*files.values(), *inv.values()) for v in ds.data_vars}
+        try:
+            var = climate_variables(src, names)
+        except ValueError as exc:
+            raise ValueError(f"climate file {next(iter(files))}: {exc}") from None
         grid = (LAT_NAMES, LON_NAMES)
-        t = _variable(files, src.temperature, "temperature", (("time",), *grid), tuple(TEMPERATURE_OFFSET_C))
-        p = _variable(files, src.precipitation, "precipitation", (("time",), *grid), PRECIPITATION_UNITS)
-        z_role = "elevation" if src.elevation else "geopotential"
-        z = _variable(inv, src.elevation or src.geopotential, z_role, grid)
-        yield t, p, z
+        t = _variable(files, var.temperature, "temperature", (("time",), *grid), tuple(TEMPERATURE_OFFSET_C))
+        p = _variable(files, var.precipitation, "precipitation", (("time",), *grid), PRECIPITATION_UNITS)
+        z = _variable(inv, var.height, "geopotential" if var.geopotential else "elevation", grid) if var.height else None
+        yield t, p, z, var
 
 
 def check_climate_source(src: ClimateSource) -> None:
@@ -165,22 +219,26 @@ def _nearest(da: xr.DataArray, lon: float, lat: float) -> xr.DataArray:
     return da.sel({_coord(da, LAT_NAMES): lat, _coord(da, LON_NAMES): lon}, method="nearest")
 
 
-def read_monthly_source(src: ClimateSource, lon: float, lat: float) -> MonthlySeries:
-    """Temperature (degC), precipitation (mm/month) and reference elevation at the grid cell
-    nearest to (lon, lat). Units are read from the variables' `units` attributes."""
-    with open_climate_source(src) as (t, p, z):
+def read_monthly_source(src: ClimateSource, lon: float, lat: float) -> tuple[MonthlySeries, ClimateVariables]:
+    """Temperature (degC), precipitation (mm/month) and reference elevation (NaN for a source
+    without a height grid) at the grid cell nearest to (lon, lat), and the variables read. Units
+    are read from the variables' `units` attributes."""
+    with open_climate_source(src) as (t, p, z, var):
         t_offset = TEMPERATURE_OFFSET_C[t.attrs["units"].lower()]
-        p_per_day = p.attrs["units"].lower() in PRECIPITATION_M_PER_DAY
+        p_units = p.attrs["units"].lower()
         t, p = xr.align(_nearest(t, lon, lat).load(), _nearest(p, lon, lat).load(), join="inner")
-        z_ref = float(_nearest(z.squeeze(drop=True), lon, lat))
-    if src.geopotential:
+        z_ref = float(_nearest(z.squeeze(drop=True), lon, lat)) if z is not None else float("nan")
+    if var.geopotential:
         z_ref /= GEOPOTENTIAL_G
     time = pd.DatetimeIndex(t["time"].values)
     days = time.days_in_month.to_numpy(float)
     temp = t.values.astype(float) + t_offset
-    prcp = p.values.astype(float) * (1000.0 * days if p_per_day else 1.0)
+    per_month = 1000.0 * days if p_units in PRECIPITATION_M_PER_DAY else 86400.0 * days \
+        if p_units in PRECIPITATION_PER_SECOND else 1.0
+    prcp = p.values.astype(float) * per_month
     ok = np.isfinite(temp) & np.isfinite(prcp)
-    return MonthlySeries(time.year.to_numpy()[ok], time.month.to_numpy()[ok], days[ok], temp[ok], prcp[ok], z_ref)
+    series = MonthlySeries(time.year.to_numpy()[ok], time.month.to_numpy()[ok], days[ok], temp[ok], prcp[ok], z_ref)
+    return series, var
 
 
 def merge_monthly(series: list[MonthlySeries]) -> tuple[MonthlySeries, dict]:
@@ -242,7 +300,10 @@ def climate_profiles(
 ) -> tuple[BalanceProfiles, ForcingInfo]:
     """Temperature-index balance profiles, with the temperature bias that puts the mean ELA of the
     reference years at `target_ela` (the median elevation of the initial outline)."""
-    merged, info = merge_monthly([read_monthly_source(s, lon, lat) for s in forcing.sources])
+    read = [read_monthly_source(s, lon, lat) for s in forcing.sources]
+    merged, info = merge_monthly([series for series, _ in read])
+    if not np.isfinite(merged.z_ref):  # any reference height works: the bias below absorbs it
+        merged = dataclasses.replace(merged, z_ref=float(target_ela))
     merged, padded = pad_years(merged, END_YEAR)
     if merged.year.min() > START_YEAR:
         raise ValueError(f"climate starts in {merged.year.min()}, after {START_YEAR}")
@@ -251,6 +312,9 @@ def climate_profiles(
     series = merged.between(START_YEAR, END_YEAR)
     bias = bias_for_ela(series, z, params, target_ela=target_ela, ref_years=forcing.reference_years)
     prof = profiles_from_monthly_climate(series, z, params, bias_k=bias)
-    info.update({"temperature_bias_k": round(bias, 3), "reference_elevation_m": round(merged.z_ref, 1),
+    has_height = np.isfinite(read[0][0].z_ref)
+    info.update({"temperature_bias_k": round(bias, 3),
+                 "reference_elevation_m": round(merged.z_ref, 1) if has_height else NO_HEIGHT,
+                 "variables": "; ".join(var.describe() for _, var in read),
                  "padded_years": padded, "target_ela_m": round(target_ela, 1)})
     return prof, ForcingInfo("monthly_climate", info)

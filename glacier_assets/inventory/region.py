@@ -27,10 +27,14 @@ mass_balance: {path: mass_balance.csv}        # an ELA table: year, ela, grad_ab
 climate:                                      # or, instead of mass_balance, monthly climate:
   sources:                                    # merged source by source (at least one)
     - path: histalp_merged_hef.nc             # NetCDF file, or a list of files merged
-      temperature: temp                       # temperature variable (degC or K)
-      precipitation: prcp                     # precipitation variable (kg m-2 or mm per month, or m per day)
-      elevation: hgt                          # the grid cells' elevation (m)...
-      geopotential: z                         # ...or their geopotential (m2 s-2); exactly one of the two
+      preset: histalp                         # optional: cru_ts, era5, era5_land, w5e5 or histalp variable names;
+                                              # without preset or names, the first preset found in the files
+      temperature: temp                       # optional temperature variable (degC or K)
+      precipitation: prcp                     # optional precipitation variable (kg m-2 or mm per month, m per
+                                              # day, or kg m-2 s-1)
+      elevation: hgt                          # optional: the grid cells' elevation (m)...
+      geopotential: z                         # ...or their geopotential (m2 s-2); without either, the
+                                              # temperature bias absorbs the reference height
       invariant_path: sel_era5_invariant.nc   # optional file holding elevation/geopotential
   reference_years: [1960, 1989]               # optional; the mean ELA of these years sits at the median elevation
   ddf: 5.0                                    # optional degree-day factor, mm w.e. d-1 K-1
@@ -184,9 +188,10 @@ class ElaTableForcing:
 @dataclass(frozen=True, config=_STRICT)
 class ClimateSource:
     path: Path | tuple[Path, ...]
-    temperature: str
-    precipitation: str
-    elevation: str | None = None  # variable holding the grid-cell elevation (m)
+    preset: Literal["cru_ts", "era5", "era5_land", "w5e5", "histalp"] | None = None  # variable names (forcing.py)
+    temperature: str | None = None  # variable names, if not the preset's (detected when neither is given)
+    precipitation: str | None = None
+    elevation: str | None = None  # variable holding the grid-cell elevation (m), if any
     geopotential: str | None = None  # or geopotential (m2 s-2), divided by g
     invariant_path: Path | None = None  # file holding elevation/geopotential if not in `path`
 
@@ -202,8 +207,8 @@ class ClimateSource:
 
     @model_validator(mode="after")
     def _variables(self, info: ValidationInfo) -> ClimateSource:
-        if (self.elevation is None) == (self.geopotential is None):
-            raise ValueError("give exactly one of `elevation` or `geopotential`")
+        if self.elevation is not None and self.geopotential is not None:
+            raise ValueError("give `elevation` or `geopotential`, not both")
         if _root(info):
             check_climate_source(self)
         return self

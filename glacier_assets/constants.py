@@ -38,7 +38,9 @@ def outline_model_time(year: int) -> int:
 MODEL_RESOLUTION_M = 100.0  # IGM grid
 PRODUCT_RESOLUTION_M = 25.0  # published thickness
 ICE_THRESHOLD_M = 2.0  # thickness >= this is glacier
-DOMAIN_BORDER_CELLS = 15  # ice-free margin around the glacier's outlines on the model grid
+DOMAIN_BORDER_CELLS = 15  # least ice-free margin around the glacier's outlines on the model grid (1.5 km)...
+DOMAIN_MARGIN_PER_SIZE = 0.2  # ...or this times the square root of its largest outline, if more
+MIN_DEM_MARGIN_M = 300.0  # the DEM must cover a glacier's outlines and this much around them
 # Snow may accumulate this far beyond the union of a glacier's own outlines (ice still flows and
 # melts anywhere in the domain). 0: a buffer let ice grow on the terrain around a glacier whose
 # neighbours are not in the inventory; on Hintereisferner alone 41 % of its simulated area lay

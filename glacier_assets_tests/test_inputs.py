@@ -78,7 +78,7 @@ def test_misspelled_keys_inside_climate(hef):
 
 def test_unknown_key_without_a_close_match_lists_the_valid_keys(demo):
     edit(demo, lambda r: r["dem"].update(resolution=30))
-    assert "unknown key 'resolution' in dem (valid keys: path, year)" in error(demo)
+    assert "unknown key 'resolution' in dem (valid keys: path, year, margin_m, min_margin_m)" in error(demo)
 
 
 def test_unknown_role(demo):

@@ -28,6 +28,7 @@ from ..workflow import (
     make_outline,
     make_regional_outlines,
     publish_thickness,
+    simulation_grid,
 )
 from ._metadata import add_partition_metadata, failure, metadata
 from ._steps import glacier_states, note_failure, state_metadata
@@ -80,7 +81,7 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
         gid, year = split_key(pk)
         try:
             if gid not in zones:
-                zones[gid] = glacier_zone(gid, inventory)
+                zones[gid] = glacier_zone(gid, inventory, simulation_grid(store.path(simulation_relpath(gid)), gid))
             done.update({(k, pk): md for k, md in _glacier_epoch(store, zones[gid], gid, year, selected).items()})
             clear_failure(store.path(""), gid, STEP, year)
         except Exception as exc:  # one glacier's problem must not stop the others

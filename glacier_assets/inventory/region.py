@@ -22,7 +22,13 @@ selection:                                    # optional: the region cut out of 
                                               # point lies in these basins (all polygons without `names`)
   bbox: [90.0, 32.0, 98.0, 36.0]              # optional west, south, east, north in degrees
   min_area_km2: 0.01                          # optional smallest reference area kept
-dem: {path: hef_srtm.tif, year: 2000}         # surface DEM in any CRS and its acquisition year (2000 by default)
+dem:                                          # surface DEM in any CRS
+  path: hef_srtm.tif                          # one raster (GeoTIFF, a GDAL VRT, ...) or a list of tiles
+  year: 2000                                  # optional acquisition year (2000 by default)
+  margin_m: 1500                              # optional model-domain border around the outlines; default the
+                                              # larger of 1.5 km and 0.2 times the square root of the largest outline's area
+  min_margin_m: 300                           # optional: the DEM must cover the outlines and this much around
+                                              # them; the rest of the domain is filled (and the glacier flagged)
 mass_balance: {path: mass_balance.csv}        # an ELA table: year, ela, grad_abl, grad_acc, acc_max
 climate:                                      # or, instead of mass_balance, monthly climate:
   sources:                                    # merged source by source (at least one)
@@ -63,7 +69,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic import field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from ..constants import END_YEAR, REFERENCE_VOLUME_YEAR, RGI6_ID_PATTERN, START_YEAR
+from ..constants import END_YEAR, MIN_DEM_MARGIN_M, REFERENCE_VOLUME_YEAR, RGI6_ID_PATTERN, START_YEAR
 from .forcing import check_climate_source, read_ela_table
 from .outlines import check_outline_source
 from .reference import read_reference_table
@@ -172,10 +178,19 @@ class Selection:
 
 @dataclass(frozen=True, config=_STRICT)
 class DemSource:
-    path: Path
+    path: Path | tuple[Path, ...]  # one raster (GeoTIFF, VRT, ...) or several tiles
     year: int = 2000
+    margin_m: float | None = Field(None, gt=0)  # the model domain's border; default workflow.domain_border_cells
+    min_margin_m: float = Field(MIN_DEM_MARGIN_M, ge=0)  # the DEM must cover the outlines and this around them
 
-    _dem_file = field_validator("path")(_file)
+    @field_validator("path")
+    @classmethod
+    def _dem_files(cls, value: Path | tuple[Path, ...], info: ValidationInfo) -> Path | tuple[Path, ...]:
+        return tuple(_file(p, info) for p in value) if isinstance(value, tuple) else _file(value, info)
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return self.path if isinstance(self.path, tuple) else (self.path,)
 
 
 @dataclass(frozen=True, config=_STRICT)

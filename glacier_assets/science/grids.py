@@ -107,16 +107,37 @@ def reproject_raster(
         data = src.read(band).astype("float64")
         if src.nodata is not None:
             data[data == src.nodata] = np.nan
-        out = np.full(grid.shape, np.nan, dtype="float64")
-        reproject(
-            source=data,
-            destination=out,
-            src_transform=src.transform,
-            src_crs=src.crs,
-            src_nodata=np.nan,
-            dst_transform=grid.transform,
-            dst_crs=grid.crs,
-            dst_nodata=np.nan,
-            resampling=resampling,
-        )
+        return _reproject(data, src.transform, src.crs, grid, resampling)
+
+
+def _reproject(data: np.ndarray, transform, crs, grid: Grid, resampling: Resampling) -> np.ndarray:
+    out = np.full(grid.shape, np.nan, dtype="float64")
+    reproject(source=data, destination=out, src_transform=transform, src_crs=crs, src_nodata=np.nan,
+              dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan, resampling=resampling)
     return out
+
+
+def reproject_tiles(paths: list[str], grid: Grid, resampling: Resampling = Resampling.bilinear) -> np.ndarray:
+    """Several raster tiles onto `grid`: mosaicked in their own CRS first (where they overlap the
+    first one wins), so cells along a seam are resampled from both; tiles in different CRSs are
+    reprojected one by one instead (the first with data wins)."""
+    from rasterio.merge import merge
+    from rasterio.warp import transform_bounds
+
+    crss = set()
+    for path in paths:
+        with rasterio.open(path) as src:
+            crss.add(src.crs.to_string())
+    if len(paths) == 1 or len(crss) > 1:
+        out = np.full(grid.shape, np.nan)
+        for path in paths:
+            out = np.where(np.isfinite(out), out, reproject_raster(path, grid, resampling))
+        return out
+    with rasterio.open(paths[0]) as src:
+        crs, (x0, dx), (y0, dy) = src.crs, (src.transform.c, src.transform.a), (src.transform.f, -src.transform.e)
+    w, s, e, n = transform_bounds(grid.crs, crs, *grid.bounds, densify_pts=21)
+    # the window on the first tile's pixel lattice, two pixels wider: merging reads, never shifts
+    w, e = x0 + (math.floor((w - x0) / dx) - 2) * dx, x0 + (math.ceil((e - x0) / dx) + 2) * dx
+    n, s = y0 - (math.floor((y0 - n) / dy) - 2) * dy, y0 - (math.ceil((y0 - s) / dy) + 2) * dy
+    data, transform = merge(list(paths), bounds=(w, s, e, n), res=(dx, dy), nodata=np.nan, dtype="float64")
+    return _reproject(data[0], transform, crs, grid, resampling)

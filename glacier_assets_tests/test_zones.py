@@ -2,6 +2,7 @@
 area counted twice (no IGM)."""
 
 import geopandas as gpd
+import pytest
 import numpy as np
 from shapely.geometry import box
 
@@ -57,3 +58,34 @@ def test_overlap_figures_of_a_regional_file():
                              crs="EPSG:32646")
     assert overlaps(outlines) == (1, 0.5)  # the third only touches the second
     assert overlaps(outlines.iloc[[0, 2]]) == (0, 0.0)
+
+
+def test_the_touching_oetztal_glaciers_spilling_ice_never_overlap(shared_data):
+    """The 20 real, touching Ötztal glaciers (RGI 5.0), each with ice spilling 500 m beyond its
+    outline on its own grid: cut to their zones, the outlines tile the ground (no area counted
+    twice, none lost); uncut, they overlap."""
+    from shapely.ops import unary_union
+
+    from glacier_assets.constants import albers_crs
+    from glacier_assets.inventory.outlines import build_inventory
+    from glacier_assets.inventory.region import OutlineSource
+    from glacier_assets.science.vectorize import mask_to_polygons
+    from glacier_assets.science.zones import burn
+    from glacier_assets.workflow import domain_layout, glacier_zone
+
+    src = OutlineSource(shared_data / "oggm_oetztal" / "rgi_oetztal.shp", year_column="BgnDate")
+    inv = build_inventory((src,), r"^RGI50-\d{2}\.\d{5}(_d\d{2})?$").outlines
+    cut, uncut = [], []
+    for gid in sorted(inv["glacier_id"]):
+        rows, grid, _ = domain_layout(gid, inv)
+        fine = grid.refined(4)
+        zone = glacier_zone(gid, inv, grid)
+        ice = burn(rows.to_crs(grid.crs).geometry.iloc[0].buffer(500), fine)
+        for masks, out in (((ice & zone.cells(fine)), cut), (ice, uncut)):
+            polys = mask_to_polygons(masks.astype("int32") * zone.code, fine.transform)
+            out.append(gpd.GeoSeries(list(polys.values()), crs=grid.crs).to_crs(albers_crs()).iloc[0])
+    cut, uncut = gpd.GeoSeries(cut, crs=albers_crs()), gpd.GeoSeries(uncut, crs=albers_crs())
+    n_pairs, twice_km2 = overlaps(uncut)
+    assert n_pairs >= 10 and twice_km2 > 1.0
+    assert overlaps(cut) == (0, 0.0)
+    assert unary_union(list(cut)).area == pytest.approx(unary_union(list(uncut)).area, rel=1e-3)

@@ -14,7 +14,7 @@ outlines:                                     # one entry per outline file, at l
     match: id                                 # optional: id (default) or location; the first file matched
                                               # by id is the reference inventory that names the glaciers;
                                               # a file matched by location needs no ids: each polygon is
-                                              # split between the nearest reference glaciers
+                                              # split between the reference glaciers it overlaps
     min_piece_km2: 0.01                       # optional (location): a glacier shares a polygon it overlaps by this
                                               # much; smaller shares are slivers, not outlines
 selection:                                    # optional: the region cut out of the reference inventory

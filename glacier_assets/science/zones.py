@@ -33,16 +33,20 @@ def burn(geometry, grid: Grid) -> np.ndarray:
 def owned_cells(grid: Grid, own, own_code: int, others: Sequence[tuple[object, int]]) -> np.ndarray:
     """Boolean mask of the cells of `grid` that belong to the glacier with outline `own` (in the
     grid's CRS) and code `own_code`, given its neighbours' `(outline, code)` pairs: the cells at
-    least as near to `own` as to any neighbour (a tie goes to the lower code)."""
+    least as near to `own` as to any neighbour, a tie going to the lowest code of all the glaciers
+    at that distance (distances between cell centres, so neighbours computed on any window of the
+    same lattice agree)."""
     mine = burn(own, grid)
-    labels = np.zeros(grid.shape, np.int64)
-    for geom, code in sorted(others, key=lambda gc: -gc[1]):  # where neighbours overlap, the lowest code is burnt last
-        labels[burn(geom, grid)] = code
-    if not labels.any():
-        return np.ones(grid.shape, bool)
     if not mine.any():
         return np.zeros(grid.shape, bool)
+    nearest = np.full(grid.shape, np.inf)  # the nearest neighbour's distance and code, per cell
+    nearest_code = np.full(grid.shape, np.iinfo(np.int64).max)
+    for geom, code in others:
+        cells = burn(geom, grid)
+        if not cells.any():
+            continue
+        d = distance_transform_edt(~cells)
+        closer = (d < nearest) | ((d == nearest) & (code < nearest_code))
+        nearest, nearest_code = np.where(closer, d, nearest), np.where(closer, code, nearest_code)
     d_own = distance_transform_edt(~mine)
-    d_other, (rows, cols) = distance_transform_edt(labels == 0, return_indices=True)
-    nearest_other = labels[rows, cols]
-    return (d_own < d_other) | ((d_own == d_other) & (own_code < nearest_other))
+    return (d_own < nearest) | ((d_own == nearest) & (own_code < nearest_code))

@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     rm.add_argument("--products", help="products folder (default var/products)")
     d = sub.add_parser("demo-region", help="generate the demo region's inputs")
     d.add_argument("dest", nargs="?", default="var/demo_region")
+    d.add_argument("--multi-inventory", action="store_true",
+                   help="the variant whose 1970s, 1990 and 2020 outlines come from another inventory (matched by location)")
     u = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1) over the project's instance")
     u.add_argument("--port", type=int, default=3000)
     e = sub.add_parser("evaluate", help="compare a simulated glacier with observed thickness and mass balance")
@@ -67,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "evaluate":
         return _evaluate(args)
     if args.cmd == "demo-region":
-        from .inventory.demo import build_demo_region
+        from .inventory.demo import build_demo_region, ensure_demo_region
+        from .inventory.demo_variant import build_multi_inventory_variant
 
-        print(build_demo_region(Path(args.dest)))
+        if args.multi_inventory:
+            print(build_multi_inventory_variant(ensure_demo_region(Path("var/demo_region")), Path(args.dest)))
+        else:
+            print(build_demo_region(Path(args.dest)))
         return 0
     from .instance import ensure_dagster_home
 

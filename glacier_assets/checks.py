@@ -21,6 +21,7 @@ from .expectations import run_outline_suite
 from .resources import ProductStore, RegionSource
 from .schemas import inventory_schema, published_outline_schema
 from .science.quality import area_gate, glaciers_above
+from .science.vectorize import overlaps
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
@@ -36,6 +37,18 @@ def audit_problems(audit: pd.DataFrame) -> dict[str, list[str]]:
                                     | ~present["mask_codes_ok"].astype(bool)]),
         "outline": name(present[~(present["outline_valid"].astype(bool) & present["outline_crs_ok"].astype(bool))]),
     }
+
+
+def overlap_problems(table: gpd.GeoDataFrame) -> tuple[list[str], float]:
+    """The epochs of the published outline table where glaciers overlap, one line each, and the
+    area (km2) counted twice over all epochs."""
+    problems, twice = [], 0.0
+    for year, rows in table.groupby("year"):
+        n_pairs, km2 = overlaps(rows.geometry.reset_index(drop=True))
+        twice += km2
+        if n_pairs:
+            problems.append(f"{year}: {n_pairs} pair(s) of glaciers overlap, {km2:.4f} km2 counted twice")
+    return problems, twice
 
 
 @dg.asset_check(asset=calibration_report, blocking=True,
@@ -107,6 +120,14 @@ def published_outlines_expectations(store: ProductStore) -> dg.AssetCheckResult:
         "data_docs": dg.MetadataValue.path(str(result.docs_index))})
 
 
+@dg.asset_check(asset=product_audit, blocking=True,
+                description="No two glaciers' outlines overlap in a regional file (area counted twice)")
+def regional_outlines_contiguous(store: ProductStore) -> dg.AssetCheckResult:
+    problems, twice = overlap_problems(gpd.read_parquet(store.path(OUTLINE_TABLE_RELPATH)))
+    return dg.AssetCheckResult(passed=not problems, severity=ERROR, metadata={
+        "overlap_area_km2": round(twice, 5), "problems": dg.MetadataValue.json(problems)})
+
+
 @dg.asset_check(asset=INVENTORY, blocking=True, description="Pandera schema of the outline inventory")
 def inventory_table_schema(store: ProductStore, region: RegionSource) -> dg.AssetCheckResult:
     import pandera.errors
@@ -122,4 +143,5 @@ def inventory_table_schema(store: ProductStore, region: RegionSource) -> dg.Asse
 
 
 CHECKS = [area_agreement_gate, glacier_area_warning, thickness_sanity, mask_outline_consistency, outline_validity,
-          products_complete, published_outlines_schema, published_outlines_expectations, inventory_table_schema]
+          products_complete, published_outlines_schema, published_outlines_expectations, regional_outlines_contiguous,
+          inventory_table_schema]

@@ -1,6 +1,7 @@
 """Outlines from several inventories tied to the reference glaciers by location, and the region cut
 out of a regional inventory (no IGM)."""
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -8,7 +9,6 @@ import numpy as np
 import pytest
 import yaml
 from shapely.geometry import box
-from shapely.ops import unary_union
 
 from glacier_assets.constants import albers_crs
 from glacier_assets.inventory.matching import split_by_location
@@ -61,72 +61,40 @@ def test_hintereisferner_under_three_id_schemes_is_one_glacier(shared_data):
     assert inv["area_km2"].to_numpy() == pytest.approx(rgi6, rel=0.05)
 
 
-def _rekeyed(gdf: gpd.GeoDataFrame, prefix: str, extra=()) -> gpd.GeoDataFrame:
-    """The twin's outlines as a Chinese inventory would hold them: CGI-style codes, Albers; `extra`
-    adds (date, geometry in the same CRS) features."""
-    rows = [(r.BgnDate, r.geometry) for r in gdf.itertuples()] + list(extra)
-    return gpd.GeoDataFrame({"FCGI_ID": [f"{prefix}{i:04d}" for i in range(len(rows))],
-                             "BgnDate": [d for d, _ in rows], "geometry": [g for _, g in rows]},
-                            crs=gdf.crs).to_crs(albers_crs())
-
-
 def test_the_twin_from_several_inventories(demo_region, tmp_path):
-    """Reference: the twin's ~2000 RGI6 outlines. The 1970s, 1990 and 2020 outlines come re-keyed
-    with CGI codes in Albers: two glaciers joined in one 1970s polygon, one glacier in two 2020
-    polygons, one glacier missing from 1990. Each ends up on the right glacier."""
-    folder = demo_region.parent
-    read = lambda name: gpd.read_file(folder / name).sort_values("RGIId").reset_index(drop=True)  # noqa: E731
-    ref, old, c1990, c2020 = (read(f"outlines_{y}.shp") for y in ("2000", "1970s", "1990", "2020"))
-    utm = ref.estimate_utm_crs()
-    centres = old.to_crs(utm).geometry.centroid
-    dist = np.array([[a.distance(b) for b in centres] for a in centres]) + np.eye(len(old)) * 1e9
-    i, j = np.unravel_index(np.argmin(dist), dist.shape)  # the two nearest glaciers, joined by their hull
-    pair = old.to_crs(utm).geometry.iloc[[i, j]]
-    joined = unary_union([*pair, unary_union(list(pair)).convex_hull.buffer(-50)])
-    joined_4326 = gpd.GeoSeries([joined], crs=utm).to_crs(old.crs).iloc[0]
-    old_cgi = _rekeyed(old.drop(index=[i, j]), "5K441A", [(old.loc[i, "BgnDate"], joined_4326)])
-    k = 1  # one glacier in two pieces by 2020
-    piece = c2020.to_crs(utm).geometry.iloc[k]
-    x0, y0, x1, y1 = piece.bounds
-    cx = piece.centroid.x
-    halves = gpd.GeoSeries([piece.intersection(box(x0 - 1, y0 - 1, cx, y1 + 1)),
-                            piece.intersection(box(cx, y0 - 1, x1 + 1, y1 + 1))], crs=utm).to_crs(c2020.crs)
-    new_cgi = _rekeyed(c2020.drop(index=[k]), "5K441B", [(c2020.loc[k, "BgnDate"], h) for h in halves])
-    halves_ids = set(new_cgi["FCGI_ID"].iloc[-len(halves):])
-    gone = c1990["RGIId"].iloc[2]
-    mid_cgi = _rekeyed(c1990[c1990["RGIId"] != gone], "5K441C")
-    for name, gdf in (("cgi_1970s.gpkg", old_cgi), ("cgi_1990.gpkg", mid_cgi), ("cgi_2020.gpkg", new_cgi)):
-        gdf.to_file(tmp_path / name)
-    sources = (
-        OutlineSource(folder / "outlines_2000.shp", "control", year_column="BgnDate"),
-        OutlineSource(tmp_path / "cgi_1970s.gpkg", "initial", year_column="BgnDate", match="location"),
-        OutlineSource(tmp_path / "cgi_1990.gpkg", "control", year_column="BgnDate", match="location"),
-        OutlineSource(folder / "outlines_2010.shp", "control", year_column="BgnDate"),
-        OutlineSource(tmp_path / "cgi_2020.gpkg", "control", year_column="BgnDate", match="location"),
-    )
-    build = build_inventory(sources, RGI6)
+    """The project's multi-inventory variant of the twin (inventory/demo_variant.py): the reference
+    is the ~2000 RGI6 outlines; the 1970s, 1990 and 2020 outlines come with CGI codes in Albers,
+    two glaciers joined in one 1970s polygon, one glacier in two 2020 polygons, one missing from
+    1990. Each ends up on the right glacier."""
+    from glacier_assets.inventory.demo_variant import build_multi_inventory_variant
+
+    spec = load_region_spec(build_multi_inventory_variant(demo_region, tmp_path / "variant"))
+    variant = json.loads((tmp_path / "variant" / "variant.json").read_text())
+    build = build_inventory(spec.outlines, spec.id_pattern)
     inv = build.outlines
     assert build.rejections == [] and build.unmatched.empty
+    folder = demo_region.parent
+    read = lambda name: gpd.read_file(folder / name)  # noqa: E731
+    ref, old, new = read("outlines_2000.shp"), read("outlines_1970s.shp"), read("outlines_2020.shp")
+    utm = ref.estimate_utm_crs()
     assert sorted(inv["glacier_id"].unique()) == sorted(ref["RGIId"])
-    assert list(build.missing.itertuples(index=False)) == [("cgi_1990.gpkg", gone)]
+    assert list(build.missing.itertuples(index=False)) == [("cgi_1990.gpkg", variant["missing_from_1990"])]
 
-    def outline(gid, source):
-        return inv[(inv["glacier_id"] == gid) & (inv["source"] == source)].to_crs(utm).geometry.iloc[0]
+    def outline(frame, gid, source=None):
+        rows = frame[(frame["glacier_id"] == gid) & (frame["source"] == source)] if source else frame[frame["RGIId"] == gid]
+        return rows.to_crs(utm).geometry.iloc[0]
 
-    for n, gid in enumerate(ref["RGIId"]):  # every glacier's own ice, from whichever polygon held it
-        own_old = old[old["RGIId"] == gid].to_crs(utm).geometry.iloc[0]
-        got = outline(gid, "cgi_1970s.gpkg")
+    joined = variant["joined_in_1970s"]
+    for gid in ref["RGIId"]:  # every glacier's own ice, from whichever polygon held it
+        own_old, got = outline(old, gid), outline(inv, gid, "cgi_1970s.gpkg")
         assert got.intersection(own_old).area / own_old.area > 0.99, gid
-        if gid not in (old.loc[i, "RGIId"], old.loc[j, "RGIId"]):
+        if gid not in joined:
             assert got.area == pytest.approx(own_old.area, rel=1e-3), gid
-        own_new = c2020[c2020["RGIId"] == gid].to_crs(utm).geometry.iloc[0]
-        assert outline(gid, "cgi_2020.gpkg").area == pytest.approx(own_new.area, rel=1e-3), gid  # halves joined
-    bridge = joined.area - pair.area.sum()
-    shares = [outline(old.loc[g, "RGIId"], "cgi_1970s.gpkg").area - pair.iloc[n].area for n, g in enumerate((i, j))]
-    assert sum(shares) == pytest.approx(bridge, rel=0.01) and min(shares) > 0  # the bridge is shared out
-    split_rows = build.matches[build.matches["source"] == "cgi_2020.gpkg"]
-    assert len(halves_ids) == 2
-    assert set(split_rows.loc[split_rows["source_id"].isin(halves_ids), "glacier_id"]) == {ref["RGIId"].iloc[k]}
+        assert outline(inv, gid, "cgi_2020.gpkg").area == pytest.approx(outline(new, gid).area, rel=1e-3), gid
+    extra = [outline(inv, g, "cgi_1970s.gpkg").area - outline(old, g).area for g in joined]
+    assert min(extra) > 0  # the ground between the two glaciers is shared out between them
+    halves = build.matches[build.matches["source_id"].isin(variant["split_2020_codes"])]
+    assert len(halves) == 2 and set(halves["glacier_id"]) == {variant["split_in_2020"]}
 
 
 # --- the region selected from a regional inventory -------------------------------------------------

@@ -11,12 +11,13 @@ import geopandas as gpd
 import pandas as pd
 import xarray as xr
 
-from ..checks import audit_problems
+from ..checks import audit_problems, overlap_problems
 from ..constants import (
     AREA_GATE_PCT,
     CALIBRATION_REPORT_RELPATH,
     CODE_VERSIONS,
     EPOCHS,
+    OUTLINE_TABLE_RELPATH,
     PRODUCT_AUDIT_RELPATH,
     PUBLICATION_RECORD_RELPATH,
     REGION_LOCK_RELPATH,
@@ -94,6 +95,8 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         audit = pd.read_csv(store.path(PRODUCT_AUDIT_RELPATH))
         gate = area_gate(report)
         problems = {k: v for k, v in audit_problems(audit).items() if v}
+        if overlapping := overlap_problems(gpd.read_parquet(store.path(OUTLINE_TABLE_RELPATH)))[0]:
+            problems["overlap"] = overlapping
         if not gate.passed or problems:
             raise dg.Failure(
                 description=(f"not published: area gate {'passed' if gate.passed else 'FAILED'} "

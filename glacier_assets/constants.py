@@ -146,8 +146,8 @@ CODE_VERSIONS = {
     "ice_rheology": "1",
     "glacier_domain": "2",
     "igm_simulation": "2",
-    "glacier_products": "2",  # thickness_25m, glacier_mask, glacier_outline
-    "regional_outlines": "1",
+    "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
+    "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "2",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed

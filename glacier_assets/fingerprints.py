@@ -74,6 +74,7 @@ def product_fingerprint(simulation_fp: str, year: int, code: int) -> str:
     return fingerprint("glacier_products", simulation_fp, int(year), int(code))
 
 
-def regional_fingerprint(year: int, crs: str, products: list[tuple[str, str]]) -> str:
-    """Of one epoch's regional outline file, from the (glacier, outline file checksum) it holds."""
+def regional_fingerprint(year: int, crs: str, products: list[tuple]) -> str:
+    """Of one epoch's regional outline file, from the (glacier, outline file checksum, initial
+    outline's checksum) it holds."""
     return fingerprint("regional_outlines", int(year), crs, sorted(products))

@@ -7,7 +7,6 @@ open formats and a dict of figures for metadata.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -46,29 +45,10 @@ from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volum
 from .science.massbalance import elevation_bins
 from .science.resample import product_area_km2, product_thickness, thickness_product
 from .science.vectorize import mask_to_polygons, overlaps
-from .science.zones import owned_cells
+from .science.zones import mosaic
 from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
 
 REFINE = int(round(MODEL_RESOLUTION_M / PRODUCT_RESOLUTION_M))
-
-
-@dataclass(frozen=True)
-class Zone:
-    """A glacier's outline and code and its neighbours' (EPSG:4326): its nearest-glacier zone."""
-    own: object
-    code: int
-    neighbours: tuple[tuple[object, int], ...]
-    _cells: dict = field(default_factory=dict, compare=False, repr=False)  # grid -> cells, for the epochs
-
-    def cells(self, grid: Grid) -> np.ndarray:
-        """The zone's cells on `grid` (`science.zones.owned_cells`)."""
-        if grid not in self._cells:
-            self._cells[grid] = self._owned(grid)
-        return self._cells[grid]
-
-    def _owned(self, grid: Grid) -> np.ndarray:
-        geoms = gpd.GeoSeries([self.own, *(g for g, _ in self.neighbours)], crs=GEOGRAPHIC_CRS).to_crs(grid.crs)
-        return owned_cells(grid, geoms.iloc[0], self.code, list(zip(geoms.iloc[1:], (c for _, c in self.neighbours))))
 
 
 class GlacierError(RuntimeError):
@@ -287,41 +267,14 @@ def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[n
     return thk, grid
 
 
-def simulation_grid(sim_path: Path, glacier_id: str) -> Grid:
-    """The model grid of a glacier's simulation."""
-    if not Path(sim_path).exists():
-        raise GlacierError(f"glacier {glacier_id}: no simulation at {sim_path} (materialize igm_simulation first)")
-    with xr.open_dataset(sim_path) as sim:
-        return Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
-
-
-def glacier_zone(glacier_id: str, inventory: gpd.GeoDataFrame, grid: Grid) -> Zone:
-    """The glacier's initial outline and code, and those of its neighbours in its model `grid`:
-    what decides which cells are the glacier's where glaciers touch (`science.zones`). The
-    neighbours are the ones the domain's fingerprint covers, so products follow them."""
-    rows = glacier_rows(inventory, glacier_id)
-    own = rows[rows["role"] == "initial"].geometry.iloc[0]
-    return Zone(own, code_for(glacier_id, inventory),
-                tuple((r.geometry, code_for(r.glacier_id, inventory))
-                      for r in neighbours(glacier_id, inventory, grid).itertuples()))
-
-
-def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path, zone: Zone | None = None) -> dict:
-    """25 m thickness: bilinear from the 100 m simulation, cut to the glacier's zone (ice that
-    flowed nearer to a neighbour's outline is the neighbour's, so touching glaciers never share
-    ice or area), cropped to the non-zero extent, written as a Cloud-Optimized GeoTIFF; ice-free
-    cells inside the crop are nodata."""
+def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
+    """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
+    as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
     thk, grid = _simulation_thickness(sim_path, glacier_id, year)
-    keep, ceded = None, 0.0
-    if zone is not None:
-        fgrid = grid.refined(REFINE)
-        keep = zone.cells(fgrid)
-        fine = product_thickness(thk, REFINE)
-        ceded = glaciated_area_km2(np.where(keep, 0.0, fine), fgrid.cell_area_m2)
-    product = thickness_product(thk, grid, REFINE, keep)
+    product = thickness_product(thk, grid, REFINE)
     if product is None:
         remove_product(out_path)
-        return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0, "ceded_area_km2": round(ceded, 5)}
+        return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
     fine, fgrid = product
     data = np.where(fine > 0, fine, THICKNESS_NODATA).astype("float32")
     write_cog(out_path, data, fgrid, THICKNESS_NODATA, "float32")
@@ -334,7 +287,6 @@ def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path
         "area_km2": round(glaciated_area_km2(fine, fgrid.cell_area_m2), 5),
         "volume_km3": round(volume_km3(fine, fgrid.cell_area_m2), 6),
         "max_thickness_m": round(float(fine.max()), 2),
-        "ceded_area_km2": round(ceded, 5),  # ice nearer to a neighbour's outline, left to it
     }
 
 
@@ -391,25 +343,35 @@ def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: P
 
 
 def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, shp_path: Path,
-                           parquet_path: Path, fingerprint_: str | None = None) -> dict:
+                           parquet_path: Path, initial: dict | None = None, fingerprint_: str | None = None) -> dict:
     """All glaciers of one epoch in one file, reprojected to the Albers equal-area projection
-    (glaciers with no ice left at the epoch have no row), with the area that touching glaciers'
-    outlines count twice (0 when every glacier's ice was cut to its zone)."""
+    (glaciers with no ice left at the epoch have no row), as a mosaic: where touching glaciers'
+    simulated outlines overlap, the overlap goes to the glacier whose initial outline is nearer
+    (`science.zones.mosaic`; `initial` maps glacier ids to their initial outlines, EPSG:4326), so
+    no ground is counted twice and none is lost. The figures give the area the glaciers' own
+    outlines count twice (`mosaicked_overlap_km2`) and the pairs that still overlap (none when
+    `initial` is given)."""
     parts = [gpd.read_parquet(p).to_crs(albers) for p in outline_paths]
     parts = [g[~(g.geometry.isna() | g.geometry.is_empty)] for g in parts]
     if parts:
         gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=albers)
     else:
         gdf = gpd.GeoDataFrame(columns=OUTLINE_COLUMNS, geometry="geometry", crs=albers)
+    gdf = gdf.sort_values("glacier_id").reset_index(drop=True)
+    _, twice_km2 = overlaps(gdf.geometry)
+    if initial is not None and len(gdf) > 1:
+        ids = list(gdf["glacier_id"])
+        first = gpd.GeoSeries([initial[g] for g in ids], crs=GEOGRAPHIC_CRS).to_crs(albers)
+        tiled = mosaic(dict(zip(ids, gdf.geometry)), dict(zip(ids, first)))
+        gdf["geometry"] = [tiled[g] for g in ids]
     gdf["year"] = year
     gdf["area_km2"] = gdf.geometry.area / 1e6
-    gdf = gdf.sort_values("glacier_id").reset_index(drop=True)
-    n_pairs, twice_km2 = overlaps(gdf.geometry)
+    n_pairs, left_km2 = overlaps(gdf.geometry)
     write_shapefile(shp_path, gdf)
     write_geoparquet(parquet_path, gdf, {"fingerprint": fingerprint_} if fingerprint_ else None)
     return {"path": str(shp_path), "geoparquet": str(parquet_path), "crs": albers, "n_glaciers": len(gdf),
-            "area_km2": round(float(gdf["area_km2"].sum()), 4), "overlapping_pairs": n_pairs,
-            "overlap_area_km2": round(twice_km2, 5), "table": gdf}
+            "area_km2": round(float(gdf["area_km2"].sum()), 4), "mosaicked_overlap_km2": round(twice_km2, 5),
+            "overlapping_pairs": n_pairs, "overlap_area_km2": round(left_km2, 5), "table": gdf}
 
 
 def code_for(glacier_id: str, inventory: gpd.GeoDataFrame | None = None) -> int:

@@ -1,5 +1,6 @@
 """Per glacier and epoch: 25 m thickness, mask, outline (batched); per epoch: regional outlines."""
 
+import hashlib
 
 import dagster as dg
 import geopandas as gpd
@@ -20,16 +21,7 @@ from ..plots import markdown_image, outline_map_png
 from ..science.vectorize import overlaps
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
-from ..workflow import (
-    GlacierError,
-    Zone,
-    glacier_zone,
-    make_mask,
-    make_outline,
-    make_regional_outlines,
-    publish_thickness,
-    simulation_grid,
-)
+from ..workflow import GlacierError, code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
 from ._metadata import add_partition_metadata, failure, metadata
 from ._steps import glacier_states, note_failure, state_metadata
 from .inventory import load_inventory
@@ -73,16 +65,13 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
     keys = context.partition_keys
     inventory = load_inventory(store)
-    zones: dict[str, Zone] = {}
     done: dict[tuple[dg.AssetKey, str], dict] = {}
     problems = []
     step = max(1, len(keys) // 10)
     for i, pk in enumerate(keys):
         gid, year = split_key(pk)
         try:
-            if gid not in zones:
-                zones[gid] = glacier_zone(gid, inventory, simulation_grid(store.path(simulation_relpath(gid)), gid))
-            done.update({(k, pk): md for k, md in _glacier_epoch(store, zones[gid], gid, year, selected).items()})
+            done.update({(k, pk): md for k, md in _glacier_epoch(store, inventory, gid, year, selected).items()})
             clear_failure(store.path(""), gid, STEP, year)
         except Exception as exc:  # one glacier's problem must not stop the others
             problems.append(note_failure(context, store, gid, STEP, exc, year)[1])
@@ -98,14 +87,14 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
         yield dg.MaterializeResult(asset_key=key)
 
 
-def _glacier_epoch(store: ProductStore, zone: Zone, gid: str, year: int, selected: list) -> dict:
-    """One glacier's selected products at one epoch (its ice cut to its `zone`); reused when the
-    outline says they were made from the current simulation (its fingerprint is written only when all three are made)."""
+def _glacier_epoch(store: ProductStore, inventory, gid: str, year: int, selected: list) -> dict:
+    """One glacier's selected products at one epoch; reused when the outline says they were made
+    from the current simulation (its fingerprint is written only when all three are made)."""
     sim = store.path(simulation_relpath(gid))
     sim_fp = netcdf_attrs(sim).get("fingerprint")
     if sim_fp is None:
         raise GlacierError(f"glacier {gid}: no simulation at {sim} (materialize igm_simulation first)")
-    code = zone.code
+    code = code_for(gid, inventory)
     fp = product_fingerprint(sim_fp, year, code)
     thk_path, mask_path = store.path(thickness_relpath(gid, year)), store.path(mask_relpath(gid, year))
     outline_path = store.path(outline_relpath(gid, year))
@@ -116,7 +105,7 @@ def _glacier_epoch(store: ProductStore, zone: Zone, gid: str, year: int, selecte
                 for k, p in ((THICKNESS, thk_path), (MASK, mask_path), (OUTLINE, outline_path))}
     out = {}
     if THICKNESS in selected:
-        out[THICKNESS] = metadata(publish_thickness(sim, gid, year, thk_path, zone))
+        out[THICKNESS] = metadata(publish_thickness(sim, gid, year, thk_path))
     if MASK in selected:
         out[MASK] = metadata(make_mask(thk_path if thk_path.exists() else None, gid, code, mask_path))
     if OUTLINE in selected:
@@ -130,8 +119,9 @@ def _glacier_epoch(store: ProductStore, zone: Zone, gid: str, year: int, selecte
           backfill_policy=dg.BackfillPolicy.single_run(), output_required=False)
 def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource, igm: IGMRunner):
     """All glacier outlines of one epoch in one file, `regional_outlines/YEAR.shp` (and
-    `.parquet`), in the Albers equal-area projection (lon_0 105, lat_1 25, lat_2 47 by default).
-    Made from the glaciers whose products are complete and current (ledger.py); glaciers that
+    `.parquet`), in the Albers equal-area projection (lon_0 105, lat_1 25, lat_2 47 by default),
+    as a mosaic: where touching glaciers' simulated ice overlaps, the overlap goes to the glacier
+    whose initial outline is nearer, so no ground is counted twice. Made from the glaciers whose products are complete and current (ledger.py); glaciers that
     failed, are not simulated yet, or whose inputs changed since are left out and listed in the
     metadata. Rewritten only when the set of glaciers or their outlines changed."""
     with file_lock(store.path(REGION_LOCK_RELPATH)):
@@ -140,10 +130,13 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
         if not state.current:
             raise dg.Failure(description="regional outlines: no glacier has complete, current products "
                                          f"({state.summary()})", metadata=state_metadata(state))
+        first = inventory[inventory["role"] == "initial"].drop_duplicates("glacier_id").set_index("glacier_id").geometry
+        initial = {g: first[g] for g in state.current}  # the mosaic splits overlaps by them
+        shapes = {g: hashlib.sha256(geom.wkb).hexdigest()[:16] for g, geom in initial.items()}
         for key in context.partition_keys:
             year = int(key)
             paths = [store.path(outline_relpath(g, year)) for g in state.current]
-            fp = regional_fingerprint(year, store.albers, [(g, file_digest(p)) for g, p in zip(state.current, paths)])
+            fp = regional_fingerprint(year, store.albers, [(g, file_digest(p), shapes[g]) for g, p in zip(state.current, paths)])
             shp, pq_path = store.path(regional_outline_relpath(year, "shp")), store.path(regional_outline_relpath(year, "parquet"))
             reused = shp.exists() and read_parquet_metadata(pq_path).get("fingerprint") == fp
             if reused:
@@ -153,7 +146,7 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
                            "area_km2": round(float(table["area_km2"].sum()), 4), "overlapping_pairs": n_pairs,
                            "overlap_area_km2": round(twice_km2, 5)}
             else:
-                figures = make_regional_outlines(paths, year, store.albers, shp, pq_path, fp)
+                figures = make_regional_outlines(paths, year, store.albers, shp, pq_path, initial, fp)
                 table = figures.pop("table")
             if figures["overlapping_pairs"]:
                 context.log.warning(f"regional outlines {year}: {figures['overlapping_pairs']} pairs of glaciers overlap, "

@@ -20,42 +20,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.ops import unary_union
+
+from ..science.zones import nearest_zones, polygonal
 
 MATCH_COLUMNS = ["source", "source_id", "glacier_id", "role", "year", "area_km2", "overlap_fraction", "status",
                  "geometry"]
 UNMATCHED_COLUMNS = ["source", "source_id", "year", "area_km2", "reason"]
-ZONE_SPACING_M = 25.0  # reference outlines are sampled every 25 m (the product resolution) for their zones
-
-
-def nearest_zones(reference: gpd.GeoSeries, extent, spacing_m: float = ZONE_SPACING_M) -> dict[str, object]:
-    """Each reference glacier's nearest-glacier zone within `extent` (a polygon), as a dict from
-    the series' index (glacier ids) to a geometry; the series and `extent` share a metric CRS.
-
-    The zones come from the Voronoi cells of points every `spacing_m` along every outline; each
-    glacier's own outline is added to its zone and taken out of the others'."""
-    if len(reference) == 1:
-        return {reference.index[0]: extent}
-    ids, points = [], []
-    for gid, geom in reference.items():
-        ring = shapely.segmentize(geom.boundary, spacing_m)
-        coords = shapely.get_coordinates(ring)
-        ids.extend([gid] * len(coords))
-        points.append(coords)
-    coords, ids = np.vstack(points), np.array(ids, dtype=object)
-    coords, first = np.unique(coords, axis=0, return_index=True)  # shared edges give the same point twice
-    ids = ids[first]
-    frame = shapely.box(*shapely.bounds(unary_union([extent, *reference.geometry])))
-    cells = shapely.voronoi_polygons(shapely.MultiPoint(coords), extend_to=frame.buffer(spacing_m), ordered=True)
-    cells = np.asarray(shapely.get_parts(cells))
-    zones = {}
-    for gid, geom in reference.items():
-        others = unary_union([g for k, g in reference.items() if k != gid])
-        own = unary_union(list(cells[ids == gid]) + [geom])
-        zones[gid] = own.difference(others).intersection(extent)
-    return zones
-
-
 def split_by_location(polygons: gpd.GeoDataFrame, reference: gpd.GeoSeries, min_piece_km2: float,
                       area_crs: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Split each polygon (columns source, source_id, role, year, geometry) between the reference
@@ -82,8 +52,8 @@ def split_by_location(polygons: gpd.GeoDataFrame, reference: gpd.GeoSeries, min_
                                         f"{nearest}, {'touching' if gap == 0 else f'{gap:.0f} m away'})"})
             continue
         total = geom.area
-        for gid, share in nearest_zones(reference.iloc[near], geom).items():
-            share = _polygonal(share)
+        for gid, share in nearest_zones(dict(reference.iloc[near].items()), geom).items():
+            share = polygonal(share)
             if share.is_empty:
                 continue
             area = _km2(share, crs, area_crs)
@@ -91,12 +61,6 @@ def split_by_location(polygons: gpd.GeoDataFrame, reference: gpd.GeoSeries, min_
                          "status": "matched" if area >= min_piece_km2 else "sliver", "geometry": share})
     shares = gpd.GeoDataFrame(rows, columns=MATCH_COLUMNS, geometry="geometry", crs=crs)
     return shares, pd.DataFrame(unmatched, columns=UNMATCHED_COLUMNS)
-
-
-def _polygonal(geom):
-    """The polygonal part of an intersection (lines and points along shared edges dropped)."""
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty]
-    return shapely.MultiPolygon([q for p in parts for q in shapely.get_parts(p)])
 
 
 def _km2(geom, crs, area_crs: str) -> float:

@@ -48,17 +48,13 @@ def valid_window(valid: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def thickness_product(thk_model: np.ndarray, grid: Grid, factor: int, keep: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, Grid] | None:
-    """Published thickness: bilinear to the fine grid, zero outside `keep` (a boolean mask on the
-    fine grid, e.g. the glacier's zone), cropped to the non-zero extent.
+def thickness_product(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[np.ndarray, Grid] | None:
+    """Published thickness: bilinear to the fine grid, cropped to the non-zero extent.
 
     Returns the cropped array (cells with zero thickness inside the crop stay 0) and its grid,
     or None when the glacier has no ice at all.
     """
     fine = product_thickness(thk_model, factor)
-    if keep is not None:
-        fine = np.where(keep, fine, 0.0)
     win = valid_window(fine > 0.0)
     if win is None:
         return None

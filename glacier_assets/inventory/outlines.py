@@ -230,6 +230,44 @@ def _located_outlines(matches: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return _standard(joined)
 
 
+def _by_location(located: list, reference: gpd.GeoDataFrame, kept: set[str], parts: list, rejections: list):
+    """Split the location-matched files between the reference glaciers; the kept glaciers'
+    outlines are added to `parts` and refused features to `rejections`. Returns the shares, the
+    unmatched polygons and the (source, glacier) pairs without an outline."""
+    if not (located and kept):
+        return (gpd.GeoDataFrame(columns=MATCH_COLUMNS, geometry="geometry", crs=GEOGRAPHIC_CRS),
+                pd.DataFrame(columns=UNMATCHED_COLUMNS), pd.DataFrame(columns=["source", "glacier_id"]))
+    matches, unmatched, rej = _match_by_location(located, reference)
+    matches.loc[(matches["status"] == "matched") & ~matches["glacier_id"].isin(kept), "status"] = "outside the region"
+    rejections.extend(rej)
+    parts.append(_located_outlines(matches[matches["glacier_id"].isin(kept)]))
+    got = set(zip(matches.loc[matches["status"] == "matched", "source"], matches["glacier_id"]))
+    missing = pd.DataFrame([(Path(s.path).name, g) for s in located for g in sorted(kept)
+                            if (Path(s.path).name, g) not in got], columns=["source", "glacier_id"])
+    return matches, unmatched, missing
+
+
+def _consistent(inv: gpd.GeoDataFrame, rejections: list) -> gpd.GeoDataFrame:
+    """One initial outline per glacier, controls only of glaciers that have one, one outline per
+    glacier, role and year; what is dropped is added to `rejections`."""
+    initial_ids = set(inv.loc[inv["role"] == "initial", "glacier_id"])
+    orphan = (inv["role"] == "control") & ~inv["glacier_id"].isin(initial_ids)
+    for _, r in inv[orphan].iterrows():
+        rejections.append(Rejection(r["glacier_id"], r["source"], "control outline without an initial outline"))
+    inv = inv[~orphan]
+    dup = inv.duplicated(subset=["glacier_id", "role", "year"], keep="first")
+    for _, r in inv[dup].iterrows():
+        rejections.append(Rejection(r["glacier_id"], r["source"], f"second {r['role']} outline for {r['year']}"))
+    inv = inv[~dup]
+    multi_initial = inv[inv["role"] == "initial"].duplicated(subset=["glacier_id"], keep="first")
+    for idx in multi_initial[multi_initial].index:
+        r = inv.loc[idx]
+        rejections.append(Rejection(r["glacier_id"], r["source"], "more than one initial outline"))
+    inv = inv.drop(index=multi_initial[multi_initial].index)
+    inv = inv.sort_values(["glacier_id", "year", "role"]).reset_index(drop=True)
+    return inv
+
+
 def build_inventory(sources: tuple[OutlineSource, ...], id_pattern: str, include: tuple[str, ...] = (),
                     selection: Selection | None = None) -> InventoryBuild:
     """All outline sources merged into the standard table.
@@ -248,18 +286,7 @@ def build_inventory(sources: tuple[OutlineSource, ...], id_pattern: str, include
     reference = parts[0]
     kept, summary = select_glaciers(reference, selection)
     located = [s for s in sources if s.match == "location"]
-    if located and kept:
-        matches, unmatched, rej = _match_by_location(located, reference)
-        matches.loc[(matches["status"] == "matched") & ~matches["glacier_id"].isin(kept), "status"] = "outside the region"
-        rejections.extend(rej)
-        parts.append(_located_outlines(matches[matches["glacier_id"].isin(kept)]))
-        got = set(zip(matches.loc[matches["status"] == "matched", "source"], matches["glacier_id"]))
-        missing = pd.DataFrame([(Path(s.path).name, g) for s in located for g in sorted(kept)
-                                if (Path(s.path).name, g) not in got], columns=["source", "glacier_id"])
-    else:
-        matches = gpd.GeoDataFrame(columns=MATCH_COLUMNS, geometry="geometry", crs=GEOGRAPHIC_CRS)
-        unmatched = pd.DataFrame(columns=UNMATCHED_COLUMNS)
-        missing = pd.DataFrame(columns=["source", "glacier_id"])
+    matches, unmatched, missing = _by_location(located, reference, kept, parts, rejections)
     inv = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=GEOGRAPHIC_CRS)
     outside = ~inv["glacier_id"].isin(kept | set(reference["glacier_id"]))
     for _, r in inv[outside].iterrows():
@@ -270,19 +297,5 @@ def build_inventory(sources: tuple[OutlineSource, ...], id_pattern: str, include
         unknown = sorted(set(include) - set(inv["glacier_id"]))
         rejections.extend(Rejection(g, "include", "requested glacier is not in the inventory") for g in unknown)
         inv = inv[inv["glacier_id"].isin(include)]
-    initial_ids = set(inv.loc[inv["role"] == "initial", "glacier_id"])
-    orphan = (inv["role"] == "control") & ~inv["glacier_id"].isin(initial_ids)
-    for _, r in inv[orphan].iterrows():
-        rejections.append(Rejection(r["glacier_id"], r["source"], "control outline without an initial outline"))
-    inv = inv[~orphan]
-    dup = inv.duplicated(subset=["glacier_id", "role", "year"], keep="first")
-    for _, r in inv[dup].iterrows():
-        rejections.append(Rejection(r["glacier_id"], r["source"], f"second {r['role']} outline for {r['year']}"))
-    inv = inv[~dup]
-    multi_initial = inv[inv["role"] == "initial"].duplicated(subset=["glacier_id"], keep="first")
-    for idx in multi_initial[multi_initial].index:
-        r = inv.loc[idx]
-        rejections.append(Rejection(r["glacier_id"], r["source"], "more than one initial outline"))
-    inv = inv.drop(index=multi_initial[multi_initial].index)
-    inv = inv.sort_values(["glacier_id", "year", "role"]).reset_index(drop=True)
+    inv = _consistent(inv, rejections)
     return InventoryBuild(inv, rejections, matches, unmatched, missing, summary)

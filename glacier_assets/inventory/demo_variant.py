@@ -4,7 +4,8 @@ The reference is the twin's ~2000 RGI6 outlines (matched by id, with the 2010 on
 1990 and 2020 outlines come as a Chinese inventory would hold them: CGI-style codes instead of
 RGI ids, in the Albers projection, and with the changes a real inventory pair shows:
 
-- the two nearest glaciers joined in one 1970s polygon (their outlines and the ground between),
+- the two nearest glaciers as one 1970s record (a two-part polygon, as old inventories often
+  recorded a glacier complex),
 - one glacier in two 2020 polygons (cut through its centroid),
 - one glacier missing from 1990.
 
@@ -44,13 +45,10 @@ def build_multi_inventory_variant(demo_spec: Path, dest: Path) -> Path:
     read = lambda name: gpd.read_file(src / name).sort_values("RGIId").reset_index(drop=True)  # noqa: E731
     old, c1990, c2020 = (read(f"outlines_{y}.shp") for y in ("1970s", "1990", "2020"))
     utm = old.estimate_utm_crs()
-    old_utm = old.to_crs(utm)
-    centres = old_utm.geometry.centroid
-    dist = np.array([[a.distance(b) for b in centres] for a in centres]) + np.eye(len(old)) * 1e12
+    shapes = old.to_crs(utm).geometry
+    dist = np.array([[a.distance(b) for b in shapes] for a in shapes]) + np.eye(len(old)) * 1e12
     i, j = (int(k) for k in np.unravel_index(np.argmin(dist), dist.shape))
-    pair = old_utm.geometry.iloc[[i, j]]
-    joined = unary_union([*pair, unary_union(list(pair)).convex_hull.buffer(-50)])
-    joined = gpd.GeoSeries([joined], crs=utm).to_crs(old.crs).iloc[0]
+    joined = unary_union([old.geometry.iloc[i], old.geometry.iloc[j]])
     piece = c2020.to_crs(utm).geometry.iloc[SPLIT_INDEX]
     x0, y0, x1, y1 = piece.bounds
     cx = piece.centroid.x

@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from shapely.ops import unary_union
 
 ZONE_SPACING_M = 25.0  # outlines are sampled every 25 m (the product resolution) for their zones
+GRID_M = 0.01  # an overlay GEOS cannot do exactly is done again with snap rounding to 1 cm
+
+
+def _robust(operation, *geometries):
+    """A shapely overlay, exact; if GEOS fails on near-degenerate input (a TopologyException),
+    again with snap rounding to GRID_M."""
+    try:
+        return operation(*geometries)
+    except shapely.errors.GEOSException:
+        return operation(*geometries, grid_size=GRID_M)
 
 
 def nearest_zones(outlines: dict, extent, spacing_m: float = ZONE_SPACING_M) -> dict:
@@ -28,15 +37,24 @@ def nearest_zones(outlines: dict, extent, spacing_m: float = ZONE_SPACING_M) -> 
     coords, ids = np.vstack(points), np.array(ids, dtype=object)
     coords, first = np.unique(coords, axis=0, return_index=True)  # shared edges give the same point twice
     ids = ids[first]
-    frame = shapely.box(*shapely.bounds(unary_union([extent, *outlines.values()])))
+    origin = np.asarray(shapely.get_coordinates(extent.centroid)[0])  # Voronoi in local coordinates: precise
+    x0, y0, x1, y1 = extent.bounds
+    frame = shapely.box(x0 - origin[0], y0 - origin[1], x1 - origin[0], y1 - origin[1]).buffer(spacing_m)
     cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(
-        shapely.MultiPoint(coords), extend_to=frame.buffer(spacing_m), ordered=True)))
-    hit = shapely.intersects(cells, extent)  # only the cells that reach into the extent matter
-    cells, ids = cells[hit], ids[hit]
+        shapely.MultiPoint(coords - origin), extend_to=frame, ordered=True)))
+    hit = shapely.intersects(cells, shapely.transform(extent, lambda xy: xy - origin))  # the cells that matter
+    cells, ids = shapely.transform(shapely.make_valid(cells[hit]), lambda xy: xy + origin), ids[hit]
+    mixed = shapely.get_type_id(cells) == 7
+    cells[mixed] = [polygonal(c) for c in cells[mixed]]
+    cells = _robust(shapely.intersection, cells, extent)  # clipped to the extent
+    mixed = shapely.get_type_id(cells) == 7  # geometry collections: keep their polygons
+    cells[mixed] = [polygonal(c) for c in cells[mixed]]
+    inside = {gid: polygonal(_robust(shapely.intersection, geom, extent)) for gid, geom in outlines.items()}
     zones = {}
-    for gid, geom in outlines.items():
-        others = unary_union([g for k, g in outlines.items() if k != gid])
-        zones[gid] = unary_union(list(cells[ids == gid]) + [geom]).difference(others).intersection(extent)
+    for gid in outlines:
+        others = polygonal(_robust(shapely.union_all, [g for k, g in inside.items() if k != gid]))
+        own = polygonal(_robust(shapely.union_all, [*cells[ids == gid], inside[gid]]))
+        zones[gid] = polygonal(_robust(shapely.difference, own, others))
     return zones
 
 
@@ -71,9 +89,10 @@ def mosaic(simulated: dict, initial: dict, min_area_m2: float = 1.0) -> dict:
         if a >= b:
             continue
         ga, gb = ids[a], ids[b]
-        both = out[ga].intersection(out[gb])
+        both = polygonal(_robust(shapely.intersection, out[ga], out[gb]))
         if both.area < min_area_m2:
             continue
         zones = nearest_zones(_near(both, {ga: initial[ga], gb: initial[gb]}), both)
-        out[ga], out[gb] = polygonal(out[ga].difference(zones[gb])), polygonal(out[gb].difference(zones[ga]))
+        out[ga] = polygonal(_robust(shapely.difference, out[ga], zones[gb]))
+        out[gb] = polygonal(_robust(shapely.difference, out[gb], zones[ga]))
     return out

@@ -55,6 +55,8 @@ GLACIER_WARN_PCT = 10.0
 
 # --- physical constants -------------------------------------------------------------------------
 ICE_DENSITY = 900.0  # kg m-3, for w.e. conversions
+GEODETIC_DENSITY = 850.0  # kg m-3, volume to mass change of a geodetic balance (Huss 2013, as Hugonnet et al. 2021)
+GEODETIC_PERIOD = (2000, 2020)  # a geodetic balance's default period: 2000-01-01 to 2020-01-01
 GRAVITY = 9.81
 SECONDS_PER_YEAR = 31_556_926.0
 
@@ -148,7 +150,7 @@ CODE_VERSIONS = {
     "igm_simulation": "2",
     "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "2",  # a mosaic since 2
-    "stac_catalog": "2",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
+    "stac_catalog": "3",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
 REGION_LOCK_RELPATH = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time

@@ -87,10 +87,15 @@ def outline_map_png(title: str, outlines) -> bytes:
 
 def validation_png(table: pd.DataFrame) -> bytes:
     """Left: per glacier, the area misfit where the outline was fitted vs where it was left out
-    (mean |%|). Right: simulated volume against the reference volume, with the 1:1 line."""
+    (mean |%|). Middle: simulated volume against the reference volume, with the 1:1 line. Right,
+    where there are geodetic balances: the simulated balance of their period against them."""
     import numpy as np
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=80, gridspec_kw={"width_ratios": [1.6, 1]})
+    geo = table.dropna(subset=["geodetic_mb_mwe", "simulated_mb_mwe"]) if "geodetic_mb_mwe" in table else table.iloc[:0]
+    ratios = [1.6, 1, 1] if len(geo) else [1.6, 1]
+    fig, axes = plt.subplots(1, len(ratios), figsize=(10 + 3.5 * (len(ratios) - 2), 3.8), dpi=80,
+                             gridspec_kw={"width_ratios": ratios})
+    ax, bx = axes[0], axes[1]
     x = np.arange(len(table))
     ax.bar(x - 0.2, table["fit_mean_abs_pct"], 0.4, label="fitted (in sample)", color="tab:blue")
     ax.bar(x + 0.2, table["loo_mean_abs_pct"].fillna(0), 0.4, label="left out (validation)", color="tab:orange")
@@ -108,6 +113,17 @@ def validation_png(table: pd.DataFrame) -> bytes:
     bx.set_xlabel("reference volume (km³)", fontsize=8)
     bx.set_ylabel("simulated volume (km³)", fontsize=8)
     bx.set_title("Volume at the reference date", fontsize=9)
+    if len(geo):
+        cx = axes[2]
+        lo = float(min(geo["geodetic_mb_mwe"].min(), geo["simulated_mb_mwe"].min())) - 0.1
+        hi = float(max(geo["geodetic_mb_mwe"].max(), geo["simulated_mb_mwe"].max())) + 0.1
+        cx.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
+        cx.plot(geo["geodetic_mb_mwe"], geo["simulated_mb_mwe"], "o", color="tab:purple", ms=4)
+        cx.set_xlim(lo, hi)
+        cx.set_ylim(lo, hi)
+        cx.set_xlabel("geodetic balance (m w.e. a⁻¹)", fontsize=8)
+        cx.set_ylabel("simulated (m w.e. a⁻¹)", fontsize=8)
+        cx.set_title("Mass balance of the geodetic period", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -629,6 +629,20 @@ def evaluate_thickness(sim_path: Path, observed_tif: Path, year: int) -> dict:
     return {**thickness_skill(thk, reproject_raster(str(observed_tif), grid)), "model_time": when}
 
 
+def simulated_geodetic_balance(sim_path: Path, start: int, end: int) -> tuple[float, float]:
+    """The simulation's mean specific balance from the start of `start` to the start of `end`
+    (m w.e. a-1), computed as a geodetic one is (`science.skill.geodetic_balance`), and its mean
+    area (km2) over the period; NaNs outside the simulated years."""
+    from .science.skill import geodetic_balance
+
+    with xr.open_dataset(sim_path) as sim:
+        vol, area = sim["volume_series"].to_series(), sim["area_series"].to_series()
+    if start not in vol.index or end not in vol.index:
+        return float("nan"), float("nan")
+    return (geodetic_balance(vol[start], vol[end], area[start], area[end], end - start),
+            0.5 * float(area[start] + area[end]))
+
+
 def simulated_mass_balance(sim_path: Path) -> pd.Series:
     """The simulation's glacier-wide annual balance (m w.e.), indexed by balance year."""
     with xr.open_dataset(sim_path) as sim:

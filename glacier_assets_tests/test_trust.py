@@ -211,3 +211,37 @@ def test_a_bad_reference_table_stops_the_spec_and_names_it(tmp_path, demo_region
     with pytest.raises(RegionSpecError, match=r"reference_volumes.path: reference volumes .*reference_volumes.csv: "
                                                r"volume_km3 not a positive number for A"):
         load_region_spec(region / "region.yaml")
+
+
+def test_geodetic_balances_by_hand_and_in_the_validation(tmp_path):
+    from glacier_assets.inventory.reference import read_geodetic_table
+    from glacier_assets.science.skill import geodetic_balance
+
+    # 0.1 km3 lost over a mean 10 km2 in 20 years: 10 m of ice, 8.5 m w.e., 0.425 m w.e. a-1
+    assert geodetic_balance(1.0, 0.9, 10.5, 9.5, 20) == pytest.approx(-0.425)
+    report = pd.DataFrame([{c: np.nan for c in REPORT_COLUMNS} | {"glacier_id": g, "rel_diff_pct": 0.1,
+                                                                   "glacier_status": "calibrated"} for g in "AB"])
+    geo = pd.DataFrame({"glacier_id": ["A", "B"], "start": 2000, "end": 2020, "geodetic_mb_mwe": [-0.4, -0.2],
+                        "simulated_mb_mwe": [-0.5, -0.2], "mean_area_km2": [30.0, 10.0]})
+    table = validation_table(report, geo)
+    assert table.set_index("glacier_id")["mb_diff_mwe"].to_dict() == pytest.approx({"A": -0.1, "B": 0.0})
+    summary = validation_summary(report, geo)  # area-weighted: -0.35 observed, -0.425 simulated
+    assert summary["geodetic_mb_mwe"] == -0.35 and summary["simulated_mb_mwe"] == -0.425
+    assert summary["mb_diff_mwe"] == -0.075 and summary["mb_rmse_mwe"] == pytest.approx(0.071, abs=1e-3)
+    assert validation_summary(report)["n_geodetic"] == 0
+    (tmp_path / "g.csv").write_text("glacier_id,start,end,dmdtda_mwe\nA,2020,2000,-0.3\n")
+    with pytest.raises(ValueError, match="start < end and a number in dmdtda_mwe needed for A"):
+        read_geodetic_table(tmp_path / "g.csv")
+
+
+def test_the_twins_geodetic_balances_are_the_truths_with_their_error(demo_region):
+    """Made as real ones are: the truth's 2000-2020 change at 850 kg m-3, plus a seeded error."""
+    truth = pd.read_csv(demo_region.parent / "truth" / "truth.csv").set_index(["glacier_id", "year"])
+    geo = pd.read_csv(demo_region.parent / "geodetic_mass_balance.csv").set_index("glacier_id")
+    assert len(geo) == 12 and (geo["start"] == 2000).all() and (geo["end"] == 2020).all()
+    from glacier_assets.science.skill import geodetic_balance
+
+    err = [geo.loc[g, "dmdtda_mwe"] - geodetic_balance(truth.loc[(g, 2000), "volume_km3"], truth.loc[(g, 2020), "volume_km3"],
+                                                       truth.loc[(g, 2000), "area_km2"], truth.loc[(g, 2020), "area_km2"], 20)
+           for g in geo.index]
+    assert 0.05 < np.std(err) < 0.3 and abs(np.mean(err)) < 0.15  # sigma 0.15 m w.e. a-1, unbiased

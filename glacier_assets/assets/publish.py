@@ -41,7 +41,7 @@ from ._metadata import metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory
 from .rheology import read_rheology
-from .quality import calibration_report, product_audit, validation_report
+from .quality import calibration_report, geodetic_comparison, product_audit, validation_report
 
 
 class StacCatalogConfig(dg.Config):
@@ -107,7 +107,8 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         state = glacier_states(store, region, igm, inventory)
         checked = set(report["glacier_id"]) & set(audit["glacier_id"])
         glaciers = [g for g in state.current if g in checked]
-        quality = {**validation_summary(report[report["glacier_id"].isin(glaciers)]),
+        quality = {**validation_summary(report[report["glacier_id"].isin(glaciers)],
+                                        geodetic_comparison(store, region, glaciers)),
                    "area_gate_pct": AREA_GATE_PCT, "rheology": _rheology_summary(store)}
         stats, live = _publish(store, config, inventory, glaciers, state.failed, quality)
         record = {"fingerprint": state.publication_fingerprint(store.albers, version("glacier_assets")),

@@ -19,15 +19,44 @@ from ..constants import (
 )
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..plots import markdown_image, save_png, validation_png
-from ..science.quality import area_gate, glaciers_above, validation_summary, validation_table
+from ..inventory.reference import read_geodetic_table
+from ..science.quality import GEODETIC_COLUMNS, area_gate, glaciers_above, validation_summary, validation_table
 from ..storage import atomic_path, file_lock, write_geoparquet
-from ..workflow import REPORT_COLUMNS, AUDIT_COLUMNS, audit_glacier, calibration_rows, code_for, published_outline_table
+from ..workflow import (
+    AUDIT_COLUMNS,
+    REPORT_COLUMNS,
+    audit_glacier,
+    calibration_rows,
+    code_for,
+    published_outline_table,
+    simulated_geodetic_balance,
+)
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import INVENTORY, load_inventory
 from .products import OUTLINE, MASK, THICKNESS, regional_outlines
 from .rheology import region_references
 from .simulation import igm_simulation
+
+
+def geodetic_comparison(store: ProductStore, region: RegionSource, glaciers) -> pd.DataFrame | None:
+    """For the `glaciers` with a simulation and a geodetic balance in the region spec: the
+    geodetic balance and the simulated one over its period (`science.quality.GEODETIC_COLUMNS`);
+    None when the spec names no geodetic balances."""
+    spec = region.load()
+    if spec.geodetic_mass_balance is None:
+        return None
+    table = read_geodetic_table(spec.geodetic_mass_balance.path).set_index("glacier_id")
+    rows = []
+    for gid in sorted(set(glaciers) & set(table.index)):
+        sim = store.path(simulation_relpath(gid))
+        if not sim.exists():
+            continue
+        ref = table.loc[gid]
+        mb, area = simulated_geodetic_balance(sim, int(ref["start"]), int(ref["end"]))
+        rows.append({"glacier_id": gid, "start": int(ref["start"]), "end": int(ref["end"]),
+                     "geodetic_mb_mwe": float(ref["dmdtda_mwe"]), "simulated_mb_mwe": mb, "mean_area_km2": area})
+    return pd.DataFrame(rows, columns=GEODETIC_COLUMNS)
 
 
 def _write_csv(path, df: pd.DataFrame):
@@ -110,18 +139,21 @@ def product_audit(context: dg.AssetExecutionContext, store: ProductStore, region
 
 
 @dg.asset(deps=[calibration_report], group_name="quality", kinds={"csv", "png"})
-def validation_report(context: dg.AssetExecutionContext, store: ProductStore) -> dg.MaterializeResult:
+def validation_report(context: dg.AssetExecutionContext, store: ProductStore, region: RegionSource
+                      ) -> dg.MaterializeResult:
     """How far to trust the products: per glacier and for the region, the area misfit where the
     outlines were fitted (in sample) beside the misfit of each outline predicted with it left out
-    of the calibration (out of sample), and the simulated volume against the reference volumes
+    of the calibration (out of sample), the simulated volume against the reference volumes, and
+    the simulated mass balance against geodetic ones where the spec gives them (out of sample)
     (`reports/validation.csv`, `reports/validation.png`). The same figures go into the STAC
     collections."""
     report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))
-    table = validation_table(report)
+    geodetic = geodetic_comparison(store, region, report["glacier_id"].unique())
+    table = validation_table(report, geodetic)
     path = _write_csv(store.path(VALIDATION_REPORT_RELPATH), table)
     png = validation_png(table)
     plot = save_png(store.path(VALIDATION_REPORT_RELPATH).with_suffix(".png"), png)
-    summary = validation_summary(report)
+    summary = validation_summary(report, geodetic)
     return dg.MaterializeResult(metadata={
         **metadata({"path": path, "plot_path": plot}),
         **{k: v for k, v in summary.items() if v is not None},

@@ -25,6 +25,10 @@ Everything is generated deterministically (fixed parameters and seeds, no downlo
    truth's volume at the date of its ~2000 outline with a seeded per-glacier error of
    `REFERENCE_ERROR_PCT` % (Gaussian), recentred so the regional total is unbiased, as the
    Farinotti et al. (2019) consensus is good regionally and poor per glacier.
+7. A geodetic mass balance per glacier for 2000-2020 made as Hugonnet et al. (2021) make theirs
+   (`geodetic_mass_balance.csv`): the truth's volume change over the mean area at 850 kg m-3,
+   with a seeded error of `GEODETIC_ERROR_MWE` m w.e. a-1. The model is validated against it,
+   never calibrated to it.
 
 Ids are RGI60-13.90001 ... RGI60-13.90012: valid RGI6 syntax, above the highest real region-13
 number (54,429), so they never collide with real glaciers. `truth/truth.csv` keeps the true
@@ -50,6 +54,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
 
 from ..constants import (
+    GEODETIC_PERIOD,
     CONTROL_EPOCHS,
     EPOCHS,
     GEOGRAPHIC_CRS,
@@ -62,6 +67,7 @@ from ..science.grids import Grid
 from ..science.masks import glacier_code, glacier_mask, volume_km3
 from ..science.resample import bilinear_refine, product_area_km2
 from ..science.sia import run_sia
+from ..science.skill import geodetic_balance
 from ..science.vectorize import mask_to_polygons
 
 DEMO_CRS = "EPSG:32646"
@@ -72,7 +78,7 @@ TRUTH_RESOLUTION_M = 100.0
 HALF_EXTENT_M = (24_000.0, 18_000.0)
 BASE_ELEVATION_M = 5_000.0
 SPINUP_YEARS = 300
-FORMAT_VERSION = 3  # bump when the generator changes, so cached regions are rebuilt
+FORMAT_VERSION = 4  # bump when the generator changes, so cached regions are rebuilt
 
 # Public forcing
 ELA_1960_M = 5_720.0
@@ -91,6 +97,7 @@ TRUTH_ACC_MAX = 0.6
 DEM_NOISE_M = 4.0  # standard deviation of the DEM's noise (per 50 m cell, lightly correlated)
 OUTLINE_JITTER_M = 12.5  # digitizing noise: standard deviation of each outline vertex's shift
 REFERENCE_ERROR_PCT = 20.0  # per-glacier error of the reference volumes
+GEODETIC_ERROR_MWE = 0.15  # per-glacier error (1 sigma) of the geodetic balances, m w.e. a-1
 # Acquisition years: the initial inventory's per glacier, then each control epoch's offsets
 INITIAL_YEARS = (1972, 1977)
 CONTROL_YEAR_OFFSETS = {1990: (-2, 2), 2000: (-1, 2), 2010: (-2, 1), 2020: (-3, -1)}
@@ -272,6 +279,15 @@ def reference_volumes(truth_km3: dict[str, float], seed: int = 2019,
     return {g: float(v * (1 + e)) for g, v, e in zip(ids, vol, err)}
 
 
+def geodetic_balances(truth: dict[str, tuple[float, float, float, float]], years: int, seed: int = 2021,
+                      error_mwe: float = GEODETIC_ERROR_MWE) -> dict[str, float]:
+    """Geodetic balances (m w.e. a-1) made as real ones are: each glacier's true volume and area
+    change over `years` (start volume, end volume, start area, end area) converted like Hugonnet
+    et al. (2021) (`science.skill.geodetic_balance`), with a Gaussian error of `error_mwe`."""
+    rng = np.random.default_rng(seed)
+    return {g: geodetic_balance(*truth[g], years) + float(rng.normal(0.0, error_mwe)) for g in sorted(truth)}
+
+
 def _write_dem(path: Path, surface: np.ndarray, grid: Grid) -> None:
     with rasterio.open(
         path, "w", driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="float32",
@@ -304,7 +320,7 @@ def build_demo_region(dest: str | Path) -> Path:
         bed50 = demo_bed(dem_grid)
         surface = bed50.copy()
         outlines: dict[int, list[dict]] = {y: [] for y in (INITIAL_EPOCH, *CONTROL_EPOCHS)}
-        truth_rows, outline_rows, ref_truth, ref_year = [], [], {}, {}
+        truth_rows, outline_rows, ref_truth, ref_year, change = [], [], {}, {}, {}
         for m in DEMO_MOUNTAINS:
             grid, bed, saved = simulate_truth(m, forcing)
             code = glacier_code(m.glacier_id)
@@ -314,6 +330,9 @@ def build_demo_region(dest: str | Path) -> Path:
             c0 = int(round((grid.xmin - dem_grid.xmin) / DEM_RESOLUTION_M))
             ice = bilinear_refine(saved[2000], factor)
             surface[r0 : r0 + ice.shape[0], c0 : c0 + ice.shape[1]] += ice
+            g0, g1 = GEODETIC_PERIOD
+            change[m.glacier_id] = (volume_km3(saved[g0], grid.cell_area_m2), volume_km3(saved[g1], grid.cell_area_m2),
+                                    product_area_km2(saved[g0], grid.res), product_area_km2(saved[g1], grid.res))
             for year in EPOCHS:
                 truth_rows.append({
                     "glacier_id": m.glacier_id, "year": year,
@@ -350,6 +369,10 @@ def build_demo_region(dest: str | Path) -> Path:
         refs = reference_volumes(ref_truth)
         pd.DataFrame({"glacier_id": list(refs), "volume_km3": [round(v, 6) for v in refs.values()],
                       "year": [ref_year[g] for g in refs]}).to_csv(tmp / "reference_volumes.csv", index=False)
+        geo = geodetic_balances(change, GEODETIC_PERIOD[1] - GEODETIC_PERIOD[0])
+        pd.DataFrame({"glacier_id": list(geo), "start": GEODETIC_PERIOD[0], "end": GEODETIC_PERIOD[1],
+                      "dmdtda_mwe": [round(v, 4) for v in geo.values()], "err_mwe": GEODETIC_ERROR_MWE}
+                     ).to_csv(tmp / "geodetic_mass_balance.csv", index=False)
         (tmp / "truth").mkdir()
         pd.DataFrame(truth_rows).to_csv(tmp / "truth" / "truth.csv", index=False)
         pd.DataFrame(outline_rows).to_csv(tmp / "truth" / "outlines.csv", index=False)
@@ -360,7 +383,7 @@ def build_demo_region(dest: str | Path) -> Path:
                             "grad_acc": TRUTH_GRAD_ACC, "acc_max": TRUTH_ACC_MAX},
             "flow": "2-D shallow ice, no sliding, Glen A 2.4e-24 Pa-3 s-1, rho 910",
             "dem_noise_m": DEM_NOISE_M, "outline_jitter_m": OUTLINE_JITTER_M,
-            "reference_error_pct": REFERENCE_ERROR_PCT,
+            "reference_error_pct": REFERENCE_ERROR_PCT, "geodetic_error_mwe": GEODETIC_ERROR_MWE,
             "mountains": [asdict(m) | {"glacier_id": m.glacier_id, "outline_years": outline_years(m)}
                           for m in DEMO_MOUNTAINS],
             "spinup_years": SPINUP_YEARS,
@@ -372,6 +395,7 @@ def build_demo_region(dest: str | Path) -> Path:
             "dem": {"path": "dem.tif", "year": 2000},
             "mass_balance": {"path": "mass_balance.csv"},
             "reference_volumes": {"path": "reference_volumes.csv"},
+            "geodetic_mass_balance": {"path": "geodetic_mass_balance.csv"},
         }
         (tmp / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         (tmp / "VERSION").write_text(str(FORMAT_VERSION))

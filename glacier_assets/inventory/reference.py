@@ -1,5 +1,7 @@
 """Reference ice volumes: a region's own table, or the Farinotti et al. (2019) consensus per RGI6
-glacier. The regional rheology factor is calibrated to them (science/inversion.py)."""
+glacier. The regional rheology factor is calibrated to them (science/inversion.py). And geodetic
+mass balances (as Hugonnet et al. 2021 give them per glacier), which the simulated volume change
+is validated against."""
 
 from __future__ import annotations
 
@@ -61,3 +63,26 @@ def reference_volumes(spec_refs, farinotti_path: str | Path | None, glacier_ids:
         if vol is not None:
             out[gid] = (vol, default_year, "Farinotti et al. (2019) consensus")
     return out
+
+
+GEODETIC_COLUMNS = ("glacier_id", "start", "end", "dmdtda_mwe")
+
+
+def read_geodetic_table(path: str | Path) -> pd.DataFrame:
+    """A geodetic mass-balance CSV (`glacier_id`, `start`, `end` years, `dmdtda_mwe` in m w.e. a-1,
+    optional `err_mwe`), checked; a ValueError names the file and the problem."""
+    try:
+        table = pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - any reader error is the file's problem
+        raise ValueError(f"geodetic mass balances {path}: cannot be read as CSV: {exc}") from None
+    missing = [c for c in GEODETIC_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"geodetic mass balances {path}: no column {', '.join(missing)} (has {', '.join(table.columns)})")
+    nums = table[["start", "end", "dmdtda_mwe"]].apply(pd.to_numeric, errors="coerce")
+    bad = table.loc[nums.isna().any(axis=1) | ~(nums["start"] < nums["end"]), "glacier_id"].tolist()
+    if bad:
+        raise ValueError(f"geodetic mass balances {path}: start < end and a number in dmdtda_mwe needed for "
+                         f"{', '.join(map(str, bad[:5]))}")
+    if table["glacier_id"].duplicated().any():
+        raise ValueError(f"geodetic mass balances {path}: glacier ids listed twice")
+    return table.assign(start=nums["start"].astype(int), end=nums["end"].astype(int), dmdtda_mwe=nums["dmdtda_mwe"])

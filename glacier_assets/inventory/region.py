@@ -48,6 +48,9 @@ climate:                                      # or, instead of mass_balance, mon
   lapse_rate: -0.0065                         # optional temperature lapse rate, K m-1
 reference_volumes: {path: volumes.csv}        # optional: glacier_id, volume_km3[, year] the ice rheology is
                                               # calibrated to; default: Farinotti et al. (2019) for RGI6 ids
+geodetic_mass_balance: {path: geodetic.csv}   # optional: glacier_id, start, end, dmdtda_mwe[, err_mwe] (m w.e. a-1,
+                                              # e.g. Hugonnet et al. 2021): the simulated volume change is validated
+                                              # against it
 ```
 
 `load_region_spec` checks all of it before anything runs: unknown keys (with the closest valid
@@ -72,7 +75,7 @@ from pydantic.dataclasses import dataclass
 from ..constants import END_YEAR, MIN_DEM_MARGIN_M, REFERENCE_VOLUME_YEAR, RGI6_ID_PATTERN, START_YEAR
 from .forcing import check_climate_source, read_ela_table
 from .outlines import check_outline_source
-from .reference import read_reference_table
+from .reference import read_geodetic_table, read_reference_table
 from .selection import read_basins
 
 _STRICT = ConfigDict(extra="forbid")
@@ -255,6 +258,15 @@ class ReferenceVolumes:
     _table = _file_read_by(read_reference_table)
 
 
+@dataclass(frozen=True, config=_STRICT)
+class GeodeticMassBalance:
+    """Geodetic mass balances (CSV: `glacier_id`, `start`, `end`, `dmdtda_mwe`[, `err_mwe`]) the
+    simulated volume change is validated against (never calibrated to)."""
+    path: Path
+
+    _table = _file_read_by(read_geodetic_table)
+
+
 class RegionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -264,6 +276,7 @@ class RegionSpec(BaseModel):
     mass_balance: ElaTableForcing | None = None
     climate: ClimateForcing | None = None
     reference_volumes: ReferenceVolumes | None = None
+    geodetic_mass_balance: GeodeticMassBalance | None = None
     selection: Selection | None = None
     id_pattern: str = RGI6_ID_PATTERN
     _root: Path = PrivateAttr(Path("."))
@@ -308,6 +321,7 @@ _SECTIONS = {  # where a key sits (list indices left out) -> the class that list
     ("climate",): ClimateForcing,
     ("climate", "sources"): ClimateSource,
     ("reference_volumes",): ReferenceVolumes,
+    ("geodetic_mass_balance",): GeodeticMassBalance,
     ("selection",): Selection,
     ("selection", "basins"): BasinSelection,
 }

@@ -60,10 +60,15 @@ def _nearest_reference_row(rows: pd.DataFrame) -> pd.Series:
     return rows.iloc[int(np.argmin(np.abs(rows["obs_year"].to_numpy() - rows["reference_year"].to_numpy())))]
 
 
-def validation_table(report: pd.DataFrame) -> pd.DataFrame:
+GEODETIC_COLUMNS = ["glacier_id", "start", "end", "geodetic_mb_mwe", "simulated_mb_mwe", "mean_area_km2"]
+
+
+def validation_table(report: pd.DataFrame, geodetic: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per glacier, from the calibration report: the in-sample area misfit (mean |%| over its
     outlines), the out-of-sample one (each outline predicted with it left out of the
-    calibration), and the simulated volume at the reference volume's outline against it."""
+    calibration), and the simulated volume at the reference volume's outline against it; with
+    `geodetic` (`GEODETIC_COLUMNS`), the simulated mass balance of the geodetic period against
+    the geodetic one (out of sample: the calibration never sees it)."""
     out = []
     for gid, rows in report.groupby("glacier_id"):
         loo = rows["loo_rel_diff_pct"].dropna()
@@ -76,13 +81,31 @@ def validation_table(report: pd.DataFrame) -> pd.DataFrame:
             row.update(volume_km3=float(ref["volume_km3"]), reference_volume_km3=float(ref["reference_volume_km3"]),
                        volume_vs_reference_pct=100.0 * (ref["volume_km3"] / ref["reference_volume_km3"] - 1.0))
         out.append(row)
-    return pd.DataFrame(out, columns=["glacier_id", "status", "n_outlines", "fit_mean_abs_pct", "loo_mean_abs_pct",
-                                      "n_loo", "volume_km3", "reference_volume_km3", "volume_vs_reference_pct"])
+    table = pd.DataFrame(out, columns=["glacier_id", "status", "n_outlines", "fit_mean_abs_pct", "loo_mean_abs_pct",
+                                       "n_loo", "volume_km3", "reference_volume_km3", "volume_vs_reference_pct"])
+    geo = geodetic if geodetic is not None else pd.DataFrame(columns=GEODETIC_COLUMNS)
+    table = table.merge(geo[["glacier_id", "geodetic_mb_mwe", "simulated_mb_mwe"]], on="glacier_id", how="left")
+    return table.assign(mb_diff_mwe=table["simulated_mb_mwe"] - table["geodetic_mb_mwe"])
 
 
-def validation_summary(report: pd.DataFrame) -> dict:
+def geodetic_summary(geodetic: pd.DataFrame | None) -> dict:
+    """The region's geodetic figures: its area-weighted mean balance, geodetic and simulated, the
+    difference (simulated - geodetic) and the per-glacier RMSE (m w.e. a-1)."""
+    geo = (geodetic if geodetic is not None else pd.DataFrame(columns=GEODETIC_COLUMNS)).dropna()
+    if geo.empty:
+        return {"n_geodetic": 0}
+    w = geo["mean_area_km2"] / geo["mean_area_km2"].sum()
+    obs, sim = float((w * geo["geodetic_mb_mwe"]).sum()), float((w * geo["simulated_mb_mwe"]).sum())
+    diff = geo["simulated_mb_mwe"] - geo["geodetic_mb_mwe"]
+    return {"n_geodetic": int(len(geo)), "geodetic_period": f"{int(geo['start'].min())}-{int(geo['end'].max())}",
+            "geodetic_mb_mwe": round(obs, 3), "simulated_mb_mwe": round(sim, 3), "mb_diff_mwe": round(sim - obs, 3),
+            "mb_rmse_mwe": round(float(np.sqrt((diff ** 2).mean())), 3)}
+
+
+def validation_summary(report: pd.DataFrame, geodetic: pd.DataFrame | None = None) -> dict:
     """The regional figures: in-sample fit vs leave-one-out validation of the areas (mean |%| over
-    outlines), and the regional volume against the summed reference volumes."""
+    outlines), the regional volume against the summed reference volumes, and the geodetic
+    figures (`geodetic_summary`)."""
     table = validation_table(report)
     loo = report["loo_rel_diff_pct"].dropna()
     with_ref = table.dropna(subset=["reference_volume_km3"])
@@ -95,4 +118,5 @@ def validation_summary(report: pd.DataFrame) -> dict:
         "n_with_reference_volume": int(len(with_ref)),
         "volume_km3": round(vol, 5), "reference_volume_km3": round(ref, 5),
         "volume_vs_reference_pct": round(100.0 * (vol / ref - 1.0), 2) if ref > 0 else None,
+        **geodetic_summary(geodetic),
     }

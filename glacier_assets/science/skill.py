@@ -30,3 +30,15 @@ def mass_balance_skill(simulated: pd.Series, observed: pd.Series) -> dict:
             "bias_mwe": float(diff.mean()), "rmse_mwe": float(np.sqrt((diff**2).mean())),
             "correlation": float(both["sim"].corr(both["obs"])),
             "mean_simulated_mwe": float(both["sim"].mean()), "mean_observed_mwe": float(both["obs"].mean())}
+
+
+def geodetic_balance(volume_start_km3: float, volume_end_km3: float, area_start_km2: float, area_end_km2: float,
+                     years: float) -> float:
+    """Mean specific mass balance (m w.e. a-1) from a volume change over `years`, as geodetic
+    balances are made: the volume change over the mean area, converted with GEODETIC_DENSITY."""
+    from ..constants import GEODETIC_DENSITY
+
+    mean_area = 0.5 * (area_start_km2 + area_end_km2)
+    if not mean_area > 0:
+        return float("nan")
+    return (volume_end_km3 - volume_start_km3) / mean_area * 1e3 * GEODETIC_DENSITY / 1000.0 / years

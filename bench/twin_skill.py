@@ -9,7 +9,9 @@ The truth (`truth/`) never feeds the model; here it measures it. Prints, for the
 - the epochs no outline constrains (1960-65, 1975-85, 1995, 2005, 2015): area and volume errors;
 - the leave-one-out area figures of the calibration report (each outline predicted without it);
 - the recovered ELA shifts against the truth's ELA offsets over the same years (their changes
-  from period to period, since the model's balance law is not the truth's).
+  from period to period, since the model's balance law is not the truth's);
+- the 2000-2020 mass balance against the truth's and against the twin's geodetic balances (the
+  truth's with a seeded error, what a user would have).
 """
 
 from __future__ import annotations
@@ -112,6 +114,27 @@ def main() -> None:
         print(f"Calibration report: fitted |dA| {cal.rel_diff_pct.abs().mean():.2f} % (mean over {len(cal)} outlines); "
               f"left out, predicted |dA| {cal.loo_rel_diff_pct.abs().mean():.2f} % (median "
               f"{cal.loo_rel_diff_pct.abs().median():.2f} %, worst {cal.loo_rel_diff_pct.abs().max():.2f} %)\n")
+    geodetic = region / "geodetic_mass_balance.csv"
+    if geodetic.exists():
+        from glacier_assets.science.skill import geodetic_balance
+        from glacier_assets.workflow import simulated_geodetic_balance
+
+        geo = pd.read_csv(geodetic).set_index("glacier_id")
+        t = truth.set_index(["glacier_id", "year"])
+        rows = []
+        for path in sorted((products / "simulations").glob("*.nc")):
+            g = path.stem
+            a, b = int(geo.loc[g, "start"]), int(geo.loc[g, "end"])
+            sim, area = simulated_geodetic_balance(path, a, b)
+            true = geodetic_balance(t.loc[(g, a), "volume_km3"], t.loc[(g, b), "volume_km3"], t.loc[(g, a), "area_km2"],
+                                    t.loc[(g, b), "area_km2"], b - a)
+            rows.append({"sim": sim, "truth": true, "geodetic": geo.loc[g, "dmdtda_mwe"], "area": area})
+        mb = pd.DataFrame(rows)
+        w = mb.area / mb.area.sum()
+        print(f"Mass balance 2000-2020 (m w.e./a, area-weighted): simulated {(w * mb.sim).sum():+.3f}, truth "
+              f"{(w * mb.truth).sum():+.3f}, geodetic reference {(w * mb.geodetic).sum():+.3f}; per glacier RMSE vs "
+              f"truth {np.sqrt(((mb.sim - mb.truth) ** 2).mean()):.3f}, vs the reference "
+              f"{np.sqrt(((mb.sim - mb.geodetic) ** 2).mean()):.3f}\n")
     shifts = recovered_shifts(products, region)
     ch = shifts.dropna(subset=["model_change_m"])
     print("Recovered ELA shifts vs the truth's ELA offsets (period to period changes, m):")

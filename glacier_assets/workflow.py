@@ -364,6 +364,7 @@ def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, sh
         first = gpd.GeoSeries([initial[g] for g in ids], crs=GEOGRAPHIC_CRS).to_crs(albers)
         tiled = mosaic(dict(zip(ids, gdf.geometry)), dict(zip(ids, first)))
         gdf["geometry"] = [tiled[g] for g in ids]
+        gdf = gdf[~gdf.geometry.is_empty].reset_index(drop=True)  # all its ice nearer a neighbour's outline
     gdf["year"] = year
     gdf["area_km2"] = gdf.geometry.area / 1e6
     n_pairs, left_km2 = overlaps(gdf.geometry)

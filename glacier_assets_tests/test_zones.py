@@ -56,3 +56,23 @@ def test_the_touching_oetztal_glaciers_spilling_ice_make_a_mosaic(shared_data):
     assert unary_union(list(tiled.values())).area == pytest.approx(unary_union(list(spilled.values())).area, rel=1e-6)
     for g, geom in initial.items():  # every glacier keeps its own outline
         assert tiled[g].intersection(geom).area == pytest.approx(geom.area, rel=1e-3), g
+
+
+def test_a_glacier_whose_ice_all_lies_nearer_a_neighbour_leaves_the_regional_file(tmp_path):
+    """Regional files never hold an empty outline: a glacier whose simulated ice overlaps a
+    neighbour's and lies nearer the neighbour's initial outline cedes all of it."""
+    from glacier_assets.constants import albers_crs
+    from glacier_assets.workflow import OUTLINE_COLUMNS, make_regional_outlines
+
+    crs = "EPSG:32646"
+    initial = gpd.GeoSeries([box(0, 0, 1000, 1000), box(1000, 0, 1010, 10)], crs=crs).to_crs("EPSG:4326")
+    paths = []
+    for gid, geom in (("RGI60-13.00001", box(0, 0, 1000, 1000)), ("RGI60-13.00002", box(900, 100, 950, 150))):
+        gdf = gpd.GeoDataFrame([{"glacier_id": gid, "year": 2000, "code": 1, "area_km2": geom.area / 1e6,
+                                 "geometry": geom}], columns=OUTLINE_COLUMNS, geometry="geometry", crs=crs)
+        gdf.to_parquet(tmp_path / f"{gid}.parquet")
+        paths.append(tmp_path / f"{gid}.parquet")
+    figures = make_regional_outlines(paths, 2000, albers_crs(), tmp_path / "r.shp", tmp_path / "r.parquet",
+                                     dict(zip(["RGI60-13.00001", "RGI60-13.00002"], initial)))
+    assert figures["n_glaciers"] == 1 and figures["overlapping_pairs"] == 0
+    assert figures["mosaicked_overlap_km2"] == pytest.approx(0.0025, rel=0.01)  # the 50 m square, in Albers

@@ -27,7 +27,7 @@ def overlaps(geometries, min_area_m2: float = 1.0) -> tuple[int, float]:
     """Pairs of geometries (a GeoSeries in a projected CRS) whose overlap is at least `min_area_m2`
     (a 25 m cell is 625 m2; slivers below that are rounding in the reprojection of shared pixel
     edges), and the area (km2) those overlaps count twice."""
-    pairs = geometries.sindex.query(geometries, predicate="overlaps")
+    pairs = geometries.sindex.query(geometries, predicate="intersects")
     pairs = pairs[:, pairs[0] < pairs[1]]
     left = geometries.iloc[pairs[0]].reset_index(drop=True)
     right = geometries.iloc[pairs[1]].reset_index(drop=True)

@@ -85,7 +85,7 @@ def mosaic(simulated: dict, initial: dict, min_area_m2: float = 1.0) -> dict:
     out = dict(simulated)
     ids = sorted(out)
     tree = shapely.STRtree([out[g] for g in ids])
-    for a, b in zip(*tree.query([out[g] for g in ids], predicate="overlaps")):
+    for a, b in zip(*tree.query([out[g] for g in ids], predicate="intersects")):
         if a >= b:
             continue
         ga, gb = ids[a], ids[b]

@@ -367,12 +367,18 @@ def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, sh
         gdf = gdf[~gdf.geometry.is_empty].reset_index(drop=True)  # all its ice nearer a neighbour's outline
     gdf["year"] = year
     gdf["area_km2"] = gdf.geometry.area / 1e6
-    n_pairs, left_km2 = overlaps(gdf.geometry)
     write_shapefile(shp_path, gdf)
     write_geoparquet(parquet_path, gdf, {"fingerprint": fingerprint_} if fingerprint_ else None)
-    return {"path": str(shp_path), "geoparquet": str(parquet_path), "crs": albers, "n_glaciers": len(gdf),
-            "area_km2": round(float(gdf["area_km2"].sum()), 4), "mosaicked_overlap_km2": round(twice_km2, 5),
-            "overlapping_pairs": n_pairs, "overlap_area_km2": round(left_km2, 5), "table": gdf}
+    return {**regional_figures(gdf, albers, shp_path, parquet_path), "mosaicked_overlap_km2": round(twice_km2, 5), "table": gdf}
+
+
+def regional_figures(table: gpd.GeoDataFrame, crs: str, shp_path: Path, parquet_path: Path) -> dict:
+    """What a regional outline file holds: its paths, CRS, glaciers, area, and the pairs of
+    glaciers that overlap with the area they count twice."""
+    n_pairs, twice_km2 = overlaps(table.geometry)
+    return {"path": str(shp_path), "geoparquet": str(parquet_path), "crs": crs,
+            "n_glaciers": len(table), "area_km2": round(float(table["area_km2"].sum()), 4),
+            "overlapping_pairs": n_pairs, "overlap_area_km2": round(twice_km2, 5)}
 
 
 def code_for(glacier_id: str, inventory: gpd.GeoDataFrame | None = None) -> int:

@@ -18,10 +18,17 @@ from ..fingerprints import file_digest, product_fingerprint, regional_fingerprin
 from ..ledger import clear_failure
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png
-from ..science.vectorize import overlaps
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
-from ..workflow import GlacierError, code_for, make_mask, make_outline, make_regional_outlines, publish_thickness
+from ..workflow import (
+    GlacierError,
+    code_for,
+    make_mask,
+    make_outline,
+    make_regional_outlines,
+    publish_thickness,
+    regional_figures,
+)
 from ._metadata import add_partition_metadata, failure, metadata
 from ._steps import glacier_states, note_failure, state_metadata
 from .inventory import load_inventory
@@ -141,10 +148,7 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
             reused = shp.exists() and read_parquet_metadata(pq_path).get("fingerprint") == fp
             if reused:
                 table = gpd.read_parquet(pq_path)
-                n_pairs, twice_km2 = overlaps(table.geometry)
-                figures = {"path": str(shp), "geoparquet": str(pq_path), "crs": store.albers, "n_glaciers": len(table),
-                           "area_km2": round(float(table["area_km2"].sum()), 4), "overlapping_pairs": n_pairs,
-                           "overlap_area_km2": round(twice_km2, 5)}
+                figures = regional_figures(table, store.albers, shp, pq_path)
             else:
                 figures = make_regional_outlines(paths, year, store.albers, shp, pq_path, initial, fp)
                 table = figures.pop("table")

@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..science.zones import nearest_zones, polygonal
+from ..science.zones import nearest_zones
 
 MATCH_COLUMNS = ["source", "source_id", "glacier_id", "role", "year", "area_km2", "overlap_fraction", "status",
                  "geometry"]
 UNMATCHED_COLUMNS = ["source", "source_id", "year", "area_km2", "reason"]
+
+
 def split_by_location(polygons: gpd.GeoDataFrame, reference: gpd.GeoSeries, min_piece_km2: float,
                       area_crs: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Split each polygon (columns source, source_id, role, year, geometry) between the reference
@@ -35,14 +37,13 @@ def split_by_location(polygons: gpd.GeoDataFrame, reference: gpd.GeoSeries, min_
     "matched", or "sliver" below `min_piece_km2`) and the polygons that overlap no reference
     glacier that much (`UNMATCHED_COLUMNS`, the nearest glacier named). Areas are measured in
     `area_crs` (equal-area)."""
-    crs = reference.crs
-    tree = reference.sindex
+    crs, tree, outlines = reference.crs, reference.sindex, reference.geometry.to_numpy()
     rows, unmatched = [], []
     for poly in polygons.itertuples():
         geom = poly.geometry
         base = {"source": poly.source, "source_id": poly.source_id, "role": poly.role, "year": poly.year}
         near = np.sort(tree.query(geom, predicate="intersects"))
-        overlap = shapely.area(shapely.intersection(reference.geometry.to_numpy()[near], geom)) / 1e6
+        overlap = shapely.area(shapely.intersection(outlines[near], geom)) / 1e6
         near = near[overlap >= min_piece_km2]
         if len(near) == 0:
             nearest = reference.index[int(np.ravel(tree.nearest(geom))[-1])]
@@ -53,7 +54,6 @@ def split_by_location(polygons: gpd.GeoDataFrame, reference: gpd.GeoSeries, min_
             continue
         total = geom.area
         for gid, share in nearest_zones(dict(reference.iloc[near].items()), geom).items():
-            share = polygonal(share)
             if share.is_empty:
                 continue
             area = _km2(share, crs, area_crs)

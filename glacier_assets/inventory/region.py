@@ -102,6 +102,11 @@ def _file(value: Path, info: ValidationInfo) -> Path:
     return path
 
 
+def _files(value: Path | tuple[Path, ...], info: ValidationInfo) -> Path | tuple[Path, ...]:
+    """`_file` for a path or each of a tuple of paths (tiles, a climate source's files)."""
+    return tuple(_file(p, info) for p in value) if isinstance(value, tuple) else _file(value, info)
+
+
 def _vector_file(value: Path, info: ValidationInfo) -> Path:
     """`_file`, and a shapefile's companions found too."""
     path = _file(value, info)
@@ -186,10 +191,7 @@ class DemSource:
     margin_m: float | None = Field(None, gt=0)  # the model domain's border; default workflow.domain_border_cells
     min_margin_m: float = Field(MIN_DEM_MARGIN_M, ge=0)  # the DEM must cover the outlines and this around them
 
-    @field_validator("path")
-    @classmethod
-    def _dem_files(cls, value: Path | tuple[Path, ...], info: ValidationInfo) -> Path | tuple[Path, ...]:
-        return tuple(_file(p, info) for p in value) if isinstance(value, tuple) else _file(value, info)
+    _dem_files = field_validator("path")(_files)
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -213,10 +215,7 @@ class ClimateSource:
     geopotential: str | None = None  # or geopotential (m2 s-2), divided by g
     invariant_path: Path | None = None  # file holding elevation/geopotential if not in `path`
 
-    @field_validator("path")
-    @classmethod
-    def _climate_files(cls, value: Path | tuple[Path, ...], info: ValidationInfo) -> Path | tuple[Path, ...]:
-        return tuple(_file(p, info) for p in value) if isinstance(value, tuple) else _file(value, info)
+    _climate_files = field_validator("path")(_files)
 
     @field_validator("invariant_path")
     @classmethod

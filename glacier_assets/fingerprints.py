@@ -64,9 +64,10 @@ def input_parts(obj):
     return obj
 
 
-def simulation_fingerprint(domain_fp: str, emulator_fp: str | None, settings: dict, targets: dict) -> str:
-    return fingerprint("igm_simulation", domain_fp, emulator_fp, settings, {str(k): round(float(v), 6)
-                                                                          for k, v in targets.items()})
+def simulation_fingerprint(domain_fp: str, emulator_fp: str | None, settings: dict, targets: dict,
+                           geodetic: dict | None = None) -> str:
+    return fingerprint("igm_simulation", domain_fp, emulator_fp, settings,
+                       {str(k): round(float(v), 6) for k, v in targets.items()}, *([geodetic] if geodetic else []))
 
 
 def product_fingerprint(simulation_fp: str, year: int, code: int) -> str:

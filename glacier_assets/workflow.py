@@ -244,6 +244,21 @@ def calibration_targets(rows: gpd.GeoDataFrame) -> dict[int, float]:
     return {t: a for t, a in observed_areas(rows).items() if t > SPINUP_START}
 
 
+def geodetic_target(spec: RegionSpec, glacier_id: str) -> dict | None:
+    """The geodetic balance the glacier's simulation is calibrated to (`start`, `end`, `mwe`), or
+    None: the spec gives none for it, or says to only compare with them."""
+    from .inventory.reference import read_geodetic_table
+
+    source = spec.geodetic_mass_balance
+    if source is None or not source.calibrate:
+        return None
+    table = read_geodetic_table(source.path).set_index("glacier_id")
+    if glacier_id not in table.index:
+        return None
+    row = table.loc[glacier_id]
+    return {"start": int(row["start"]), "end": int(row["end"]), "mwe": round(float(row["dmdtda_mwe"]), 6)}
+
+
 def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
     """Area (the published recipe: bilinear to 25 m, >= 2 m) and volume per epoch."""
     res = float(abs(sim["x"].values[1] - sim["x"].values[0]))

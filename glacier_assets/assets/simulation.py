@@ -24,6 +24,7 @@ from ..resources import IGMRunner, ProductStore, RegionSource
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
     calibration_targets,
+    geodetic_target,
     domain_fingerprint,
     glacier_rows,
     make_domain,
@@ -109,13 +110,15 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
             raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
         rows = glacier_rows(load_inventory(store), gid)
         targets = calibration_targets(rows)
+        geodetic = geodetic_target(region.load(), gid) if targets else None
         factor = rheology_factor(store)
-        fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor), targets)
+        fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor), targets,
+                                    geodetic)
         if netcdf_attrs(out).get("fingerprint") == fp:
             return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata={
                 **metadata({"path": out}), "reused": True, "fingerprint": fp})
         extras = {**igm.settings_extras(emulator), "rheology_factor": factor, "domain": str(domain), "output": str(out),
-                  "targets": {str(k): v for k, v in targets.items()}, "fingerprint": fp,
+                  "targets": {str(k): v for k, v in targets.items()}, "geodetic": geodetic, "fingerprint": fp,
                   "error_path": str(store.path(igm_child_error_relpath(gid)))}
         result = igm.run(context, "simulate", extras)
         return _simulation_result(gid, out, rows, result, region, store, fp)

@@ -38,7 +38,8 @@ def _work(mode: str, extras: dict, log) -> dict:
 
     if mode == "simulate":
         return simulate_glacier(Path(extras["domain"]), Path(extras["output"]), settings, log,
-                                targets=extras.get("targets"), fingerprint=extras.get("fingerprint"))
+                                targets=extras.get("targets"), fingerprint=extras.get("fingerprint"),
+                                geodetic=extras.get("geodetic"))
     if mode == "train-emulator":
         return train_emulator(Path(extras["output"]), settings, log)
     raise SystemExit(f"unknown mode {mode!r}")

@@ -3,8 +3,9 @@
 The configuration is IGM's own module defaults (`igm/conf`) merged with OmegaConf; the process
 order is smb -> iceflow -> time -> thk, as in IGM's examples. The surface mass balance is our own
 IGM process: it reads the domain's yearly balance profiles at the simulated surface (so geometry
-feeds back on the balance), shifted by `d_ela`, and like IGM's `smb.simple` it replaces positive
-balance outside the domain's `icemask` with -10 m/a.
+feeds back on the balance), shifted by `d_ela` and, from a given year on, scaled by a
+balance-gradient factor (`set_gradient`, calibrated to a geodetic balance), and like IGM's
+`smb.simple` it replaces positive balance outside the domain's `icemask` with -10 m/a.
 
 The ice-flow emulator (IGM's default `unified` method: a CNN trained on the Blatter-Pattyn energy
 while the model runs) is built once per `IGMGlacier` and reused by every `run()`, so repeated runs
@@ -88,6 +89,8 @@ class _BalanceProcess:
         self.profiles = profiles
         self.icemask = icemask
         self.d_ela = 0.0
+        self.gradient = 1.0  # balance-gradient factor: b = gradient * b(z - d_ela) ...
+        self.gradient_from = np.inf  # ... in the years from this one on (geodetic calibration)
         self._year: int | None = None
 
     def initialize(self, cfg, state) -> None:
@@ -101,6 +104,8 @@ class _BalanceProcess:
             return
         self._year = year
         b = self.profiles.at(year, state.usurf.numpy(), self.d_ela)
+        if year >= self.gradient_from:
+            b = self.gradient * b
         b = np.where((b < 0) | (self.icemask > 0.5), b, -10.0)
         state.smb = tf.constant(b.astype("float32"))
 
@@ -164,6 +169,7 @@ class IGMGlacier:
         self.smb = _BalanceProcess(domain_profiles(domain), flip(domain["icemask"].values))
         self._iceflow_ready = False
         self.startup_s = 0.0
+        self.runs = 0  # calls of run(): the calibration's cost
 
     def _init_iceflow(self) -> None:
         import igm.processes.iceflow as iceflow
@@ -211,6 +217,7 @@ class IGMGlacier:
         self.cfg.processes.time.start = float(start)
         self.cfg.processes.time.end = float(end)
         self.smb.d_ela = float(d_ela)
+        self.runs += 1
         if not self._iceflow_ready:
             self._init_iceflow()
         wanted = set(keep) | {int(end)}
@@ -231,6 +238,11 @@ class IGMGlacier:
         the spin-up's first trial."""
         thk = self.domain["thk"].values
         return self.smb.profiles.balanced_shift((self.domain["topg"].values + thk)[thk > 0])
+
+    def set_gradient(self, factor: float, from_year: float) -> None:
+        """Scale the balance profiles (about their ELA, so their gradients) by `factor` in every
+        run's years from `from_year` on."""
+        self.smb.gradient, self.smb.gradient_from = float(factor), float(from_year)
 
     def emulator_state(self) -> list[np.ndarray]:
         """The emulator's weights now (to rewind to before each calibration trial)."""

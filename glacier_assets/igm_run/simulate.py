@@ -13,12 +13,14 @@ import xarray as xr
 
 from ..constants import END_YEAR, EPOCHS, ICE_DENSITY, OUTLINE_TIME_OFFSET_YEARS, SPINUP_START, START_YEAR
 from ..science.domain import build_domain
-from ..science.calibration import (LOO_MAX_ITER, MAX_SHIFT_JUMP_M, PLAUSIBLE_SHIFT_M, TOL_PCT, TOL_PIXELS,
-                                   solve_period)
+from ..science.calibration import (BOUNDS_M, GEODETIC_MAX_ITER, GEODETIC_OUTLINE_SLACK_YEARS, GEODETIC_TOL_MWE,
+                                   GRADIENT_BOUNDS, GRADIENT_PER_MWE, LOO_MAX_ITER, MAX_SHIFT_JUMP_M, MAX_STEP_M,
+                                   PLAUSIBLE_SHIFT_M, SHIFT_PER_MWE, TOL_PCT, TOL_PIXELS, solve_period, solve_scalar)
 from ..science.grids import Grid
 from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.masks import volume_km3
 from ..science.resample import product_area_km2
+from ..science.skill import geodetic_balance
 from ..storage import write_netcdf
 from .model import IGMGlacier, IGMSettings, software_versions
 
@@ -34,24 +36,40 @@ class _Period:
     d_ela: float = 0.0
 
 
-def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log
-               ) -> tuple[dict, list[dict], list[_Period]]:
+@dataclass
+class _Calibration:
+    saved: dict  # model time -> thickness (north-up)
+    series: dict  # year -> (volume km3, area km2)
+    rows: list  # one per outline (the calibration report's)
+    periods: list  # _Period per outline
+    tail_weights: list  # the emulator after the last outline
+
+
+def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log, first: int = 0,
+               before: _Calibration | None = None) -> _Calibration:
     """Period by period, the ELA shift that makes the simulated area at each outline's model time
     (its year + 1) match the outline. The first period is the spin-up: from the first guess
     `SPINUP_YEARS` before 1960 under the spin-up climate, then the forcing, to the first outline;
     each later period starts from the end state of the one before, and its search from the shift
     before (so of the shifts within tolerance the one nearest the last is kept). The emulator is
     trained once (when the model is built) and rewound to the period's start before every trial,
-    so each trial is the same function of the shift."""
+    so each trial is the same function of the shift. With `before` (an earlier calibration) only
+    the periods from the `first` on are solved again, from that calibration's state there."""
     res = model.resolution
-    saved_all: dict[int, np.ndarray] = {}
-    series_all: dict[int, tuple[float, float]] = {}
-    rows: list[dict] = []
-    periods: list[_Period] = []
     times = sorted(t for t in targets if t > SPINUP_START)
-    thk, start, p_prev = None, SPINUP_START, model.balanced_shift()
-    for end in times:
+    if before is None or first == 0:
+        saved_all, series_all, rows, periods = {}, {}, [], []
+        thk, start, p_prev = None, SPINUP_START, model.balanced_shift()
+    else:
+        start = before.periods[first].start
+        saved_all = {t: v for t, v in before.saved.items() if t <= start}
+        series_all = {t: v for t, v in before.series.items() if t <= start}
+        rows, periods = list(before.rows[:first]), list(before.periods[:first])
+        thk, p_prev = before.periods[first].thk0, before.periods[first - 1].d_ela
+        model.restore_emulator(before.periods[first].weights)
+    for end in times[first:]:
         obs = targets[end]
+        p0 = before.periods[len(periods)].d_ela if before is not None and first > 0 else p_prev
         period = _Period(start, end, thk, model.emulator_state())
         trial = iter(range(1, 1000))
 
@@ -63,7 +81,7 @@ def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log
                 f"area {area:.4f} km2 (observed {obs:.4f})")
             return area, (saved, model.emulator_state(), model.last_series)
 
-        fit = solve_period(evaluate, obs, p0=p_prev)
+        fit = solve_period(evaluate, obs, p0=p0)
         saved, end_weights, series = fit.result
         series_all.update(series)
         period.d_ela = fit.p
@@ -79,11 +97,82 @@ def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log
         log(f"{gid}: {start}-{end} d_ela {fit.p:+.1f} m, area {fit.area_km2:.4f} vs {obs:.4f} km2 "
             f"({fit.rel_diff_pct:+.2f} %), {fit.iterations} runs, {fit.status}")
         thk, start, p_prev = saved[end], end, fit.p
+    tail_weights = model.emulator_state()
     if start < END_YEAR:  # after the last outline: the last shift carries on
         saved_all.update(model.run(start, END_YEAR, thk0=thk, d_ela=p_prev))
         series_all.update(model.last_series)
         log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later outline)")
-    return saved_all, series_all, rows, periods
+    return _Calibration(saved_all, series_all, rows, periods, tail_weights)
+
+
+def series_geodetic_balance(series: dict, start: int, end: int) -> float:
+    """The mean specific balance (m w.e. a-1) of a (volume, area) series from the start of
+    `start` to the start of `end`, made as a geodetic one is."""
+    if start not in series or end not in series:
+        return float("nan")
+    (v0, a0), (v1, a1) = series[start], series[end]
+    return geodetic_balance(v0, v1, a0, a1, end - start)
+
+
+def _calibrate_geodetic(model: IGMGlacier, gid: str, targets: dict[int, float], cal: _Calibration,
+                        geodetic: dict, log: Log) -> tuple[_Calibration, dict]:
+    """Make the simulated balance of the geodetic period match the geodetic one, the area still
+    matching every outline. Two cases:
+
+    * outlines from the period's start on (a glacier with a later outline): the balance-gradient
+      factor g (b = g b(z - d_ela), the ELA kept) applies from the outline nearest the period's
+      start, and the shifts of the periods after it are solved again for each g. g decides how a
+      glacier trades thinning for retreat, which area alone leaves free;
+    * no outline after the period's start (e.g. one RGI outline): the shift after the last outline,
+      which no outline constrains, is solved instead of carried on."""
+    start, end, ref = int(geodetic["start"]), int(geodetic["end"]), float(geodetic["mwe"])
+    mb0 = series_geodetic_balance(cal.series, start, end)
+    if not np.isfinite(mb0):
+        return cal, {"status": f"not calibrated: the geodetic period {start}-{end} is outside the simulation"}
+    later = [k for k, p in enumerate(cal.periods) if k > 0 and p.start >= start - GEODETIC_OUTLINE_SLACK_YEARS]
+    if later:
+        first = later[0]
+        param, from_year = "balance_gradient_factor", cal.periods[first].start
+
+        def evaluate(g: float):
+            model.set_gradient(g, from_year)
+            trial = _calibrate(model, gid, targets, log, first=first, before=cal)
+            mb = series_geodetic_balance(trial.series, start, end)
+            log(f"{gid}: geodetic calibration: gradient factor {g:.3f} from {from_year} -> balance {start}-{end} "
+                f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
+            return mb, trial
+
+        x0, x1, bounds, step = 1.0, 1.0 + float(np.clip((ref - mb0) * GRADIENT_PER_MWE, -0.3, 0.3)), \
+            GRADIENT_BOUNDS, 0.3
+    else:
+        param, last = "tail_shift_m", cal.periods[-1]
+        p_last, from_year, thk_last = last.d_ela, last.end, cal.saved.get(last.end)
+
+        def evaluate(p: float):
+            model.restore_emulator(cal.tail_weights)
+            saved = model.run(from_year, END_YEAR, thk0=thk_last, d_ela=p)
+            series = {**{t: v for t, v in cal.series.items() if t <= from_year}, **model.last_series}
+            trial = _Calibration({**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved}, series,
+                                 cal.rows, cal.periods, cal.tail_weights)
+            mb = series_geodetic_balance(series, start, end)
+            log(f"{gid}: geodetic calibration: shift after {from_year} {p:+.1f} m -> balance {start}-{end} "
+                f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
+            return mb, trial
+
+        if from_year >= END_YEAR or thk_last is None:
+            return cal, {"status": "not calibrated: no year after the last outline to calibrate"}
+        x0, x1, bounds, step = p_last, p_last - (ref - mb0) * SHIFT_PER_MWE, BOUNDS_M, MAX_STEP_M
+    fit = solve_scalar(evaluate, ref, x0, x1, GEODETIC_TOL_MWE, bounds, step, GEODETIC_MAX_ITER,
+                       known=(x0, mb0, cal))
+    if param == "balance_gradient_factor":
+        model.set_gradient(fit.x, from_year)
+    record = {"parameter": param, "value": round(fit.x, 4), "from_year": int(from_year),
+              "start": start, "end": end, "geodetic_mwe": ref, "simulated_mwe": round(fit.value, 4),
+              "uncalibrated_mwe": round(mb0, 4), "runs": fit.iterations - 1, "status": fit.status,
+              "trials": [[round(x, 4), round(v, 4)] for x, v in fit.history]}
+    log(f"{gid}: geodetic calibration {fit.status}: {param} {fit.x:.3f}, balance {start}-{end} {fit.value:+.3f} "
+        f"m w.e./a vs geodetic {ref:+.3f} (uncalibrated {mb0:+.3f})")
+    return fit.result, record
 
 
 def _leave_one_out(model: IGMGlacier, gid: str, targets: dict[int, float], periods: list[_Period],
@@ -144,12 +233,15 @@ def shift_flag(p: float, p_before: float | None) -> str:
 
 
 def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, log: Log = print,
-                     targets: dict[int, float] | None = None, fingerprint: str | None = None) -> dict:
+                     targets: dict[int, float] | None = None, fingerprint: str | None = None,
+                     geodetic: dict | None = None) -> dict:
     """Run IGM on one domain from the spin-up to 2020 and write thickness every 5 years from 1960
     (and at every outline's model time) as NetCDF.
 
     `targets` maps model times (an outline's year + 1) to observed areas; the run is calibrated to
-    them. Without, it is a plain run (no shift), flagged uncalibrated. `fingerprint` (of the
+    them. Without, it is a plain run (no shift), flagged uncalibrated. With `geodetic` (`start`,
+    `end` years and `mwe`, a geodetic balance) the balance of that period is calibrated to it too
+    (`_calibrate_geodetic`). `fingerprint` (of the
     domain, emulator, settings and targets) is stored with the result."""
     t0 = time.perf_counter()
     with xr.open_dataset(domain_path) as ds:
@@ -160,10 +252,14 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     model = IGMGlacier(domain, settings)
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
     validation: list[dict] = []
+    geodetic_fit: dict = {}
     if targets:
-        saved, series, calibration, periods = _calibrate(model, gid, targets, log)
+        cal = _calibrate(model, gid, targets, log)
+        if geodetic:
+            cal, geodetic_fit = _calibrate_geodetic(model, gid, targets, cal, geodetic, log)
+        saved, series, calibration = cal.saved, cal.series, cal.rows
         if settings.leave_one_out:
-            validation = _leave_one_out(model, gid, targets, periods, log)
+            validation = _leave_one_out(model, gid, targets, cal.periods, log)
     else:
         def progress(year: int, thk: np.ndarray) -> None:
             if year >= START_YEAR:
@@ -204,14 +300,14 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
                "emulator_iterations": settings.warm_iterations if settings.emulator_weights else settings.cold_iterations,
                "spinup_start": SPINUP_START, "rheology_factor": settings.rheology_factor,
                "calibration_status": status, "calibration": json.dumps(calibration),
-               "validation": json.dumps(validation),
+               "validation": json.dumps(validation), "geodetic_calibration": json.dumps(geodetic_fit),
                "domain_fingerprint": domain.attrs.get("fingerprint", ""),
                **({"fingerprint": fingerprint} if fingerprint else {}),
                **{f"version_{k}": v for k, v in versions.items()}},
     )
     write_netcdf(out_path, out)
     return {"device": model.device, "runtime_s": round(runtime, 2), "iceflow_startup_s": round(model.startup_s, 2),
-            "calibration_status": status, "model_runs": sum(r["iterations"] for r in calibration) or 1,
+            "calibration_status": status, "model_runs": model.runs,
             "rheology_factor": settings.rheology_factor, "versions": versions}
 
 

@@ -49,8 +49,8 @@ climate:                                      # or, instead of mass_balance, mon
 reference_volumes: {path: volumes.csv}        # optional: glacier_id, volume_km3[, year] the ice rheology is
                                               # calibrated to; default: Farinotti et al. (2019) for RGI6 ids
 geodetic_mass_balance: {path: geodetic.csv}   # optional: glacier_id, start, end, dmdtda_mwe[, err_mwe] (m w.e. a-1,
-                                              # e.g. Hugonnet et al. 2021): the simulated volume change is validated
-                                              # against it
+                                              # e.g. Hugonnet et al. 2021): each glacier's simulated balance of the
+                                              # period is calibrated to it (calibrate: false: only compared)
 ```
 
 `load_region_spec` checks all of it before anything runs: unknown keys (with the closest valid
@@ -259,9 +259,11 @@ class ReferenceVolumes:
 
 @dataclass(frozen=True, config=_STRICT)
 class GeodeticMassBalance:
-    """Geodetic mass balances (CSV: `glacier_id`, `start`, `end`, `dmdtda_mwe`[, `err_mwe`]) the
-    simulated volume change is validated against (never calibrated to)."""
+    """Geodetic mass balances (CSV: `glacier_id`, `start`, `end`, `dmdtda_mwe`[, `err_mwe`]). With
+    `calibrate` (the default) each glacier's simulated balance of the period is calibrated to its
+    own (igm_run/simulate.py::_calibrate_geodetic); without, they only validate it."""
     path: Path
+    calibrate: bool = True
 
     _table = _file_read_by(read_geodetic_table)
 

@@ -35,6 +35,13 @@ MAX_ITER = 12
 LOO_MAX_ITER = 6  # leave-one-out predictions: the figure is the left-out outline's misfit, not this fit
 PLAUSIBLE_SHIFT_M = 400.0  # |ELA shift| beyond this (~2.5 K of temperature bias) is flagged
 MAX_SHIFT_JUMP_M = 200.0  # a change of shift between consecutive periods beyond this is flagged
+# Calibration to a geodetic balance (igm_run/simulate.py::_calibrate_geodetic)
+GEODETIC_TOL_MWE = 0.02  # m w.e. a-1: well inside a geodetic balance's own error (~0.1-0.2 per glacier)
+GEODETIC_MAX_ITER = 4  # runs beyond the area calibration's
+GEODETIC_OUTLINE_SLACK_YEARS = 5  # the gradient factor applies from the outline this near the period's start
+GRADIENT_BOUNDS = (0.5, 2.0)  # balance-gradient factor
+GRADIENT_PER_MWE = 2.5  # first step: factor change per m w.e. a-1 of misfit (~0.3-0.4 m w.e. a-1 per unit on the twin)
+SHIFT_PER_MWE = 200.0  # first step: ELA shift (m) per m w.e. a-1 of misfit (~0.005 m ice a-1 per m of gradient)
 
 
 @dataclass
@@ -117,5 +124,65 @@ def solve_period(
     best.history = history
     best.iterations = len(history)
     if converged(best.area_km2, obs_km2, tol_pct, tol_pixels):
+        best.status = "converged"
+    return best
+
+
+@dataclass
+class ScalarFit:
+    x: float
+    value: float
+    target: float
+    iterations: int
+    status: str  # "converged" | "best"
+    result: Any = None
+    history: list[tuple[float, float]] = field(default_factory=list)  # (x, value)
+
+
+def solve_scalar(
+    evaluate: Callable[[float], tuple[float, Any]],
+    target: float,
+    x0: float,
+    x1: float,
+    tol: float,
+    bounds: tuple[float, float],
+    max_step: float,
+    max_iter: int,
+    known: tuple[float, float, Any] | None = None,
+) -> ScalarFit:
+    """x with evaluate(x)[0] within `tol` of `target`, for a function monotonic in x whose
+    direction is not known beforehand: secant steps (capped at `max_step`) from x0 and x1 until
+    two values straddle the target, then regula falsi between the nearest such pair. `known` is an
+    evaluation (x0, value, result) already made. After `max_iter` new evaluations, or when a step
+    would repeat a point, the best one is kept with status "best"."""
+    lo_b, hi_b = bounds
+    points: list[tuple[float, float, Any]] = [known] if known is not None else []
+    if not points:
+        points.append((x0, *evaluate(x0)))
+
+    def fit(status: str) -> ScalarFit:
+        x, v, r = min(points, key=lambda q: abs(q[1] - target))
+        return ScalarFit(x, v, target, len(points), status, r, [(q[0], q[1]) for q in points])
+
+    x = x1
+    for _ in range(max_iter):
+        if abs(points[-1][1] - target) <= tol:
+            return fit("converged")
+        x = min(max(x, lo_b), hi_b)
+        if any(abs(x - q[0]) < 1e-9 for q in points):
+            break
+        points.append((x, *evaluate(x)))
+        if abs(points[-1][1] - target) <= tol:
+            return fit("converged")
+        pairs = [(a, b) for i, a in enumerate(points) for b in points[i + 1:] if (a[1] - target) * (b[1] - target) < 0]
+        if pairs:  # bracketed: regula falsi between the closest straddling pair
+            a, b = min(pairs, key=lambda ab: abs(ab[0][0] - ab[1][0]))
+            nxt = a[0] - (a[1] - target) * (b[0] - a[0]) / (b[1] - a[1])
+        else:  # secant through the last two
+            (xa, va, _), (xb, vb, _) = points[-2], points[-1]
+            nxt = xb + (max_step if xb >= xa else -max_step) if vb == va else xb - (vb - target) * (xb - xa) / (vb - va)
+        x = points[-1][0] + max(-max_step, min(max_step, nxt - points[-1][0]))
+    best = fit("best")
+    if abs(best.value - target) <= tol:
         best.status = "converged"
     return best

@@ -88,7 +88,8 @@ def outline_map_png(title: str, outlines) -> bytes:
 def validation_png(table: pd.DataFrame) -> bytes:
     """Left: per glacier, the area misfit where the outline was fitted vs where it was left out
     (mean |%|). Middle: simulated volume against the reference volume, with the 1:1 line. Right,
-    where there are geodetic balances: the simulated balance of their period against them."""
+    where there are geodetic balances: the simulated balance of their period against them (a fit
+    where the simulation was calibrated to it, a validation where not)."""
     import numpy as np
 
     geo = table.dropna(subset=["geodetic_mb_mwe", "simulated_mb_mwe"]) if "geodetic_mb_mwe" in table else table.iloc[:0]
@@ -118,7 +119,12 @@ def validation_png(table: pd.DataFrame) -> bytes:
         lo = float(min(geo["geodetic_mb_mwe"].min(), geo["simulated_mb_mwe"].min())) - 0.1
         hi = float(max(geo["geodetic_mb_mwe"].max(), geo["simulated_mb_mwe"].max())) + 0.1
         cx.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
-        cx.plot(geo["geodetic_mb_mwe"], geo["simulated_mb_mwe"], "o", color="tab:purple", ms=4)
+        fitted = geo["mb_calibration"].fillna("").astype(str) != "" if "mb_calibration" in geo else geo["glacier_id"] == ""
+        for sel, label, marker in ((fitted, "calibrated to it (fit)", "o"), (~fitted, "compared only", "s")):
+            if sel.any():
+                cx.plot(geo.loc[sel, "geodetic_mb_mwe"], geo.loc[sel, "simulated_mb_mwe"], marker, color="tab:purple",
+                        ms=4, label=label)
+        cx.legend(fontsize=7)
         cx.set_xlim(lo, hi)
         cx.set_ylim(lo, hi)
         cx.set_xlabel("geodetic balance (m w.e. a⁻¹)", fontsize=8)

@@ -7,6 +7,7 @@ open formats and a dict of figures for metadata.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -244,19 +245,24 @@ def calibration_targets(rows: gpd.GeoDataFrame) -> dict[int, float]:
     return {t: a for t, a in observed_areas(rows).items() if t > SPINUP_START}
 
 
-def geodetic_target(spec: RegionSpec, glacier_id: str) -> dict | None:
-    """The geodetic balance the glacier's simulation is calibrated to (`start`, `end`, `mwe`), or
-    None: the spec gives none for it, or says to only compare with them."""
+def geodetic_targets(spec: RegionSpec) -> dict[str, dict]:
+    """Glacier -> the geodetic balance its simulation is calibrated to (`start`, `end`, `mwe`);
+    empty when the spec gives none or says to only compare with them."""
     from .inventory.reference import read_geodetic_table
 
     source = spec.geodetic_mass_balance
     if source is None or not source.calibrate:
-        return None
-    table = read_geodetic_table(source.path).set_index("glacier_id")
-    if glacier_id not in table.index:
-        return None
-    row = table.loc[glacier_id]
-    return {"start": int(row["start"]), "end": int(row["end"]), "mwe": round(float(row["dmdtda_mwe"]), 6)}
+        return {}
+    return {r.glacier_id: {"start": int(r.start), "end": int(r.end), "mwe": round(float(r.dmdtda_mwe), 6)}
+            for r in read_geodetic_table(source.path).itertuples()}
+
+
+def simulation_inputs(rows: gpd.GeoDataFrame, geodetic: dict[str, dict], glacier_id: str
+                      ) -> tuple[dict[int, float], dict | None]:
+    """What a glacier's simulation is calibrated to: its outlines' areas by model time
+    (`calibration_targets`) and, if it has outlines, its geodetic balance (from `geodetic_targets`)."""
+    targets = calibration_targets(rows)
+    return targets, geodetic.get(glacier_id) if targets else None
 
 
 def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
@@ -614,16 +620,16 @@ def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulato
     when there are no `settings`: no rheology yet)."""
     from .fingerprints import simulation_fingerprint
 
-    out = {}
+    out, geodetic = {}, geodetic_targets(spec)
     for gid in glacier_ids or sorted(inventory["glacier_id"].unique()):
         try:
             dom = domain_fingerprint(gid, inventory, spec)
         except GlacierError:
             out[gid] = {"domain": None, "simulation": None}
             continue
-        targets = calibration_targets(glacier_rows(inventory, gid))
+        targets, geo = simulation_inputs(glacier_rows(inventory, gid), geodetic, gid)
         out[gid] = {"domain": dom, "simulation": None if settings is None
-                    else simulation_fingerprint(dom, emulator_fp, settings, targets)}
+                    else simulation_fingerprint(dom, emulator_fp, settings, targets, geo)}
     return out
 
 
@@ -663,6 +669,16 @@ def simulated_geodetic_balance(sim_path: Path, start: int, end: int) -> tuple[fl
         return float("nan"), float("nan")
     return (geodetic_balance(vol[start], vol[end], area[start], area[end], end - start),
             0.5 * float(area[start] + area[end]))
+
+
+def geodetic_calibration_label(sim_path: Path) -> str:
+    """How the simulation's balance was calibrated to a geodetic one, e.g.
+    "balance_gradient_factor 1.153 from 2000, converged"; "" when it was not."""
+    with xr.open_dataset(sim_path) as sim:
+        record = json.loads(sim.attrs.get("geodetic_calibration") or "{}")
+    if "parameter" not in record:
+        return ""
+    return f"{record['parameter']} {record['value']:g} from {record['from_year']}, {record['status']}"
 
 
 def simulated_mass_balance(sim_path: Path) -> pd.Series:

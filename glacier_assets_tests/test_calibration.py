@@ -2,9 +2,11 @@
 
 import math
 
+import numpy as np
+
 import pytest
 
-from glacier_assets.science.calibration import converged, solve_period
+from glacier_assets.science.calibration import converged, solve_period, solve_scalar
 
 
 def glacier_like(root: float, obs: float, scale: float = 200.0):
@@ -54,3 +56,71 @@ def test_starting_at_the_answer_costs_one_run():
     evaluate, calls = glacier_like(root=40.0, obs=2.0)
     fit = solve_period(evaluate, obs_km2=2.0, p0=40.0)
     assert fit.status == "converged" and len(calls) == 1
+
+
+@pytest.mark.parametrize("slope", [0.4, -0.5])
+def test_scalar_solver_either_direction_reuses_the_known_run(slope):
+    """The geodetic calibration's solver: a balance rising or falling with the parameter."""
+    calls = []
+
+    def evaluate(x: float):
+        calls.append(x)
+        return -0.45 + slope * (x - 1.0) + 0.01 * (x - 1.0) ** 2, x
+
+    fit = solve_scalar(evaluate, -0.30, 1.0, 1.2, tol=0.02, bounds=(0.5, 2.0), max_step=0.3, max_iter=4,
+                       known=(1.0, -0.45, 1.0))
+    assert fit.status == "converged" and abs(fit.value + 0.30) <= 0.02 and fit.result == fit.x
+    assert 1.0 not in calls and len(calls) <= 3  # the known run is not made again
+    assert all(abs(b - a) <= 0.3 + 1e-9 for a, b in zip([1.0, *calls], calls))
+
+
+def test_scalar_solver_keeps_the_best_when_the_target_is_out_of_reach():
+    fit = solve_scalar(lambda x: (0.1 * x, None), 5.0, 0.0, 0.5, tol=0.01, bounds=(-1.0, 1.0), max_step=1.0,
+                       max_iter=4)
+    assert fit.status == "best" and fit.x == 1.0 and fit.value == pytest.approx(0.1)
+
+
+class _Slab:
+    """A stand-in for IGMGlacier with the few methods the geodetic calibration calls: 1 km2 of
+    ice (10 x 10 cells of 100 m) that thins by 0.3 m + 0.002 m per metre of ELA shift each year."""
+
+    resolution = 100.0
+
+    def __init__(self):
+        self.runs, self.last_series = 0, {}
+
+    def emulator_state(self):
+        return []
+
+    def restore_emulator(self, weights):
+        pass
+
+    def run(self, start, end, thk0=None, d_ela=0.0, keep=()):
+        self.runs += 1
+        thk, self.last_series = np.array(thk0, dtype=float), {}
+        for year in range(int(start), int(end) + 1):
+            self.last_series[year] = (float(thk.sum()) * 1e4 / 1e9, float(np.count_nonzero(thk >= 2)) * 1e-2)
+            thk = thk - (0.3 + 0.002 * d_ela) if year < end else thk
+        return {int(end): thk}
+
+
+def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_balance():
+    """No outline after the geodetic period's start (one RGI outline, 2003): the shift after the
+    outline, which nothing else constrains, is solved for the 2000-2020 balance; the years before
+    the outline keep the area calibration's states."""
+    from glacier_assets.igm_run.simulate import _calibrate_geodetic, _Calibration, _Period
+
+    model, thk = _Slab(), np.full((10, 10), 50.0)
+    before = {y: (0.05, 1.0) for y in range(1990, 2005)}  # 50 m on 1 km2, unchanged up to the outline (2004)
+    model.run(2004, 2020, thk0=thk, d_ela=10.0)  # the area calibration carried its shift on after the outline
+    cal = _Calibration({2004: thk}, {**before, **model.last_series}, [], [_Period(1930, 2004, None, [], d_ela=10.0)],
+                       [])
+    model.runs = 0
+    new, record = _calibrate_geodetic(model, "G", {2004: 1.0}, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
+                                      lambda msg: None)
+    # 16 of the 20 years thin by 0.3 + 0.002 p m of ice: -0.5 m w.e./a needs p = 217.6 m
+    assert record["parameter"] == "tail_shift_m" and record["from_year"] == 2004 and record["status"] == "converged"
+    assert record["value"] == pytest.approx(217.6, abs=15) and abs(record["simulated_mwe"] + 0.5) <= 0.02
+    assert record["uncalibrated_mwe"] == pytest.approx(-0.85 * 0.32 * 16 / 20, abs=1e-3)
+    assert all(new.series[y] == before[y] for y in before) and set(new.series) == set(range(1990, 2021))
+    assert model.runs == record["runs"] <= 2  # linear: one secant step lands on it

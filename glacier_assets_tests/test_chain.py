@@ -239,8 +239,11 @@ def test_gates_pass_and_products_are_published(demo_chain):
     assert quality["area_loo_mean_abs_pct"] == val["area_loo_mean_abs_pct"].value
     assert quality["rheology"]["factor"] > 0 and quality["rheology"]["n_glaciers"] == 12  # the whole region
     assert quality["n_with_reference_volume"] == 2 and quality["area_gate_pct"] == 2.8
-    # the 2000-2020 mass balance against the twin's geodetic balances, which the calibration never sees
-    assert val["n_geodetic"].value == 2 and abs(val["mb_diff_mwe"].value) < 0.3
+    # each glacier's 2000-2020 balance calibrated to the twin's geodetic one by its balance gradient
+    assert val["n_geodetic"].value == 2 and val["n_geodetic_calibrated"].value == 2
+    assert abs(val["mb_diff_mwe"].value) < 0.03 and val["mb_rmse_mwe"].value < 0.03
+    table = pd.read_csv(demo_chain["products"] / "reports" / "validation.csv")
+    assert table["mb_calibration"].str.startswith("balance_gradient_factor").all(), table["mb_calibration"]
     assert quality["n_geodetic"] == 2 and quality["mb_rmse_mwe"] == val["mb_rmse_mwe"].value
     assert (catalog / thickness_relpath(DEMO_PAIR[0], 1990)).exists()
 

@@ -222,12 +222,14 @@ def test_geodetic_balances_by_hand_and_in_the_validation(tmp_path):
     report = pd.DataFrame([{c: np.nan for c in REPORT_COLUMNS} | {"glacier_id": g, "rel_diff_pct": 0.1,
                                                                    "glacier_status": "calibrated"} for g in "AB"])
     geo = pd.DataFrame({"glacier_id": ["A", "B"], "start": 2000, "end": 2020, "geodetic_mb_mwe": [-0.4, -0.2],
-                        "simulated_mb_mwe": [-0.5, -0.2], "mean_area_km2": [30.0, 10.0]})
+                        "simulated_mb_mwe": [-0.5, -0.2], "mean_area_km2": [30.0, 10.0],
+                        "mb_calibration": ["", "balance_gradient_factor 1.2 from 2000, converged"]})
     table = validation_table(report, geo)
     assert table.set_index("glacier_id")["mb_diff_mwe"].to_dict() == pytest.approx({"A": -0.1, "B": 0.0})
     summary = validation_summary(report, geo)  # area-weighted: -0.35 observed, -0.425 simulated
     assert summary["geodetic_mb_mwe"] == -0.35 and summary["simulated_mb_mwe"] == -0.425
     assert summary["mb_diff_mwe"] == -0.075 and summary["mb_rmse_mwe"] == pytest.approx(0.071, abs=1e-3)
+    assert summary["n_geodetic_calibrated"] == 1  # B's figure is a fit, A's a validation
     assert validation_summary(report)["n_geodetic"] == 0
     (tmp_path / "g.csv").write_text("glacier_id,start,end,dmdtda_mwe\nA,2020,2000,-0.3\n")
     with pytest.raises(ValueError, match="start < end and a number in dmdtda_mwe needed for A"):

@@ -29,6 +29,7 @@ from ..workflow import (
     calibration_rows,
     code_for,
     published_outline_table,
+    geodetic_calibration_label,
     simulated_geodetic_balance,
 )
 from ._metadata import markdown_table, metadata
@@ -55,7 +56,8 @@ def geodetic_comparison(store: ProductStore, region: RegionSource, glaciers) -> 
         ref = table.loc[gid]
         mb, area = simulated_geodetic_balance(sim, int(ref["start"]), int(ref["end"]))
         rows.append({"glacier_id": gid, "start": int(ref["start"]), "end": int(ref["end"]),
-                     "geodetic_mb_mwe": float(ref["dmdtda_mwe"]), "simulated_mb_mwe": mb, "mean_area_km2": area})
+                     "geodetic_mb_mwe": float(ref["dmdtda_mwe"]), "simulated_mb_mwe": mb, "mean_area_km2": area,
+                     "mb_calibration": geodetic_calibration_label(sim)})
     return pd.DataFrame(rows, columns=GEODETIC_COLUMNS)
 
 
@@ -144,7 +146,8 @@ def validation_report(context: dg.AssetExecutionContext, store: ProductStore, re
     """How far to trust the products: per glacier and for the region, the area misfit where the
     outlines were fitted (in sample) beside the misfit of each outline predicted with it left out
     of the calibration (out of sample), the simulated volume against the reference volumes, and
-    the simulated mass balance against geodetic ones where the spec gives them (out of sample)
+    the simulated mass balance against geodetic ones where the spec gives them (a fit where the
+    simulation was calibrated to them)
     (`reports/validation.csv`, `reports/validation.png`). The same figures go into the STAC
     collections."""
     report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))

@@ -23,12 +23,12 @@ from ..plots import area_volume_png, markdown_image, save_png, thickness_panels_
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
-    calibration_targets,
-    geodetic_target,
     domain_fingerprint,
+    geodetic_targets,
     glacier_rows,
     make_domain,
     observed_areas,
+    simulation_inputs,
     simulation_summary,
 )
 from ._metadata import markdown_table, metadata
@@ -109,8 +109,7 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         if igm.use_emulator and not emulator.exists():
             raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
         rows = glacier_rows(load_inventory(store), gid)
-        targets = calibration_targets(rows)
-        geodetic = geodetic_target(region.load(), gid) if targets else None
+        targets, geodetic = simulation_inputs(rows, geodetic_targets(region.load()), gid)
         factor = rheology_factor(store)
         fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor), targets,
                                     geodetic)

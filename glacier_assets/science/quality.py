@@ -60,7 +60,9 @@ def _nearest_reference_row(rows: pd.DataFrame) -> pd.Series:
     return rows.iloc[int(np.argmin(np.abs(rows["obs_year"].to_numpy() - rows["reference_year"].to_numpy())))]
 
 
-GEODETIC_COLUMNS = ["glacier_id", "start", "end", "geodetic_mb_mwe", "simulated_mb_mwe", "mean_area_km2"]
+# mb_calibration: how the glacier's balance was calibrated to the geodetic one ("" when only compared)
+GEODETIC_COLUMNS = ["glacier_id", "start", "end", "geodetic_mb_mwe", "simulated_mb_mwe", "mean_area_km2",
+                    "mb_calibration"]
 
 
 def validation_table(report: pd.DataFrame, geodetic: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -68,7 +70,8 @@ def validation_table(report: pd.DataFrame, geodetic: pd.DataFrame | None = None)
     outlines), the out-of-sample one (each outline predicted with it left out of the
     calibration), and the simulated volume at the reference volume's outline against it; with
     `geodetic` (`GEODETIC_COLUMNS`), the simulated mass balance of the geodetic period against
-    the geodetic one (out of sample: the calibration never sees it)."""
+    the geodetic one and how it was calibrated to it (if it was: then it is a fit, not a
+    validation)."""
     out = []
     for gid, rows in report.groupby("glacier_id"):
         loo = rows["loo_rel_diff_pct"].dropna()
@@ -84,14 +87,17 @@ def validation_table(report: pd.DataFrame, geodetic: pd.DataFrame | None = None)
     table = pd.DataFrame(out, columns=["glacier_id", "status", "n_outlines", "fit_mean_abs_pct", "loo_mean_abs_pct",
                                        "n_loo", "volume_km3", "reference_volume_km3", "volume_vs_reference_pct"])
     geo = geodetic if geodetic is not None else pd.DataFrame(columns=GEODETIC_COLUMNS)
-    table = table.merge(geo[["glacier_id", "geodetic_mb_mwe", "simulated_mb_mwe"]], on="glacier_id", how="left")
+    table = table.merge(geo[["glacier_id", "geodetic_mb_mwe", "simulated_mb_mwe", "mb_calibration"]],
+                        on="glacier_id", how="left")
     return table.assign(mb_diff_mwe=table["simulated_mb_mwe"] - table["geodetic_mb_mwe"])
 
 
 def geodetic_summary(geodetic: pd.DataFrame | None) -> dict:
     """The region's geodetic figures: its area-weighted mean balance, geodetic and simulated, the
-    difference (simulated - geodetic) and the per-glacier RMSE (m w.e. a-1)."""
-    geo = (geodetic if geodetic is not None else pd.DataFrame(columns=GEODETIC_COLUMNS)).dropna()
+    difference (simulated - geodetic), the per-glacier RMSE (m w.e. a-1), and how many glaciers
+    were calibrated to theirs (for those the figures are a fit)."""
+    geo = geodetic if geodetic is not None else pd.DataFrame(columns=GEODETIC_COLUMNS)
+    geo = geo.dropna(subset=["geodetic_mb_mwe", "simulated_mb_mwe", "mean_area_km2"])
     if geo.empty:
         return {"n_geodetic": 0}
     w = geo["mean_area_km2"] / geo["mean_area_km2"].sum()
@@ -99,7 +105,8 @@ def geodetic_summary(geodetic: pd.DataFrame | None) -> dict:
     diff = geo["simulated_mb_mwe"] - geo["geodetic_mb_mwe"]
     return {"n_geodetic": int(len(geo)), "geodetic_period": f"{int(geo['start'].min())}-{int(geo['end'].max())}",
             "geodetic_mb_mwe": round(obs, 3), "simulated_mb_mwe": round(sim, 3), "mb_diff_mwe": round(sim - obs, 3),
-            "mb_rmse_mwe": round(float(np.sqrt((diff ** 2).mean())), 3)}
+            "mb_rmse_mwe": round(float(np.sqrt((diff ** 2).mean())), 3),
+            "n_geodetic_calibrated": int((geo["mb_calibration"].fillna("") != "").sum())}
 
 
 def validation_summary(report: pd.DataFrame, geodetic: pd.DataFrame | None = None) -> dict:

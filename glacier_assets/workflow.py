@@ -246,15 +246,18 @@ def calibration_targets(rows: gpd.GeoDataFrame) -> dict[int, float]:
 
 
 def geodetic_targets(spec: RegionSpec) -> dict[str, dict]:
-    """Glacier -> the geodetic balance its simulation is calibrated to (`start`, `end`, `mwe`);
-    empty when the spec gives none or says to only compare with them."""
+    """Glacier -> the geodetic balance its simulation is calibrated to (`start`, `end`, `mwe` and,
+    if the table gives it, its error `err`, all m w.e. a-1); empty when the spec gives none or says to only compare with them."""
     from .inventory.reference import read_geodetic_table
 
     source = spec.geodetic_mass_balance
     if source is None or not source.calibrate:
         return {}
-    return {r.glacier_id: {"start": int(r.start), "end": int(r.end), "mwe": round(float(r.dmdtda_mwe), 6)}
-            for r in read_geodetic_table(source.path).itertuples()}
+    table = read_geodetic_table(source.path)
+    err = table["err_mwe"] if "err_mwe" in table else pd.Series(np.nan, index=table.index)
+    return {r.glacier_id: {"start": int(r.start), "end": int(r.end), "mwe": round(float(r.dmdtda_mwe), 6),
+                           **({"err": round(float(e), 6)} if np.isfinite(e) else {})}
+            for r, e in zip(table.itertuples(), err.astype(float))}
 
 
 def simulation_inputs(rows: gpd.GeoDataFrame, geodetic: dict[str, dict], glacier_id: str

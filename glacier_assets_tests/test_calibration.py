@@ -124,3 +124,9 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
     assert record["uncalibrated_mwe"] == pytest.approx(-0.85 * 0.32 * 16 / 20, abs=1e-3)
     assert all(new.series[y] == before[y] for y in before) and set(new.series) == set(range(1990, 2021))
     assert model.runs == record["runs"] <= 2  # linear: one secant step lands on it
+    assert "flag" not in record
+    # a balance no shift within the bounds reaches: the best kept, and flagged beyond the error
+    _, record = _calibrate_geodetic(model, "G", {2004: 1.0}, cal, {"start": 2000, "end": 2020, "mwe": -2.0,
+                                                                     "err": 0.2}, lambda msg: None)
+    assert record["status"] == "best" and record["value"] == 600.0
+    assert record["flag"].startswith("geodetic balance missed (-1.020 vs -2.000 +- 0.20 m w.e./a, tail_shift_m 600)")

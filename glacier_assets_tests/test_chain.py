@@ -194,7 +194,12 @@ def test_calibration_meets_the_control_outlines_and_recovers_the_truth(demo_chai
     # every outline, compared at its own date (year + 1), not at the nearest epoch
     assert len(report) == 10 and (report.model_time == report.obs_year + 1).all()
     assert (report.obs_year != report.epoch).any()
-    assert (report.glacier_status == "calibrated").all() and (report.status == "converged").all()
+    assert (report.status == "converged").all()
+    status = report.groupby("glacier_id").glacier_status.first()
+    # RGI60-13.90008's geodetic reference is 2.6 sigma off its truth: the balance gradient cannot
+    # reconcile it with the outlines (factor at its 0.5 bound), and the glacier is flagged for it
+    assert status[DEMO_PAIR[1]] == "calibrated"
+    assert status[DEMO_PAIR[0]].startswith("flagged: geodetic balance missed (") and "tolerance" not in status[DEMO_PAIR[0]]
     # each outline also predicted with it left out of the calibration: out of sample, so larger
     assert report.loo_rel_diff_pct.notna().all() and report.loo_rel_diff_pct.abs().mean() < 15.0
     assert report.loo_rel_diff_pct.abs().mean() > report.rel_diff_pct.abs().mean()
@@ -209,7 +214,7 @@ def test_calibration_meets_the_control_outlines_and_recovers_the_truth(demo_chai
     assert len(merged) == 10
     assert (100 * (merged.sim_area_km2 - merged.area_km2).abs() / merged.area_km2).max() < 4.0
     md = demo_chain["results"][DEMO_PAIR[0]].asset_materializations_for_node("igm_simulation")[0].metadata
-    assert md["calibration_status"].value == "calibrated"
+    assert md["calibration_status"].value == status[DEMO_PAIR[0]]
     assert md["area_plot"].value.startswith("![")  # the area/volume plot, embedded
     assert md["thickness_maps"].value.startswith("![")  # a thickness map per epoch
     reg = _latest(demo_chain["instance"], "regional_outlines", "2020")
@@ -241,9 +246,13 @@ def test_gates_pass_and_products_are_published(demo_chain):
     assert quality["n_with_reference_volume"] == 2 and quality["area_gate_pct"] == 2.8
     # each glacier's 2000-2020 balance calibrated to the twin's geodetic one by its balance gradient
     assert val["n_geodetic"].value == 2 and val["n_geodetic_calibrated"].value == 2
-    assert abs(val["mb_diff_mwe"].value) < 0.03 and val["mb_rmse_mwe"].value < 0.03
-    table = pd.read_csv(demo_chain["products"] / "reports" / "validation.csv")
+    table = pd.read_csv(demo_chain["products"] / "reports" / "validation.csv").set_index("glacier_id")
     assert table["mb_calibration"].str.startswith("balance_gradient_factor").all(), table["mb_calibration"]
+    assert table.loc[DEMO_PAIR[1], "mb_calibration"].endswith("converged")
+    assert abs(table.loc[DEMO_PAIR[1], "mb_diff_mwe"]) <= 0.02
+    # out of reach within the factor's bounds: the best trial kept, and said so
+    assert table.loc[DEMO_PAIR[0], "mb_calibration"].startswith("balance_gradient_factor 0.5 ")
+    assert table.loc[DEMO_PAIR[0], "mb_calibration"].endswith("best")
     assert quality["n_geodetic"] == 2 and quality["mb_rmse_mwe"] == val["mb_rmse_mwe"].value
     assert (catalog / thickness_relpath(DEMO_PAIR[0], 1990)).exists()
 

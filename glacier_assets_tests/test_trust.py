@@ -90,6 +90,10 @@ def test_implausible_shifts_are_flagged_and_named_in_the_status():
             {"obs_year": 2001, "status": "converged", "rel_diff_pct": 0.2, "shift_flag": "jump +250 m beyond +-200 m"}]
     assert calibration_status(rows) == "flagged: implausible shift at 2001 (jump +250 m beyond +-200 m)"
     assert calibration_status(rows[:1]) == "calibrated" and calibration_status([]) == "uncalibrated"
+    missed = {"parameter": "balance_gradient_factor", "flag": "geodetic balance missed (-0.49 vs -0.72 +- 0.15 m w.e./a, "
+                                                              "balance_gradient_factor 0.5)"}
+    assert calibration_status(rows[:1], missed) == "flagged: " + missed["flag"]
+    assert calibration_status(rows[:1], {"parameter": "balance_gradient_factor"}) == "calibrated"
 
 
 def test_spinup_climate_and_the_balanced_first_trial():

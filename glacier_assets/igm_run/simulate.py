@@ -13,7 +13,7 @@ import xarray as xr
 
 from ..constants import END_YEAR, EPOCHS, ICE_DENSITY, OUTLINE_TIME_OFFSET_YEARS, SPINUP_START, START_YEAR
 from ..science.domain import build_domain
-from ..science.calibration import (BOUNDS_M, GEODETIC_MAX_ITER, GEODETIC_OUTLINE_SLACK_YEARS, GEODETIC_TOL_MWE,
+from ..science.calibration import (BOUNDS_M, GEODETIC_ERROR_MWE, GEODETIC_MAX_ITER, GEODETIC_OUTLINE_SLACK_YEARS, GEODETIC_TOL_MWE,
                                    GRADIENT_BOUNDS, GRADIENT_PER_MWE, LOO_MAX_ITER, MAX_SHIFT_JUMP_M, MAX_STEP_M,
                                    PLAUSIBLE_SHIFT_M, SHIFT_PER_MWE, TOL_PCT, TOL_PIXELS, solve_period, solve_scalar)
 from ..science.grids import Grid
@@ -170,6 +170,10 @@ def _calibrate_geodetic(model: IGMGlacier, gid: str, targets: dict[int, float], 
               "start": start, "end": end, "geodetic_mwe": ref, "simulated_mwe": round(fit.value, 4),
               "uncalibrated_mwe": round(mb0, 4), "runs": fit.iterations - 1, "status": fit.status,
               "trials": [[round(x, 4), round(v, 4)] for x, v in fit.history]}
+    err = float(geodetic.get("err") or GEODETIC_ERROR_MWE)
+    if abs(fit.value - ref) > err:
+        record["flag"] = (f"geodetic balance missed ({fit.value:+.3f} vs {ref:+.3f} +- {err:.2f} m w.e./a, "
+                          f"{param} {fit.x:.3g})")
     log(f"{gid}: geodetic calibration {fit.status}: {param} {fit.x:.3f}, balance {start}-{end} {fit.value:+.3f} "
         f"m w.e./a vs geodetic {ref:+.3f} (uncalibrated {mb0:+.3f})")
     return fit.result, record
@@ -277,7 +281,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         raise RuntimeError(f"glacier {gid}: IGM produced non-finite thickness")
     runtime = time.perf_counter() - t0
     versions = software_versions()
-    status = calibration_status(calibration)
+    status = calibration_status(calibration, geodetic_fit)
     years = np.array(sorted(series), dtype="int32")
     vol = np.array([series[y][0] for y in years])
     area = np.array([series[y][1] for y in years])
@@ -311,15 +315,17 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
             "rheology_factor": settings.rheology_factor, "versions": versions}
 
 
-def calibration_status(rows: list[dict]) -> str:
+def calibration_status(rows: list[dict], geodetic: dict | None = None) -> str:
     """"calibrated", "flagged: ..." naming the outlines (by year) whose period missed the
-    tolerance, or "uncalibrated" when there was nothing to calibrate to."""
+    tolerance or whose shift is implausible, and a geodetic balance missed by more than its error,
+    or "uncalibrated" when there was nothing to calibrate to."""
     if not rows:
         return "uncalibrated"
     missed = [f"{r['obs_year']} ({r['rel_diff_pct']:+.2f} %)" for r in rows if r["status"] != "converged"]
     odd = [f"{r['obs_year']} ({r['shift_flag']})" for r in rows if r.get("shift_flag")]
     why = (["tolerance missed at " + ", ".join(missed)] if missed else []) + \
-        (["implausible shift at " + ", ".join(odd)] if odd else [])
+        (["implausible shift at " + ", ".join(odd)] if odd else []) + \
+        ([geodetic["flag"]] if geodetic and geodetic.get("flag") else [])
     return "calibrated" if not why else "flagged: " + "; ".join(why)
 
 

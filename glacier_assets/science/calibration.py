@@ -37,6 +37,7 @@ PLAUSIBLE_SHIFT_M = 400.0  # |ELA shift| beyond this (~2.5 K of temperature bias
 MAX_SHIFT_JUMP_M = 200.0  # a change of shift between consecutive periods beyond this is flagged
 # Calibration to a geodetic balance (igm_run/simulate.py::_calibrate_geodetic)
 GEODETIC_TOL_MWE = 0.02  # m w.e. a-1: well inside a geodetic balance's own error (~0.1-0.2 per glacier)
+GEODETIC_ERROR_MWE = 0.15  # a geodetic balance's error when its table gives none; missed by more: flagged
 GEODETIC_MAX_ITER = 4  # runs beyond the area calibration's
 GEODETIC_OUTLINE_SLACK_YEARS = 5  # the gradient factor applies from the outline this near the period's start
 GRADIENT_BOUNDS = (0.5, 2.0)  # balance-gradient factor

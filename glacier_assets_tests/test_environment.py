@@ -36,3 +36,26 @@ def test_hydra_composes_igm_configuration():
     assert cfg.core.folder_data == "data"
     assert cfg.processes.iceflow.method == "unified"
     assert OmegaConf.create({"a": 2, "b": "${a}"}).b == 2  # omegaconf's own (vendored) antlr grammar
+
+
+def test_the_igm_child_drops_tensorflow_start_up_lines_and_keeps_the_rest():
+    """The Abseil lines XLA writes at start-up (which TF_CPP_MIN_LOG_LEVEL does not silence) are
+    dropped from the child's stderr; warnings, errors and a traceback at exit still come out."""
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import os, sys",
+        "from glacier_assets.igm_run.quiet import drop_native_chatter",
+        "drop_native_chatter()",
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')",
+        "os.write(2, b'I0000 00:00:1795664551.152858   30008 service.cc:146] XLA service initialized\\n')",
+        "os.write(2, b'W0000 00:00:1795664551.152858   30008 cuda.cc:1] a C++ warning\\n')",
+        "print('glacier G: a Python message', file=sys.stderr)",
+        "raise RuntimeError('glacier G: the step failed')",
+    ])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "XLA service" not in proc.stderr and "absl::InitializeLog" not in proc.stderr
+    assert "a C++ warning" in proc.stderr and "glacier G: a Python message" in proc.stderr
+    assert "Traceback" in proc.stderr and "RuntimeError: glacier G: the step failed" in proc.stderr

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if PARENT_PID_ENV in os.environ:  # never outlive the Dagster step that launched us
         die_with_parent(int(os.environ[PARENT_PID_ENV]))
+    from .quiet import drop_native_chatter
+
+    drop_native_chatter()  # TensorFlow/XLA's C++ start-up lines, which TF_CPP_MIN_LOG_LEVEL misses
     argv = sys.argv[1:] if argv is None else argv
     if DAGSTER_PIPES_CONTEXT_ENV_VAR in os.environ:  # launched by Dagster Pipes
         with open_dagster_pipes() as pipes:

@@ -180,9 +180,8 @@ class IGMGlacier:
         cfg_u = self.cfg.processes.iceflow.unified
         weights = self.settings.emulator_weights
         cfg_u.nbit_init = 1 if weights else self.settings.cold_iterations
-        with warnings.catch_warnings():
-            if weights:  # IGM warns that it starts from scratch; the weights are loaded just below
-                warnings.filterwarnings("ignore", message="No pretrained emulator selected")
+        with warnings.catch_warnings():  # IGM warns that it starts from scratch: a cold start is meant to,
+            warnings.filterwarnings("ignore", message="No pretrained emulator selected")  # a warm one loads below
             iceflow.initialize(self.cfg, self.state)
         if weights:
             self.state.iceflow_model.load_weights(weights)

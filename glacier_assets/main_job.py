@@ -332,6 +332,12 @@ class MainJob:
             say(f"   area agreement: mean |A_sim - A_obs| / A_obs = {gate.mean_abs_diff_pct:.2f} % over "
                 f"{gate.n_comparisons} outlines (gate {AREA_GATE_PCT} %): {'PASSED' if gate.passed else 'FAILED'}"
                 + (f"; {gate.note}" if gate.note else ""))
+            status = pd.read_csv(report).groupby("glacier_id")["glacier_status"].first()
+            flagged = status[status.str.startswith("flagged")]
+            if len(flagged):
+                say(f"   {len(flagged)} glacier(s) flagged (published, with the reason in {report.name}): "
+                    + "; ".join(f"{g} {s.removeprefix('flagged: ')}" for g, s in flagged.head(5).items())
+                    + (" ..." if len(flagged) > 5 else ""))
         if published:
             say(f"   published to {store.catalog_path()} (version {live_version(store.catalog_path()).name}) ({secs:.1f} s)")
         else:

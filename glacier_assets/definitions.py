@@ -49,7 +49,8 @@ def resources() -> dict:
             farinotti_table=os.environ.get("GLACIER_FARINOTTI_TABLE", ""),
         ),
         "igm": IGMRunner(threads=int(os.environ.get("GLACIER_IGM_THREADS", "1")),
-                         launcher=os.environ.get("GLACIER_IGM_LAUNCHER", "subprocess")),
+                         launcher=os.environ.get("GLACIER_IGM_LAUNCHER", "subprocess"),
+                         leave_one_out=os.environ.get("GLACIER_LEAVE_ONE_OUT", "1") not in ("0", "false", "no")),
     }
 
 

@@ -29,6 +29,7 @@ from ..constants import END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR
 from ..science.domain import domain_profiles, with_rheology
 from ..science.masks import volume_km3
 from ..science.massbalance import BalanceProfiles
+from ..science.packing import GUTTER_CELLS, Packing, pack_tiles
 
 _TF_CONFIGURED: dict = {}
 COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
@@ -81,16 +82,20 @@ def igm_config(settings: IGMSettings):
 
 
 class _BalanceProcess:
-    """Our IGM process `smb`: yearly balance profiles read at the simulated surface."""
+    """Our IGM process `smb`: each tile's yearly balance profiles read at its simulated surface,
+    shifted by the tile's `d_ela` and scaled by its `gradient` from `gradient_from` on. Computed
+    north-up on the packed canvas; the gutters between tiles melt (-10 m/a)."""
 
     __name__ = "glacier_assets.smb"
 
-    def __init__(self, profiles: BalanceProfiles, icemask: np.ndarray):
+    def __init__(self, profiles: list[BalanceProfiles], icemask: np.ndarray, packing: Packing):
         self.profiles = profiles
-        self.icemask = icemask
-        self.d_ela = 0.0
-        self.gradient = 1.0  # balance-gradient factor: b = gradient * b(z - d_ela) ...
-        self.gradient_from = np.inf  # ... in the years from this one on (geodetic calibration)
+        self.icemask = icemask  # north-up canvas
+        self.packing = packing
+        n = len(profiles)
+        self.d_ela = np.zeros(n)
+        self.gradient = np.ones(n)  # balance-gradient factor: b = gradient * b(z - d_ela) ...
+        self.gradient_from = np.full(n, np.inf)  # ... in the years from this one on (geodetic calibration)
         self._year: int | None = None
 
     def initialize(self, cfg, state) -> None:
@@ -103,22 +108,29 @@ class _BalanceProcess:
         if year == self._year:
             return
         self._year = year
-        b = self.profiles.at(year, state.usurf.numpy(), self.d_ela)
-        if year >= self.gradient_from:
-            b = self.gradient * b
+        usurf = state.usurf.numpy()[::-1]
+        b = np.full(usurf.shape, -10.0)
+        for k, tile in enumerate(self.packing.tiles):
+            bk = self.profiles[k].at(year, usurf[tile.slices], self.d_ela[k])
+            b[tile.slices] = self.gradient[k] * bk if year >= self.gradient_from[k] else bk
         b = np.where((b < 0) | (self.icemask > 0.5), b, -10.0)
-        state.smb = tf.constant(b.astype("float32"))
+        state.smb = tf.constant(np.ascontiguousarray(b[::-1]).astype("float32"))
 
     def finalize(self, cfg, state) -> None:
         pass
 
 
 class _Snapshots:
+    """Each tile's volume and area every saved year, and its thickness (north-up) in the years
+    `keep` says."""
+
     __name__ = "glacier_assets.snapshots"
 
-    def __init__(self, on_save: Callable[[int, np.ndarray], None] | None, keep: Callable[[int], bool], cell_m2: float):
-        self.saved: dict[int, np.ndarray] = {}
-        self.series: dict[int, tuple[float, float]] = {}  # year -> (volume km3, area km2 of cells >= 2 m)
+    def __init__(self, packing: Packing, on_save: Callable[[int, list[np.ndarray]], None] | None,
+                 keep: Callable[[int], bool], cell_m2: float):
+        self.packing = packing
+        self.saved: list[dict[int, np.ndarray]] = [{} for _ in packing.tiles]
+        self.series: list[dict[int, tuple[float, float]]] = [{} for _ in packing.tiles]  # (km3, km2 >= 2 m)
         self.on_save = on_save
         self.keep = keep
         self.cell_m2 = cell_m2
@@ -126,34 +138,47 @@ class _Snapshots:
     def run(self, cfg, state) -> None:
         if state.saveresult:
             year = int(round(float(state.t.numpy())))
-            thk_now = state.thk.numpy()
-            self.series[year] = (volume_km3(thk_now, self.cell_m2),
-                                 float(np.count_nonzero(thk_now >= ICE_THRESHOLD_M)) * self.cell_m2 / 1e6)
+            tiles = self.packing.unpack(state.thk.numpy()[::-1])  # north-up copies
+            for k, thk in enumerate(tiles):
+                self.series[k][year] = (volume_km3(thk, self.cell_m2),
+                                        float(np.count_nonzero(thk >= ICE_THRESHOLD_M)) * self.cell_m2 / 1e6)
             if not self.keep(year):
                 return
-            thk = thk_now[::-1].astype("float32")  # back to north-up (a copy)
-            self.saved[year] = thk
+            for k, thk in enumerate(tiles):
+                self.saved[k][year] = thk.astype("float32")
             if self.on_save:
-                self.on_save(year, thk)
+                self.on_save(year, [self.saved[k][year] for k in range(len(tiles))])
 
 
-class IGMGlacier:
-    """One glacier's IGM model: build once, `run()` as often as needed."""
+class IGMBatch:
+    """One IGM model of many glacier domains packed into one grid (`science/packing.py`): one
+    TensorFlow graph and one emulator for the batch, each glacier with its own balance profiles,
+    shift and gradient factor. Build once, `run_batch()` as often as needed."""
 
-    def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
+    def __init__(self, domains: list[xr.Dataset], settings: IGMSettings = IGMSettings(),
+                 gutter: int = GUTTER_CELLS):
         self.settings = settings
         self.device = configure_tensorflow(settings.threads, settings.seed)
         import tensorflow as tf
         from igm.common import State
 
-        self.domain = with_rheology(domain, settings.rheology_factor)
-        domain = self.domain
+        self.domains = [with_rheology(d, settings.rheology_factor) for d in domains]
+        res = {float(abs(d["x"].values[1] - d["x"].values[0])) for d in self.domains}
+        if len(res) != 1:
+            raise ValueError(f"a batch needs one resolution, got {sorted(res)} m")
+        self.resolution = res.pop()
+        self.packing = pack_tiles([(d.sizes["y"], d.sizes["x"]) for d in self.domains], gutter)
         self.cfg = igm_config(settings)
         flip = lambda a: np.ascontiguousarray(np.asarray(a, dtype="float32")[::-1])  # IGM wants y ascending
-        x = domain["x"].values.astype("float32")
-        y = domain["y"].values[::-1].astype("float32")
+        if len(self.domains) == 1:  # the domain's own coordinates
+            x = self.domains[0]["x"].values.astype("float32")
+            y = self.domains[0]["y"].values[::-1].astype("float32")
+        else:  # a canvas: only the spacing matters to IGM
+            ny, nx = self.packing.shape
+            x = (np.arange(nx) * self.resolution).astype("float32")
+            y = (np.arange(ny) * self.resolution).astype("float32")
         X, Y = np.meshgrid(x, y)
-        dx = float(abs(x[1] - x[0]))
+        dx = self.resolution
         s = State()
         s.original_cwd = Path.cwd()
         s.x, s.y = tf.constant(x), tf.constant(y)
@@ -161,15 +186,23 @@ class IGMGlacier:
         s.dx = tf.Variable(np.float32(dx), trainable=False)
         s.dy = tf.Variable(np.float32(dx), trainable=False)
         s.dX = tf.Variable(np.full(X.shape, dx, dtype="float32"), trainable=False)
-        s.topg = tf.Variable(flip(domain["topg"].values), trainable=False)
-        s.thk = tf.Variable(flip(domain["thk"].values), trainable=False)
+        s.topg = tf.Variable(flip(self.packing.pack([d["topg"].values for d in self.domains])), trainable=False)
+        s.thk = tf.Variable(flip(self.initial_thk()), trainable=False)
         s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
         self.state = s
         self._flip = flip
-        self.smb = _BalanceProcess(domain_profiles(domain), flip(domain["icemask"].values))
+        icemask = self.packing.pack([d["icemask"].values.astype("float64") for d in self.domains], fill=0.0)
+        self.smb = _BalanceProcess([domain_profiles(d) for d in self.domains], icemask, self.packing)
         self._iceflow_ready = False
         self.startup_s = 0.0
-        self.runs = 0  # calls of run(): the calibration's cost
+        self.runs = 0  # calls of run_batch(): the calibration's cost
+        self.last_series: list[dict[int, tuple[float, float]]] = []
+
+    def initial_thk(self, thk0: list[np.ndarray | None] | None = None) -> np.ndarray:
+        """The canvas of start thicknesses: `thk0[k]` (north-up), or the domain's initial ice."""
+        thk0 = thk0 or [None] * len(self.domains)
+        return self.packing.pack([np.clip(d["thk"].values if t is None else t, 0, None)
+                                  for d, t in zip(self.domains, thk0, strict=True)], fill=0.0)
 
     def _init_iceflow(self) -> None:
         import igm.processes.iceflow as iceflow
@@ -191,18 +224,18 @@ class IGMGlacier:
         self._iceflow_ready = True
         self.startup_s = time.perf_counter() - t0
 
-    def run(
+    def run_batch(
         self,
         start: float = START_YEAR,
         end: float = END_YEAR,
-        thk0: np.ndarray | None = None,
-        d_ela: float = 0.0,
-        on_save: Callable[[int, np.ndarray], None] | None = None,
+        thk0: list[np.ndarray | None] | None = None,
+        d_ela: list[float] | np.ndarray | float = 0.0,
+        on_save: Callable[[int, list[np.ndarray]], None] | None = None,
         keep: tuple[int, ...] = (),
-    ) -> dict[int, np.ndarray]:
-        """Simulate from `start` to `end` (from `thk0`, north-up, or the domain's initial ice) and
-        return the thickness (north-up, m) at the end, every `SAVE_EVERY_YEARS` years and at the
-        years in `keep`."""
+    ) -> list[dict[int, np.ndarray]]:
+        """Simulate every tile from `start` to `end` (from `thk0[k]`, north-up, or the domain's
+        initial ice) with its ELA shift `d_ela[k]`, and return per tile the thickness (north-up,
+        m) at the end, every `SAVE_EVERY_YEARS` years and at the years in `keep`."""
         import tensorflow as tf
         import igm.processes.iceflow as iceflow
         import igm.processes.thk as thk
@@ -210,17 +243,17 @@ class IGMGlacier:
         from igm.common.runner.modules.src import finalize_modules, initialize_modules, update_modules
 
         s = self.state
-        start_thk = self.domain["thk"].values if thk0 is None else thk0
-        s.thk = tf.Variable(self._flip(np.clip(start_thk, 0, None)), trainable=False)
+        s.thk = tf.Variable(self._flip(self.initial_thk(thk0)), trainable=False)
         s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
         self.cfg.processes.time.start = float(start)
         self.cfg.processes.time.end = float(end)
-        self.smb.d_ela = float(d_ela)
+        self.smb.d_ela = np.broadcast_to(np.asarray(d_ela, dtype="float64"), (len(self.domains),)).copy()
         self.runs += 1
         if not self._iceflow_ready:
             self._init_iceflow()
         wanted = set(keep) | {int(end)}
-        out = _Snapshots(on_save, lambda y: y % SAVE_EVERY_YEARS == 0 or y in wanted, self.resolution**2)
+        out = _Snapshots(self.packing, on_save, lambda y: y % SAVE_EVERY_YEARS == 0 or y in wanted,
+                         self.resolution**2)
         modules = [self.smb, iceflow, timep, thk]
         initialize_modules([self.smb, timep, thk], self.cfg, s)
         update_modules(modules, [out], self.cfg, s)
@@ -228,20 +261,10 @@ class IGMGlacier:
         self.last_series = out.series
         return out.saved
 
-    @property
-    def resolution(self) -> float:
-        return float(abs(self.domain["x"].values[1] - self.domain["x"].values[0]))
-
-    def balanced_shift(self) -> float:
-        """The ELA shift that puts the domain's initial ice in balance under the spin-up climate:
-        the spin-up's first trial."""
-        thk = self.domain["thk"].values
-        return self.smb.profiles.balanced_shift((self.domain["topg"].values + thk)[thk > 0])
-
-    def set_gradient(self, factor: float, from_year: float) -> None:
-        """Scale the balance profiles (about their ELA, so their gradients) by `factor` in every
-        run's years from `from_year` on."""
-        self.smb.gradient, self.smb.gradient_from = float(factor), float(from_year)
+    def set_gradient(self, factor: float, from_year: float, tile: int = 0) -> None:
+        """Scale tile `tile`'s balance profiles (about their ELA, so their gradients) by `factor`
+        in every run's years from `from_year` on."""
+        self.smb.gradient[tile], self.smb.gradient_from[tile] = float(factor), float(from_year)
 
     def emulator_state(self) -> list[np.ndarray]:
         """The emulator's weights now (to rewind to before each calibration trial)."""
@@ -259,6 +282,32 @@ class IGMGlacier:
         with atomic_path(path, suffix=".weights.h5") as tmp:
             self.state.iceflow_model.save_weights(str(tmp))
         return Path(path)
+
+
+class IGMGlacier(IGMBatch):
+    """One glacier's IGM model: a batch of one, with scalar shifts and per-glacier results."""
+
+    def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
+        super().__init__([domain], settings)
+        self.domain = self.domains[0]
+        self.last_series = {}
+
+    def run(self, start: float = START_YEAR, end: float = END_YEAR, thk0: np.ndarray | None = None,
+            d_ela: float = 0.0, on_save: Callable[[int, np.ndarray], None] | None = None,
+            keep: tuple[int, ...] = ()) -> dict[int, np.ndarray]:
+        """Simulate from `start` to `end` (from `thk0`, north-up, or the domain's initial ice) and
+        return the thickness (north-up, m) at the end, every `SAVE_EVERY_YEARS` years and at the
+        years in `keep`."""
+        saved = self.run_batch(start, end, [thk0], d_ela, None if on_save is None else
+                               (lambda year, tiles: on_save(year, tiles[0])), keep)
+        self.last_series = self.last_series[0]
+        return saved[0]
+
+    def balanced_shift(self) -> float:
+        """The ELA shift that puts the domain's initial ice in balance under the spin-up climate:
+        the spin-up's first trial."""
+        thk = self.domain["thk"].values
+        return self.smb.profiles[0].balanced_shift((self.domain["topg"].values + thk)[thk > 0])
 
 
 def software_versions() -> dict[str, str]:

@@ -129,6 +129,9 @@ def _calibrate_geodetic(model: IGMGlacier, gid: str, targets: dict[int, float], 
     mb0 = series_geodetic_balance(cal.series, start, end)
     if not np.isfinite(mb0):
         return cal, {"status": f"not calibrated: the geodetic period {start}-{end} is outside the simulation"}
+    missed = [r["obs_year"] for r in cal.rows if r["status"] != "converged"]
+    if missed:  # the outlines come first: a balance fitted on top of missed areas would mean nothing
+        return cal, {"status": f"not calibrated: the outline(s) of {', '.join(map(str, missed))} were missed"}
     later = [k for k, p in enumerate(cal.periods) if k > 0 and p.start >= start - GEODETIC_OUTLINE_SLACK_YEARS]
     if later:
         first = later[0]

@@ -103,12 +103,18 @@ class _Slab:
             thk = thk - (0.3 + 0.002 * d_ela) if year < end else thk
         return {int(end): thk}
 
+    def answer(self, run):
+        """What a model answers a calibration's run request (igm_run/simulate.py)."""
+        saved = self.run(run.start, run.end, run.thk0, run.d_ela)
+        return saved, self.last_series, []
+
 
 def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_balance():
     """No outline after the geodetic period's start (one RGI outline, 2003): the shift after the
     outline, which nothing else constrains, is solved for the 2000-2020 balance; the years before
     the outline keep the area calibration's states."""
     from glacier_assets.igm_run.simulate import _calibrate_geodetic, _Calibration, _Period
+    from glacier_assets.science.calibration import drive
 
     model, thk = _Slab(), np.full((10, 10), 50.0)
     before = {y: (0.05, 1.0) for y in range(1990, 2005)}  # 50 m on 1 km2, unchanged up to the outline (2004)
@@ -116,8 +122,8 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
     cal = _Calibration({2004: thk}, {**before, **model.last_series}, [], [_Period(1930, 2004, None, [], d_ela=10.0)],
                        [])
     model.runs = 0
-    new, record = _calibrate_geodetic(model, "G", {2004: 1.0}, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
-                                      lambda msg: None)
+    new, record = drive(_calibrate_geodetic("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
+                                            lambda msg: None), model.answer)
     # 16 of the 20 years thin by 0.3 + 0.002 p m of ice: -0.5 m w.e./a needs p = 217.6 m
     assert record["parameter"] == "tail_shift_m" and record["from_year"] == 2004 and record["status"] == "converged"
     assert record["value"] == pytest.approx(217.6, abs=15) and abs(record["simulated_mwe"] + 0.5) <= 0.02
@@ -126,7 +132,7 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
     assert model.runs == record["runs"] <= 2  # linear: one secant step lands on it
     assert "flag" not in record
     # a balance no shift within the bounds reaches: the best kept, and flagged beyond the error
-    _, record = _calibrate_geodetic(model, "G", {2004: 1.0}, cal, {"start": 2000, "end": 2020, "mwe": -2.0,
-                                                                     "err": 0.2}, lambda msg: None)
+    _, record = drive(_calibrate_geodetic("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -2.0,
+                                                                          "err": 0.2}, lambda msg: None), model.answer)
     assert record["status"] == "best" and record["value"] == 600.0
     assert record["flag"].startswith("geodetic balance missed (-1.020 vs -2.000 +- 0.20 m w.e./a, tail_shift_m 600)")

@@ -34,6 +34,7 @@ from ..science.packing import GUTTER_CELLS, Packing, pack_tiles
 _TF_CONFIGURED: dict = {}
 COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
 WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py)
+IDLE_SHIFT_M = 3000.0  # the ELA shift of a tile with nothing to run in a batch run: no snow anywhere
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class _BalanceProcess:
         self.d_ela = np.zeros(n)
         self.gradient = np.ones(n)  # balance-gradient factor: b = gradient * b(z - d_ela) ...
         self.gradient_from = np.full(n, np.inf)  # ... in the years from this one on (geodetic calibration)
+        self.offset = np.zeros(n, dtype=int)  # each tile's calendar year = the run's year + its offset
         self._year: int | None = None
 
     def initialize(self, cfg, state) -> None:
@@ -111,8 +113,9 @@ class _BalanceProcess:
         usurf = state.usurf.numpy()[::-1]
         b = np.full(usurf.shape, -10.0)
         for k, tile in enumerate(self.packing.tiles):
-            bk = self.profiles[k].at(year, usurf[tile.slices], self.d_ela[k])
-            b[tile.slices] = self.gradient[k] * bk if year >= self.gradient_from[k] else bk
+            own = year + int(self.offset[k])
+            bk = self.profiles[k].at(own, usurf[tile.slices], self.d_ela[k])
+            b[tile.slices] = self.gradient[k] * bk if own >= self.gradient_from[k] else bk
         b = np.where((b < 0) | (self.icemask > 0.5), b, -10.0)
         state.smb = tf.constant(np.ascontiguousarray(b[::-1]).astype("float32"))
 
@@ -121,14 +124,15 @@ class _BalanceProcess:
 
 
 class _Snapshots:
-    """Each tile's volume and area every saved year, and its thickness (north-up) in the years
-    `keep` says."""
+    """Each tile's volume and area every saved year of its own calendar (up to its end), and its
+    thickness (north-up) in the years `keep(tile, year)` says."""
 
     __name__ = "glacier_assets.snapshots"
 
-    def __init__(self, packing: Packing, on_save: Callable[[int, list[np.ndarray]], None] | None,
-                 keep: Callable[[int], bool], cell_m2: float):
-        self.packing = packing
+    def __init__(self, packing: Packing, offsets: np.ndarray, ends: list[int],
+                 keep: Callable[[int, int], bool], cell_m2: float,
+                 on_save: Callable[[int, list[np.ndarray]], None] | None = None):
+        self.packing, self.offsets, self.ends = packing, offsets, ends
         self.saved: list[dict[int, np.ndarray]] = [{} for _ in packing.tiles]
         self.series: list[dict[int, tuple[float, float]]] = [{} for _ in packing.tiles]  # (km3, km2 >= 2 m)
         self.on_save = on_save
@@ -139,15 +143,35 @@ class _Snapshots:
         if state.saveresult:
             year = int(round(float(state.t.numpy())))
             tiles = self.packing.unpack(state.thk.numpy()[::-1])  # north-up copies
+            kept = []
             for k, thk in enumerate(tiles):
-                self.series[k][year] = (volume_km3(thk, self.cell_m2),
-                                        float(np.count_nonzero(thk >= ICE_THRESHOLD_M)) * self.cell_m2 / 1e6)
-            if not self.keep(year):
-                return
-            for k, thk in enumerate(tiles):
-                self.saved[k][year] = thk.astype("float32")
-            if self.on_save:
-                self.on_save(year, [self.saved[k][year] for k in range(len(tiles))])
+                own = year + int(self.offsets[k])
+                if own > self.ends[k]:
+                    continue
+                self.series[k][own] = (volume_km3(thk, self.cell_m2),
+                                       float(np.count_nonzero(thk >= ICE_THRESHOLD_M)) * self.cell_m2 / 1e6)
+                if self.keep(k, own):
+                    self.saved[k][own] = thk.astype("float32")
+                    kept.append(k)
+            if self.on_save and kept:
+                self.on_save(year, [self.saved[k][year + int(self.offsets[k])] for k in kept])
+
+
+@dataclass(frozen=True)
+class TileRun:
+    """One glacier's run within a batch run: from `start` to `end` of its own calendar, from
+    `thk0` (north-up; None: the domain's initial ice), with ELA shift `d_ela` and gradient factor
+    `gradient` = (factor, from year); thickness kept every `SAVE_EVERY_YEARS` years, at the end
+    and in the years of `keep`. `weights` are the emulator weights a run of this glacier alone
+    starts from (None: the model's initial ones); a batch starts every tile from its own."""
+
+    start: int
+    end: int
+    thk0: np.ndarray | None = None
+    d_ela: float = 0.0
+    keep: tuple[int, ...] = ()
+    weights: list | None = None
+    gradient: tuple[float, float] = (1.0, float("inf"))
 
 
 class IGMBatch:
@@ -236,30 +260,60 @@ class IGMBatch:
         """Simulate every tile from `start` to `end` (from `thk0[k]`, north-up, or the domain's
         initial ice) with its ELA shift `d_ela[k]`, and return per tile the thickness (north-up,
         m) at the end, every `SAVE_EVERY_YEARS` years and at the years in `keep`."""
+        n = len(self.domains)
+        shifts = np.broadcast_to(np.asarray(d_ela, dtype="float64"), (n,))
+        runs = {k: TileRun(int(start), int(end), (thk0 or [None] * n)[k], float(shifts[k]), tuple(keep),
+                           gradient=(float(self.smb.gradient[k]), float(self.smb.gradient_from[k]))) for k in range(n)}
+        return [saved for saved, _ in self.run_tiles(runs, on_save).values()]
+
+    def run_tiles(self, runs: dict[int, TileRun], on_save: Callable[[int, list[np.ndarray]], None] | None = None
+                  ) -> dict[int, tuple[dict[int, np.ndarray], dict[int, tuple[float, float]]]]:
+        """One IGM run of the whole canvas in which tile k runs `runs[k]` on its own calendar
+        (the run lasts as long as the longest); tiles not in `runs` hold no ice. Returns per
+        tile in `runs` its kept thickness and its (volume km3, area km2) series by year."""
         import tensorflow as tf
         import igm.processes.iceflow as iceflow
         import igm.processes.thk as thk
         import igm.processes.time as timep
         from igm.common.runner.modules.src import finalize_modules, initialize_modules, update_modules
 
+        n = len(self.domains)
+        t0 = min(r.start for r in runs.values())
+        length = max(r.end - r.start for r in runs.values())
+        idle = [k for k in range(n) if k not in runs]
+        start_thk = [runs[k].thk0 if k in runs else None for k in range(n)]
+        canvas = self.initial_thk(start_thk)
+        for k in idle:
+            canvas[self.packing.tiles[k].slices] = 0.0
         s = self.state
-        s.thk = tf.Variable(self._flip(self.initial_thk(thk0)), trainable=False)
+        s.thk = tf.Variable(self._flip(canvas), trainable=False)
         s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
-        self.cfg.processes.time.start = float(start)
-        self.cfg.processes.time.end = float(end)
-        self.smb.d_ela = np.broadcast_to(np.asarray(d_ela, dtype="float64"), (len(self.domains),)).copy()
+        self.cfg.processes.time.start = float(t0)
+        self.cfg.processes.time.end = float(t0 + length)
+        self.smb.offset = np.array([runs[k].start - t0 if k in runs else 0 for k in range(n)], dtype=int)
+        self.smb.d_ela = np.array([runs[k].d_ela if k in runs else IDLE_SHIFT_M for k in range(n)], dtype="float64")
+        self.smb.gradient = np.array([runs[k].gradient[0] if k in runs else 1.0 for k in range(n)])
+        self.smb.gradient_from = np.array([runs[k].gradient[1] if k in runs else np.inf for k in range(n)])
         self.runs += 1
         if not self._iceflow_ready:
             self._init_iceflow()
-        wanted = set(keep) | {int(end)}
-        out = _Snapshots(self.packing, on_save, lambda y: y % SAVE_EVERY_YEARS == 0 or y in wanted,
-                         self.resolution**2)
+        wanted = {k: set(r.keep) | {int(r.end)} for k, r in runs.items()}
+        ends = [runs[k].end if k in runs else -1 for k in range(n)]
+        out = _Snapshots(self.packing, self.smb.offset, ends,
+                         lambda k, y: y % SAVE_EVERY_YEARS == 0 or y in wanted[k], self.resolution**2, on_save)
         modules = [self.smb, iceflow, timep, thk]
         initialize_modules([self.smb, timep, thk], self.cfg, s)
         update_modules(modules, [out], self.cfg, s)
         finalize_modules(modules, self.cfg, s)
         self.last_series = out.series
-        return out.saved
+        return {k: (out.saved[k], out.series[k]) for k in runs}
+
+    def balanced_shift(self, tile: int = 0) -> float:
+        """The ELA shift that puts the tile's initial ice in balance under the spin-up climate:
+        the spin-up's first trial."""
+        domain = self.domains[tile]
+        thk = domain["thk"].values
+        return self.smb.profiles[tile].balanced_shift((domain["topg"].values + thk)[thk > 0])
 
     def set_gradient(self, factor: float, from_year: float, tile: int = 0) -> None:
         """Scale tile `tile`'s balance profiles (about their ELA, so their gradients) by `factor`
@@ -303,11 +357,6 @@ class IGMGlacier(IGMBatch):
         self.last_series = self.last_series[0]
         return saved[0]
 
-    def balanced_shift(self) -> float:
-        """The ELA shift that puts the domain's initial ice in balance under the spin-up climate:
-        the spin-up's first trial."""
-        thk = self.domain["thk"].values
-        return self.smb.profiles[0].balanced_shift((self.domain["topg"].values + thk)[thk > 0])
 
 
 def software_versions() -> dict[str, str]:

@@ -13,18 +13,23 @@ import xarray as xr
 
 from ..constants import END_YEAR, EPOCHS, ICE_DENSITY, OUTLINE_TIME_OFFSET_YEARS, SPINUP_START, START_YEAR
 from ..science.domain import build_domain
-from ..science.calibration import (BOUNDS_M, GEODETIC_ERROR_MWE, GEODETIC_MAX_ITER, GEODETIC_OUTLINE_SLACK_YEARS, GEODETIC_TOL_MWE,
-                                   GRADIENT_BOUNDS, GRADIENT_PER_MWE, LOO_MAX_ITER, MAX_SHIFT_JUMP_M, MAX_STEP_M,
-                                   PLAUSIBLE_SHIFT_M, SHIFT_PER_MWE, TOL_PCT, TOL_PIXELS, solve_period, solve_scalar)
+from ..science.calibration import (BOUNDS_M, GEODETIC_ERROR_MWE, GEODETIC_MAX_ITER, GEODETIC_OUTLINE_SLACK_YEARS,
+                                   GEODETIC_TOL_MWE, GRADIENT_BOUNDS, GRADIENT_PER_MWE, LOO_MAX_ITER, MAX_SHIFT_JUMP_M,
+                                   MAX_STEP_M, PLAUSIBLE_SHIFT_M, SHIFT_PER_MWE, TOL_PCT, TOL_PIXELS, drive, period_search,
+                                   scalar_search)
 from ..science.grids import Grid
 from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.masks import volume_km3
 from ..science.resample import product_area_km2
 from ..science.skill import geodetic_balance
 from ..storage import write_netcdf
-from .model import IGMGlacier, IGMSettings, software_versions
+from .model import IGMBatch, IGMGlacier, IGMSettings, TileRun, software_versions
 
 Log = Callable[[str], None]
+
+
+NO_GRADIENT = (1.0, float("inf"))
+RunResult = tuple  # (kept thickness by year, (volume, area) series by year, the emulator's weights after)
 
 
 @dataclass
@@ -32,7 +37,7 @@ class _Period:
     start: int
     end: int
     thk0: np.ndarray | None  # None: the domain's initial ice (the spin-up)
-    weights: list  # the emulator at the period's start
+    weights: list | None  # the emulator at the period's start (None: the model's initial one)
     d_ela: float = 0.0
 
 
@@ -42,51 +47,67 @@ class _Calibration:
     series: dict  # year -> (volume km3, area km2)
     rows: list  # one per outline (the calibration report's)
     periods: list  # _Period per outline
-    tail_weights: list  # the emulator after the last outline
+    tail_weights: list | None  # the emulator after the last outline
+    gradient: tuple = NO_GRADIENT  # the balance-gradient factor and the year it applies from
 
 
-def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log, first: int = 0,
-               before: _Calibration | None = None) -> _Calibration:
+# The calibration is written as generators of model runs: each yields a `TileRun` and is sent back
+# its `RunResult`. `run_alone` answers them one by one with a glacier's own model; `run_packed`
+# answers many glaciers' at once, one batch run per round (igm_run/batch.py). One implementation,
+# two ways to run it.
+
+
+def _search(search, trial):
+    """Drive a search generator (`science.calibration.period_search`, `scalar_search`) whose
+    every trial is itself a generator of runs: `trial(x)` yields runs and returns (value, kept)."""
+    try:
+        x = next(search)
+        while True:
+            x = search.send((yield from trial(x)))
+    except StopIteration as done:
+        return done.value
+
+
+def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: float, log: Log, first: int = 0,
+               before: _Calibration | None = None, gradient: tuple = NO_GRADIENT):
     """Period by period, the ELA shift that makes the simulated area at each outline's model time
     (its year + 1) match the outline. The first period is the spin-up: from the first guess
-    `SPINUP_YEARS` before 1960 under the spin-up climate, then the forcing, to the first outline;
-    each later period starts from the end state of the one before, and its search from the shift
-    before (so of the shifts within tolerance the one nearest the last is kept). The emulator is
-    trained once (when the model is built) and rewound to the period's start before every trial,
-    so each trial is the same function of the shift. With `before` (an earlier calibration) only
-    the periods from the `first` on are solved again, from that calibration's state there."""
-    res = model.resolution
+    `SPINUP_YEARS` before 1960 under the spin-up climate (its first trial `first_shift`), then the
+    forcing, to the first outline; each later period starts from the end state of the one before,
+    and its search from the shift before (so of the shifts within tolerance the one nearest the last
+    is kept). Every trial of a period starts from the emulator's weights at the period's start, so
+    each trial is the same function of the shift. With `before` (an earlier calibration) only the
+    periods from the `first` on are solved again, from that calibration's state there. A generator
+    of runs that returns the `_Calibration`."""
     times = sorted(t for t in targets if t > SPINUP_START)
     if before is None or first == 0:
         saved_all, series_all, rows, periods = {}, {}, [], []
-        thk, start, p_prev = None, SPINUP_START, model.balanced_shift()
+        thk, start, p_prev, weights = None, SPINUP_START, first_shift, None
     else:
         start = before.periods[first].start
         saved_all = {t: v for t, v in before.saved.items() if t <= start}
         series_all = {t: v for t, v in before.series.items() if t <= start}
         rows, periods = list(before.rows[:first]), list(before.periods[:first])
-        thk, p_prev = before.periods[first].thk0, before.periods[first - 1].d_ela
-        model.restore_emulator(before.periods[first].weights)
+        thk, p_prev, weights = before.periods[first].thk0, before.periods[first - 1].d_ela, before.periods[first].weights
     for end in times[first:]:
         obs = targets[end]
         p0 = before.periods[len(periods)].d_ela if before is not None and first > 0 else p_prev
-        period = _Period(start, end, thk, model.emulator_state())
-        trial = iter(range(1, 1000))
+        period = _Period(start, end, thk, weights)
+        counter = iter(range(1, 1000))
 
-        def evaluate(p: float, period=period, obs=obs):
-            model.restore_emulator(period.weights)
-            saved = model.run(period.start, period.end, thk0=period.thk0, d_ela=p, keep=tuple(times))
+        def trial(p: float, period=period, obs=obs, counter=counter):
+            saved, series, end_weights = yield TileRun(period.start, period.end, period.thk0, p, tuple(times),
+                                                       period.weights, gradient)
             area = product_area_km2(saved[period.end], res)
-            log(f"{gid}: calibrating {period.start}-{period.end}, trial {next(trial)}: d_ela {p:+.1f} m -> "
+            log(f"{gid}: calibrating {period.start}-{period.end}, trial {next(counter)}: d_ela {p:+.1f} m -> "
                 f"area {area:.4f} km2 (observed {obs:.4f})")
-            return area, (saved, model.emulator_state(), model.last_series)
+            return area, (saved, end_weights, series)
 
-        fit = solve_period(evaluate, obs, p0=p0)
-        saved, end_weights, series = fit.result
+        fit = yield from _search(period_search(obs, p0=p0), trial)
+        saved, weights, series = fit.result
         series_all.update(series)
         period.d_ela = fit.p
         periods.append(period)
-        model.restore_emulator(end_weights)
         saved_all.update(saved)
         rows.append({"time": end, "obs_year": end - OUTLINE_TIME_OFFSET_YEARS, "start": start,
                      "spinup": start == SPINUP_START, "d_ela_m": round(fit.p, 2), "sim_area_km2": fit.area_km2,
@@ -97,12 +118,12 @@ def _calibrate(model: IGMGlacier, gid: str, targets: dict[int, float], log: Log,
         log(f"{gid}: {start}-{end} d_ela {fit.p:+.1f} m, area {fit.area_km2:.4f} vs {obs:.4f} km2 "
             f"({fit.rel_diff_pct:+.2f} %), {fit.iterations} runs, {fit.status}")
         thk, start, p_prev = saved[end], end, fit.p
-    tail_weights = model.emulator_state()
     if start < END_YEAR:  # after the last outline: the last shift carries on
-        saved_all.update(model.run(start, END_YEAR, thk0=thk, d_ela=p_prev))
-        series_all.update(model.last_series)
+        saved, series, _ = yield TileRun(start, END_YEAR, thk, p_prev, (), weights, gradient)
+        saved_all.update(saved)
+        series_all.update(series)
         log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later outline)")
-    return _Calibration(saved_all, series_all, rows, periods, tail_weights)
+    return _Calibration(saved_all, series_all, rows, periods, weights, gradient)
 
 
 def series_geodetic_balance(series: dict, start: int, end: int) -> float:
@@ -114,8 +135,8 @@ def series_geodetic_balance(series: dict, start: int, end: int) -> float:
     return geodetic_balance(v0, v1, a0, a1, end - start)
 
 
-def _calibrate_geodetic(model: IGMGlacier, gid: str, targets: dict[int, float], cal: _Calibration,
-                        geodetic: dict, log: Log) -> tuple[_Calibration, dict]:
+def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _Calibration, geodetic: dict,
+                        log: Log):
     """Make the simulated balance of the geodetic period match the geodetic one, the area still
     matching every outline. Two cases:
 
@@ -124,7 +145,9 @@ def _calibrate_geodetic(model: IGMGlacier, gid: str, targets: dict[int, float], 
       start, and the shifts of the periods after it are solved again for each g. g decides how a
       glacier trades thinning for retreat, which area alone leaves free;
     * no outline after the period's start (e.g. one RGI outline): the shift after the last outline,
-      which no outline constrains, is solved instead of carried on."""
+      which no outline constrains, is solved instead of carried on.
+
+    A generator of runs that returns (the calibration, a record of what was found)."""
     start, end, ref = int(geodetic["start"]), int(geodetic["end"]), float(geodetic["mwe"])
     mb0 = series_geodetic_balance(cal.series, start, end)
     if not np.isfinite(mb0):
@@ -137,38 +160,35 @@ def _calibrate_geodetic(model: IGMGlacier, gid: str, targets: dict[int, float], 
         first = later[0]
         param, from_year = "balance_gradient_factor", cal.periods[first].start
 
-        def evaluate(g: float):
-            model.set_gradient(g, from_year)
-            trial = _calibrate(model, gid, targets, log, first=first, before=cal)
-            mb = series_geodetic_balance(trial.series, start, end)
+        def trial(g: float):
+            new = yield from _calibrate(gid, targets, res, 0.0, log, first=first, before=cal,
+                                        gradient=(g, from_year))
+            mb = series_geodetic_balance(new.series, start, end)
             log(f"{gid}: geodetic calibration: gradient factor {g:.3f} from {from_year} -> balance {start}-{end} "
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
-            return mb, trial
+            return mb, new
 
         x0, x1, bounds, step = 1.0, 1.0 + float(np.clip((ref - mb0) * GRADIENT_PER_MWE, -0.3, 0.3)), \
             GRADIENT_BOUNDS, 0.3
     else:
         param, last = "tail_shift_m", cal.periods[-1]
         p_last, from_year, thk_last = last.d_ela, last.end, cal.saved.get(last.end)
+        if from_year >= END_YEAR or thk_last is None:
+            return cal, {"status": "not calibrated: no year after the last outline to calibrate"}
 
-        def evaluate(p: float):
-            model.restore_emulator(cal.tail_weights)
-            saved = model.run(from_year, END_YEAR, thk0=thk_last, d_ela=p)
-            series = {**{t: v for t, v in cal.series.items() if t <= from_year}, **model.last_series}
-            trial = _Calibration({**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved}, series,
-                                 cal.rows, cal.periods, cal.tail_weights)
+        def trial(p: float):
+            saved, series, _ = yield TileRun(from_year, END_YEAR, thk_last, p, (), cal.tail_weights, cal.gradient)
+            series = {**{t: v for t, v in cal.series.items() if t <= from_year}, **series}
+            new = _Calibration({**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved}, series,
+                               cal.rows, cal.periods, cal.tail_weights, cal.gradient)
             mb = series_geodetic_balance(series, start, end)
             log(f"{gid}: geodetic calibration: shift after {from_year} {p:+.1f} m -> balance {start}-{end} "
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
-            return mb, trial
+            return mb, new
 
-        if from_year >= END_YEAR or thk_last is None:
-            return cal, {"status": "not calibrated: no year after the last outline to calibrate"}
         x0, x1, bounds, step = p_last, p_last - (ref - mb0) * SHIFT_PER_MWE, BOUNDS_M, MAX_STEP_M
-    fit = solve_scalar(evaluate, ref, x0, x1, GEODETIC_TOL_MWE, bounds, step, GEODETIC_MAX_ITER,
-                       known=(x0, mb0, cal))
-    if param == "balance_gradient_factor":
-        model.set_gradient(fit.x, from_year)
+    fit = yield from _search(scalar_search(ref, x0, x1, GEODETIC_TOL_MWE, bounds, step, GEODETIC_MAX_ITER,
+                                           known=(x0, mb0, cal)), trial)
     record = {"parameter": param, "value": round(fit.x, 4), "from_year": int(from_year),
               "start": start, "end": end, "geodetic_mwe": ref, "simulated_mwe": round(fit.value, 4),
               "uncalibrated_mwe": round(mb0, 4), "runs": fit.iterations - 1, "status": fit.status,
@@ -182,14 +202,13 @@ def _calibrate_geodetic(model: IGMGlacier, gid: str, targets: dict[int, float], 
     return fit.result, record
 
 
-def _leave_one_out(model: IGMGlacier, gid: str, targets: dict[int, float], periods: list[_Period],
-                   log: Log) -> list[dict]:
+def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibration, log: Log):
     """For each outline, the area the model predicts for it when calibrated without it: the
     period it ends is merged with the next one and one shift is solved for the next outline (the
     first outline: the spin-up lands on the second one); the last outline is predicted by carrying
-    the shift before it on, as the model does after its last outline. Each figure is out of sample."""
-    res = model.resolution
-    out = []
+    the shift before it on, as the model does after its last outline. Each figure is out of sample.
+    A generator of runs that returns the rows."""
+    periods, out = cal.periods, []
     if len(periods) < 2:
         return out
     for k, period in enumerate(periods):
@@ -197,18 +216,17 @@ def _leave_one_out(model: IGMGlacier, gid: str, targets: dict[int, float], perio
         if k + 1 < len(periods):
             nxt = periods[k + 1]
 
-            def evaluate(p: float, period=period, nxt=nxt, t_obs=t_obs):
-                model.restore_emulator(period.weights)
-                saved = model.run(period.start, nxt.end, thk0=period.thk0, d_ela=p, keep=(t_obs,))
+            def trial(p: float, period=period, nxt=nxt, t_obs=t_obs):
+                saved, _, _ = yield TileRun(period.start, nxt.end, period.thk0, p, (t_obs,), period.weights,
+                                            cal.gradient)
                 return product_area_km2(saved[nxt.end], res), saved
 
-            fit = solve_period(evaluate, targets[nxt.end], p0=nxt.d_ela, max_iter=LOO_MAX_ITER,
-                               aim_pct=TOL_PCT, aim_pixels=TOL_PIXELS)
+            fit = yield from _search(period_search(targets[nxt.end], p0=nxt.d_ela, max_iter=LOO_MAX_ITER,
+                                                   aim_pct=TOL_PCT, aim_pixels=TOL_PIXELS), trial)
             saved, how, shift = fit.result, f"calibrated to the {nxt.end - OUTLINE_TIME_OFFSET_YEARS} outline", fit.p
         else:
             shift = periods[k - 1].d_ela
-            model.restore_emulator(period.weights)
-            saved = model.run(period.start, t_obs, thk0=period.thk0, d_ela=shift)
+            saved, _, _ = yield TileRun(period.start, t_obs, period.thk0, shift, (), period.weights, cal.gradient)
             how = "the shift before it carried on"
         area = product_area_km2(saved[t_obs], res)
         out.append({"obs_year": t_obs - OUTLINE_TIME_OFFSET_YEARS, "time": t_obs, "obs_area_km2": obs,
@@ -217,6 +235,32 @@ def _leave_one_out(model: IGMGlacier, gid: str, targets: dict[int, float], perio
         log(f"{gid}: left out the {t_obs - OUTLINE_TIME_OFFSET_YEARS} outline ({how}): predicted {area:.4f} km2 "
             f"vs {obs:.4f} observed ({out[-1]['rel_diff_pct']:+.2f} %)")
     return out
+
+
+def glacier_runs(gid: str, targets: dict[int, float], res: float, first_shift: float, log: Log,
+                 geodetic: dict | None = None, leave_one_out: bool = True):
+    """Everything one glacier's simulation needs, as a generator of runs: the calibration to its
+    outlines, to its geodetic balance if it has one, the leave-one-out validation; returns
+    (calibration, geodetic record, validation rows)."""
+    cal = yield from _calibrate(gid, targets, res, first_shift, log)
+    fit: dict = {}
+    if geodetic:
+        cal, fit = yield from _calibrate_geodetic(gid, targets, res, cal, geodetic, log)
+    validation = (yield from _leave_one_out(gid, targets, res, cal, log)) if leave_one_out else []
+    return cal, fit, validation
+
+
+def run_alone(model: IGMBatch, runs, tile: int = 0):
+    """Answer a generator of runs with tile `tile` of `model` alone, each run from its own
+    emulator weights; returns what the generator returns."""
+    initial = model.emulator_state()
+
+    def evaluate(run: TileRun) -> RunResult:
+        model.restore_emulator(initial if run.weights is None else run.weights)
+        ((saved, series),) = model.run_tiles({tile: run}).values()
+        return saved, series, model.emulator_state()
+
+    return drive(runs, evaluate)
 
 
 def annual_mass_balance(volume_km3: np.ndarray, area_km2: np.ndarray) -> np.ndarray:
@@ -248,8 +292,8 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     `targets` maps model times (an outline's year + 1) to observed areas; the run is calibrated to
     them. Without, it is a plain run (no shift), flagged uncalibrated. With `geodetic` (`start`,
     `end` years and `mwe`, a geodetic balance) the balance of that period is calibrated to it too
-    (`_calibrate_geodetic`). `fingerprint` (of the
-    domain, emulator, settings and targets) is stored with the result."""
+    (`_calibrate_geodetic`). `fingerprint` (of the domain, emulator, settings and targets) is
+    stored with the result."""
     t0 = time.perf_counter()
     with xr.open_dataset(domain_path) as ds:
         domain = ds.load()
@@ -258,22 +302,28 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         f"(spin-up from {SPINUP_START}), rheology factor {settings.rheology_factor:g}")
     model = IGMGlacier(domain, settings)
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
-    validation: list[dict] = []
-    geodetic_fit: dict = {}
     if targets:
-        cal = _calibrate(model, gid, targets, log)
-        if geodetic:
-            cal, geodetic_fit = _calibrate_geodetic(model, gid, targets, cal, geodetic, log)
-        saved, series, calibration = cal.saved, cal.series, cal.rows
-        if settings.leave_one_out:
-            validation = _leave_one_out(model, gid, targets, cal.periods, log)
+        result = run_alone(model, glacier_runs(gid, targets, model.resolution, model.balanced_shift(), log, geodetic,
+                                               settings.leave_one_out))
     else:
         def progress(year: int, thk: np.ndarray) -> None:
             if year >= START_YEAR:
                 log(f"{gid}: simulated year {year}, volume {thk.sum() * 1e4 / 1e9:.4f} km3")
 
-        saved, calibration = model.run(SPINUP_START, END_YEAR, on_save=progress), []
-        series = model.last_series
+        saved = model.run(SPINUP_START, END_YEAR, on_save=progress)
+        result = (_Calibration(saved, model.last_series, [], [], None), {}, [])
+    return write_simulation(out_path, domain, targets, *result, settings, model,
+                            {"runtime_s": round(time.perf_counter() - t0, 2), "model_runs": model.runs}, fingerprint)
+
+
+def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, float], cal: _Calibration,
+                     geodetic_fit: dict, validation: list, settings: IGMSettings, model: IGMBatch, figures: dict,
+                     fingerprint: str | None = None) -> dict:
+    """The simulation's NetCDF (thickness at the epochs and the outlines' model times, yearly
+    volume, area and balance, the calibration and its validation) written atomically; returns the
+    figures Dagster reports for it."""
+    gid = domain.attrs["glacier_id"]
+    saved, series, calibration = cal.saved, cal.series, cal.rows
     missing = sorted(set(EPOCHS) - set(saved))
     if missing:
         raise RuntimeError(f"glacier {gid}: IGM saved no thickness for {missing}")
@@ -282,7 +332,6 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     thk_obs = np.stack([saved[t] for t in outline_times]) if outline_times else np.zeros((0, *thk.shape[1:]), "float32")
     if not (np.isfinite(thk).all() and np.isfinite(thk_obs).all()):
         raise RuntimeError(f"glacier {gid}: IGM produced non-finite thickness")
-    runtime = time.perf_counter() - t0
     versions = software_versions()
     status = calibration_status(calibration, geodetic_fit)
     years = np.array(sorted(series), dtype="int32")
@@ -302,7 +351,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
                 "year": ("year", years, {"units": "year"}),
                 "x": domain["x"], "y": domain["y"]},
         attrs={"glacier_id": gid, "crs": domain.attrs["crs"], "device": model.device,
-               "iceflow_startup_s": round(model.startup_s, 2), "runtime_s": round(runtime, 2),
+               "iceflow_startup_s": round(model.startup_s, 2), **figures,
                "emulator": settings.emulator_weights or "cold start",
                "emulator_iterations": settings.warm_iterations if settings.emulator_weights else settings.cold_iterations,
                "spinup_start": SPINUP_START, "rheology_factor": settings.rheology_factor,
@@ -313,9 +362,8 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
                **{f"version_{k}": v for k, v in versions.items()}},
     )
     write_netcdf(out_path, out)
-    return {"device": model.device, "runtime_s": round(runtime, 2), "iceflow_startup_s": round(model.startup_s, 2),
-            "calibration_status": status, "model_runs": model.runs,
-            "rheology_factor": settings.rheology_factor, "versions": versions}
+    return {"device": model.device, **figures, "iceflow_startup_s": round(model.startup_s, 2),
+            "calibration_status": status, "rheology_factor": settings.rheology_factor, "versions": versions}
 
 
 def calibration_status(rows: list[dict], geodetic: dict | None = None) -> str:

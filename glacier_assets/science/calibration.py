@@ -20,7 +20,7 @@ bounds, it keeps the best evaluation and says whether that is within tolerance (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 from ..constants import PRODUCT_RESOLUTION_M
 
@@ -65,8 +65,7 @@ def converged(area: float, obs: float, tol_pct: float = TOL_PCT, tol_pixels: int
     return abs(area - obs) <= max(tol_pct / 100.0 * obs, tol_pixels * pixel_km2)
 
 
-def solve_period(
-    evaluate: Callable[[float], tuple[float, Any]],
+def period_search(
     obs_km2: float,
     p0: float = 0.0,
     tol_pct: float = TOL_PCT,
@@ -77,8 +76,9 @@ def solve_period(
     max_iter: int = MAX_ITER,
     aim_pct: float = AIM_PCT,
     aim_pixels: int = AIM_PIXELS,
-) -> PeriodFit:
-    """Find p with A(p) ~= obs_km2; `evaluate(p)` returns (area_km2, anything to keep)."""
+) -> Generator[float, tuple[float, Any], PeriodFit]:
+    """Find p with A(p) ~= obs_km2: yields each p to try and is sent back (area_km2, anything to
+    keep) for it (`drive` runs it with a function; a batch of glaciers runs many side by side)."""
     if obs_km2 <= 0:
         raise ValueError("observed area must be positive")
     lo_b, hi_b = bounds
@@ -88,7 +88,7 @@ def solve_period(
     above = below = None  # (p, f) with f > 0 (too much ice) and f < 0 (too little)
     p = clamp(p0)
     for it in range(1, max_iter + 1):
-        area, result = evaluate(p)
+        area, result = yield p
         f = area - obs_km2
         history.append((p, area))
         if best is None or abs(f) < abs(best.area_km2 - obs_km2):
@@ -129,6 +129,22 @@ def solve_period(
     return best
 
 
+def drive(search: Generator, evaluate: Callable[[Any], Any]) -> Any:
+    """Run a search generator to its end, answering each value it yields with `evaluate(value)`;
+    returns what the generator returns."""
+    try:
+        value = next(search)
+        while True:
+            value = search.send(evaluate(value))
+    except StopIteration as done:
+        return done.value
+
+
+def solve_period(evaluate: Callable[[float], tuple[float, Any]], obs_km2: float, **options) -> PeriodFit:
+    """`period_search` with `evaluate(p)` returning (area_km2, anything to keep)."""
+    return drive(period_search(obs_km2, **options), evaluate)
+
+
 @dataclass
 class ScalarFit:
     x: float
@@ -140,8 +156,7 @@ class ScalarFit:
     history: list[tuple[float, float]] = field(default_factory=list)  # (x, value)
 
 
-def solve_scalar(
-    evaluate: Callable[[float], tuple[float, Any]],
+def scalar_search(
     target: float,
     x0: float,
     x1: float,
@@ -150,8 +165,8 @@ def solve_scalar(
     max_step: float,
     max_iter: int,
     known: tuple[float, float, Any] | None = None,
-) -> ScalarFit:
-    """x with evaluate(x)[0] within `tol` of `target`, for a function monotonic in x whose
+) -> Generator[float, tuple[float, Any], ScalarFit]:
+    """x whose value (sent back for each x yielded, with anything to keep) is within `tol` of `target`, for a function monotonic in x whose
     direction is not known beforehand: secant steps (capped at `max_step`) from x0 and x1 until
     two values straddle the target, then regula falsi between the nearest such pair. `known` is an
     evaluation (x0, value, result) already made. After `max_iter` new evaluations, or when a step
@@ -159,7 +174,7 @@ def solve_scalar(
     lo_b, hi_b = bounds
     points: list[tuple[float, float, Any]] = [known] if known is not None else []
     if not points:
-        points.append((x0, *evaluate(x0)))
+        points.append((x0, *(yield x0)))
 
     def fit(status: str) -> ScalarFit:
         x, v, r = min(points, key=lambda q: abs(q[1] - target))
@@ -172,7 +187,7 @@ def solve_scalar(
         x = min(max(x, lo_b), hi_b)
         if any(abs(x - q[0]) < 1e-9 for q in points):
             break
-        points.append((x, *evaluate(x)))
+        points.append((x, *(yield x)))
         if abs(points[-1][1] - target) <= tol:
             return fit("converged")
         pairs = [(a, b) for i, a in enumerate(points) for b in points[i + 1:] if (a[1] - target) * (b[1] - target) < 0]
@@ -187,3 +202,8 @@ def solve_scalar(
     if abs(best.value - target) <= tol:
         best.status = "converged"
     return best
+
+
+def solve_scalar(evaluate: Callable[[float], tuple[float, Any]], target: float, *args, **options) -> ScalarFit:
+    """`scalar_search` with `evaluate(x)` returning (value, anything to keep)."""
+    return drive(scalar_search(target, *args, **options), evaluate)

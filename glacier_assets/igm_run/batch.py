@@ -1,0 +1,105 @@
+"""Many glaciers simulated and calibrated in one packed IGM run (`IGMBatch`).
+
+Each glacier's calibration is the same generator of runs as when it runs alone
+(`simulate.glacier_runs`): the spin-up onto its first outline, a shift per later outline, its
+geodetic balance, the leave-one-out predictions. Here they advance side by side: every round is
+one IGM run of the packed grid in which each glacier still calibrating runs the trial its own
+root finder asked for, on its own calendar (its period's years), and gets its answer back; a
+glacier whose calibration is done holds no ice until the batch is done. One TensorFlow graph and
+one emulator start-up serve the whole batch; each round starts from the batch's emulator at the
+start of the period most of its glaciers are in (`_round_weights`). A glacier whose calibration fails is named and dropped; the others
+go on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import xarray as xr
+
+from ..constants import END_YEAR, SPINUP_START
+from .model import IGMBatch, IGMSettings
+from .simulate import glacier_runs, write_simulation
+
+Log = Callable[[str], None]
+
+
+def run_packed(model: IGMBatch, runs: dict[int, Any]) -> tuple[dict[int, Any], dict[int, str], int]:
+    """Answer many tiles' generators of runs side by side, one batch run per round. Returns what
+    each generator returned, the error of each that raised, and the number of rounds."""
+    pending, results, errors = {}, {}, {}
+
+    def advance(k: int, answer=None) -> None:
+        try:
+            pending[k] = runs[k].send(answer)
+        except StopIteration as done:
+            results[k] = done.value
+            pending.pop(k, None)
+        except Exception as exc:  # one glacier's failure is its own
+            errors[k] = str(exc) or type(exc).__name__
+            pending.pop(k, None)
+
+    for k in runs:
+        advance(k)
+    initial = model.emulator_state()
+    rounds = 0
+    while pending:
+        model.restore_emulator(_round_weights(list(pending.values()), initial))
+        answers = model.run_tiles(dict(pending))
+        weights = model.emulator_state()
+        rounds += 1
+        for k, (saved, series) in answers.items():
+            advance(k, (saved, series, weights))
+    return results, errors, rounds
+
+
+def _round_weights(runs: list, initial: list) -> list:
+    """The emulator weights a round starts from: those most of its runs ask for (each run asks
+    for the batch's weights at its period's start, as a glacier alone starts every trial of a
+    period from the same weights); the weights after the start-up where they ask for none."""
+    counts = Counter(id(r.weights) for r in runs)
+    chosen = next(r.weights for r in runs if id(r.weights) == max(counts, key=counts.get))
+    return initial if chosen is None else chosen
+
+
+def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IGMSettings,
+                   targets: list[dict[int, float]], geodetic: list[dict | None] | None = None,
+                   fingerprints: list[str | None] | None = None, log: Log = print) -> list[dict]:
+    """`simulate.simulate_glacier` for many calibrated glaciers at once: their domains packed into
+    one IGM model, their calibrations run side by side, each glacier's NetCDF written as its own
+    run would write it. Returns per glacier its figures, or {"error": why} if it failed."""
+    t0 = time.perf_counter()
+    domains = [xr.load_dataset(p) for p in domain_paths]
+    n = len(domains)
+    geodetic = geodetic or [None] * n
+    fingerprints = fingerprints or [None] * n
+    ids = [d.attrs["glacier_id"] for d in domains]
+    if not all(targets):
+        raise ValueError("a packed batch calibrates its glaciers: every glacier needs outlines "
+                         f"({', '.join(g for g, t in zip(ids, targets) if not t)} has none)")
+    model = IGMBatch(domains, settings)
+    log(f"batch of {n} glaciers: IGM on a packed {model.packing.shape[0]}x{model.packing.shape[1]} grid "
+        f"({model.packing.fill_fraction:.0%} glacier domains), {SPINUP_START}-{END_YEAR}")
+    targets = [{int(t): float(a) for t, a in tg.items()} for tg in targets]
+    runs = {k: glacier_runs(ids[k], targets[k], model.resolution, model.balanced_shift(k), log, geodetic[k],
+                            settings.leave_one_out) for k in range(n)}
+    results, errors, rounds = run_packed(model, runs)
+    runtime = time.perf_counter() - t0
+    log(f"batch of {n} glaciers: {rounds} packed runs, {runtime:.1f} s")
+    out = []
+    for k in range(n):
+        if k in errors:
+            log(f"{ids[k]}: FAILED in the batch: {errors[k]}")
+            out.append({"error": f"glacier {ids[k]}: {errors[k]}"})
+            continue
+        figures = {"runtime_s": round(runtime / n, 2), "batch_size": n, "batch_runtime_s": round(runtime, 2),
+                   "model_runs": rounds}
+        try:
+            out.append(write_simulation(out_paths[k], domains[k], targets[k], *results[k], settings, model, figures,
+                                        fingerprints[k]))
+        except Exception as exc:
+            out.append({"error": str(exc)})
+    return out

@@ -50,7 +50,7 @@ climate:
     return path
 
 
-def chain_definitions(products: Path, region_spec: Path, include=()):
+def chain_definitions(products: Path, region_spec: Path, include=(), leave_one_out: bool = True):
     """The project's assets and jobs with resources pointing at a test products folder."""
     import dagster as dg
 
@@ -65,7 +65,7 @@ def chain_definitions(products: Path, region_spec: Path, include=()):
         resources={
             "store": ProductStore(root=str(products), catalog_root=str(products.parent / "catalog")),
             "region": RegionSource(spec=str(region_spec), include=list(include)),
-            "igm": IGMRunner(threads=1),
+            "igm": IGMRunner(threads=1, leave_one_out=leave_one_out),
         },
     )
 

@@ -26,7 +26,7 @@ def perturbed(tmp_path_factory, demo_chain):
     products = root / "products"
     (products / EMULATOR_RELPATH).parent.mkdir(parents=True)
     shutil.copy(demo_chain["products"] / EMULATOR_RELPATH, products / EMULATOR_RELPATH)
-    defs = chain_definitions(products, region / "region.yaml", (GID,))
+    defs = chain_definitions(products, region / "region.yaml", (GID,), leave_one_out=False)  # the gate, not skill
     (root / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "home")) as instance:
         dg.materialize([*defs.assets, *defs.asset_checks], selection=["outline_inventory", "ice_rheology"],

@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import geopandas as gpd
 import xarray as xr
 
 REPO = Path(__file__).resolve().parents[1]

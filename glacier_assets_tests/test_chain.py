@@ -32,7 +32,6 @@ pytestmark = pytest.mark.igm
 
 
 def _latest(instance, key: str, partition: str):
-    ev = instance.get_latest_materialization_event(dg.AssetKey(key)) if partition is None else None
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[partition]), limit=1).records
     return records[0].asset_materialization.metadata

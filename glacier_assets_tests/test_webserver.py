@@ -73,9 +73,9 @@ def webserver(tmp_path_factory, demo_chain):
         yield {"url": url, "port": port, "home": home,
                "client": DagsterGraphQLClient("127.0.0.1", port_number=port)}
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user stops it; its home is thrown away
         try:
-            proc.wait(15)
+            proc.wait(5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()

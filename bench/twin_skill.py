@@ -125,7 +125,8 @@ def main() -> None:
         for path in sorted((products / "simulations").glob("*.nc")):
             g = path.stem
             a, b = int(geo.loc[g, "start"]), int(geo.loc[g, "end"])
-            sim, area = simulated_geodetic_balance(path, a, b)
+            figures = simulated_geodetic_balance(path, a, b)
+            sim, area = figures["simulated_mb_mwe"], figures["mean_area_km2"]
             true = geodetic_balance(t.loc[(g, a), "volume_km3"], t.loc[(g, b), "volume_km3"], t.loc[(g, a), "area_km2"],
                                     t.loc[(g, b), "area_km2"], b - a)
             rows.append({"sim": sim, "truth": true, "geodetic": geo.loc[g, "dmdtda_mwe"], "area": area})

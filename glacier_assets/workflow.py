@@ -247,7 +247,8 @@ def calibration_targets(rows: gpd.GeoDataFrame) -> dict[int, float]:
 
 def geodetic_targets(spec: RegionSpec) -> dict[str, dict]:
     """Glacier -> the geodetic balance its simulation is calibrated to (`start`, `end`, `mwe` and,
-    if the table gives it, its error `err`, all m w.e. a-1); empty when the spec gives none or says to only compare with them."""
+    if the table gives it, its error `err`, all m w.e. a-1); empty when the spec gives none or
+    says to only compare with them."""
     from .inventory.reference import read_geodetic_table
 
     source = spec.geodetic_mass_balance
@@ -660,28 +661,23 @@ def evaluate_thickness(sim_path: Path, observed_tif: Path, year: int) -> dict:
     return {**thickness_skill(thk, reproject_raster(str(observed_tif), grid)), "model_time": when}
 
 
-def simulated_geodetic_balance(sim_path: Path, start: int, end: int) -> tuple[float, float]:
-    """The simulation's mean specific balance from the start of `start` to the start of `end`
-    (m w.e. a-1), computed as a geodetic one is (`science.skill.geodetic_balance`), and its mean
-    area (km2) over the period; NaNs outside the simulated years."""
-    from .science.skill import geodetic_balance
+def simulated_geodetic_balance(sim_path: Path, start: int, end: int) -> dict:
+    """From one read of a simulation: its mean specific balance from the start of `start` to the
+    start of `end` (`simulated_mb_mwe`, m w.e. a-1, made as a geodetic one is:
+    `science.skill.series_geodetic_balance`; NaN outside the simulated years), its mean area over
+    the period (`mean_area_km2`) and how its balance was calibrated to a geodetic one
+    (`mb_calibration`, e.g. "balance_gradient_factor 1.153 from 2000, converged"; "" if not)."""
+    from .science.skill import series_geodetic_balance
 
     with xr.open_dataset(sim_path) as sim:
-        vol, area = sim["volume_series"].to_series(), sim["area_series"].to_series()
-    if start not in vol.index or end not in vol.index:
-        return float("nan"), float("nan")
-    return (geodetic_balance(vol[start], vol[end], area[start], area[end], end - start),
-            0.5 * float(area[start] + area[end]))
-
-
-def geodetic_calibration_label(sim_path: Path) -> str:
-    """How the simulation's balance was calibrated to a geodetic one, e.g.
-    "balance_gradient_factor 1.153 from 2000, converged"; "" when it was not."""
-    with xr.open_dataset(sim_path) as sim:
+        years = sim["year"].values.astype(int).tolist()
+        series = dict(zip(years, zip(sim["volume_series"].values.tolist(), sim["area_series"].values.tolist())))
         record = json.loads(sim.attrs.get("geodetic_calibration") or "{}")
-    if "parameter" not in record:
-        return ""
-    return f"{record['parameter']} {record['value']:g} from {record['from_year']}, {record['status']}"
+    both = start in series and end in series
+    return {"simulated_mb_mwe": series_geodetic_balance(series, start, end),
+            "mean_area_km2": 0.5 * (series[start][1] + series[end][1]) if both else float("nan"),
+            "mb_calibration": (f"{record['parameter']} {record['value']:g} from {record['from_year']}, "
+                               f"{record['status']}") if "parameter" in record else ""}
 
 
 def simulated_mass_balance(sim_path: Path) -> pd.Series:

@@ -29,7 +29,6 @@ from ..workflow import (
     calibration_rows,
     code_for,
     published_outline_table,
-    geodetic_calibration_label,
     simulated_geodetic_balance,
 )
 from ._metadata import markdown_table, metadata
@@ -54,10 +53,9 @@ def geodetic_comparison(store: ProductStore, region: RegionSource, glaciers) -> 
         if not sim.exists():
             continue
         ref = table.loc[gid]
-        mb, area = simulated_geodetic_balance(sim, int(ref["start"]), int(ref["end"]))
         rows.append({"glacier_id": gid, "start": int(ref["start"]), "end": int(ref["end"]),
-                     "geodetic_mb_mwe": float(ref["dmdtda_mwe"]), "simulated_mb_mwe": mb, "mean_area_km2": area,
-                     "mb_calibration": geodetic_calibration_label(sim)})
+                     "geodetic_mb_mwe": float(ref["dmdtda_mwe"]),
+                     **simulated_geodetic_balance(sim, int(ref["start"]), int(ref["end"]))})
     return pd.DataFrame(rows, columns=GEODETIC_COLUMNS)
 
 

@@ -7,8 +7,8 @@ one IGM run of the packed grid in which each glacier still calibrating runs the 
 root finder asked for, on its own calendar (its period's years), and gets its answer back; a
 glacier whose calibration is done holds no ice until the batch is done. One TensorFlow graph and
 one emulator start-up serve the whole batch; each round starts from the batch's emulator at the
-start of the period most of its glaciers are in (`_round_weights`). A glacier whose calibration fails is named and dropped; the others
-go on.
+start of the period most of its glaciers are in (`_round_weights`). A glacier whose calibration
+fails is named and dropped; the others go on.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The configuration is IGM's own module defaults (`igm/conf`) merged with OmegaCon
 order is smb -> iceflow -> time -> thk, as in IGM's examples. The surface mass balance is our own
 IGM process: it reads the domain's yearly balance profiles at the simulated surface (so geometry
 feeds back on the balance), shifted by `d_ela` and, from a given year on, scaled by a
-balance-gradient factor (`set_gradient`, calibrated to a geodetic balance), and like IGM's
+balance-gradient factor (`TileRun.gradient`, calibrated to a geodetic balance), and like IGM's
 `smb.simple` it replaces positive balance outside the domain's `icemask` with -10 m/a.
 
 The ice-flow emulator (IGM's default `unified` method: a CNN trained on the Blatter-Pattyn energy
@@ -34,6 +34,7 @@ from ..science.packing import GUTTER_CELLS, Packing, pack_tiles
 _TF_CONFIGURED: dict = {}
 COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
 WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py)
+NO_GRADIENT = (1.0, float("inf"))  # a balance-gradient factor of 1 from no year on
 IDLE_SHIFT_M = 3000.0  # the ELA shift of a tile with nothing to run in a batch run: no snow anywhere
 
 
@@ -171,7 +172,7 @@ class TileRun:
     d_ela: float = 0.0
     keep: tuple[int, ...] = ()
     weights: list | None = None
-    gradient: tuple[float, float] = (1.0, float("inf"))
+    gradient: tuple[float, float] = NO_GRADIENT
 
 
 class IGMBatch:
@@ -262,8 +263,8 @@ class IGMBatch:
         m) at the end, every `SAVE_EVERY_YEARS` years and at the years in `keep`."""
         n = len(self.domains)
         shifts = np.broadcast_to(np.asarray(d_ela, dtype="float64"), (n,))
-        runs = {k: TileRun(int(start), int(end), (thk0 or [None] * n)[k], float(shifts[k]), tuple(keep),
-                           gradient=(float(self.smb.gradient[k]), float(self.smb.gradient_from[k]))) for k in range(n)}
+        runs = {k: TileRun(int(start), int(end), (thk0 or [None] * n)[k], float(shifts[k]), tuple(keep))
+                for k in range(n)}
         return [saved for saved, _ in self.run_tiles(runs, on_save).values()]
 
     def run_tiles(self, runs: dict[int, TileRun], on_save: Callable[[int, list[np.ndarray]], None] | None = None
@@ -315,11 +316,6 @@ class IGMBatch:
         thk = domain["thk"].values
         return self.smb.profiles[tile].balanced_shift((domain["topg"].values + thk)[thk > 0])
 
-    def set_gradient(self, factor: float, from_year: float, tile: int = 0) -> None:
-        """Scale tile `tile`'s balance profiles (about their ELA, so their gradients) by `factor`
-        in every run's years from `from_year` on."""
-        self.smb.gradient[tile], self.smb.gradient_from[tile] = float(factor), float(from_year)
-
     def emulator_state(self) -> list[np.ndarray]:
         """The emulator's weights now (to rewind to before each calibration trial)."""
         if not self._iceflow_ready:
@@ -356,7 +352,6 @@ class IGMGlacier(IGMBatch):
                                (lambda year, tiles: on_save(year, tiles[0])), keep)
         self.last_series = self.last_series[0]
         return saved[0]
-
 
 
 def software_versions() -> dict[str, str]:

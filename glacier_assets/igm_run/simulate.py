@@ -21,14 +21,13 @@ from ..science.grids import Grid
 from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.masks import volume_km3
 from ..science.resample import product_area_km2
-from ..science.skill import geodetic_balance
+from ..science.skill import series_geodetic_balance
 from ..storage import write_netcdf
-from .model import IGMBatch, IGMGlacier, IGMSettings, TileRun, software_versions
+from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, TileRun, software_versions
 
 Log = Callable[[str], None]
 
 
-NO_GRADIENT = (1.0, float("inf"))
 RunResult = tuple  # (kept thickness by year, (volume, area) series by year, the emulator's weights after)
 
 
@@ -124,15 +123,6 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
         series_all.update(series)
         log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later outline)")
     return _Calibration(saved_all, series_all, rows, periods, weights, gradient)
-
-
-def series_geodetic_balance(series: dict, start: int, end: int) -> float:
-    """The mean specific balance (m w.e. a-1) of a (volume, area) series from the start of
-    `start` to the start of `end`, made as a geodetic one is."""
-    if start not in series or end not in series:
-        return float("nan")
-    (v0, a0), (v1, a1) = series[start], series[end]
-    return geodetic_balance(v0, v1, a0, a1, end - start)
 
 
 def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _Calibration, geodetic: dict,

@@ -42,3 +42,12 @@ def geodetic_balance(volume_start_km3: float, volume_end_km3: float, area_start_
     if not mean_area > 0:
         return float("nan")
     return (volume_end_km3 - volume_start_km3) / mean_area * 1e3 * GEODETIC_DENSITY / 1000.0 / years
+
+
+def series_geodetic_balance(series, start: int, end: int) -> float:
+    """`geodetic_balance` of a series {year: (volume km3, area km2)} from the start of `start` to
+    the start of `end`; NaN when either year is not in it."""
+    if start not in series or end not in series:
+        return float("nan")
+    (v0, a0), (v1, a1) = series[start], series[end]
+    return geodetic_balance(v0, v1, a0, a1, end - start)

@@ -89,12 +89,6 @@ class _Slab:
     def __init__(self):
         self.runs, self.last_series = 0, {}
 
-    def emulator_state(self):
-        return []
-
-    def restore_emulator(self, weights):
-        pass
-
     def run(self, start, end, thk0=None, d_ela=0.0, keep=()):
         self.runs += 1
         thk, self.last_series = np.array(thk0, dtype=float), {}

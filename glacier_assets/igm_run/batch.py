@@ -6,15 +6,13 @@ geodetic balance, the leave-one-out predictions. Here they advance side by side:
 one IGM run of the packed grid in which each glacier still calibrating runs the trial its own
 root finder asked for, on its own calendar (its period's years), and gets its answer back; a
 glacier whose calibration is done holds no ice until the batch is done. One TensorFlow graph and
-one emulator start-up serve the whole batch; each round starts from the batch's emulator at the
-start of the period most of its glaciers are in (`_round_weights`). A glacier whose calibration
-fails is named and dropped; the others go on.
+one ice-flow start-up serve the whole batch; each glacier's run starts from its own flow state
+(`IGMBatch.run_tiles`). A glacier whose calibration fails is named and dropped; the others go on.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,25 +42,13 @@ def run_packed(model: IGMBatch, runs: dict[int, Any]) -> tuple[dict[int, Any], d
 
     for k in runs:
         advance(k)
-    initial = model.emulator_state()
     rounds = 0
     while pending:
-        model.restore_emulator(_round_weights(list(pending.values()), initial))
         answers = model.run_tiles(dict(pending))
-        weights = model.emulator_state()
         rounds += 1
-        for k, (saved, series) in answers.items():
-            advance(k, (saved, series, weights))
+        for k, answer in answers.items():
+            advance(k, answer)
     return results, errors, rounds
-
-
-def _round_weights(runs: list, initial: list) -> list:
-    """The emulator weights a round starts from: those most of its runs ask for (each run asks
-    for the batch's weights at its period's start, as a glacier alone starts every trial of a
-    period from the same weights); the weights after the start-up where they ask for none."""
-    counts = Counter(id(r.weights) for r in runs)
-    chosen = next(r.weights for r in runs if id(r.weights) == max(counts, key=counts.get))
-    return initial if chosen is None else chosen
 
 
 def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IGMSettings,

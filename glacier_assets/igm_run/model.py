@@ -7,10 +7,17 @@ feeds back on the balance), shifted by `d_ela` and, from a given year on, scaled
 balance-gradient factor (`TileRun.gradient`, calibrated to a geodetic balance), and like IGM's
 `smb.simple` it replaces positive balance outside the domain's `icemask` with -10 m/a.
 
-The ice-flow emulator (IGM's default `unified` method: a CNN trained on the Blatter-Pattyn energy
-while the model runs) is built once per `IGMGlacier` and reused by every `run()`, so repeated runs
-(calibration) pay the start-up once. With `emulator_weights` it starts from a shared pretrained
-network and trains `warm_iterations` instead of IGM's 300 cold-start iterations.
+Ice flow is IGM's `unified` solver, which minimises the Blatter-Pattyn energy. By default
+(`mapping="identity"`) the unknowns are each cell's velocities themselves, improved by a few Adam
+iterations every time step from the step before. The energy is a sum over cells, so glaciers packed
+into one grid are solved as if each ran alone (`test_batch.py`), and the solution is closer to
+the converged one than the emulator's (bench/flow_solver.py). `mapping="network"` is IGM's default:
+a CNN emulator trained while the model runs, shared by every glacier of a grid; with
+`emulator_weights` it starts from a pretrained network and trains `warm_iterations`.
+
+The flow state (the velocities, or the network's weights) a run starts from is part of the run
+(`TileRun.flow`) and each run returns its own, so a calibration trial depends on its inputs and
+not on the trials before it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,6 +42,11 @@ from ..science.packing import GUTTER_CELLS, Packing, pack_tiles
 _TF_CONFIGURED: dict = {}
 COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
 WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py)
+FLOW_MAPPING = "identity"  # IGM unified solver's unknowns: each cell's velocities ("network": a CNN emulator)
+# Adam on the velocities: IGM's defaults are tuned for a network's weights (lr 5e-4, 5 iterations
+# every 5 steps) and leave velocities far from converged; these stay within 4 % of an L-BFGS
+# solve's volumes over 90 years on the demo glaciers at 1.1x the cost (bench/flow_solver.py).
+IDENTITY_IGM = {"adam.lr": 0.05, "adam.lr_init": 0.05, "retrain_freq": 1, "nbit": 5}
 NO_GRADIENT = (1.0, float("inf"))  # a balance-gradient factor of 1 from no year on
 IDLE_SHIFT_M = 3000.0  # the ELA shift of a tile with nothing to run in a batch run: no snow anywhere
 
@@ -47,6 +60,7 @@ class IGMSettings:
     cold_iterations: int = COLD_ITERATIONS
     rheology_factor: float = 1.0  # scales the ice's mobility (Glen A and sliding), science/inversion.py
     leave_one_out: bool = True  # predict each outline with it left out of the calibration
+    mapping: str = FLOW_MAPPING  # "identity" (velocities solved per cell) or "network" (IGM's CNN emulator)
     overrides: dict = field(default_factory=dict)  # dotted IGM config keys -> values
 
 
@@ -78,7 +92,12 @@ def igm_config(settings: IGMSettings):
     cfg.processes.time.save = 1.0  # every year: the epochs and any outline's date are whole years
     from ..science.inversion import igm_overrides
 
-    for key, value in {**igm_overrides(settings.rheology_factor), **settings.overrides}.items():
+    if settings.mapping not in ("identity", "network"):
+        raise ValueError(f"IGM mapping {settings.mapping!r}: expected 'identity' or 'network'")
+    flow = {"processes.iceflow.unified.mapping": settings.mapping}
+    if settings.mapping == "identity":
+        flow.update({f"processes.iceflow.unified.{k}": v for k, v in IDENTITY_IGM.items()})
+    for key, value in {**flow, **igm_overrides(settings.rheology_factor), **settings.overrides}.items():
         OmegaConf.update(cfg, key, value)
     return cfg
 
@@ -163,15 +182,16 @@ class TileRun:
     """One glacier's run within a batch run: from `start` to `end` of its own calendar, from
     `thk0` (north-up; None: the domain's initial ice), with ELA shift `d_ela` and gradient factor
     `gradient` = (factor, from year); thickness kept every `SAVE_EVERY_YEARS` years, at the end
-    and in the years of `keep`. `weights` are the emulator weights a run of this glacier alone
-    starts from (None: the model's initial ones); a batch starts every tile from its own."""
+    and in the years of `keep`. `flow` is the flow state the run starts from, as a run returned
+    it (None: the model's initial one): with the identity mapping each tile starts from its own
+    velocities; with the network, a batch run starts from the weights most of its runs ask for."""
 
     start: int
     end: int
     thk0: np.ndarray | None = None
     d_ela: float = 0.0
     keep: tuple[int, ...] = ()
-    weights: list | None = None
+    flow: list | None = None
     gradient: tuple[float, float] = NO_GRADIENT
 
 
@@ -229,14 +249,21 @@ class IGMBatch:
         return self.packing.pack([np.clip(d["thk"].values if t is None else t, 0, None)
                                   for d, t in zip(self.domains, thk0, strict=True)], fill=0.0)
 
+    @property
+    def identity(self) -> bool:
+        return self.settings.mapping == "identity"
+
     def _init_iceflow(self) -> None:
+        """IGM's ice-flow start-up on the domains' initial ice (every tile): the velocities solved
+        from rest (identity), or the emulator trained or loaded (network). Its flow state is each
+        tile's initial one."""
         import igm.processes.iceflow as iceflow
         from igm.processes.iceflow.unified.evaluator import evaluate_iceflow
         from igm.processes.iceflow.unified.solver import solve_iceflow
 
         t0 = time.perf_counter()
         cfg_u = self.cfg.processes.iceflow.unified
-        weights = self.settings.emulator_weights
+        weights = None if self.identity else self.settings.emulator_weights
         cfg_u.nbit_init = 1 if weights else self.settings.cold_iterations
         with warnings.catch_warnings():  # IGM warns that it starts from scratch: a cold start is meant to,
             warnings.filterwarnings("ignore", message="No pretrained emulator selected")  # a warm one loads below
@@ -247,7 +274,53 @@ class IGMBatch:
             solve_iceflow(self.cfg, self.state, init=True)
             evaluate_iceflow(self.cfg, self.state)
         self._iceflow_ready = True
+        shared = self._flow_now()
+        self._initial_flow = [self._tile_flow(shared, k) for k in range(len(self.domains))]
         self.startup_s = time.perf_counter() - t0
+
+    def _flow_variables(self) -> list:
+        """What a run's flow state is: the velocities and their optimizer's moments (per cell,
+        so each tile keeps its own history), or the network's weights."""
+        if not self.identity:
+            return self.state.iceflow_model.weights
+        theta = self.state.iceflow.mapping.get_theta()
+        moments = [v for v in self.state.iceflow.optimizer.optim_adam.variables if v.shape == theta[0].shape]
+        return [*theta, *moments]
+
+    def _flow_now(self) -> list[np.ndarray]:
+        return [np.array(v.numpy()) for v in self._flow_variables()]
+
+    def _igm_slices(self, k: int) -> tuple[slice, slice]:
+        """Tile k's rows and columns in IGM's arrays (y ascending: the canvas flipped)."""
+        rows, cols = self.packing.tiles[k].slices
+        ny = self.packing.shape[0]
+        return slice(ny - rows.stop, ny - rows.start), cols
+
+    def _tile_flow(self, shared: list[np.ndarray], k: int) -> list[np.ndarray]:
+        """Tile k's part of a flow state: its velocities (identity), or the whole network."""
+        if not self.identity:
+            return shared
+        rows, cols = self._igm_slices(k)
+        return [a[..., rows, cols].copy() for a in shared]
+
+    def _start_flow(self, runs: dict[int, TileRun]) -> None:
+        """Set the flow state a batch run starts from: each tile's own velocities (zero in idle
+        tiles and gutters), or the network weights most runs ask for."""
+        import tensorflow as tf
+
+        start = {k: self._initial_flow[k] if r.flow is None else r.flow for k, r in runs.items()}
+        if not self.identity:
+            counts = Counter(id(f) for f in start.values())
+            self.state.iceflow_model.set_weights(next(f for f in start.values() if id(f) == max(counts, key=counts.get)))
+            return
+        variables = self._flow_variables()
+        canvas = [np.zeros_like(a) for a in self._flow_now()]
+        for k, flow in start.items():
+            rows, cols = self._igm_slices(k)
+            for whole, part in zip(canvas, flow, strict=True):
+                whole[..., rows, cols] = part
+        for v, a in zip(variables, canvas, strict=True):
+            v.assign(tf.constant(a))
 
     def run_batch(
         self,
@@ -265,19 +338,22 @@ class IGMBatch:
         shifts = np.broadcast_to(np.asarray(d_ela, dtype="float64"), (n,))
         runs = {k: TileRun(int(start), int(end), (thk0 or [None] * n)[k], float(shifts[k]), tuple(keep))
                 for k in range(n)}
-        return [saved for saved, _ in self.run_tiles(runs, on_save).values()]
+        return [saved for saved, _, _ in self.run_tiles(runs, on_save).values()]
 
     def run_tiles(self, runs: dict[int, TileRun], on_save: Callable[[int, list[np.ndarray]], None] | None = None
                   ) -> dict[int, tuple[dict[int, np.ndarray], dict[int, tuple[float, float]]]]:
         """One IGM run of the whole canvas in which tile k runs `runs[k]` on its own calendar
-        (the run lasts as long as the longest); tiles not in `runs` hold no ice. Returns per
-        tile in `runs` its kept thickness and its (volume km3, area km2) series by year."""
+        (the run lasts as long as the longest), from its run's flow state; tiles not in `runs`
+        hold no ice. Returns per tile in `runs` its kept thickness, its (volume km3, area km2)
+        series by year and its flow state at the end."""
         import tensorflow as tf
         import igm.processes.iceflow as iceflow
         import igm.processes.thk as thk
         import igm.processes.time as timep
         from igm.common.runner.modules.src import finalize_modules, initialize_modules, update_modules
 
+        if not self._iceflow_ready:
+            self._init_iceflow()
         n = len(self.domains)
         t0 = min(r.start for r in runs.values())
         length = max(r.end - r.start for r in runs.values())
@@ -296,8 +372,7 @@ class IGMBatch:
         self.smb.gradient = np.array([runs[k].gradient[0] if k in runs else 1.0 for k in range(n)])
         self.smb.gradient_from = np.array([runs[k].gradient[1] if k in runs else np.inf for k in range(n)])
         self.runs += 1
-        if not self._iceflow_ready:
-            self._init_iceflow()
+        self._start_flow(runs)
         wanted = {k: set(r.keep) | {int(r.end)} for k, r in runs.items()}
         ends = [runs[k].end if k in runs else -1 for k in range(n)]
         out = _Snapshots(self.packing, self.smb.offset, ends,
@@ -307,7 +382,8 @@ class IGMBatch:
         update_modules(modules, [out], self.cfg, s)
         finalize_modules(modules, self.cfg, s)
         self.last_series = out.series
-        return {k: (out.saved[k], out.series[k]) for k in runs}
+        shared = self._flow_now()
+        return {k: (out.saved[k], out.series[k], self._tile_flow(shared, k)) for k in runs}
 
     def balanced_shift(self, tile: int = 0) -> float:
         """The ELA shift that puts the tile's initial ice in balance under the spin-up climate:
@@ -316,17 +392,10 @@ class IGMBatch:
         thk = domain["thk"].values
         return self.smb.profiles[tile].balanced_shift((domain["topg"].values + thk)[thk > 0])
 
-    def emulator_state(self) -> list[np.ndarray]:
-        """The emulator's weights now (to rewind to before each calibration trial)."""
-        if not self._iceflow_ready:
-            self._init_iceflow()
-        return [w.copy() for w in self.state.iceflow_model.get_weights()]
-
-    def restore_emulator(self, weights: list[np.ndarray]) -> None:
-        self.state.iceflow_model.set_weights(weights)
-
     def save_emulator(self, path: str | Path) -> Path:
         """Keras HDF5 weights of the trained emulator (written atomically; name must end .weights.h5)."""
+        if self.identity:
+            raise ValueError("the identity mapping has no emulator to save")
         from ..storage import atomic_path
 
         with atomic_path(path, suffix=".weights.h5") as tmp:

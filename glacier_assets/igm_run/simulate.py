@@ -28,7 +28,7 @@ from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, TileRun, soft
 Log = Callable[[str], None]
 
 
-RunResult = tuple  # (kept thickness by year, (volume, area) series by year, the emulator's weights after)
+RunResult = tuple  # (kept thickness by year, (volume, area) series by year, the flow state after)
 
 
 @dataclass
@@ -36,7 +36,7 @@ class _Period:
     start: int
     end: int
     thk0: np.ndarray | None  # None: the domain's initial ice (the spin-up)
-    weights: list | None  # the emulator at the period's start (None: the model's initial one)
+    flow: list | None  # the flow state at the period's start (None: the model's initial one)
     d_ela: float = 0.0
 
 
@@ -46,7 +46,7 @@ class _Calibration:
     series: dict  # year -> (volume km3, area km2)
     rows: list  # one per outline (the calibration report's)
     periods: list  # _Period per outline
-    tail_weights: list | None  # the emulator after the last outline
+    tail_flow: list | None  # the flow state after the last outline
     gradient: tuple = NO_GRADIENT  # the balance-gradient factor and the year it applies from
 
 
@@ -74,36 +74,36 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
     `SPINUP_YEARS` before 1960 under the spin-up climate (its first trial `first_shift`), then the
     forcing, to the first outline; each later period starts from the end state of the one before,
     and its search from the shift before (so of the shifts within tolerance the one nearest the last
-    is kept). Every trial of a period starts from the emulator's weights at the period's start, so
+    is kept). Every trial of a period starts from the flow state at the period's start, so
     each trial is the same function of the shift. With `before` (an earlier calibration) only the
     periods from the `first` on are solved again, from that calibration's state there. A generator
     of runs that returns the `_Calibration`."""
     times = sorted(t for t in targets if t > SPINUP_START)
     if before is None or first == 0:
         saved_all, series_all, rows, periods = {}, {}, [], []
-        thk, start, p_prev, weights = None, SPINUP_START, first_shift, None
+        thk, start, p_prev, flow = None, SPINUP_START, first_shift, None
     else:
         start = before.periods[first].start
         saved_all = {t: v for t, v in before.saved.items() if t <= start}
         series_all = {t: v for t, v in before.series.items() if t <= start}
         rows, periods = list(before.rows[:first]), list(before.periods[:first])
-        thk, p_prev, weights = before.periods[first].thk0, before.periods[first - 1].d_ela, before.periods[first].weights
+        thk, p_prev, flow = before.periods[first].thk0, before.periods[first - 1].d_ela, before.periods[first].flow
     for end in times[first:]:
         obs = targets[end]
         p0 = before.periods[len(periods)].d_ela if before is not None and first > 0 else p_prev
-        period = _Period(start, end, thk, weights)
+        period = _Period(start, end, thk, flow)
         counter = iter(range(1, 1000))
 
         def trial(p: float, period=period, obs=obs, counter=counter):
-            saved, series, end_weights = yield TileRun(period.start, period.end, period.thk0, p, tuple(times),
-                                                       period.weights, gradient)
+            saved, series, end_flow = yield TileRun(period.start, period.end, period.thk0, p, tuple(times),
+                                                       period.flow, gradient)
             area = product_area_km2(saved[period.end], res)
             log(f"{gid}: calibrating {period.start}-{period.end}, trial {next(counter)}: d_ela {p:+.1f} m -> "
                 f"area {area:.4f} km2 (observed {obs:.4f})")
-            return area, (saved, end_weights, series)
+            return area, (saved, end_flow, series)
 
         fit = yield from _search(period_search(obs, p0=p0), trial)
-        saved, weights, series = fit.result
+        saved, flow, series = fit.result
         series_all.update(series)
         period.d_ela = fit.p
         periods.append(period)
@@ -118,11 +118,11 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
             f"({fit.rel_diff_pct:+.2f} %), {fit.iterations} runs, {fit.status}")
         thk, start, p_prev = saved[end], end, fit.p
     if start < END_YEAR:  # after the last outline: the last shift carries on
-        saved, series, _ = yield TileRun(start, END_YEAR, thk, p_prev, (), weights, gradient)
+        saved, series, _ = yield TileRun(start, END_YEAR, thk, p_prev, (), flow, gradient)
         saved_all.update(saved)
         series_all.update(series)
         log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later outline)")
-    return _Calibration(saved_all, series_all, rows, periods, weights, gradient)
+    return _Calibration(saved_all, series_all, rows, periods, flow, gradient)
 
 
 def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _Calibration, geodetic: dict,
@@ -167,10 +167,10 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
             return cal, {"status": "not calibrated: no year after the last outline to calibrate"}
 
         def trial(p: float):
-            saved, series, _ = yield TileRun(from_year, END_YEAR, thk_last, p, (), cal.tail_weights, cal.gradient)
+            saved, series, _ = yield TileRun(from_year, END_YEAR, thk_last, p, (), cal.tail_flow, cal.gradient)
             series = {**{t: v for t, v in cal.series.items() if t <= from_year}, **series}
             new = _Calibration({**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved}, series,
-                               cal.rows, cal.periods, cal.tail_weights, cal.gradient)
+                               cal.rows, cal.periods, cal.tail_flow, cal.gradient)
             mb = series_geodetic_balance(series, start, end)
             log(f"{gid}: geodetic calibration: shift after {from_year} {p:+.1f} m -> balance {start}-{end} "
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
@@ -207,7 +207,7 @@ def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibr
             nxt = periods[k + 1]
 
             def trial(p: float, period=period, nxt=nxt, t_obs=t_obs):
-                saved, _, _ = yield TileRun(period.start, nxt.end, period.thk0, p, (t_obs,), period.weights,
+                saved, _, _ = yield TileRun(period.start, nxt.end, period.thk0, p, (t_obs,), period.flow,
                                             cal.gradient)
                 return product_area_km2(saved[nxt.end], res), saved
 
@@ -216,7 +216,7 @@ def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibr
             saved, how, shift = fit.result, f"calibrated to the {nxt.end - OUTLINE_TIME_OFFSET_YEARS} outline", fit.p
         else:
             shift = periods[k - 1].d_ela
-            saved, _, _ = yield TileRun(period.start, t_obs, period.thk0, shift, (), period.weights, cal.gradient)
+            saved, _, _ = yield TileRun(period.start, t_obs, period.thk0, shift, (), period.flow, cal.gradient)
             how = "the shift before it carried on"
         area = product_area_km2(saved[t_obs], res)
         out.append({"obs_year": t_obs - OUTLINE_TIME_OFFSET_YEARS, "time": t_obs, "obs_area_km2": obs,
@@ -241,16 +241,9 @@ def glacier_runs(gid: str, targets: dict[int, float], res: float, first_shift: f
 
 
 def run_alone(model: IGMBatch, runs, tile: int = 0):
-    """Answer a generator of runs with tile `tile` of `model` alone, each run from its own
-    emulator weights; returns what the generator returns."""
-    initial = model.emulator_state()
-
-    def evaluate(run: TileRun) -> RunResult:
-        model.restore_emulator(initial if run.weights is None else run.weights)
-        ((saved, series),) = model.run_tiles({tile: run}).values()
-        return saved, series, model.emulator_state()
-
-    return drive(runs, evaluate)
+    """Answer a generator of runs with tile `tile` of `model` alone; returns what the generator
+    returns."""
+    return drive(runs, lambda run: model.run_tiles({tile: run})[tile])
 
 
 def annual_mass_balance(volume_km3: np.ndarray, area_km2: np.ndarray) -> np.ndarray:
@@ -342,8 +335,11 @@ def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, floa
                 "x": domain["x"], "y": domain["y"]},
         attrs={"glacier_id": gid, "crs": domain.attrs["crs"], "device": model.device,
                "iceflow_startup_s": round(model.startup_s, 2), **figures,
-               "emulator": settings.emulator_weights or "cold start",
-               "emulator_iterations": settings.warm_iterations if settings.emulator_weights else settings.cold_iterations,
+               "iceflow_mapping": settings.mapping,
+               **({"emulator": settings.emulator_weights or "cold start",
+                   "emulator_iterations": settings.warm_iterations if settings.emulator_weights
+                   else settings.cold_iterations} if settings.mapping == "network" else
+                  {"iceflow_start_iterations": settings.cold_iterations}),
                "spinup_start": SPINUP_START, "rheology_factor": settings.rheology_factor,
                "calibration_status": status, "calibration": json.dumps(calibration),
                "validation": json.dumps(validation), "geodetic_calibration": json.dumps(geodetic_fit),
@@ -391,7 +387,7 @@ def train_emulator(out_path: Path, settings: IGMSettings, log: Log = print) -> d
     which the emulator keeps training every 5 steps; the weights are saved for warm starts."""
     t0 = time.perf_counter()
     cold = IGMSettings(threads=settings.threads, seed=settings.seed, emulator_weights=None,
-                       cold_iterations=settings.cold_iterations, overrides=settings.overrides)
+                       cold_iterations=settings.cold_iterations, overrides=settings.overrides, mapping="network")
     model = IGMGlacier(reference_icecap(), cold)
     log(f"training the ice-flow emulator on the reference ice cap ({cold.cold_iterations} iterations)")
     saved = model.run(START_YEAR, END_YEAR,

@@ -1,14 +1,17 @@
-"""What packing glaciers into one IGM run saves: plain 1930-2020 runs, one by one vs packed.
+"""What packing glaciers into one IGM run saves, per glacier, against the batch size.
 
-    .venv/bin/python bench/batch_cost.py [--sizes 1 12 48] [--threads 2]
+    .venv/bin/python bench/batch_cost.py [--sizes 1 10 50] [--threads 2] [--plain] [--leave-one-out]
+                                         [--mapping identity|network]
 
-Setup (not timed): the demo region's 12 domains, the shared emulator and the regional rheology.
-Timed, each a fresh child process as Dagster Pipes launches it (import, TensorFlow and emulator
-start-up, the run): the 12 demo glaciers one by one, then batches of each size packed into one
-grid (`science/packing.py`; larger batches repeat the 12 domains, which costs IGM the same as
-other glaciers of those sizes). Prints per batch the wall time, the amortized time per glacier and
-its ratio to one by one, the emulator start-up, the canvas and how full it is, the peak memory of
-the child, and how far each glacier's packed volume lies from its own run (2000 and 2020).
+Setup (not timed): the demo region's 12 domains, their outlines and geodetic balances, and the
+regional rheology. Timed, each a fresh child process as the `igm_simulation` step launches it
+(import, TensorFlow and ice-flow start-up, the runs, the NetCDF files): batches of each size,
+calibrated as the main job calibrates them (`igm_run/batch.py: simulate_glaciers`: outlines and
+geodetic balance; the leave-one-out only with --leave-one-out), or with --plain one uncalibrated
+1930-2020 run. A batch of 1 is a glacier alone (the first demo glacier of each size class, the
+12 in turn); larger batches repeat the 12 demo domains, which costs IGM what other glaciers of
+those sizes would. Prints per batch the wall time, the amortized time per glacier and its ratio
+to the batch of 1, the ice-flow start-up, the packed grids, and the peak memory of the child.
 """
 
 from __future__ import annotations
@@ -25,32 +28,42 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from glacier_assets.igm_run.model import IGMSettings  # noqa: E402
-from glacier_assets.igm_run.simulate import train_emulator  # noqa: E402
 from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
-from glacier_assets.workflow import calibrate_rheology, make_domain  # noqa: E402
+from glacier_assets.workflow import (calibrate_rheology, geodetic_targets, glacier_rows, make_domain,  # noqa: E402
+                                     simulation_inputs)
 
 CHILD = """
 import json, resource, sys, time
-import xarray as xr
-from glacier_assets.igm_run.model import IGMBatch, IGMSettings, configure_tensorflow
 a = json.loads(sys.argv[1])
+from glacier_assets.igm_run.model import IGMBatch, IGMSettings, configure_tensorflow
 configure_tensorflow(a["threads"], 0)
-domains = [xr.load_dataset(p) for p in a["domains"]]
-t0 = time.perf_counter()
-model = IGMBatch(domains, IGMSettings(threads=a["threads"], emulator_weights=a["emulator"], rheology_factor=a["factor"]))
-model.run_batch(1930, 2020)
-print(json.dumps({"run_s": time.perf_counter() - t0, "startup_s": model.startup_s, "canvas": list(model.packing.shape),
-                  "fill": model.packing.fill_fraction, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "volumes": [{str(y): s[y][0] for y in (2000, 2020)} for s in model.last_series]}))
+import xarray as xr
+from glacier_assets.igm_run.batch import simulate_glaciers
+settings = IGMSettings(threads=a["threads"], rheology_factor=a["factor"], leave_one_out=a["loo"], mapping=a["mapping"])
+if a["plain"]:
+    model = IGMBatch([xr.load_dataset(g["domain"]) for g in a["glaciers"]], settings)
+    model.run_batch(1930, 2020)
+    out = {"startup": [model.startup_s], "grids": [list(model.packing.shape)]}
+else:
+    log = []
+    figures = simulate_glaciers(a["glaciers"], settings, log.append)
+    failed = [g for g, f in figures.items() if "error" in f]
+    if failed:
+        raise SystemExit(f"failed: {failed}: {[figures[g]['error'] for g in failed]}")
+    grids = [m.split("packed ")[1].split(" grid")[0] for m in log if "on a packed" in m]
+    out = {"startup": sorted({f["iceflow_startup_s"] for f in figures.values()}), "grids": grids,
+           "runs": sorted({f["model_runs"] for f in figures.values()})}
+out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
 """
 
 
-def child(domains: list[Path], emulator: Path, factor: float, threads: int) -> tuple[float, dict]:
-    args = {"domains": [str(d) for d in domains], "emulator": str(emulator), "factor": factor, "threads": threads}
+def child(glaciers: list[dict], factor: float, args) -> tuple[float, dict]:
+    args = {"glaciers": glaciers, "factor": factor, "threads": args.threads, "plain": args.plain,
+            "loo": args.leave_one_out, "mapping": args.mapping}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -61,42 +74,53 @@ def child(domains: list[Path], emulator: Path, factor: float, threads: int) -> t
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--sizes", nargs="*", type=int, default=[1, 12, 48])
+    p.add_argument("--sizes", nargs="*", type=int, default=[1, 10, 50])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--plain", action="store_true", help="one uncalibrated run instead of the calibration")
+    p.add_argument("--leave-one-out", action="store_true", help="with the leave-one-out validation runs")
+    p.add_argument("--mapping", default="identity", choices=["identity", "network"],
+                   help="IGM's ice-flow unknowns; only the identity mapping packs (the network runs each alone)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         tmp = Path(tmp)
         spec = load_region_spec(build_demo_region(tmp / "demo"))
         inv = build_inventory(spec.outlines, spec.id_pattern).outlines
         ids = sorted(inv.glacier_id.unique())
-        domains = []
+        geodetic = geodetic_targets(spec)
+        jobs = []
         for gid in ids:
             make_domain(gid, inv, spec, tmp / f"{gid}.nc")
-            domains.append(tmp / f"{gid}.nc")
-        emulator = tmp / "emulator.weights.h5"
-        train_emulator(emulator, IGMSettings(), log=lambda m: None)
+            targets, geo = simulation_inputs(glacier_rows(inv, gid), geodetic, gid)
+            jobs.append({"glacier_id": gid, "domain": str(tmp / f"{gid}.nc"),
+                         "targets": {str(k): v for k, v in targets.items()}, "geodetic": geo})
         refs = reference_volumes(spec.reference_volumes, None, ids, 2000)
         factor = calibrate_rheology(inv, spec, refs)["factor"]
-        print(f"{len(ids)} demo domains, rheology factor {factor:g}, {args.threads} TensorFlow threads")
-        single_s, single_vol = 0.0, []
-        for d in domains:
-            wall, res = child([d], emulator, factor, args.threads)
-            single_s += wall
-            single_vol.append(res["volumes"][0])
-        per_single = single_s / len(domains)
-        print(f"one by one: {single_s:.1f} s for {len(domains)} glaciers, {per_single:.1f} s per glacier")
-        print(f"{'batch':>5} | {'wall':>7} | {'per glacier':>11} {'vs one by one':>13} | {'start-up':>8} | "
-              f"{'canvas':>9} {'full':>5} | {'peak MB':>7} | max |dV| 2000 / 2020 vs own run")
+        what = "plain 1930-2020 runs" if args.plain else \
+            f"calibrated runs (outlines, geodetic balance{', leave-one-out' if args.leave_one_out else ''})"
+        print(f"{len(ids)} demo domains, rheology factor {factor:g}, {args.threads} TensorFlow threads, "
+              f"{args.mapping} mapping; {what}")
+        print(f"{'batch':>5} | {'wall':>7} | {'per glacier':>11} {'vs alone':>8} | {'start-up':>8} | "
+              f"{'peak MB':>7} | packed grids")
+        per_alone = None
         for n in args.sizes:
-            batch = [domains[k % len(domains)] for k in range(n)]
-            wall, res = child(batch, emulator, factor, args.threads)
-            dv = {y: max(abs(v[y] / single_vol[k % len(domains)][y] - 1) * 100 for k, v in enumerate(res["volumes"]))
-                  for y in ("2000", "2020")}
-            print(f"{n:>5} | {wall:>5.1f} s | {wall / n:>9.1f} s {per_single / (wall / n):>12.2f}x | "
-                  f"{res['startup_s']:>6.1f} s | {res['canvas'][0]:>4}x{res['canvas'][1]:<4} {res['fill']:>5.2f} | "
-                  f"{res['peak_mb']:>7.0f} | {dv['2000']:.2f} % / {dv['2020']:.2f} %")
-        print("\nwall: the whole child process (import, TensorFlow and emulator start-up, 1930-2020, plain: no "
-              "calibration); per glacier: wall / batch size; vs one by one: how many times cheaper per glacier")
+            if n == 1:  # every demo glacier alone, one child each: the mean is the cost of one
+                walls = []
+                for job in jobs:
+                    wall, res = child([{**job, "output": str(tmp / "out" / f"{job['glacier_id']}.nc")}], factor, args)
+                    walls.append(wall)
+                wall = sum(walls) / len(walls)
+                per_alone = wall
+            else:
+                batch = [{**jobs[k % len(jobs)], "glacier_id": f"{jobs[k % len(jobs)]['glacier_id']}-{k}",
+                          "output": str(tmp / "out" / f"{k}.nc")} for k in range(n)]
+                wall, res = child(batch, factor, args)
+            per = wall / n
+            ratio = f"{per_alone / per:>7.2f}x" if per_alone else f"{'-':>8}"
+            print(f"{n:>5} | {wall:>5.1f} s | {per:>9.1f} s {ratio} | {max(res['startup']):>6.1f} s | "
+                  f"{res['peak_mb']:>7.0f} | {', '.join(res['grids']) if not args.plain else res['grids']}"
+                  + (" (mean of the 12 alone)" if n == 1 else ""), flush=True)
+        print("\nwall: the whole child process (import, TensorFlow and ice-flow start-up, every run, the files); "
+              "per glacier: wall / batch size; vs alone: how many times cheaper per glacier than a glacier alone")
 
 
 if __name__ == "__main__":

@@ -152,6 +152,11 @@ CODE_VERSIONS = {
     "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "3",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }
+# Many glaciers per IGM run (igm_run/batch.py): a backfill of `igm_simulation` runs as ranged runs of
+# at most BATCH_GLACIERS glaciers, each one IGM child; the child packs them into grids of at most
+# BATCH_CELLS model cells (memory: bench/batch_cost.py), similar sizes together.
+BATCH_GLACIERS = 50
+BATCH_CELLS = 400_000
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
 REGION_LOCK_RELPATH = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time
 
@@ -160,6 +165,11 @@ def igm_child_error_relpath(glacier_id: str) -> str:
     """Where the IGM child leaves the cause of its failure for the Dagster step (Pipes passes only
     the exit code)."""
     return f"{FAILURES_DIR}/{glacier_id}/.igm_child_error.txt"
+
+
+def igm_batch_relpath(first: str, last: str) -> str:
+    """Where a batch's IGM child leaves each glacier's outcome (JSON) for the Dagster step."""
+    return f"{FAILURES_DIR}/.batches/{first}..{last}.json"
 
 
 PUBLICATION_RECORD_RELPATH = "reports/publication.json"  # what the last successful publication covered

@@ -14,6 +14,7 @@ from .assets.rheology import ice_rheology
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
 from .deploy import batch_event_writes, executor
+from .igm_run.model import FLOW_MAPPING
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
 
@@ -50,6 +51,7 @@ def resources() -> dict:
         ),
         "igm": IGMRunner(threads=int(os.environ.get("GLACIER_IGM_THREADS", "1")),
                          launcher=os.environ.get("GLACIER_IGM_LAUNCHER", "subprocess"),
+                         mapping=os.environ.get("GLACIER_IGM_MAPPING", FLOW_MAPPING),
                          leave_one_out=os.environ.get("GLACIER_LEAVE_ONE_OUT", "1") not in ("0", "false", "no")),
     }
 

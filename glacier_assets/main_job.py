@@ -2,7 +2,8 @@
 
     recover   runs left STARTED by a dead process -> failed; their `gpu` slots freed; temporaries gone
     1/5       outline inventory (skipped if its files did not change) and the ice-flow emulator
-    2/5       domain + calibrated IGM run, one Dagster run per glacier whose inputs changed
+    2/5       domain + calibrated IGM run of the glaciers whose inputs changed: ranged runs of up to
+              BATCH_GLACIERS glaciers (as many as workers), each one packed IGM child
     3/5       25 m thickness, mask, outline: one ranged run per epoch (and block of glaciers) still to make
     4/5, 5/5  regional outlines, reports, gates, publication: skipped when the published catalog
               already holds exactly this state
@@ -24,6 +25,7 @@ from importlib.metadata import version
 
 from .constants import (
     AREA_GATE_PCT,
+    BATCH_GLACIERS,
     CALIBRATION_REPORT_RELPATH,
     EPOCHS,
     INVENTORY_RELPATH,
@@ -104,18 +106,22 @@ def _worker_init(parent: int) -> None:
     die_with_parent(parent)
 
 
-def _blocks(order: list[str], needed: set[str]) -> list[tuple[str, str]]:
-    """Contiguous runs of `needed` glaciers in partition order, as (first, last) ranges."""
-    out, start, prev = [], None, None
+def _block_members(order: list[str], needed: set[str]) -> list[list[str]]:
+    """Contiguous runs of `needed` glaciers in partition order."""
+    out: list[list[str]] = []
+    prev_needed = False
     for g in order:
         if g in needed:
-            start, prev = start or g, g
-        elif start:
-            out.append((start, prev))
-            start = None
-    if start:
-        out.append((start, prev))
+            if not prev_needed:
+                out.append([])
+            out[-1].append(g)
+        prev_needed = g in needed
     return out
+
+
+def _blocks(order: list[str], needed: set[str]) -> list[tuple[str, str]]:
+    """Contiguous runs of `needed` glaciers in partition order, as (first, last) ranges."""
+    return [(b[0], b[-1]) for b in _block_members(order, needed)]
 
 
 @dataclass
@@ -195,7 +201,7 @@ class MainJob:
                                   and self.store.path(REJECTED_RELPATH).exists())
         rheology_ok = self.inventory_current and rheology_current(self.store, self.region, gpd.read_parquet(path), spec)
         selection = ([] if self.inventory_current else ["outline_inventory", "outline_match"]) + \
-            ([] if emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
+            ([] if not self.igm.needs_emulator or emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
             ([] if rheology_ok else ["ice_rheology"])
         if selection:
             res = dg.materialize([*self.defs.assets, *self.defs.asset_checks], selection=selection,
@@ -246,8 +252,10 @@ class MainJob:
         return glaciers
 
     def simulate(self, inventory, spec, glaciers: list[str]) -> None:
-        """2/5: one run per glacier whose simulation is not current (or whose last attempt failed)."""
+        """2/5: the glaciers whose simulation is not current (or whose last attempt failed), as
+        ranged runs of contiguous glaciers, each one packed IGM child (igm_simulation)."""
         from .ledger import describe_failures, read_failures
+        from .partitions import GLACIERS
         from .storage import netcdf_attrs
         from .workflow import expected_fingerprints
 
@@ -256,20 +264,33 @@ class MainJob:
         failures = read_failures(self.store.path(""))
         todo = [g for g in glaciers if g in failures or expected[g]["simulation"] is None
                 or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") != expected[g]["simulation"]]
-        say(f"2/5 domains and calibrated IGM simulations: {len(todo)} to run, {len(glaciers) - len(todo)} unchanged "
-            f"({self.workers} at a time)")
         if not todo:
+            say(f"2/5 domains and calibrated IGM simulations: all {len(glaciers)} unchanged")
             return
+        order = list(self.instance.get_dynamic_partitions(GLACIERS))
+        per_run = max(1, min(BATCH_GLACIERS, -(-len(todo) // self.workers)))
+        ranges = [(block[i], block[min(i + per_run, len(block)) - 1], block[i:i + per_run])
+                  for block in _block_members(order, set(todo)) for i in range(0, len(block), per_run)]
+        say(f"2/5 domains and calibrated IGM simulations: {len(todo)} to run in {len(ranges)} packed run(s), "
+            f"{len(glaciers) - len(todo)} unchanged ({self.workers} at a time)")
         with ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-            futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/partition": g}): g for g in todo}
-            for i, fut in enumerate(as_completed(futures), 1):
-                g = futures[fut]
+            futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": first,
+                                                                    "dagster/asset_partition_range_end": last}): members
+                       for first, last, members in ranges}
+            finished = 0
+            for fut in as_completed(futures):
+                members = futures[fut]
                 ok, msg, secs = fut.result()
-                if not ok:
-                    records = read_failures(self.store.path("")).get(g)
-                    self.out.failed[g] = describe_failures(records) if records else msg
-                say(f"   [{'#' * int(30 * i / len(todo)):<30}] {i}/{len(todo)} {g} "
-                    f"{'ok' if ok else 'FAILED ' + self.out.failed[g]} ({secs:.0f} s)")
+                records = read_failures(self.store.path(""))
+                bad = {g: describe_failures(records[g]) for g in members
+                       if any(r["step"] in ("glacier_domain", "igm_simulation") for r in records.get(g, []))}
+                if not ok and not bad:  # the run failed before any glacier's step could say why
+                    bad = {g: msg for g in members}
+                self.out.failed.update(bad)
+                finished += len(members)
+                what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
+                say(f"   [{'#' * int(30 * finished / len(todo)):<30}] {finished}/{len(todo)} {what} "
+                    f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())} ({secs:.0f} s)")
 
     def products(self, inventory, glaciers: list[str]) -> None:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one

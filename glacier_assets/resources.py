@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 
 from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, CATALOG_LIVE_LINK, albers_crs
-from .igm_run.model import COLD_ITERATIONS, WARM_ITERATIONS
+from .igm_run.model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS
 from .inventory.demo import ensure_demo_region
 from .instance import REPO_ROOT
 from .inventory.region import RegionSpec, load_region_spec
@@ -78,7 +79,9 @@ class RegionSource(dg.ConfigurableResource):
 class IGMRunner(dg.ConfigurableResource):
     """Launches `python -m glacier_assets.igm_run` through Dagster Pipes (a local subprocess; the
     same child runs in a GPU pod through `PipesK8sClient`). TensorFlow threads are bounded by
-    `threads`; with `use_emulator` every glacier warm-starts from the shared pretrained emulator."""
+    `threads`. `mapping` is how IGM solves the ice flow (igm_run/model.py): "identity" solves each
+    cell's velocities; "network" is IGM's CNN emulator, and with `use_emulator` every glacier
+    warm-starts from the shared pretrained one (`iceflow_emulator`)."""
 
     threads: int = 1
     seed: int = 0
@@ -86,18 +89,24 @@ class IGMRunner(dg.ConfigurableResource):
     k8s_image: str = "glacier-assets:latest"
     k8s_namespace: str = "dagster"
     k8s_gpus: int = 1
+    mapping: Literal["identity", "network"] = FLOW_MAPPING
     use_emulator: bool = True
     warm_iterations: int = WARM_ITERATIONS
     cold_iterations: int = COLD_ITERATIONS
     leave_one_out: bool = True  # predict every outline with it left out of the calibration (validation)
     python: str = ""
 
+    @property
+    def needs_emulator(self) -> bool:
+        """Whether simulations start from the shared trained emulator."""
+        return self.mapping == "network" and self.use_emulator
+
     def emulator_fingerprint(self) -> str | None:
-        """What the shared emulator's weights depend on (None when glaciers start cold)."""
+        """What the shared emulator's weights depend on (None when no simulation uses it)."""
         from .fingerprints import fingerprint
         from .igm_run.model import software_versions
 
-        if not self.use_emulator:
+        if not self.needs_emulator:
             return None
         return fingerprint("iceflow_emulator", self.seed, self.cold_iterations, software_versions())
 
@@ -106,7 +115,7 @@ class IGMRunner(dg.ConfigurableResource):
         region's rheology factor."""
         from .igm_run.model import software_versions
 
-        return {"seed": self.seed, "use_emulator": self.use_emulator, "warm_iterations": self.warm_iterations,
+        return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator, "warm_iterations": self.warm_iterations,
                 "cold_iterations": self.cold_iterations, "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
                 "versions": software_versions()}
 
@@ -114,7 +123,8 @@ class IGMRunner(dg.ConfigurableResource):
         return {
             "threads": self.threads,
             "seed": self.seed,
-            "emulator_weights": str(emulator_path) if (self.use_emulator and emulator_path) else None,
+            "mapping": self.mapping,
+            "emulator_weights": str(emulator_path) if (self.needs_emulator and emulator_path) else None,
             "warm_iterations": self.warm_iterations,
             "cold_iterations": self.cold_iterations,
             "leave_one_out": self.leave_one_out,

@@ -52,12 +52,15 @@ def test_inventory_registers_glacier_partitions(demo_chain):
 
 def test_domain_and_simulation(demo_chain):
     products = demo_chain["products"]
+    res = demo_chain["results"]["simulate"]  # one ranged run: each glacier's own metadata
     for gid in DEMO_PAIR:
-        res = demo_chain["results"][gid]
-        dom_md = res.asset_materializations_for_node("glacier_domain")[0].metadata
+        (dom,) = [m for m in res.asset_materializations_for_node("glacier_domain") if m.partition == gid]
+        (sim,) = [m for m in res.asset_materializations_for_node("igm_simulation") if m.partition == gid]
+        dom_md = dom.metadata
         assert dom_md["crs"].value == "EPSG:32646" and dom_md["resolution_m"].value == 100.0
         assert dom_md["volume_km3"].value > 0
-        sim_md = res.asset_materializations_for_node("igm_simulation")[0].metadata
+        sim_md = sim.metadata
+        assert sim_md["process_glaciers"].value == 2 and sim_md["path"].value.endswith(f"{gid}.nc")
         assert sim_md["device"].value.startswith(("CPU", "GPU"))
         assert sim_md["version_igm-model"].value.startswith("3.2")
         with xr.open_dataset(products / simulation_relpath(gid)) as sim:
@@ -212,7 +215,8 @@ def test_calibration_meets_the_control_outlines_and_recovers_the_truth(demo_chai
     merged = report.merge(truth, on=["glacier_id", "obs_year"])
     assert len(merged) == 10
     assert (100 * (merged.sim_area_km2 - merged.area_km2).abs() / merged.area_km2).max() < 4.0
-    md = demo_chain["results"][DEMO_PAIR[0]].asset_materializations_for_node("igm_simulation")[0].metadata
+    (md,) = [m.metadata for m in demo_chain["results"]["simulate"].asset_materializations_for_node("igm_simulation")
+             if m.partition == DEMO_PAIR[0]]
     assert md["calibration_status"].value == status[DEMO_PAIR[0]]
     assert md["area_plot"].value.startswith("![")  # the area/volume plot, embedded
     assert md["thickness_maps"].value.startswith("![")  # a thickness map per epoch

@@ -2,15 +2,18 @@
 
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import xarray as xr
 
 from ..constants import (
+    BATCH_GLACIERS,
     CODE_VERSIONS,
     EMULATOR_RELPATH,
     domain_relpath,
+    igm_batch_relpath,
     igm_child_error_relpath,
     plot_relpath,
     simulation_relpath,
@@ -20,7 +23,7 @@ from ..fingerprints import simulation_fingerprint
 from ..inventory.reference import farinotti_volume_km3
 from ..partitions import glacier_partitions
 from ..plots import area_volume_png, markdown_image, save_png, thickness_panels_png
-from ..resources import IGMRunner, ProductStore, RegionSource
+from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
     domain_fingerprint,
@@ -31,7 +34,7 @@ from ..workflow import (
     simulation_inputs,
     simulation_summary,
 )
-from ._metadata import markdown_table, metadata
+from ._metadata import failure, markdown_table, metadata
 from ._steps import glacier_step
 from .inventory import INVENTORY, load_inventory
 from .rheology import ice_rheology, rheology_factor
@@ -55,6 +58,9 @@ def iceflow_emulator(context: dg.AssetExecutionContext, igm: IGMRunner, store: P
     and trains `warm_iterations` more instead of IGM's 300 cold-start iterations (measured cost:
     bench/emulator_accuracy.py). Not trained again while the settings and IGM's version stay."""
     out, fp = store.path(EMULATOR_RELPATH), igm.emulator_fingerprint()
+    if not igm.needs_emulator:
+        return dg.MaterializeResult(metadata={"needed": False, "note": f"IGMRunner.mapping={igm.mapping!r}: "
+                                              "the simulations solve the ice flow without an emulator"})
     if emulator_current(store, igm):
         return dg.MaterializeResult(data_version=dg.DataVersion(str(fp)),
                                     metadata={**metadata({"path": out}), "reused": True, "fingerprint": str(fp)})
@@ -65,31 +71,68 @@ def iceflow_emulator(context: dg.AssetExecutionContext, igm: IGMRunner, store: P
         **(result.metadata or {}), **metadata({"path": out}), "reused": False, "fingerprint": str(fp)})
 
 
+SIMULATION_BATCHES = dg.BackfillPolicy.multi_run(max_partitions_per_run=BATCH_GLACIERS)
+
+
+def _report(context: dg.AssetExecutionContext, done: dict[str, dict], failures: dict[str, dg.Failure],
+            versions: dict[str, str] | None = None):
+    """What a per-glacier step returns for its partitions (one, or a range): each glacier's own
+    metadata; if some failed, the good ones recorded one by one and the step failing with the
+    bad ones named (a single glacier's own failure as it was raised)."""
+    keys = context.partition_keys
+    if failures:
+        if len(keys) == 1:
+            raise next(iter(failures.values()))
+        for gid, md in done.items():
+            yield dg.AssetMaterialization(context.asset_key, partition=gid, metadata=md)
+        raise failure(context.asset_key.to_user_string(), [f.description for f in failures.values()])
+    if len(keys) == 1:
+        yield dg.MaterializeResult(data_version=dg.DataVersion((versions or {})[keys[0]]) if versions else None,
+                                   metadata=done[keys[0]])
+        return
+    for gid, md in done.items():
+        context.add_asset_metadata(md, partition_key=gid)
+    yield dg.MaterializeResult()
+
+
+def _each(context, store: ProductStore, step: str, work, keys: list[str] | None = None) -> tuple[dict, dict, dict]:
+    """`work(gid) -> (metadata, data version)` for every partition of the run (or `keys`), each
+    glacier's failure its own (named, recorded in the ledger)."""
+    done, failures, versions = {}, {}, {}
+    for gid in context.partition_keys if keys is None else keys:
+        try:
+            with glacier_step(context, store, gid, step):
+                done[gid], versions[gid] = work(gid)
+        except dg.Failure as exc:
+            context.log.error(exc.description)
+            failures[gid] = exc
+    return done, failures, versions
+
+
 @dg.asset(partitions_def=glacier_partitions, deps=[INVENTORY], group_name="model", kinds={"netcdf"},
-          code_version=CODE_VERSIONS["glacier_domain"])
-def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, store: ProductStore) -> dg.MaterializeResult:
+          code_version=CODE_VERSIONS["glacier_domain"], backfill_policy=SIMULATION_BATCHES)
+def glacier_domain(context: dg.AssetExecutionContext, region: RegionSource, store: ProductStore):
     """The glacier's 100 m UTM model grid: DEM (reprojected from any CRS; small voids filled and
     counted), its outlines, the apparent-balance ice flux and slope from which the bed and the
     initial ice are inverted for the region's rheology, where snow may accumulate, and yearly
     mass-balance profiles (NetCDF). Not made again while
     its inputs (outlines, neighbours, DEM, forcing) are unchanged."""
-    gid = context.partition_key
-    out = store.path(domain_relpath(gid))
-    with glacier_step(context, store, gid, "glacier_domain"):
-        inventory, spec = load_inventory(store), region.load()
+    inventory, spec = load_inventory(store), region.load()
+
+    def work(gid: str):
+        out = store.path(domain_relpath(gid))
         fp = domain_fingerprint(gid, inventory, spec)
         if netcdf_attrs(out).get("fingerprint") == fp:
-            figures = {"path": str(out), "reused": True, "fingerprint": fp}
-        else:
-            figures = {**make_domain(gid, inventory, spec, out, fingerprint_=fp), "reused": False}
-    return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata=metadata(figures))
+            return metadata({"path": str(out), "reused": True, "fingerprint": fp}), fp
+        return metadata({**make_domain(gid, inventory, spec, out, fingerprint_=fp), "reused": False}), fp
+
+    yield from _report(context, *_each(context, store, "glacier_domain", work))
 
 
 @dg.asset(partitions_def=glacier_partitions, deps=[glacier_domain, iceflow_emulator, ice_rheology], group_name="model",
           kinds={"tensorflow", "netcdf"}, pool="gpu", op_tags={"dagster-k8s/config": IGM_STEP_K8S_CONFIG},
-          code_version=CODE_VERSIONS["igm_simulation"])
-def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore,
-                   region: RegionSource) -> dg.MaterializeResult:
+          code_version=CODE_VERSIONS["igm_simulation"], backfill_policy=SIMULATION_BATCHES)
+def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: ProductStore, region: RegionSource):
     """IGM on the glacier's domain with the region's ice rheology, from a spin-up 30 years before
     1960 to 2020; thickness saved every 5 years from 1960 and at every outline's date (NetCDF).
     Calibrated to each of the glacier's outlines at its own date: the spin-up's constant ELA shift
@@ -97,34 +140,77 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     then one ELA shift per period meets each later outline (`science/calibration.py`); a period
     that misses the tolerance is flagged. Runs in a child
     process through Dagster Pipes (TensorFlow threads bounded, seeds fixed, GPU when present);
-    progress and every calibration trial stream to the run log."""
-    gid = context.partition_key
-    out = store.path(simulation_relpath(gid))
-    with glacier_step(context, store, gid, "igm_simulation"):
+    progress and every calibration trial stream to the run log.
+
+    A backfill runs at most `BATCH_GLACIERS` glaciers per run, and their IGM runs are packed into
+    one child (`igm_run/batch.py`): one start-up, each glacier calibrated by its own root finders.
+    Each glacier's result, metadata and failure is its own; if the packed child itself dies, its
+    glaciers are run one by one so that one bad glacier cannot take the others with it."""
+    inventory, spec, factor = load_inventory(store), region.load(), rheology_factor(store)
+    geodetic_all = geodetic_targets(spec)
+    emulator = store.path(EMULATOR_RELPATH)
+    jobs: dict[str, dict] = {}
+
+    def prepare(gid: str):
         domain = store.path(domain_relpath(gid))
         domain_fp = netcdf_attrs(domain).get("fingerprint")
         if domain_fp is None:
             raise dg.Failure(description=f"glacier {gid}: no model domain at {domain}; materialize glacier_domain first")
-        emulator = store.path(EMULATOR_RELPATH)
-        if igm.use_emulator and not emulator.exists():
+        if igm.needs_emulator and not emulator.exists():
             raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
-        rows = glacier_rows(load_inventory(store), gid)
-        targets, geodetic = simulation_inputs(rows, geodetic_targets(region.load()), gid)
-        factor = rheology_factor(store)
+        rows = glacier_rows(inventory, gid)
+        targets, geodetic = simulation_inputs(rows, geodetic_all, gid)
         fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor), targets,
                                     geodetic)
+        out = store.path(simulation_relpath(gid))
         if netcdf_attrs(out).get("fingerprint") == fp:
-            return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata={
-                **metadata({"path": out}), "reused": True, "fingerprint": fp})
-        extras = {**igm.settings_extras(emulator), "rheology_factor": factor, "domain": str(domain), "output": str(out),
-                  "targets": {str(k): v for k, v in targets.items()}, "geodetic": geodetic, "fingerprint": fp,
-                  "error_path": str(store.path(igm_child_error_relpath(gid)))}
-        result = igm.run(context, "simulate", extras)
-        return _simulation_result(gid, out, rows, result, region, store, fp)
+            return {**metadata({"path": out}), "reused": True, "fingerprint": fp}, fp
+        jobs[gid] = {"domain": str(domain), "output": str(out), "targets": {str(k): v for k, v in targets.items()},
+                     "geodetic": geodetic, "fingerprint": fp, "rows": rows,
+                     "error_path": str(store.path(igm_child_error_relpath(gid)))}
+        return None, fp
+
+    done, failures, versions = _each(context, store, "igm_simulation", prepare)
+    done = {g: md for g, md in done.items() if md is not None}
+    settings = {**igm.settings_extras(emulator), "rheology_factor": factor}
+    outcomes = _run_packed(context, igm, store, settings, jobs) if len(jobs) > 1 else {}
+
+    def finish(gid: str):
+        job = jobs[gid]
+        child = outcomes.get(gid)
+        if child is None:  # alone: a batch of one, or its batch's child died
+            result = igm.run(context, "simulate", {**settings, **{k: v for k, v in job.items() if k != "rows"}})
+            child = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
+        elif "error" in child:
+            raise IGMChildError(child["error"])
+        return _simulation_result(gid, Path(job["output"]), job["rows"], child or {}, region, store,
+                                  job["fingerprint"]), job["fingerprint"]
+
+    more_done, more_failures, _ = _each(context, store, "igm_simulation", finish, list(jobs))
+    yield from _report(context, {**done, **more_done}, {**failures, **more_failures}, versions)
 
 
-def _simulation_result(gid, out, rows, result, region: RegionSource, store: ProductStore, fp: str) -> dg.MaterializeResult:
-    """Figures and pictures of a finished simulation for the UI."""
+def _run_packed(context, igm: IGMRunner, store: ProductStore, settings: dict, jobs: dict[str, dict]) -> dict[str, dict]:
+    """One packed IGM child for `jobs`: each glacier's figures, or {"error": why}. If the child
+    dies as a whole, nothing (its glaciers then run alone)."""
+    first, last = min(jobs), max(jobs)
+    results = store.path(igm_batch_relpath(first, last))
+    extras = {**settings, "results_path": str(results), "error_path": str(results.with_suffix(".error.txt")),
+              "glaciers": [{"glacier_id": g, **{k: v for k, v in job.items() if k not in ("rows", "error_path")}}
+                           for g, job in jobs.items()]}
+    try:
+        igm.run(context, "simulate-batch", extras)
+        return json.loads(results.read_text())
+    except Exception as exc:
+        context.log.warning(f"the packed IGM run of {len(jobs)} glaciers ({first}..{last}) failed as a whole "
+                            f"({exc}); running them one by one")
+        return {}
+    finally:
+        results.unlink(missing_ok=True)
+
+
+def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store: ProductStore, fp: str) -> dict:
+    """Figures and pictures of a finished simulation for the UI (with the IGM child's own)."""
     with xr.open_dataset(out) as sim:
         summary = simulation_summary(sim)
         crs, calibration = sim.attrs["crs"], json.loads(sim.attrs["calibration"])
@@ -137,7 +223,7 @@ def _simulation_result(gid, out, rows, result, region: RegionSource, store: Prod
     plot = save_png(store.path(plot_relpath(gid)), png)
     by_year = summary.set_index("year")
     md = {
-        **(result.metadata or {}),
+        **metadata({k: v for k, v in (child or {}).items() if k != "error"}),
         **metadata({"path": out, "crs": crs, "plot_path": plot}),
         "area_km2": round(float(by_year["area_km2"].iloc[-1]), 4),
         "volume_km3": round(float(by_year["volume_km3"].iloc[-1]), 5),
@@ -154,4 +240,4 @@ def _simulation_result(gid, out, rows, result, region: RegionSource, store: Prod
     farinotti = farinotti_volume_km3(region.farinotti_path(), gid)
     if farinotti is not None:
         md["farinotti2019_volume_km3"] = round(farinotti, 5)
-    return dg.MaterializeResult(data_version=dg.DataVersion(fp), metadata=md)
+    return md

@@ -1,4 +1,4 @@
-"""The IGM child process: `python -m glacier_assets.igm_run {simulate,train-emulator}`.
+"""The IGM child process: `python -m glacier_assets.igm_run {simulate,simulate-batch,train-emulator}`.
 
 Launched by Dagster Pipes it reads its parameters from the Pipes extras, streams progress to the
 run log and reports the materialization's metadata. Run by hand it takes the same parameters as
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _settings(extras: dict):
-    from .model import COLD_ITERATIONS, WARM_ITERATIONS, IGMSettings
+    from .model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS, IGMSettings
 
     return IGMSettings(
         threads=int(extras.get("threads", 1)),
@@ -25,6 +25,7 @@ def _settings(extras: dict):
         cold_iterations=int(extras.get("cold_iterations") or COLD_ITERATIONS),
         rheology_factor=float(extras.get("rheology_factor") or 1.0),
         leave_one_out=bool(extras.get("leave_one_out", True)),
+        mapping=extras.get("mapping") or FLOW_MAPPING,
     )
 
 
@@ -40,6 +41,17 @@ def _work(mode: str, extras: dict, log) -> dict:
         return simulate_glacier(Path(extras["domain"]), Path(extras["output"]), settings, log,
                                 targets=extras.get("targets"), fingerprint=extras.get("fingerprint"),
                                 geodetic=extras.get("geodetic"))
+    if mode == "simulate-batch":  # many glaciers packed (batch.py); each one's outcome to `results_path`
+        import json
+
+        from ..storage import atomic_path
+        from .batch import simulate_glaciers
+
+        results = {g: _flat(r) for g, r in simulate_glaciers(extras["glaciers"], settings, log).items()}
+        with atomic_path(Path(extras["results_path"]), suffix=".json") as tmp:
+            tmp.write_text(json.dumps(results))
+        failed = sorted(g for g, r in results.items() if "error" in r)
+        return {"batch_size": len(results), "failed": len(failed), "failed_glaciers": ", ".join(failed)}
     if mode == "train-emulator":
         return train_emulator(Path(extras["output"]), settings, log)
     raise SystemExit(f"unknown mode {mode!r}")

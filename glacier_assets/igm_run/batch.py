@@ -18,9 +18,10 @@ from typing import Any, Callable
 
 import xarray as xr
 
-from ..constants import END_YEAR, SPINUP_START
+from ..constants import BATCH_CELLS, END_YEAR, SPINUP_START
+from ..science.packing import GUTTER_CELLS
 from .model import IGMBatch, IGMSettings
-from .simulate import glacier_runs, write_simulation
+from .simulate import glacier_runs, simulate_glacier, write_simulation
 
 Log = Callable[[str], None]
 
@@ -89,3 +90,57 @@ def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IG
         except Exception as exc:
             out.append({"error": str(exc)})
     return out
+
+
+def groups_by_size(cells: dict[str, int], max_cells: int = BATCH_CELLS) -> list[list[str]]:
+    """Glaciers grouped into packed grids of at most `max_cells` cells (gutters counted), largest
+    first, so glaciers of similar size (and so similar speed and time step) share a grid; a
+    glacier bigger than that runs alone."""
+    groups: list[list[str]] = []
+    size = 0
+    for gid in sorted(cells, key=lambda g: (-cells[g], g)):
+        if not groups or size + cells[gid] > max_cells:
+            groups.append([])
+            size = 0
+        groups[-1].append(gid)
+        size += cells[gid]
+    return groups
+
+
+def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = print,
+                      max_cells: int = BATCH_CELLS) -> dict[str, dict]:
+    """Many glaciers' calibrated simulations in one process (one import and TensorFlow start-up).
+    With the identity mapping they are packed into grids of at most `max_cells` cells
+    (`groups_by_size`), each grid one `simulate_batch`; with the network emulator, whose answers
+    depend on the glaciers it serves, each runs alone in turn. `glaciers` are dicts with
+    glacier_id, domain, output, targets, geodetic and fingerprint. A glacier with nothing to
+    calibrate to, or whose grid fails as a whole, runs alone. Returns per glacier its figures or
+    {"error": why}."""
+    by_id = {g["glacier_id"]: g for g in glaciers}
+    cells = {}
+    for gid, g in by_id.items():
+        with xr.open_dataset(g["domain"]) as d:
+            cells[gid] = (d.sizes["y"] + GUTTER_CELLS) * (d.sizes["x"] + GUTTER_CELLS)
+    # one emulator shared by different glaciers changes their answers: with it, each runs alone
+    packable = {g: c for g, c in cells.items() if by_id[g].get("targets") and settings.mapping == "identity"}
+    groups = groups_by_size(packable, max_cells)
+    alone = [[g] for g in cells if g not in packable] + [grp for grp in groups if len(grp) == 1]
+    out: dict[str, dict] = {}
+    for grp in [grp for grp in groups if len(grp) > 1]:
+        jobs = [by_id[g] for g in grp]
+        try:
+            figures = simulate_batch([Path(j["domain"]) for j in jobs], [Path(j["output"]) for j in jobs], settings,
+                                     [j["targets"] for j in jobs], [j.get("geodetic") for j in jobs],
+                                     [j.get("fingerprint") for j in jobs], log)
+            out.update(zip(grp, figures))
+        except Exception as exc:  # the grid as a whole: its glaciers run alone
+            log(f"packed run of {len(grp)} glaciers failed ({exc}); running them one by one")
+            alone += [[g] for g in grp]
+    for (gid,) in alone:
+        j = by_id[gid]
+        try:
+            out[gid] = simulate_glacier(Path(j["domain"]), Path(j["output"]), settings, log, targets=j.get("targets"),
+                                        fingerprint=j.get("fingerprint"), geodetic=j.get("geodetic"))
+        except Exception as exc:
+            out[gid] = {"error": f"glacier {gid}: {exc}"}
+    return {g: {**out[g], "process_glaciers": len(glaciers)} if "error" not in out[g] else out[g] for g in out}

@@ -93,3 +93,42 @@ def test_the_igm_childs_own_error_reaches_the_console(tmp_path, demo_chain):
     assert message.startswith(f"{GID} [igm_simulation]: KeyError: ") and "flux_bed" in message
     assert read_failures(products)[GID][0]["step"] == "igm_simulation"
     assert not list((products / "status").rglob(".igm_child_error.txt"))
+
+
+@pytest.mark.igm
+def test_a_glacier_failing_in_a_batch_is_named_the_others_written_and_a_rerun_redoes_only_it(tmp_path, demo_chain):
+    """One ranged run of both demo glaciers, one IGM child for both: the glacier whose domain lacks
+    its ice flux fails with its own cause and stays unmaterialized, the other is simulated and
+    recorded; after the domain is mended the same range again simulates only the failed one."""
+    from glacier_assets.constants import simulation_relpath
+    from glacier_assets.storage import netcdf_attrs
+
+    from .conftest import range_tags
+
+    bad, good = DEMO_PAIR
+    products = tmp_path / "products"
+    shutil.copytree(demo_chain["products"], products)
+    domain = products / domain_relpath(bad)
+    shutil.copy(domain, tmp_path / "domain.nc")
+    with xr.open_dataset(domain) as ds:
+        ds = ds.load()
+    ds.drop_vars("flux_bed").to_netcdf(domain)
+    # without the leave-one-out the simulations' fingerprints change: both glaciers are to be simulated
+    defs = chain_definitions(products, demo_chain["region"], DEMO_PAIR, leave_one_out=False)
+    job = defs.resolve_job_def("simulate_glaciers")
+    with dg.instance_for_test() as instance:
+        dg.materialize(defs.assets, selection=["outline_inventory", "ice_rheology"], instance=instance,
+                       resources=defs.resources)
+        first = job.execute_in_process(instance=instance, tags=range_tags(*DEMO_PAIR), raise_on_error=False)
+        assert not first.success
+        (message,) = [e.step_failure_data.user_failure_data.description for e in first.all_events if e.is_step_failure]
+        assert message.startswith("igm_simulation: 1 failed: ") and f"{bad} [igm_simulation]: KeyError: " in message
+        (sim,) = first.asset_materializations_for_node("igm_simulation")
+        assert sim.partition == good and sim.metadata["process_glaciers"].value == 2
+        assert not netcdf_attrs(products / simulation_relpath(good))["validation"].strip("[]")  # made by this run
+        assert [r["step"] for r in read_failures(products)[bad]] == ["igm_simulation"]
+        shutil.copy(tmp_path / "domain.nc", domain)
+        again = job.execute_in_process(instance=instance, tags=range_tags(*DEMO_PAIR))
+        reused = {m.partition: m.metadata["reused"].value for m in again.asset_materializations_for_node("igm_simulation")}
+        assert reused == {good: True, bad: False}
+        assert bad not in read_failures(products)

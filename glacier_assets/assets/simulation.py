@@ -142,10 +142,11 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     process through Dagster Pipes (TensorFlow threads bounded, seeds fixed, GPU when present);
     progress and every calibration trial stream to the run log.
 
-    A backfill runs at most `BATCH_GLACIERS` glaciers per run, and their IGM runs are packed into
-    one child (`igm_run/batch.py`): one start-up, each glacier calibrated by its own root finders.
-    Each glacier's result, metadata and failure is its own; if the packed child itself dies, its
-    glaciers are run one by one so that one bad glacier cannot take the others with it."""
+    A backfill runs at most `BATCH_GLACIERS` glaciers per run, all in one IGM child
+    (`igm_run/batch.py`): packed into shared grids with the identity mapping, each glacier
+    calibrated by its own root finders; one after another with the network emulator. Each
+    glacier's result, metadata and failure is its own; if the child itself dies, its glaciers are
+    run one by one, each in its own child, so one bad glacier cannot take the others with it."""
     inventory, spec, factor = load_inventory(store), region.load(), rheology_factor(store)
     geodetic_all = geodetic_targets(spec)
     emulator = store.path(EMULATOR_RELPATH)
@@ -173,7 +174,7 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     done, failures, versions = _each(context, store, "igm_simulation", prepare)
     done = {g: md for g, md in done.items() if md is not None}
     settings = {**igm.settings_extras(emulator), "rheology_factor": factor}
-    outcomes = _run_packed(context, igm, store, settings, jobs) if len(jobs) > 1 else {}
+    outcomes = _run_batch(context, igm, store, settings, jobs) if len(jobs) > 1 else {}
 
     def finish(gid: str):
         job = jobs[gid]
@@ -190,9 +191,9 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     yield from _report(context, {**done, **more_done}, {**failures, **more_failures}, versions)
 
 
-def _run_packed(context, igm: IGMRunner, store: ProductStore, settings: dict, jobs: dict[str, dict]) -> dict[str, dict]:
-    """One packed IGM child for `jobs`: each glacier's figures, or {"error": why}. If the child
-    dies as a whole, nothing (its glaciers then run alone)."""
+def _run_batch(context, igm: IGMRunner, store: ProductStore, settings: dict, jobs: dict[str, dict]) -> dict[str, dict]:
+    """One IGM child for all `jobs`: each glacier's figures, or {"error": why}. If the child dies
+    as a whole, nothing (its glaciers then run alone)."""
     first, last = min(jobs), max(jobs)
     results = store.path(igm_batch_relpath(first, last))
     extras = {**settings, "results_path": str(results), "error_path": str(results.with_suffix(".error.txt")),
@@ -202,7 +203,7 @@ def _run_packed(context, igm: IGMRunner, store: ProductStore, settings: dict, jo
         igm.run(context, "simulate-batch", extras)
         return json.loads(results.read_text())
     except Exception as exc:
-        context.log.warning(f"the packed IGM run of {len(jobs)} glaciers ({first}..{last}) failed as a whole "
+        context.log.warning(f"the IGM child of {len(jobs)} glaciers ({first}..{last}) failed as a whole "
                             f"({exc}); running them one by one")
         return {}
     finally:

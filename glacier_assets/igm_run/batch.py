@@ -117,15 +117,18 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
     calibrate to, or whose grid fails as a whole, runs alone. Returns per glacier its figures or
     {"error": why}."""
     by_id = {g["glacier_id"]: g for g in glaciers}
-    cells = {}
+    cells: dict[str, int] = {}
+    out: dict[str, dict] = {}
     for gid, g in by_id.items():
-        with xr.open_dataset(g["domain"]) as d:
-            cells[gid] = (d.sizes["y"] + GUTTER_CELLS) * (d.sizes["x"] + GUTTER_CELLS)
+        try:
+            with xr.open_dataset(g["domain"]) as d:
+                cells[gid] = (d.sizes["y"] + GUTTER_CELLS) * (d.sizes["x"] + GUTTER_CELLS)
+        except Exception as exc:
+            out[gid] = {"error": _why(gid, exc)}
     # one emulator shared by different glaciers changes their answers: with it, each runs alone
     packable = {g: c for g, c in cells.items() if by_id[g].get("targets") and settings.mapping == "identity"}
     groups = groups_by_size(packable, max_cells)
     alone = [[g] for g in cells if g not in packable] + [grp for grp in groups if len(grp) == 1]
-    out: dict[str, dict] = {}
     for grp in [grp for grp in groups if len(grp) > 1]:
         jobs = [by_id[g] for g in grp]
         try:
@@ -142,5 +145,13 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
             out[gid] = simulate_glacier(Path(j["domain"]), Path(j["output"]), settings, log, targets=j.get("targets"),
                                         fingerprint=j.get("fingerprint"), geodetic=j.get("geodetic"))
         except Exception as exc:
-            out[gid] = {"error": f"glacier {gid}: {exc}"}
+            out[gid] = {"error": _why(gid, exc)}
     return {g: {**out[g], "process_glaciers": len(glaciers)} if "error" not in out[g] else out[g] for g in out}
+
+
+def _why(gid: str, exc: BaseException) -> str:
+    """A glacier's failure in one line, as the child of a glacier alone reports it."""
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, (RuntimeError, ValueError)):
+        text = f"{type(exc).__name__}: {text}"
+    return f"glacier {gid}: {text.splitlines()[0][:2000]}"

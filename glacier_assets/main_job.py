@@ -264,15 +264,15 @@ class MainJob:
         failures = read_failures(self.store.path(""))
         todo = [g for g in glaciers if g in failures or expected[g]["simulation"] is None
                 or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") != expected[g]["simulation"]]
+        head = f"2/5 domains and calibrated IGM simulations: {len(todo)} to run, {len(glaciers) - len(todo)} unchanged"
         if not todo:
-            say(f"2/5 domains and calibrated IGM simulations: all {len(glaciers)} unchanged")
+            say(head)
             return
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
         per_run = max(1, min(BATCH_GLACIERS, -(-len(todo) // self.workers)))
         ranges = [(block[i], block[min(i + per_run, len(block)) - 1], block[i:i + per_run])
                   for block in _block_members(order, set(todo)) for i in range(0, len(block), per_run)]
-        say(f"2/5 domains and calibrated IGM simulations: {len(todo)} to run in {len(ranges)} packed run(s), "
-            f"{len(glaciers) - len(todo)} unchanged ({self.workers} at a time)")
+        say(f"{head} (in {len(ranges)} ranged run(s), {self.workers} at a time)")
         with ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": first,
                                                                     "dagster/asset_partition_range_end": last}): members

@@ -85,7 +85,7 @@ class IGMRunner(dg.ConfigurableResource):
 
     threads: int = 1
     seed: int = 0
-    launcher: str = "subprocess"  # or "k8s": the child in its own GPU pod through PipesK8sClient
+    launcher: Literal["subprocess", "k8s"] = "subprocess"  # k8s: the child in its own GPU pod (PipesK8sClient)
     k8s_image: str = "glacier-assets:latest"
     k8s_namespace: str = "dagster"
     k8s_gpus: int = 1
@@ -154,8 +154,6 @@ class IGMRunner(dg.ConfigurableResource):
                 context=context, extras=extras, image=self.k8s_image, namespace=self.k8s_namespace,
                 command=["python", "-m", "glacier_assets.igm_run", mode],
                 base_pod_spec=igm_pod_spec(self.k8s_gpus)).get_materialize_result()
-        if self.launcher != "subprocess":
-            raise ValueError(f"IGMRunner.launcher={self.launcher!r}: use subprocess or k8s")
         # the child dies with this process (recovery.die_with_parent): no orphan IGM after a kill -9
         client = dg.PipesSubprocessClient(cwd=os.getcwd(), env={**env, PARENT_PID_ENV: str(os.getpid())})
         command = [self.python or sys.executable, "-m", "glacier_assets.igm_run", mode]

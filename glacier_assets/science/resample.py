@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 
 from ..constants import PRODUCT_RESOLUTION_M
 from .grids import Grid
@@ -16,14 +15,42 @@ def bilinear_refine(field: np.ndarray, factor: int) -> np.ndarray:
     The centre of fine cell i lies at coarse index (i + 0.5) / factor - 0.5; values beyond the
     outermost coarse centres take the edge value (the model grid has an ice-free border, so the
     edge is zero thickness in practice).
+
+    Bit for bit what `scipy.ndimage.map_coordinates(field, [rows, cols], order=1, mode="nearest")`
+    returns for those coordinates (the same weights, neighbours clamped to the edge, the same
+    products summed in the same order: (f * w_row) * w_col over the 2 x 2 neighbours), but with
+    the neighbours and weights computed once per row and column instead of per cell: ~2x faster.
     """
+    return _bilinear(np.asarray(field, dtype="float64"), factor)
+
+
+def _bilinear(f: np.ndarray, factor: int, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """bilinear_refine of float64 `f`, only the fine cells [row0, row1) x [col0, col1) of `window`."""
     if factor < 1:
         raise ValueError("factor must be >= 1")
-    ny, nx = field.shape
-    rows = (np.arange(ny * factor) + 0.5) / factor - 0.5
-    cols = (np.arange(nx * factor) + 0.5) / factor - 0.5
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
-    return map_coordinates(field.astype("float64"), [rr, cc], order=1, mode="nearest")
+    ny, nx = f.shape
+    i0, i1, r0, r1 = _linear_weights(ny, factor)
+    j0, j1, c0, c1 = _linear_weights(nx, factor)
+    if window is not None:
+        rs, cs = slice(window[0], window[1]), slice(window[2], window[3])
+        i0, i1, r0, r1 = i0[rs], i1[rs], r0[rs], r1[rs]
+        j0, j1, c0, c1 = j0[cs], j1[cs], c0[cs], c1[cs]
+    upper, lower = f[i0] * r0[:, None], f[i1] * r1[:, None]
+    out = upper[:, j0] * c0
+    out += upper[:, j1] * c1
+    out += lower[:, j0] * c0
+    out += lower[:, j1] * c1
+    return out
+
+
+def _linear_weights(n: int, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each of the n * factor fine cell centres: its lower and upper coarse neighbours
+    (clamped to the edge) and their weights, as scipy's order-1 spline computes them."""
+    pos = (np.arange(n * factor) + 0.5) / factor - 0.5
+    lo = np.floor(pos)
+    w_lo = 1.0 - (pos - lo)
+    lo = lo.astype(np.intp)
+    return np.clip(lo, 0, n - 1), np.clip(lo + 1, 0, n - 1), w_lo, 1.0 - w_lo
 
 
 def product_thickness(thk_model: np.ndarray, factor: int) -> np.ndarray:
@@ -52,11 +79,30 @@ def thickness_product(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[n
     """Published thickness: bilinear to the fine grid, cropped to the non-zero extent.
 
     Returns the cropped array (cells with zero thickness inside the crop stay 0) and its grid,
-    or None when the glacier has no ice at all.
+    or None when the glacier has no ice at all. Only the fine cells next to coarse cells with
+    ice are interpolated (the others are 0: the ice-free border of the domain); each of them
+    gets the value product_thickness gives it, so the crop is the same.
     """
-    fine = product_thickness(thk_model, factor)
-    win = valid_window(fine > 0.0)
+    coarse = np.clip(np.asarray(thk_model, dtype="float64"), 0.0, None)
+    ny, nx = coarse.shape
+    near = _fine_span(np.flatnonzero((coarse > 0.0).any(axis=1)), ny, factor), \
+        _fine_span(np.flatnonzero((coarse > 0.0).any(axis=0)), nx, factor)
+    if near[0] is None or near[1] is None:
+        return None
+    (a0, a1), (b0, b1) = near
+    part = _bilinear(coarse, factor, (a0, a1, b0, b1))
+    win = valid_window(part > 0.0)
     if win is None:
         return None
     r0, r1, c0, c1 = win
-    return fine[r0:r1, c0:c1], grid.refined(factor).window(r0, r1, c0, c1)
+    return part[r0:r1, c0:c1], grid.refined(factor).window(a0 + r0, a0 + r1, b0 + c0, b0 + c1)
+
+
+def _fine_span(coarse_idx: np.ndarray, n: int, factor: int) -> tuple[int, int] | None:
+    """[first, last + 1) of the fine cells (along one axis) whose interpolation uses one of the
+    coarse cells `coarse_idx`: outside it every neighbour is 0, and so is the fine value."""
+    if coarse_idx.size == 0:
+        return None
+    lo, hi, _, _ = _linear_weights(n, factor)
+    touches = np.flatnonzero((lo >= coarse_idx[0]) & (lo <= coarse_idx[-1]) | (hi >= coarse_idx[0]) & (hi <= coarse_idx[-1]))
+    return int(touches[0]), int(touches[-1]) + 1

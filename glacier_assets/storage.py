@@ -89,17 +89,30 @@ PARQUET_METADATA_KEY = b"glacier_assets"
 
 def write_geoparquet(path: str | Path, gdf: gpd.GeoDataFrame, metadata: dict | None = None) -> Path:
     """GeoParquet, atomically; `metadata` (e.g. the product's fingerprint) goes into the file's
-    schema metadata under `glacier_assets`, where `read_parquet_metadata` finds it."""
-    with atomic_path(path, suffix=".parquet") as tmp:
-        gdf.to_parquet(tmp, index=False)
-        if metadata is not None:
-            import pyarrow.parquet as pq
+    schema metadata under `glacier_assets`, where `read_parquet_metadata` finds it. The table is
+    written once, with the metadata, as `GeoDataFrame.to_parquet` writes it (snappy)."""
+    import pyarrow.parquet as pq
 
-            table = pq.read_table(tmp)
+    with atomic_path(path, suffix=".parquet") as tmp:
+        if metadata is None or _geopandas_to_arrow is None:
+            gdf.to_parquet(tmp, index=False)
+            if metadata is not None:  # a geopandas without the conversion: write, read back, add
+                table = pq.read_table(tmp)
+                table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                       PARQUET_METADATA_KEY: json.dumps(metadata).encode()})
+                pq.write_table(table, tmp)
+        else:
+            table = _geopandas_to_arrow(gdf, index=False)
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    PARQUET_METADATA_KEY: json.dumps(metadata).encode()})
-            pq.write_table(table, tmp)
+            pq.write_table(table, tmp, compression="snappy")
     return Path(path)
+
+
+try:  # what GeoDataFrame.to_parquet writes, as a pyarrow table (geopandas >= 1.0)
+    from geopandas.io.arrow import _geopandas_to_arrow
+except ImportError:  # pragma: no cover
+    _geopandas_to_arrow = None
 
 
 def read_parquet_metadata(path: str | Path) -> dict:

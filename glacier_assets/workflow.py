@@ -280,30 +280,35 @@ def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
 
 
 def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[np.ndarray, Grid]:
+    """The simulated thickness at `year` and the model grid. Read with netCDF4 directly (xarray's
+    open_dataset costs ~7 ms a file, more than the rest of an epoch's thickness): one slice of
+    `thk`, masked and scaled as xarray decodes it (fill values become NaN)."""
+    import netCDF4
+
     if not Path(sim_path).exists():
         raise GlacierError(f"glacier {glacier_id}: no simulation at {sim_path} (materialize igm_simulation first)")
-    with xr.open_dataset(sim_path) as sim:
-        if year not in set(int(t) for t in sim["time"].values):
+    with netCDF4.Dataset(str(sim_path)) as sim:
+        times = [int(t) for t in np.asarray(sim.variables["time"][:])]
+        if year not in times:
             raise GlacierError(f"glacier {glacier_id}: the simulation has no thickness for {year}")
-        thk = sim["thk"].sel(time=year).values.astype("float64")
-        grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
+        thk = np.ma.filled(sim.variables["thk"][times.index(year)].astype("float64"), np.nan)
+        grid = Grid.from_xy(sim.getncattr("crs"), np.asarray(sim.variables["x"][:]), np.asarray(sim.variables["y"][:]))
     if not np.isfinite(thk).all():
         raise GlacierError(f"glacier {glacier_id}: simulated thickness for {year} has non-finite values")
     return thk, grid
 
 
-def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
-    """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
-    as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
+def _thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> tuple[dict, np.ndarray | None, Grid | None]:
+    """publish_thickness, also returning the thickness as the file holds it (float64, ice-free 0)."""
     thk, grid = _simulation_thickness(sim_path, glacier_id, year)
     product = thickness_product(thk, grid, REFINE)
     if product is None:
         remove_product(out_path)
-        return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
+        return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}, None, None
     fine, fgrid = product
     data = np.where(fine > 0, fine, THICKNESS_NODATA).astype("float32")
     write_cog(out_path, data, fgrid, THICKNESS_NODATA, "float32")
-    return {
+    figures = {
         "path": str(out_path),
         "vanished": False,
         "crs": fgrid.crs,
@@ -313,6 +318,20 @@ def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path
         "volume_km3": round(volume_km3(fine, fgrid.cell_area_m2), 6),
         "max_thickness_m": round(float(fine.max()), 2),
     }
+    return figures, _as_read(data, THICKNESS_NODATA), fgrid
+
+
+def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
+    """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
+    as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
+    return _thickness(sim_path, glacier_id, year, out_path)[0]
+
+
+def _as_read(data: np.ndarray, nodata: float) -> np.ndarray:
+    """A thickness raster as read_thickness returns it: float64, nodata cells 0."""
+    out = data.astype("float64")
+    out[data == nodata] = 0.0
+    return out
 
 
 def read_thickness(path: Path) -> tuple[np.ndarray, Grid]:
@@ -323,38 +342,71 @@ def read_thickness(path: Path) -> tuple[np.ndarray, Grid]:
     return data, grid
 
 
-def make_mask(thickness_path: Path | None, glacier_id: str, code: int, out_path: Path) -> dict:
-    """Glacier mask: cells with thickness >= 2 m carry the glacier's unique code (int32 COG, nodata 0)."""
-    if thickness_path is None or not Path(thickness_path).exists():
+def _mask(thk: np.ndarray | None, grid: Grid | None, glacier_id: str, code: int,
+          out_path: Path) -> tuple[dict, np.ndarray | None]:
+    """make_mask from a thickness raster in memory (None: no thickness); also returns the mask."""
+    if thk is None:
         remove_product(out_path)
-        return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}
-    thk, grid = read_thickness(thickness_path)
+        return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}, None
     mask = glacier_mask(thk, code, ICE_THRESHOLD_M)
     if not mask.any():
         remove_product(out_path)
-        return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}
+        return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}, None
     write_cog(out_path, mask, grid, MASK_NODATA, "int32")
-    return {"path": str(out_path), "vanished": False, "crs": grid.crs, "shape": list(grid.shape), "code": code,
-            "area_km2": round(float((mask != 0).sum() * grid.cell_area_m2 / 1e6), 5)}
+    return ({"path": str(out_path), "vanished": False, "crs": grid.crs, "shape": list(grid.shape), "code": code,
+             "area_km2": round(float((mask != 0).sum() * grid.cell_area_m2 / 1e6), 5)}, mask)
+
+
+def make_mask(thickness_path: Path | None, glacier_id: str, code: int, out_path: Path) -> dict:
+    """Glacier mask: cells with thickness >= 2 m carry the glacier's unique code (int32 COG, nodata 0)."""
+    if thickness_path is None or not Path(thickness_path).exists():
+        return _mask(None, None, glacier_id, code, out_path)[0]
+    thk, grid = read_thickness(thickness_path)
+    return _mask(thk, grid, glacier_id, code, out_path)[0]
+
+
+def make_epoch_products(sim_path: Path, glacier_id: str, year: int, code: int, thickness_path: Path,
+                        mask_path: Path, outline_path: Path, fingerprint_: str | None = None) -> tuple[dict, dict, dict]:
+    """publish_thickness, make_mask and make_outline of one glacier-epoch in one go: the same
+    files and figures, but the mask is made from the thickness in memory and the outline from
+    the mask in memory instead of reading back the files just written (each read ~3 ms)."""
+    thk_figures, thk, grid = _thickness(sim_path, glacier_id, year, thickness_path)
+    if grid is not None:
+        grid = _as_written(grid)
+    mask_figures, mask = _mask(thk, grid, glacier_id, code, mask_path)
+    outline_figures = _outline(mask, grid, glacier_id, year, outline_path, fingerprint_)
+    return thk_figures, mask_figures, outline_figures
+
+
+def _as_written(grid: Grid) -> Grid:
+    """The grid as read_raster reads it back from a GeoTIFF written on `grid` (rasterio's CRS string)."""
+    from dataclasses import replace
+
+    return replace(grid, crs=_crs_string(grid.crs))
+
+
+_CRS_STRINGS: dict[str, str] = {}
+
+
+def _crs_string(crs: str) -> str:
+    if crs not in _CRS_STRINGS:
+        _CRS_STRINGS[crs] = rasterio.crs.CRS.from_user_input(crs).to_string()
+    return _CRS_STRINGS[crs]
 
 
 OUTLINE_COLUMNS = ["glacier_id", "year", "code", "area_km2", "geometry"]
 
 
-def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: Path,
-                 fingerprint_: str | None = None) -> dict:
-    """Outline: the mask vectorized (holes kept); area from the geometry (UTM, GeoParquet).
-    A glacier with no ice left gets a row with an empty geometry, so "vanished" and "not made
-    yet" stay distinguishable. `fingerprint_`, written into the file, says that the epoch's
-    thickness, mask and outline were all made from one simulation (see ledger.py)."""
+def _outline(mask: np.ndarray | None, grid: Grid | None, glacier_id: str, year: int, out_path: Path,
+             fingerprint_: str | None = None) -> dict:
+    """make_outline from a mask in memory (None: no mask)."""
     meta = {"fingerprint": fingerprint_} if fingerprint_ else {}
-    if mask_path is None or not Path(mask_path).exists():
+    if mask is None:
         gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": 0, "area_km2": 0.0,
                                  "geometry": None}], columns=OUTLINE_COLUMNS, geometry="geometry",
                                crs=GEOGRAPHIC_CRS)
         write_geoparquet(out_path, gdf, {**meta, "vanished": True})
         return {"path": str(out_path), "vanished": True, "area_km2": 0.0}
-    mask, grid, _ = read_raster(mask_path)
     polys = mask_to_polygons(mask, grid.transform)
     if len(polys) != 1:
         raise GlacierError(f"glacier {glacier_id} {year}: mask holds codes {sorted(polys)}, expected one")
@@ -365,6 +417,18 @@ def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: P
     write_geoparquet(out_path, gdf, {**meta, "vanished": False})
     return {"path": str(out_path), "vanished": False, "crs": grid.crs, "area_km2": round(geom.area / 1e6, 5),
             "n_polygons": len(geom.geoms), "n_holes": sum(len(p.interiors) for p in geom.geoms)}
+
+
+def make_outline(mask_path: Path | None, glacier_id: str, year: int, out_path: Path,
+                 fingerprint_: str | None = None) -> dict:
+    """Outline: the mask vectorized (holes kept); area from the geometry (UTM, GeoParquet).
+    A glacier with no ice left gets a row with an empty geometry, so "vanished" and "not made
+    yet" stay distinguishable. `fingerprint_`, written into the file, says that the epoch's
+    thickness, mask and outline were all made from one simulation (see ledger.py)."""
+    if mask_path is None or not Path(mask_path).exists():
+        return _outline(None, None, glacier_id, year, out_path, fingerprint_)
+    mask, grid, _ = read_raster(mask_path)
+    return _outline(mask, grid, glacier_id, year, out_path, fingerprint_)
 
 
 def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, shp_path: Path,
@@ -418,7 +482,7 @@ def code_for(glacier_id: str, inventory: gpd.GeoDataFrame | None = None) -> int:
 
 
 __all__ = [
-    "EPOCHS", "GlacierError", "make_domain", "publish_thickness", "make_mask", "make_outline",
+    "EPOCHS", "GlacierError", "make_domain", "publish_thickness", "make_mask", "make_outline", "make_epoch_products",
     "make_regional_outlines", "simulation_summary", "code_for",
 ]
 

@@ -23,6 +23,7 @@ from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
 from ..workflow import (
     GlacierError,
     code_for,
+    make_epoch_products,
     make_mask,
     make_outline,
     make_regional_outlines,
@@ -110,6 +111,9 @@ def _glacier_epoch(store: ProductStore, inventory, gid: str, year: int, selected
     if all_three and meta.get("fingerprint") == fp and (meta.get("vanished") or (thk_path.exists() and mask_path.exists())):
         return {k: metadata({"path": p, "reused": True, "fingerprint": fp})
                 for k, p in ((THICKNESS, thk_path), (MASK, mask_path), (OUTLINE, outline_path))}
+    if all_three:  # the usual case: each product made from the one before in memory
+        figures = make_epoch_products(sim, gid, year, code, thk_path, mask_path, outline_path, fp)
+        return {k: metadata(f) for k, f in zip((THICKNESS, MASK, OUTLINE), figures)}
     out = {}
     if THICKNESS in selected:
         out[THICKNESS] = metadata(publish_thickness(sim, gid, year, thk_path))

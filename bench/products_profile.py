@@ -4,8 +4,8 @@
 
 Setup (not timed) as in region_scale.py: 12 x `tiles` glaciers and their stand-in simulations,
 the outline inventory. Timed: every glacier x epoch through `assets.products._glacier_epoch`
-(thickness, mask, outline and the reuse check), glacier by glacier, with a fresh product folder;
-prints ms per partition. `--profile` runs the same under cProfile and prints the top functions.
+(thickness, mask, outline and the reuse check), one after another in this process, with a fresh
+product folder; prints ms per partition (the science of one core, without the worker pool). `--profile` runs the same under cProfile and prints the top functions.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--tiles", type=int, default=1)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="> 1: through compute_partitions' worker pool")
     p.add_argument("--top", type=int, default=35)
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-products-") as tmp:
@@ -45,6 +46,7 @@ def main() -> None:
         from glacier_assets.assets import products as P
         from glacier_assets.assets.inventory import load_inventory
         from glacier_assets.definitions import build_definitions
+        from glacier_assets.workflow import code_for
 
         defs = build_definitions("in_process")
         (tmp / "home").mkdir()
@@ -54,20 +56,28 @@ def main() -> None:
             glaciers = sorted(instance.get_dynamic_partitions("glaciers"))
         stamp_simulations(defs, tmp / "products", glaciers)
         store = defs.resources["store"]
+        root = store.path("")
         inventory = load_inventory(store)
+        codes = {g: code_for(g, inventory) for g in glaciers}
         selected = [P.THICKNESS, P.MASK, P.OUTLINE]
 
         def run_all():
             for sub in ("thickness", "masks", "outlines"):  # made anew, not reused
                 shutil.rmtree(tmp / "products" / sub, ignore_errors=True)
+            if args.workers > 1:  # as a batched run does: one epoch's glaciers at a time, on the pool
+                os.environ["GLACIER_PRODUCT_WORKERS"] = str(args.workers)
+                for year in EPOCHS:
+                    jobs = [(f"{year}|{g}", g, year, codes[g]) for g in glaciers]
+                    assert all(why is None for *_, why in P.compute_partitions(root, jobs, selected))
+                return
             for year in EPOCHS:
                 for gid in glaciers:
-                    P._glacier_epoch(store, inventory, gid, year, selected)
+                    P._glacier_epoch(root, codes[gid], gid, year, selected)
 
         def run_all_reused():
             for year in EPOCHS:
                 for gid in glaciers:
-                    P._glacier_epoch(store, inventory, gid, year, selected)
+                    P._glacier_epoch(root, codes[gid], gid, year, selected)
 
         run_all()  # warm-up: imports, GDAL drivers, page cache
         parts = len(glaciers) * len(EPOCHS)

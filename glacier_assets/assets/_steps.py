@@ -35,8 +35,14 @@ def note_failure(context: dg.AssetExecutionContext, store: ProductStore, glacier
                  exc: BaseException, epoch: int | None = None) -> tuple[str, str]:
     """Record a glacier step's failure in the ledger; returns the cause and the line to show."""
     text = cause(exc, glacier_id)
+    return text, note_cause(context, store, glacier_id, step, text, epoch)
+
+
+def note_cause(context: dg.AssetExecutionContext, store: ProductStore, glacier_id: str, step: str,
+               text: str, epoch: int | None = None) -> str:
+    """note_failure with the cause already in one line (`cause`, e.g. made in a worker process)."""
     record_failure(store.path(""), glacier_id, step, text, epoch, context.run_id)
-    return text, failure_line(glacier_id, step, text, epoch)
+    return failure_line(glacier_id, step, text, epoch)
 
 
 @contextmanager

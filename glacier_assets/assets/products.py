@@ -1,6 +1,11 @@
 """Per glacier and epoch: 25 m thickness, mask, outline (batched); per epoch: regional outlines."""
 
 import hashlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import dagster as dg
 import geopandas as gpd
@@ -31,7 +36,7 @@ from ..workflow import (
     regional_figures,
 )
 from ._metadata import add_partition_metadata, failure, metadata
-from ._steps import glacier_states, note_failure, state_metadata
+from ._steps import cause, glacier_states, note_cause, state_metadata
 from .inventory import load_inventory
 
 STEP = "glacier_products"
@@ -73,16 +78,26 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
     keys = context.partition_keys
     inventory = load_inventory(store)
+    root = store.path("")
     done: dict[tuple[dg.AssetKey, str], dict] = {}
     problems = []
-    step = max(1, len(keys) // 10)
-    for i, pk in enumerate(keys):
+    codes: dict[str, int | str] = {}
+    jobs = []
+    for pk in keys:
         gid, year = split_key(pk)
-        try:
-            done.update({(k, pk): md for k, md in _glacier_epoch(store, inventory, gid, year, selected).items()})
-            clear_failure(store.path(""), gid, STEP, year)
-        except Exception as exc:  # one glacier's problem must not stop the others
-            problems.append(note_failure(context, store, gid, STEP, exc, year)[1])
+        if gid not in codes:
+            try:
+                codes[gid] = code_for(gid, inventory)
+            except Exception as exc:  # the partition fails with it (after the simulation's own check)
+                codes[gid] = cause(exc, gid)
+        jobs.append((pk, gid, year, codes[gid]))
+    step = max(1, len(keys) // 10)
+    for i, (pk, gid, year, figures, why) in enumerate(compute_partitions(root, jobs, selected)):
+        if why is None:
+            done.update({(k, pk): metadata(f) for k, f in figures.items()})
+            clear_failure(root, gid, STEP, year)
+        else:  # one glacier's problem must not stop the others
+            problems.append(note_cause(context, store, gid, STEP, why, year))
             context.log.error(problems[-1])
         if len(keys) >= 100 and ((i + 1) % step == 0 or i + 1 == len(keys)):  # progress of a big batch
             context.log.info(f"per-epoch products: {i + 1}/{len(keys)} partitions, {len(problems)} failed")
@@ -95,33 +110,110 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
         yield dg.MaterializeResult(asset_key=key)
 
 
-def _glacier_epoch(store: ProductStore, inventory, gid: str, year: int, selected: list) -> dict:
-    """One glacier's selected products at one epoch; reused when the outline says they were made
-    from the current simulation (its fingerprint is written only when all three are made)."""
-    sim = store.path(simulation_relpath(gid))
+# --- the partitions of a batched run, on all cores -------------------------------------------------
+
+POOL_MIN_PARTITIONS = 48  # fewer are made in the run's own process (a pool costs ~2 s to start once)
+POOL_CHUNK = 16  # partitions per task sent to a worker
+_POOL: dict = {}
+
+
+def product_workers() -> int:
+    """Processes that make a big batch's products: $GLACIER_PRODUCT_WORKERS, else the usable cores."""
+    env = os.environ.get("GLACIER_PRODUCT_WORKERS", "")
+    return max(1, int(env) if env.strip() else len(os.sched_getaffinity(0)))
+
+
+def compute_partitions(root: Path, jobs: list[tuple], selected: list):
+    """Yield (partition key, glacier, epoch, {asset key: figures} or None, cause or None) for each
+    job (partition key, glacier, epoch, mask code), in order. A big batch is spread over a pool of
+    worker processes (product_workers(); one run's partitions are independent files), a small one,
+    or one in a process that may not have children (a daemonic executor's worker), made here.
+    Each partition's failure is its own, as in the run's process; if a worker dies (a crash in a
+    native library), the partitions of its task are made again one per task, so only the one
+    that kills a worker is failed."""
+    workers = min(product_workers(), -(-len(jobs) // POOL_CHUNK))
+    if workers <= 1 or len(jobs) < POOL_MIN_PARTITIONS or multiprocessing.current_process().daemon:
+        yield from _make_chunk(root, jobs, selected)
+        return
+    chunks = [jobs[i:i + POOL_CHUNK] for i in range(0, len(jobs), POOL_CHUNK)]
+    pool = _pool(workers)
+    futures = [pool.submit(_make_chunk_list, root, chunk, selected) for chunk in chunks]
+    for chunk, fut in zip(chunks, futures):
+        try:
+            yield from fut.result()
+        except BrokenProcessPool:
+            yield from _one_by_one(root, chunk, selected, workers)
+
+
+def _one_by_one(root: Path, jobs: list[tuple], selected: list, workers: int):
+    for job in jobs:
+        try:
+            yield from _pool(workers).submit(_make_chunk_list, root, [job], selected).result()
+        except BrokenProcessPool as exc:
+            _POOL.pop(workers, None)
+            pk, gid, year, _ = job
+            yield pk, gid, year, None, f"a products worker process died ({exc})"
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per worker count for the life of the process (the 13 epochs' runs of a main job
+    share it), forked from a server that has imported the science once; a broken one is replaced."""
+    pool = _POOL.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["glacier_assets.assets.products"])
+        pool = _POOL[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return pool
+
+
+def _make_chunk_list(root: Path, jobs: list[tuple], selected: list) -> list[tuple]:
+    return list(_make_chunk(root, jobs, selected))
+
+
+class _NoCode(Exception):
+    """The glacier has no mask code; the message is the cause, as `cause` wrote it."""
+
+
+def _make_chunk(root: Path, jobs: list[tuple], selected: list):
+    for pk, gid, year, code in jobs:
+        try:
+            yield pk, gid, year, _glacier_epoch(root, code, gid, year, selected), None
+        except _NoCode as exc:
+            yield pk, gid, year, None, str(exc)
+        except Exception as exc:
+            yield pk, gid, year, None, cause(exc, gid)
+
+
+def _glacier_epoch(root: Path, code: int | str, gid: str, year: int, selected: list) -> dict:
+    """One glacier's selected products at one epoch (figures per asset key); reused when the
+    outline says they were made from the current simulation (its fingerprint is written only when
+    all three are made). `code` is the glacier's mask code, or why it has none."""
+    root = Path(root)
+    sim = root / simulation_relpath(gid)
     sim_fp = netcdf_attrs(sim).get("fingerprint")
     if sim_fp is None:
         raise GlacierError(f"glacier {gid}: no simulation at {sim} (materialize igm_simulation first)")
-    code = code_for(gid, inventory)
+    if isinstance(code, str):
+        raise _NoCode(code)
     fp = product_fingerprint(sim_fp, year, code)
-    thk_path, mask_path = store.path(thickness_relpath(gid, year)), store.path(mask_relpath(gid, year))
-    outline_path = store.path(outline_relpath(gid, year))
+    thk_path, mask_path = root / thickness_relpath(gid, year), root / mask_relpath(gid, year)
+    outline_path = root / outline_relpath(gid, year)
     all_three = len(selected) == 3
     meta = read_parquet_metadata(outline_path)
     if all_three and meta.get("fingerprint") == fp and (meta.get("vanished") or (thk_path.exists() and mask_path.exists())):
-        return {k: metadata({"path": p, "reused": True, "fingerprint": fp})
+        return {k: {"path": p, "reused": True, "fingerprint": fp}
                 for k, p in ((THICKNESS, thk_path), (MASK, mask_path), (OUTLINE, outline_path))}
     if all_three:  # the usual case: each product made from the one before in memory
         figures = make_epoch_products(sim, gid, year, code, thk_path, mask_path, outline_path, fp)
-        return {k: metadata(f) for k, f in zip((THICKNESS, MASK, OUTLINE), figures)}
+        return dict(zip((THICKNESS, MASK, OUTLINE), figures))
     out = {}
     if THICKNESS in selected:
-        out[THICKNESS] = metadata(publish_thickness(sim, gid, year, thk_path))
+        out[THICKNESS] = publish_thickness(sim, gid, year, thk_path)
     if MASK in selected:
-        out[MASK] = metadata(make_mask(thk_path if thk_path.exists() else None, gid, code, mask_path))
+        out[MASK] = make_mask(thk_path if thk_path.exists() else None, gid, code, mask_path)
     if OUTLINE in selected:
-        out[OUTLINE] = metadata(make_outline(mask_path if mask_path.exists() else None, gid, year, outline_path,
-                                             fp if all_three else None))
+        out[OUTLINE] = make_outline(mask_path if mask_path.exists() else None, gid, year, outline_path,
+                                    fp if all_three else None)
     return out
 
 

@@ -132,3 +132,38 @@ def test_a_glacier_failing_in_a_batch_is_named_the_others_written_and_a_rerun_re
         reused = {m.partition: m.metadata["reused"].value for m in again.asset_materializations_for_node("igm_simulation")}
         assert reused == {good: True, bad: False}
         assert bad not in read_failures(products)
+
+
+def test_pooled_products_keep_each_partitions_failure_its_own(tmp_path, monkeypatch):
+    """A batch big enough for the worker pool (threshold lowered): the glacier without a
+    simulation fails by itself with its cause, the others get the same products as in process."""
+    import glacier_assets.assets.products as P
+    from glacier_assets.constants import simulation_relpath, thickness_relpath
+
+    y, x = np.mgrid[0:20, 0:20]
+    thk = np.clip(80.0 - 9.0 * np.hypot(x - 10, y - 9), 0.0, None)
+    good = ["RGI60-13.00001", "RGI60-13.00002"]
+    for gid in good:
+        ds = xr.Dataset({"thk": (("time", "y", "x"), np.stack([thk, 0.5 * thk]).astype("float32"))},
+                        coords={"time": np.array([2000, 2010], "int32"), "x": 500_000.0 + 100.0 * np.arange(20),
+                                "y": 3_500_000.0 - 100.0 * np.arange(20)},
+                        attrs={"crs": "EPSG:32646", "fingerprint": f"fp-{gid}"})
+        (tmp_path / simulation_relpath(gid)).parent.mkdir(parents=True, exist_ok=True)
+        ds.to_netcdf(tmp_path / simulation_relpath(gid))
+    jobs = [(f"{year}|{g}", g, year, 1300000 + int(g[-5:])) for year in (2000, 2010)
+            for g in [good[0], "RGI60-13.00003", good[1]]]
+    selected = [P.THICKNESS, P.MASK, P.OUTLINE]
+    in_process = list(P._make_chunk(tmp_path, jobs, selected))
+    for gid in good:
+        for year in (2000, 2010):
+            (tmp_path / thickness_relpath(gid, year)).unlink()  # made again by the pool, not reused
+    monkeypatch.setattr(P, "POOL_MIN_PARTITIONS", 2)
+    monkeypatch.setattr(P, "POOL_CHUNK", 2)
+    monkeypatch.setenv("GLACIER_PRODUCT_WORKERS", "2")
+    pooled = list(P.compute_partitions(tmp_path, jobs, selected))
+    assert [r[0] for r in pooled] == [j[0] for j in jobs]
+    for (pk, gid, year, figures, why), again in zip(pooled, in_process):
+        if gid == "RGI60-13.00003":
+            assert figures is None and why.startswith("no simulation at")
+        else:
+            assert why is None and figures == again[3]

@@ -270,13 +270,13 @@ class MainJob:
             return
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
         per_run = max(1, min(BATCH_GLACIERS, -(-len(todo) // self.workers)))
-        ranges = [(block[i], block[min(i + per_run, len(block)) - 1], block[i:i + per_run])
-                  for block in _block_members(order, set(todo)) for i in range(0, len(block), per_run)]
+        ranges = [block[i:i + per_run] for block in _block_members(order, set(todo))
+                  for i in range(0, len(block), per_run)]
         say(f"{head} (in {len(ranges)} ranged run(s), {self.workers} at a time)")
         with ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-            futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": first,
-                                                                    "dagster/asset_partition_range_end": last}): members
-                       for first, last, members in ranges}
+            futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": members[0],
+                                                                    "dagster/asset_partition_range_end": members[-1]}):
+                       members for members in ranges}
             finished = 0
             for fut in as_completed(futures):
                 members = futures[fut]

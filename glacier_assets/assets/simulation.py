@@ -150,7 +150,8 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     inventory, spec, factor = load_inventory(store), region.load(), rheology_factor(store)
     geodetic_all = geodetic_targets(spec)
     emulator = store.path(EMULATOR_RELPATH)
-    jobs: dict[str, dict] = {}
+    jobs: dict[str, dict] = {}  # what the IGM child gets per glacier
+    rows_of: dict = {}
 
     def prepare(gid: str):
         domain = store.path(domain_relpath(gid))
@@ -167,8 +168,9 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         if netcdf_attrs(out).get("fingerprint") == fp:
             return {**metadata({"path": out}), "reused": True, "fingerprint": fp}, fp
         jobs[gid] = {"domain": str(domain), "output": str(out), "targets": {str(k): v for k, v in targets.items()},
-                     "geodetic": geodetic, "fingerprint": fp, "rows": rows,
+                     "geodetic": geodetic, "fingerprint": fp,
                      "error_path": str(store.path(igm_child_error_relpath(gid)))}
+        rows_of[gid] = rows
         return None, fp
 
     done, failures, versions = _each(context, store, "igm_simulation", prepare)
@@ -180,11 +182,11 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         job = jobs[gid]
         child = outcomes.get(gid)
         if child is None:  # alone: a batch of one, or its batch's child died
-            result = igm.run(context, "simulate", {**settings, **{k: v for k, v in job.items() if k != "rows"}})
+            result = igm.run(context, "simulate", {**settings, **job})
             child = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
         elif "error" in child:
             raise IGMChildError(child["error"])
-        return _simulation_result(gid, Path(job["output"]), job["rows"], child or {}, region, store,
+        return _simulation_result(gid, Path(job["output"]), rows_of[gid], child, region, store,
                                   job["fingerprint"]), job["fingerprint"]
 
     more_done, more_failures, _ = _each(context, store, "igm_simulation", finish, list(jobs))
@@ -197,7 +199,7 @@ def _run_batch(context, igm: IGMRunner, store: ProductStore, settings: dict, job
     first, last = min(jobs), max(jobs)
     results = store.path(igm_batch_relpath(first, last))
     extras = {**settings, "results_path": str(results), "error_path": str(results.with_suffix(".error.txt")),
-              "glaciers": [{"glacier_id": g, **{k: v for k, v in job.items() if k not in ("rows", "error_path")}}
+              "glaciers": [{"glacier_id": g, **{k: v for k, v in job.items() if k != "error_path"}}
                            for g, job in jobs.items()]}
     try:
         igm.run(context, "simulate-batch", extras)

@@ -66,11 +66,10 @@ def _flat(result: dict) -> dict:
 def _report_error(extras: dict, exc: BaseException) -> None:
     """Pipes tells the parent only the exit code: leave the cause where it looks for it."""
     if extras.get("error_path"):
-        text = str(exc).strip() or type(exc).__name__
-        if not isinstance(exc, (RuntimeError, ValueError)):
-            text = f"{type(exc).__name__}: {text}"
+        from .batch import error_line
+
         Path(extras["error_path"]).parent.mkdir(parents=True, exist_ok=True)
-        Path(extras["error_path"]).write_text(text.splitlines()[0][:2000] + "\n")
+        Path(extras["error_path"]).write_text(error_line(exc) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -149,9 +149,14 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
     return {g: {**out[g], "process_glaciers": len(glaciers)} if "error" not in out[g] else out[g] for g in out}
 
 
-def _why(gid: str, exc: BaseException) -> str:
-    """A glacier's failure in one line, as the child of a glacier alone reports it."""
+def error_line(exc: BaseException) -> str:
+    """An IGM child's failure in one line (the type named unless it is a plain Runtime/ValueError):
+    what a child alone leaves for the Dagster step, and each failed glacier's of a batch."""
     text = str(exc).strip() or type(exc).__name__
     if not isinstance(exc, (RuntimeError, ValueError)):
         text = f"{type(exc).__name__}: {text}"
-    return f"glacier {gid}: {text.splitlines()[0][:2000]}"
+    return text.splitlines()[0][:2000]
+
+
+def _why(gid: str, exc: BaseException) -> str:
+    return f"glacier {gid}: {error_line(exc)}"

@@ -319,7 +319,7 @@ class IGMBatch:
             self.state.iceflow_model.set_weights(next(f for f in start.values() if id(f) == max(counts, key=counts.get)))
             return
         variables = self._flow_variables()
-        canvas = [np.zeros_like(a) for a in self._flow_now()]
+        canvas = [np.zeros(tuple(v.shape), np.dtype(getattr(v.dtype, "name", v.dtype))) for v in variables]
         for k, flow in start.items():
             rows, cols = self._igm_slices(k)
             for whole, part in zip(canvas, flow, strict=True):

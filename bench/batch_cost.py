@@ -1,7 +1,7 @@
 """What packing glaciers into one IGM run saves, per glacier, against the batch size.
 
     .venv/bin/python bench/batch_cost.py [--sizes 1 10 50] [--threads 2] [--plain] [--leave-one-out]
-                                         [--mapping identity|network]
+                                         [--mapping identity|network] [--log FILE]
 
 Setup (not timed): the demo region's 12 domains, their outlines and geodetic balances, and the
 regional rheology. Timed, each a fresh child process as the `igm_simulation` step launches it
@@ -38,6 +38,7 @@ from glacier_assets.workflow import (calibrate_rheology, geodetic_targets, glaci
 CHILD = """
 import json, resource, sys, time
 a = json.loads(sys.argv[1])
+T0 = time.perf_counter()
 from glacier_assets.igm_run.model import IGMBatch, IGMSettings, configure_tensorflow
 configure_tensorflow(a["threads"], 0)
 import xarray as xr
@@ -49,7 +50,12 @@ if a["plain"]:
     out = {"startup": [model.startup_s], "grids": [list(model.packing.shape)]}
 else:
     log = []
-    figures = simulate_glaciers(a["glaciers"], settings, log.append)
+
+    def note(line):  # kept for the grids' sizes, and streamed with the time since the child began
+        log.append(line)
+        print(f"{time.perf_counter() - T0:8.1f} s  {line}", file=sys.stderr, flush=True)
+
+    figures = simulate_glaciers(a["glaciers"], settings, note)
     failed = [g for g, f in figures.items() if "error" in f]
     if failed:
         raise SystemExit(f"failed: {failed}: {[figures[g]['error'] for g in failed]}")
@@ -61,14 +67,16 @@ print(json.dumps(out))
 """
 
 
-def child(glaciers: list[dict], factor: float, args) -> tuple[float, dict]:
+def child(glaciers: list[dict], factor: float, args, log_path: str | None = None) -> tuple[float, dict]:
     args = {"glaciers": glaciers, "factor": factor, "threads": args.threads, "plain": args.plain,
             "loo": args.leave_one_out, "mapping": args.mapping}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    if proc.returncode:
-        raise SystemExit(proc.stderr[-3000:])
+    with open(log_path, "a+") if log_path else tempfile.TemporaryFile("w+") as log:  # the child's log, as it comes
+        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], stdout=subprocess.PIPE, stderr=log,
+                              text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        if proc.returncode:
+            log.seek(0)
+            raise SystemExit(log.read()[-3000:])
     return time.perf_counter() - t0, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -80,6 +88,7 @@ def main() -> None:
     p.add_argument("--leave-one-out", action="store_true", help="with the leave-one-out validation runs")
     p.add_argument("--mapping", default="identity", choices=["identity", "network"],
                    help="IGM's ice-flow unknowns; only the identity mapping packs (the network runs each alone)")
+    p.add_argument("--log", help="append each batch child's log (seconds since it began) to this file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         tmp = Path(tmp)
@@ -106,14 +115,15 @@ def main() -> None:
             if n == 1:  # every demo glacier alone, one child each: the mean is the cost of one
                 walls = []
                 for job in jobs:
-                    wall, res = child([{**job, "output": str(tmp / "out" / f"{job['glacier_id']}.nc")}], factor, args)
+                    wall, res = child([{**job, "output": str(tmp / "out" / f"{job['glacier_id']}.nc")}], factor, args,
+                                      args.log)
                     walls.append(wall)
                 wall = sum(walls) / len(walls)
                 per_alone = wall
             else:
                 batch = [{**jobs[k % len(jobs)], "glacier_id": f"{jobs[k % len(jobs)]['glacier_id']}-{k}",
                           "output": str(tmp / "out" / f"{k}.nc")} for k in range(n)]
-                wall, res = child(batch, factor, args)
+                wall, res = child(batch, factor, args, args.log)
             per = wall / n
             ratio = f"{per_alone / per:>7.2f}x" if per_alone else f"{'-':>8}"
             print(f"{n:>5} | {wall:>5.1f} s | {per:>9.1f} s {ratio} | {max(res['startup']):>6.1f} s | "

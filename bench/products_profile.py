@@ -45,7 +45,7 @@ def main() -> None:
                            "GLACIER_CATALOG": str(tmp / "catalog")})
         from glacier_assets.assets import products as P
         from glacier_assets.assets.inventory import load_inventory
-        from glacier_assets.definitions import build_definitions
+        from glacier_assets.definitions import build_definitions, resolved_resources
         from glacier_assets.workflow import code_for
 
         defs = build_definitions("in_process")
@@ -55,7 +55,7 @@ def main() -> None:
                            instance=instance, resources=defs.resources)
             glaciers = sorted(instance.get_dynamic_partitions("glaciers"))
         stamp_simulations(defs, tmp / "products", glaciers)
-        store = defs.resources["store"]
+        store = resolved_resources(defs, ("store",))["store"]
         root = store.path("")
         inventory = load_inventory(store)
         codes = {g: code_for(g, inventory) for g in glaciers}

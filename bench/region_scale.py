@@ -102,8 +102,10 @@ def stamp_simulations(defs, products: Path, glaciers: list[str]) -> None:
     rheology = products / RHEOLOGY_RELPATH
     rheology.parent.mkdir(parents=True, exist_ok=True)
     rheology.write_text(json.dumps({"factor": 1.0}))
-    igm, region = defs.resources["igm"], defs.resources["region"]
-    expected = workflow.expected_fingerprints(load_inventory(defs.resources["store"]), region.load(),
+    from glacier_assets.definitions import resolved_resources
+
+    store, region, igm = resolved_resources(defs).values()
+    expected = workflow.expected_fingerprints(load_inventory(store), region.load(),
                                               igm.emulator_fingerprint(), igm.simulation_settings(1.0), glaciers)
     for gid in glaciers:
         with netCDF4.Dataset(str(products / simulation_relpath(gid)), "a") as ds:

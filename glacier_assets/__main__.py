@@ -77,14 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(build_demo_region(Path(args.dest)))
         return 0
+    from .deploy import batch_event_writes
     from .instance import ensure_dagster_home
 
     os.environ.setdefault("GLACIER_ASSETS_ROOT", os.getcwd())
     ensure_dagster_home()
+    batch_event_writes()  # for the runs this process (and the webserver and daemon it starts) creates
     if args.cmd == "ui":
-        from .deploy import batch_event_writes
-
-        batch_event_writes()  # the webserver and daemon create the runs: they need the settings too
         dagster = str(Path(sys.executable).parent / "dagster")
         os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"])
     if args.region:

@@ -98,7 +98,7 @@ def published_outlines_schema(store: ProductStore) -> dg.AssetCheckResult:
     table = gpd.read_parquet(store.path(OUTLINE_TABLE_RELPATH))
     problems = []
     try:
-        published_outline_schema.validate(pd.DataFrame(table.drop(columns="geometry")), lazy=True)
+        published_outline_schema().validate(pd.DataFrame(table.drop(columns="geometry")), lazy=True)
     except pandera.errors.SchemaErrors as exc:
         problems += [f"{r.column}: {r.check} ({r.failure_case})" for r in exc.failure_cases.head(20).itertuples()]
     if not table.empty:

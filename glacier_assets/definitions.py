@@ -1,8 +1,10 @@
-"""The Dagster code location: assets, jobs and resources. Nothing else lives here."""
+"""The Dagster code location: assets, jobs and resources. Nothing else lives here; loading it
+changes nothing in the process's environment."""
 
 from __future__ import annotations
 
 import os
+from typing import get_args
 
 import dagster as dg
 
@@ -13,12 +15,9 @@ from .assets.quality import calibration_report, product_audit, validation_report
 from .assets.rheology import ice_rheology
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
-from .deploy import batch_event_writes, executor
-from .igm_run.model import FLOW_MAPPING
+from .deploy import executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
-
-batch_event_writes()  # bulk event writes for batched runs, in every process that loads this code
 
 ASSETS = [outline_inventory, iceflow_emulator, ice_rheology, glacier_domain, igm_simulation, epoch_products,
           regional_outlines, calibration_report, validation_report, product_audit, stac_catalog]
@@ -40,18 +39,38 @@ quality_and_publish = dg.define_asset_job(
 JOBS = [simulate_glaciers, glacier_epoch_products, regional_products, quality_and_publish]
 
 
+def _env(name: str, default):
+    """A resource's str or int field from the environment the Dagster way: `dg.EnvVar(name)` where
+    the variable is set (resolved when a run starts; the UI shows where the value comes from),
+    else the field's default."""
+    if not os.environ.get(name):
+        return default
+    return dg.EnvVar.int(name) if isinstance(default, int) else dg.EnvVar(name)
+
+
+def _choice(name: str, field: str, resource: type[dg.ConfigurableResource]):
+    """A resource's Literal field from $name, checked against the field's choices now: Dagster's
+    EnvVar resolves only str and int fields (pydantic rejects it for a Literal)."""
+    choices = get_args(resource.model_fields[field].annotation)
+    value = os.environ.get(name) or resource.model_fields[field].default
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value
+
+
 def resources() -> dict:
+    """The resources, configured from GLACIER_* variables where set (README: "Settings")."""
     return {
-        "store": ProductStore(root=os.environ.get("GLACIER_PRODUCTS", "var/products"),
-                              catalog_root=os.environ.get("GLACIER_CATALOG", "catalog")),
+        "store": ProductStore(root=_env("GLACIER_PRODUCTS", "var/products"),
+                              catalog_root=_env("GLACIER_CATALOG", "catalog")),
         "region": RegionSource(
-            spec=os.environ.get("GLACIER_REGION_SPEC", ""),
-            include=[g for g in os.environ.get("GLACIER_INCLUDE", "").split(",") if g],
-            farinotti_table=os.environ.get("GLACIER_FARINOTTI_TABLE", ""),
+            spec=_env("GLACIER_REGION_SPEC", ""),
+            include=[g for g in os.environ.get("GLACIER_INCLUDE", "").split(",") if g],  # a list: not an EnvVar
+            farinotti_table=_env("GLACIER_FARINOTTI_TABLE", ""),
         ),
-        "igm": IGMRunner(threads=int(os.environ.get("GLACIER_IGM_THREADS", "1")),
-                         launcher=os.environ.get("GLACIER_IGM_LAUNCHER", "subprocess"),
-                         mapping=os.environ.get("GLACIER_IGM_MAPPING", FLOW_MAPPING),
+        "igm": IGMRunner(threads=_env("GLACIER_IGM_THREADS", 1),
+                         launcher=_choice("GLACIER_IGM_LAUNCHER", "launcher", IGMRunner),
+                         mapping=_choice("GLACIER_IGM_MAPPING", "mapping", IGMRunner),
                          leave_one_out=os.environ.get("GLACIER_LEAVE_ONE_OUT", "1") not in ("0", "false", "no")),
     }
 
@@ -62,6 +81,15 @@ def build_definitions(executor_name: str | None = None) -> dg.Definitions:
 
 
 defs = build_definitions()
+
+
+def resolved_resources(definitions: dg.Definitions | None = None,
+                       keys: tuple[str, ...] = ("store", "region", "igm")) -> dict:
+    """The resources of `definitions` (default: the code location's) with their settings resolved
+    (EnvVar read now), for code that uses them outside a run: the main job, the CLI, benchmarks."""
+    definitions = definitions or defs
+    with dg.build_resources({k: definitions.resources[k] for k in keys}) as built:
+        return {k: getattr(built, k) for k in keys}
 
 
 def dask_glacier_epoch_products():

@@ -1,7 +1,7 @@
 """Deployment settings in one place: which executor runs the steps, and how a step pod or the
 IGM child pod asks Kubernetes for a GPU.
 
-* GLACIER_EXECUTOR = multiprocess (default) | in_process | dask | k8s
+* GLACIER_EXECUTOR = multiprocess (default) | in_process | dask | k8s  (`ExecutorName`)
 * IGMRunner.launcher = subprocess (default) | k8s  (env GLACIER_IGM_LAUNCHER)
 * EVENT_BATCHING: how Dagster writes a batched run's per-partition events (see below)
 """
@@ -9,8 +9,11 @@ IGM child pod asks Kubernetes for a GPU.
 from __future__ import annotations
 
 import os
+from typing import Literal, get_args
 
 import dagster as dg
+
+ExecutorName = Literal["multiprocess", "in_process", "dask", "k8s"]
 
 GPU_RESOURCE = "nvidia.com/gpu"
 PRODUCTS_VOLUME = {"name": "glacier-data", "persistent_volume_claim": {"claim_name": "glacier-data"}}
@@ -30,8 +33,9 @@ IGM_STEP_K8S_CONFIG = {
 # range as a subset) and its materializations in bulk inserts (PostgreSQL; SQLite still writes them
 # one by one). The price: if a batched run fails, its partitions show as missing, not failed, in the
 # UI; the run's failure names the glaciers. They are read from the environment of every process
-# that creates runs or executes steps (webserver, daemon, run workers), so `python -m glacier_assets`
-# and the code location set them (unless set) and deploy/ passes them to the Kubernetes pods.
+# that creates runs or executes steps (webserver, daemon, run workers): `python -m glacier_assets`
+# (run, ui, remove) and the Makefile set them (unless set) for the processes they start, and deploy/
+# passes them to the Kubernetes pods. Loading the code location sets nothing.
 EVENT_BATCHING = {"DAGSTER_EVENT_BATCH_SIZE": "2000", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 
@@ -56,9 +60,17 @@ def igm_pod_spec(gpus: int = 1, cpu: str = "4", memory: str = "16Gi") -> dict:
     }
 
 
-def executor(name: str | None = None) -> dg.ExecutorDefinition | None:
+def executor_name() -> ExecutorName:
+    """$GLACIER_EXECUTOR, checked against the choices (default multiprocess)."""
+    name = os.environ.get("GLACIER_EXECUTOR") or "multiprocess"
+    if name not in get_args(ExecutorName):
+        raise ValueError(f"GLACIER_EXECUTOR={name!r}: use {', '.join(get_args(ExecutorName))}")
+    return name  # type: ignore[return-value]
+
+
+def executor(name: ExecutorName | None = None) -> dg.ExecutorDefinition | None:
     """The executor named (default: $GLACIER_EXECUTOR; None means Dagster's default, multiprocess)."""
-    name = name or os.environ.get("GLACIER_EXECUTOR", "multiprocess")
+    name = name or executor_name()
     if name == "dask":
         from dagster_dask import dask_executor
 
@@ -71,4 +83,4 @@ def executor(name: str | None = None) -> dg.ExecutorDefinition | None:
         return dg.in_process_executor
     if name == "multiprocess":
         return None
-    raise ValueError(f"GLACIER_EXECUTOR={name!r}: use multiprocess, in_process, dask or k8s")
+    raise ValueError(f"executor {name!r}: use {', '.join(get_args(ExecutorName))}")

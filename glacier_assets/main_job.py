@@ -89,12 +89,13 @@ def execute(job_fn, tags: dict) -> tuple[bool, str, float]:
     later start can tell the run's process died). Returns (success, failure text, seconds)."""
     import dagster as dg
 
+    from .deploy import executor_name
     from .recovery import process_tag
 
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         # one run per process here, steps in process; with GLACIER_EXECUTOR set, that executor's defaults
-        run_config = IN_PROCESS if os.environ.get("GLACIER_EXECUTOR", "multiprocess") == "multiprocess" else {}
+        run_config = IN_PROCESS if executor_name() == "multiprocess" else {}
         result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=run_config,
                                 tags={**tags, **process_tag()}, raise_on_error=False)
         return result.success, ("" if result.success else _failure_text(result)), time.perf_counter() - t0
@@ -142,10 +143,10 @@ class MainJob:
     def __init__(self, workers: int, include: list[str] | None):
         import dagster as dg
 
-        from .definitions import defs
+        from .definitions import defs, resolved_resources
 
         self.defs, self.workers, self.include = defs, workers, include
-        self.store, self.region, self.igm = (defs.resources[k] for k in ("store", "region", "igm"))
+        self.store, self.region, self.igm = resolved_resources().values()
         self.instance = dg.DagsterInstance.get()
         self.out = Outcome()
 
@@ -405,14 +406,14 @@ def remove_glaciers(ids: list[str], store=None, instance=None) -> int:
     import dagster as dg
 
     from .assets.publish import published_glaciers, publication_record
-    from .definitions import defs
+    from .definitions import resolved_resources
     from .ledger import clear_glacier
     from .partitions import GLACIERS
     from .publication import live_version, new_version
     from .stac import catalog_json_paths, validate_objects, write_catalog
     from .storage import atomic_path, file_lock
 
-    store = store or defs.resources["store"]
+    store = store or resolved_resources(keys=("store",))["store"]
     root = store.catalog_path()
     with file_lock(store.path(REGION_LOCK_RELPATH)):
         live = live_version(root)

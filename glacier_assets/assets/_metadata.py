@@ -23,35 +23,6 @@ def metadata(figures: Mapping) -> dict:
     return out
 
 
-def add_partition_metadata(context: dg.AssetExecutionContext, entries: Mapping[tuple[dg.AssetKey, str], dict]) -> None:
-    """Attach each partition's own metadata to the range result of a batched multi-asset.
-
-    `context.add_asset_metadata(md, asset_key=, partition_key=)` does this one entry at a time,
-    but checks each key against the whole partition range (a storage query per call) and copies
-    all entries so far: quadratic, and slower than the science (bench/partition_metadata.py, one
-    epoch on SQLite: 24 ms per partition this way at 250-1,000 glaciers, 47 -> 63 ms with the
-    public call, and growing). The
-    keys here come from `context.partition_keys`, so they are in range by construction, and we
-    merge them into the step's metadata accumulator in one go. That accumulator is Dagster
-    internals (pinned in pyproject.toml); if it is not there, this falls back to the public call,
-    and glacier_assets_tests/test_chain.py checks the per-partition metadata either way."""
-    step = getattr(context.op_execution_context, "_step_execution_context", None)
-    accumulator = getattr(step, "_metadata_accumulator", None)
-    try:
-        from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
-    except ImportError:
-        accumulator = None
-    if accumulator is None or not hasattr(accumulator, "per_output_metadata"):
-        for (key, pk), md in entries.items():
-            context.add_asset_metadata(md, asset_key=key, partition_key=pk)
-        return
-    merged = dict(accumulator.per_output_metadata)
-    for (key, pk), md in entries.items():
-        handle = AssetMetadataHandle(asset_key=key, partition_key=pk)
-        merged[handle] = {**merged.get(handle, {}), **md}
-    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
-
-
 def markdown_table(df: pd.DataFrame) -> dg.MetadataValue:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

@@ -1,38 +1,54 @@
-"""Figures for Dagster metadata: PNG files, and the same embedded as markdown images."""
+"""Figures for papers and for Dagster metadata: PNG files beside the products, and the same
+embedded as markdown images.
+
+Plain functions: arrays, geometries and tables in, PNG bytes out (each `*_png` has a `*_figure`
+twin that returns the matplotlib Figure, for tests). Rendered with the non-interactive Agg
+backend on `matplotlib.figure.Figure` objects (no pyplot state: safe in threads, nothing to
+close). No basemap tiles: the maps are georeferenced by their own frame, projected kilometres
+with the CRS named, or a longitude/latitude graticule computed with pyproj, and a scale bar.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.colors import LightSource  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
+from .constants import EPOCHS, GEOGRAPHIC_CRS, ICE_THRESHOLD_M, OUTLINE_TIME_OFFSET_YEARS  # noqa: E402
 from .storage import atomic_path  # noqa: E402
 
+DPI = 100  # PNG resolution: ~1,000 px wide maps, sharp in the Dagster UI and in a paper draft
+THICKNESS_CMAP = "viridis"  # perceptually uniform, readable in grey scale and with colour-vision deficiency
+OBSERVED_COLOR = "#e31a1c"  # observed outlines (red)
+SIMULATED_COLOR = "white"  # the simulated glacier's outline (white on a dark halo, dashed)
+REFERENCE_COLOR = "#ff7f00"  # the reference volume (orange)
+GLACIER_FILL, GLACIER_EDGE = "#9ecae1", "#08306b"  # regional outline map
+LABELLED_GLACIERS = 30  # a regional map names its glaciers (the id after the dot) up to this many
+SCALE_FRACTION = 0.25  # a scale bar is at most this share of the map's width
+NICE_STEPS = (1.0, 2.0, 5.0)
+GRATICULE_STEPS_DEG = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0)
 
-def area_volume_png(glacier_id: str, summary: pd.DataFrame, observed: dict[int, float]) -> bytes:
-    """Simulated area (line) with the observed outline areas (points), and volume (dashed)."""
-    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=90)
-    ax.plot(summary["year"], summary["area_km2"], "o-", color="tab:blue", ms=3, label="simulated area")
-    if observed:
-        ax.plot(list(observed), list(observed.values()), "s", color="tab:red", ms=6, label="observed outlines")
-    ax.set_xlabel("year")
-    ax.set_ylabel("area (km²)")
-    ax2 = ax.twinx()
-    ax2.plot(summary["year"], summary["volume_km3"], "--", color="tab:gray", label="volume")
-    ax2.set_ylabel("volume (km³)")
-    ax.set_title(glacier_id)
-    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower left")
-    fig.tight_layout()
+
+# --- output -----------------------------------------------------------------------------------------
+
+
+def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 
@@ -46,43 +62,435 @@ def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-def thickness_panels_png(glacier_id: str, years: list[int], thickness: list, extent: tuple[float, ...]) -> bytes:
-    """One small thickness map per epoch (model grid, shared colour scale)."""
-    import numpy as np
+# --- map furniture: scale bar, graticule, CRS names ---------------------------------------------------
 
-    vmax = max(float(np.nanmax(t)) for t in thickness) or 1.0
-    cols = 7
-    rows = (len(years) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.6 + 0.4), dpi=70)
+
+def nice_length(limit: float) -> float:
+    """The largest 1, 2 or 5 x 10^k not above `limit` (> 0): a scale bar's length."""
+    if not limit > 0:
+        raise ValueError(f"a scale bar needs a positive length, not {limit}")
+    power = 10.0 ** math.floor(math.log10(limit))
+    return max(s * power for s in NICE_STEPS if s * power <= limit * (1 + 1e-9))
+
+
+def length_label(metres: float) -> str:
+    return f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
+
+
+def scale_bar(ax, width_m: float, *, fraction: float = SCALE_FRACTION, units_per_m: float = 1.0,
+              loc: str = "lower left") -> float:
+    """A black-and-white scale bar of a nice length (at most `fraction` of `width_m`, the map's
+    width in metres) on `ax`, whose data units are `units_per_m` per metre. Returns its length (m)."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    length = nice_length(fraction * width_m)
+    ylim = ax.get_ylim()
+    bar = AnchoredSizeBar(ax.transData, length * units_per_m, length_label(length), loc, pad=0.35, sep=3,
+                          frameon=True, size_vertical=abs(ylim[1] - ylim[0]) * 0.012, color="black",
+                          fontproperties={"size": 7})
+    bar.patch.set(facecolor="white", alpha=0.8, edgecolor="none")
+    ax.add_artist(bar)
+    return length
+
+
+def crs_label(crs) -> str:
+    """A CRS named as a figure caption would: its name and EPSG code; an Albers conic with its
+    parameters."""
+    from pyproj import CRS
+
+    c = CRS.from_user_input(crs)
+    op = c.coordinate_operation
+    if op is not None and op.method_name.lower().startswith("albers"):
+        p = {q.name.lower(): q.value for q in op.params}
+        lon0 = p.get("longitude of false origin", p.get("longitude of natural origin", 0.0))
+        lat1 = p.get("latitude of 1st standard parallel", 0.0)
+        lat2 = p.get("latitude of 2nd standard parallel", 0.0)
+        datum = "WGS 84" if c.datum is not None and "1984" in c.datum.name else (c.datum.name if c.datum else "")
+        return f"Albers equal-area conic (lon₀ {lon0:g}°, standard parallels {lat1:g}° and {lat2:g}°), {datum}"
+    epsg = c.to_epsg()
+    return f"{c.name} (EPSG:{epsg})" if epsg else c.name
+
+
+def _step_decimals(step: float) -> int:
+    for d in range(0, 6):
+        if abs(round(step, d) - step) < 1e-9:
+            return d
+    return 6
+
+
+def degree_label(value: float, step: float, axis: str) -> str:
+    """91.25°E, 33.4°N, 0°: as many decimals as the graticule's step needs."""
+    d = _step_decimals(step)
+    text = f"{abs(value):.{d}f}°"
+    if round(value, d) == 0:
+        return text
+    return text + (("E" if value > 0 else "W") if axis == "lon" else ("N" if value > 0 else "S"))
+
+
+def _crossings(xs: np.ndarray, ys: np.ndarray, at: float, along: str) -> list[float]:
+    """Where a polyline (xs, ys) crosses x = at (along="x") or y = at (along="y"): the other coordinate."""
+    a, b = (xs, ys) if along == "x" else (ys, xs)
+    out = []
+    for i in range(len(a) - 1):
+        if (a[i] - at) * (a[i + 1] - at) <= 0 and a[i] != a[i + 1]:
+            t = (at - a[i]) / (a[i + 1] - a[i])
+            out.append(float(b[i] + t * (b[i + 1] - b[i])))
+    return out
+
+
+EDGES = ("bottom", "top", "left", "right")
+
+
+def graticule(bounds: tuple[float, float, float, float], crs, target_lines: int = 5) -> dict:
+    """Meridians and parallels of a nice step (`GRATICULE_STEPS_DEG`) over a projected box
+    `bounds` (xmin, ymin, xmax, ymax in `crs`): at most about `target_lines` across its wider
+    side. Returns {"step", "meridians": {lon: (xs, ys)}, "parallels": {lat: (xs, ys)}, and per
+    edge of the box ("bottom", "top", "left", "right") its labels [(position along the edge,
+    label)]}: meridians on the bottom and top edges, parallels on the left and right ones; where
+    the graticule is so rotated (a conic far from its central meridian) that fewer than two
+    meridians (parallels) are labelled so, also where they cross the other edges. Labels closer
+    than 8 % of an edge to one before are left out."""
+    from pyproj import Transformer
+
+    xmin, ymin, xmax, ymax = bounds
+    inverse = Transformer.from_crs(crs, GEOGRAPHIC_CRS, always_xy=True)
+    forward = Transformer.from_crs(GEOGRAPHIC_CRS, crs, always_xy=True)
+    t = np.linspace(0.0, 1.0, 41)
+    edge_x = np.concatenate([xmin + t * (xmax - xmin), np.full_like(t, xmax), xmax - t * (xmax - xmin), np.full_like(t, xmin)])
+    edge_y = np.concatenate([np.full_like(t, ymin), ymin + t * (ymax - ymin), np.full_like(t, ymax), ymax - t * (ymax - ymin)])
+    lon, lat = inverse.transform(edge_x, edge_y)
+    lon0, lon1, lat0, lat1 = float(np.min(lon)), float(np.max(lon)), float(np.min(lat)), float(np.max(lat))
+    span = max(lon1 - lon0, lat1 - lat0)
+    step = next((s for s in GRATICULE_STEPS_DEG if span / s <= target_lines + 1), GRATICULE_STEPS_DEG[-1])
+    lons = np.arange(math.floor(lon0 / step), math.ceil(lon1 / step) + 1) * step
+    lats = np.arange(math.floor(lat0 / step), math.ceil(lat1 / step) + 1) * step
+    lats = lats[(lats > -90) & (lats < 90)]
+    dense_lat = np.linspace(max(lat0 - step, -89.9), min(lat1 + step, 89.9), 200)
+    dense_lon = np.linspace(lon0 - step, lon1 + step, 200)
+    out = {"step": step, "meridians": {}, "parallels": {}, **{e: [] for e in EDGES}}
+    for value in lons:
+        xs, ys = forward.transform(np.full_like(dense_lat, value), dense_lat)
+        out["meridians"][round(float(value), 6)] = (np.asarray(xs), np.asarray(ys))
+    for value in lats:
+        xs, ys = forward.transform(dense_lon, np.full_like(dense_lon, value))
+        out["parallels"][round(float(value), 6)] = (np.asarray(xs), np.asarray(ys))
+    edges = {"bottom": (ymin, "y", xmin, xmax), "top": (ymax, "y", xmin, xmax),
+             "left": (xmin, "x", ymin, ymax), "right": (xmax, "x", ymin, ymax)}
+
+    def label(kind: str, names: tuple[str, ...]) -> int:
+        lines, axis = (out["meridians"], "lon") if kind == "meridians" else (out["parallels"], "lat")
+        count = 0
+        for edge in names:
+            at, along, lo, hi = edges[edge]
+            for value, (xs, ys) in lines.items():
+                for pos in _crossings(xs, ys, at, along):
+                    if lo <= pos <= hi and all(abs(pos - p) > 0.08 * (hi - lo) for p, _ in out[edge]):
+                        out[edge].append((pos, degree_label(value, step, axis)))
+                        count += 1
+        return count
+
+    if label("meridians", ("bottom", "top")) < 2:
+        label("meridians", ("left", "right"))
+    if label("parallels", ("left", "right")) < 2:
+        label("parallels", ("bottom", "top"))
+    for edge in EDGES:
+        out[edge].sort()
+    return out
+
+
+def north_arrow(ax, bounds: tuple[float, float, float, float], crs) -> float:
+    """An arrow pointing to true north at the map's centre (meridians converge in a conic
+    projection). Returns its angle from the map's up, degrees clockwise."""
+    from pyproj import Transformer
+
+    xmin, ymin, xmax, ymax = bounds
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    lon, lat = Transformer.from_crs(crs, GEOGRAPHIC_CRS, always_xy=True).transform(cx, cy)
+    nx, ny = Transformer.from_crs(GEOGRAPHIC_CRS, crs, always_xy=True).transform(lon, min(lat + 0.01, 89.99))
+    angle = math.atan2(nx - cx, ny - cy)
+    x0, y0, r = 0.93, 0.83, 0.07
+    dx, dy = r * math.sin(angle), r * math.cos(angle)
+    ax.annotate("", xy=(x0 + dx / 2, y0 + dy / 2), xytext=(x0 - dx / 2, y0 - dy / 2), xycoords="axes fraction",
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2})
+    ax.text(x0 + 0.75 * dx, y0 + 0.75 * dy, "N", transform=ax.transAxes, ha="center", va="center",
+            fontsize=8, fontweight="bold")
+    return math.degrees(angle)
+
+
+def _km_axes(ax, *, xlabel: bool, ylabel: bool) -> None:
+    fmt = FuncFormatter(lambda v, _: f"{v / 1000:g}")
+    ax.xaxis.set_major_formatter(fmt)
+    ax.yaxis.set_major_formatter(fmt)
+    ax.xaxis.set_major_locator(MaxNLocator(3))
+    ax.yaxis.set_major_locator(MaxNLocator(3))
+    ax.tick_params(labelsize=7)
+    if xlabel:
+        ax.set_xlabel("easting (km)", fontsize=7)
+    if ylabel:
+        ax.set_ylabel("northing (km)", fontsize=7)
+
+
+def _polygons(geom):
+    if geom is None or geom.is_empty:
+        return []
+    if geom.geom_type == "Polygon":
+        return [geom]
+    return [g for part in getattr(geom, "geoms", []) for g in _polygons(part)]
+
+
+def _rings(geom):
+    for poly in _polygons(geom):
+        yield np.asarray(poly.exterior.coords)
+        for ring in poly.interiors:
+            yield np.asarray(ring.coords)
+
+
+def _geometry_path(geom) -> MplPath | None:
+    """One compound path of a (multi)polygon, holes included (even-odd filling)."""
+    verts, codes = [], []
+    for ring in _rings(geom):
+        if len(ring) < 3:
+            continue
+        verts.append(ring)
+        codes.append(np.r_[MplPath.MOVETO, np.full(len(ring) - 2, MplPath.LINETO), MplPath.CLOSEPOLY])
+    return MplPath(np.concatenate(verts), np.concatenate(codes).astype(np.uint8)) if verts else None
+
+
+# --- per glacier: thickness on a hillshade ------------------------------------------------------------
+
+
+def hillshade(dem: np.ndarray, res: float) -> np.ndarray:
+    """Hillshade (0..1) of a north-up DEM (rows north to south), lit from the north-west at 45°."""
+    dem = np.asarray(dem, dtype="float64")
+    filled = np.where(np.isfinite(dem), dem, np.nanmean(dem) if np.isfinite(dem).any() else 0.0)
+    return LightSource(azdeg=315, altdeg=45).hillshade(filled, vert_exag=1.0, dx=res, dy=res)
+
+
+def zoom_box(extent: tuple[float, float, float, float], masks_and_geoms, margin_m: float = 500.0,
+             margin_fraction: float = 0.15) -> tuple[float, float, float, float]:
+    """(xmin, xmax, ymin, ymax) around the ice and the outlines, with a margin, within `extent`."""
+    xmin, xmax, ymin, ymax = extent
+    boxes = []
+    for item in masks_and_geoms:
+        if isinstance(item, np.ndarray):
+            rows, cols = np.nonzero(item)
+            if len(rows):
+                ny, nx = item.shape
+                dx, dy = (xmax - xmin) / nx, (ymax - ymin) / ny
+                boxes.append((xmin + cols.min() * dx, xmin + (cols.max() + 1) * dx,
+                              ymax - (rows.max() + 1) * dy, ymax - rows.min() * dy))
+        elif item is not None and not item.is_empty:
+            b = item.bounds
+            boxes.append((b[0], b[2], b[1], b[3]))
+    if not boxes:
+        return extent
+    x0, x1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
+    y0, y1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
+    m = max(margin_m, margin_fraction * max(x1 - x0, y1 - y0))
+    return max(xmin, x0 - m), min(xmax, x1 + m), max(ymin, y0 - m), min(ymax, y1 + m)
+
+
+def thickness_map_figure(glacier_id: str, panels: list[tuple], dem: np.ndarray | None,
+                         extent: tuple[float, float, float, float], crs: str, *, threshold: float = ICE_THRESHOLD_M,
+                         dem_label: str = "DEM") -> Figure:
+    """Simulated ice thickness on a hillshade of the DEM, one panel per (title, thickness,
+    observed outline or None) of `panels` (thickness on the product grid, outline a shapely
+    geometry in `crs`), all over `extent` (xmin, xmax, ymin, ymax in `crs`, as `dem`), zoomed
+    to the ice: thickness >= `threshold` in a perceptual colour map with one labelled colour bar
+    (0 to the panels' largest thickness), the simulated glacier's outline (the `threshold`
+    contour) and the observed outline in distinct styles with a legend, a scale bar, axes in
+    projected km, the CRS and grid named. Without a `dem`, a plain light background."""
+    if not panels:
+        raise ValueError("a thickness map needs at least one panel")
+    xmin, xmax, ymin, ymax = extent
+    thks = [np.asarray(p[1], dtype="float64") for p in panels]
+    vmax = max((float(np.nanmax(t)) for t in thks if np.isfinite(t).any()), default=0.0)
+    box = zoom_box(extent, [t >= threshold for t in thks] + [p[2] for p in panels])
+    bw, bh = box[1] - box[0], box[3] - box[2]
+    n = len(panels)
+    cols = 2 if n == 4 else min(n, 3)
+    rows = -(-n // cols)
+    panel_w = 2.9
+    panel_h = min(max(panel_w * bh / bw, 1.4), 4.2)
+    fig = Figure(figsize=(cols * panel_w + 1.0, rows * (panel_h + 0.3) + 1.1), layout="compressed")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    shade = None if dem is None else hillshade(dem, (xmax - xmin) / np.asarray(dem).shape[1])
     im = None
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for ax, year, thk in zip(axes.ravel(), years, thickness):
-        im = ax.imshow(np.where(thk > 0, thk, np.nan), extent=extent, vmin=0, vmax=vmax, cmap="viridis")
-        ax.set_title(str(year), fontsize=8)
-    fig.suptitle(f"{glacier_id}: ice thickness (m)", fontsize=9)
-    if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.6, pad=0.01)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    halo = [patheffects.withStroke(linewidth=2.4, foreground="black")]
+    for i, ax in enumerate(axes.ravel()):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        title, thk, observed = panels[i][0], thks[i], panels[i][2]
+        if shade is not None:
+            ax.imshow(shade, extent=extent, cmap="gray", vmin=0, vmax=1, interpolation="bilinear")
+        else:
+            ax.set_facecolor("0.93")
+        ny, nx = thk.shape
+        shown = np.ma.masked_where(~(thk >= threshold), thk)
+        im = ax.imshow(shown, extent=extent, cmap=THICKNESS_CMAP, vmin=0.0, vmax=vmax or 1.0,
+                       interpolation="nearest")
+        if (thk >= threshold).any() and (thk < threshold).any():
+            xs = xmin + (np.arange(nx) + 0.5) * (xmax - xmin) / nx
+            ys = ymax - (np.arange(ny) + 0.5) * (ymax - ymin) / ny
+            cs = ax.contour(xs, ys, np.nan_to_num(thk), levels=[threshold], colors=SIMULATED_COLOR,
+                            linewidths=1.0, linestyles=[(0, (3, 1.5))])
+            cs.set(path_effects=halo)
+        for ring in _rings(observed):
+            ax.plot(ring[:, 0], ring[:, 1], color=OBSERVED_COLOR, lw=1.3, solid_joinstyle="round")
+        ax.set_xlim(box[0], box[1])
+        ax.set_ylim(box[2], box[3])
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=8.5)
+        _km_axes(ax, xlabel=i + cols >= n, ylabel=i % cols == 0)
+        if i + cols >= n:  # the lowest panel of its column: its km ticks labelled (sharex hides them above a blank)
+            ax.tick_params(labelbottom=True)
+    scale_bar(axes[0, 0], bw)
+    cbar = fig.colorbar(im, ax=axes, shrink=0.9 if rows > 1 else 1.0, pad=0.015, aspect=25 * rows)
+    cbar.set_label("ice thickness (m)", fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    handles = [Line2D([], [], color=OBSERVED_COLOR, lw=1.3, label="observed outline (its date)"),
+               Line2D([], [], color=SIMULATED_COLOR, lw=1.0, ls=(0, (3, 1.5)), path_effects=halo,
+                      label=f"simulated glacier (thickness ≥ {threshold:g} m)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=7.5, frameon=False, handlelength=3,
+               title=f"map: {crs_label(crs)}", title_fontsize=7)
+    grid_m = (xmax - xmin) / thks[0].shape[1]
+    background = f" on a hillshade of the {dem_label}" if shade is not None else ""
+    fig.suptitle(f"{glacier_id}: simulated ice thickness ({grid_m:g} m grid){background}", fontsize=9.5)
+    return fig
 
 
-def outline_map_png(title: str, outlines) -> bytes:
-    """All glacier outlines of one epoch, in their (Albers) projection."""
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=80)
-    if len(outlines):
-        outlines.plot(ax=ax, facecolor="#9ecae1", edgecolor="#08519c", linewidth=0.5)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("Albers x (m)", fontsize=7)
-    ax.set_ylabel("Albers y (m)", fontsize=7)
-    ax.tick_params(labelsize=6)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+def thickness_map_png(glacier_id: str, panels: list[tuple], dem: np.ndarray, extent: tuple[float, float, float, float],
+                      crs: str, **options) -> bytes:
+    return png_bytes(thickness_map_figure(glacier_id, panels, dem, extent, crs, **options))
+
+
+# --- per glacier: area and volume series -----------------------------------------------------------
+
+
+def area_volume_figure(glacier_id: str, series: pd.DataFrame, observed: dict[int, float], *,
+                       volume_series: pd.Series | None = None, reference: tuple[float, int, str] | None = None,
+                       epochs: tuple[int, ...] = EPOCHS) -> Figure:
+    """Two panels over the years: the simulated area (top) and volume (bottom), `series`
+    (`year`, `area_km2`, `volume_km3`: the epochs and any other saved times), the epochs marked;
+    the observed outline areas (`observed`: model time -> km2) as points labelled with their
+    acquisition year (model time - 1); the yearly volume (`volume_series`, year -> km3) as a
+    line; the reference volume (`reference`: km3, model time, source) as a point."""
+    series = series.sort_values("year")
+    fig = Figure(figsize=(6.6, 5.0))
+    ax, vx = fig.subplots(2, 1, sharex=True, gridspec_kw={"hspace": 0.08})
+    at_epochs = series[series["year"].isin(epochs)]
+    for a in (ax, vx):
+        for e in epochs:
+            a.axvline(e, color="0.88", lw=0.6, zorder=0)
+        a.tick_params(labelsize=7)
+        a.grid(False)
+    ax.plot(series["year"], series["area_km2"], "-", color="tab:blue", lw=1.2, zorder=2)
+    ax.plot(at_epochs["year"], at_epochs["area_km2"], "o", color="tab:blue", ms=3.5, zorder=3)
+    ax.plot([], [], "o-", color="tab:blue", ms=3.5, lw=1.2,
+            label=f"simulated at the epochs (25 m product, thickness ≥ {ICE_THRESHOLD_M:g} m)")
+    if observed:
+        times = sorted(observed)
+        ax.plot(times, [observed[t] for t in times], "s", mfc=OBSERVED_COLOR, mec="black", mew=0.5, ms=5.5, zorder=4,
+                label="observed outlines (acquisition year)")
+        for t in times:
+            ax.annotate(str(t - OUTLINE_TIME_OFFSET_YEARS), (t, observed[t]), xytext=(0, 6), textcoords="offset points",
+                        ha="center", fontsize=6.5, color=OBSERVED_COLOR)
+    ax.set_ylabel("area (km²)", fontsize=8)
+    ax.legend(fontsize=6.5, loc="best", frameon=False)
+    ax.set_title(f"{glacier_id}: simulated area and volume", fontsize=9.5)
+    if volume_series is not None and len(volume_series):
+        vs = volume_series[(volume_series.index >= min(epochs) - 2) & (volume_series.index <= max(epochs) + 2)]
+        vx.plot(vs.index, vs.values, "-", color="0.45", lw=0.9, zorder=2, label="simulated, yearly")
+    else:
+        vx.plot(series["year"], series["volume_km3"], "-", color="0.45", lw=0.9, zorder=2)
+    vx.plot(at_epochs["year"], at_epochs["volume_km3"], "o", color="0.2", ms=3.5, zorder=3, label="simulated at the epochs")
+    if reference is not None:
+        vol, t, source = reference
+        vx.plot([t], [vol], "D", mfc=REFERENCE_COLOR, mec="black", mew=0.5, ms=6, zorder=4,
+                label=f"reference volume ({source}, {t - OUTLINE_TIME_OFFSET_YEARS})")
+    vx.set_ylabel("volume (km³)", fontsize=8)
+    vx.set_xlabel("year", fontsize=8)
+    vx.legend(fontsize=6.5, loc="best", frameon=False)
+    vx.set_xlim(min(epochs) - 2, max(epochs) + 2)
+    vx.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    for a in (ax, vx):  # room above the highest point for its year
+        lo, hi = a.get_ylim()
+        a.set_ylim(lo, hi + 0.06 * (hi - lo))
+    fig.subplots_adjust(left=0.11, right=0.97, top=0.93, bottom=0.1)
+    return fig
+
+
+def area_volume_png(glacier_id: str, series: pd.DataFrame, observed: dict[int, float], **options) -> bytes:
+    return png_bytes(area_volume_figure(glacier_id, series, observed, **options))
+
+
+# --- per epoch: the regional outline map ----------------------------------------------------------
+
+
+def outline_map_figure(title: str, outlines, crs=None, *, margin_fraction: float = 0.06) -> Figure:
+    """All glacier outlines of one epoch (a GeoDataFrame in a projected CRS, the regional
+    Albers one), filled, zoomed to their extent with a margin; a longitude/latitude graticule
+    labelled in degrees on the frame, a scale bar, a north arrow, the CRS named."""
+    import shapely
+
+    crs = crs if crs is not None else outlines.crs
+    fig = Figure(figsize=(6.8, 6.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=9.5, pad=16)
+    geoms = [g for g in (outlines.geometry if len(outlines) else []) if g is not None and not g.is_empty]
+    if not geoms:
+        ax.text(0.5, 0.5, "no glaciers", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return fig
+    x0, y0, x1, y1 = shapely.total_bounds(np.asarray(geoms, dtype=object))
+    side = max(x1 - x0, y1 - y0, 2000.0)
+    m = margin_fraction * side
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half_w, half_h = (x1 - x0) / 2 + m, (y1 - y0) / 2 + m
+    half_w, half_h = max(half_w, 0.55 * half_h, 1000.0), max(half_h, 0.55 * half_w, 1000.0)  # not a sliver
+    bounds = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+    simple = shapely.simplify(np.asarray(geoms, dtype=object), side / 3000.0, preserve_topology=True)
+    paths = [p for p in (_geometry_path(g) for g in simple) if p is not None]
+    ax.add_collection(PathCollection(paths, facecolor=GLACIER_FILL, edgecolor=GLACIER_EDGE, linewidth=0.5, zorder=3))
+    grat = graticule(bounds, crs)
+    for lines in (grat["meridians"], grat["parallels"]):
+        for xs, ys in lines.values():
+            ax.plot(xs, ys, color="0.55", lw=0.5, ls=(0, (4, 3)), zorder=1)
+    ax.set_xlim(bounds[0], bounds[2])
+    ax.set_ylim(bounds[1], bounds[3])
+    ax.set_aspect("equal")
+    _frame_labels(ax, grat)
+    if len(geoms) <= LABELLED_GLACIERS and "glacier_id" in outlines:
+        for gid, geom in zip(outlines["glacier_id"], outlines.geometry):
+            if geom is not None and not geom.is_empty:
+                p = geom.representative_point()
+                ax.text(p.x, p.y, str(gid).rsplit(".", 1)[-1], fontsize=5.5, ha="center", va="center", zorder=4,
+                        color="black", path_effects=[patheffects.withStroke(linewidth=1.5, foreground="white")])
+    scale_bar(ax, bounds[2] - bounds[0])
+    north_arrow(ax, bounds, crs)
+    ax.set_xlabel(crs_label(crs), fontsize=6.5, color="0.3")
+    return fig
+
+
+def _frame_labels(ax, grat: dict) -> None:
+    """The graticule's labels as ticks on the four sides of the map frame."""
+    top, right = ax.secondary_xaxis("top"), ax.secondary_yaxis("right")
+    for axis, edge in ((ax.xaxis, "bottom"), (top.xaxis, "top"), (ax.yaxis, "left"), (right.yaxis, "right")):
+        axis.set_ticks([p for p, _ in grat[edge]], [s for _, s in grat[edge]])
+    for a in (ax, top, right):
+        a.tick_params(labelsize=6.5, direction="out", length=3)
+    for labels in (ax.get_yticklabels(), right.get_yticklabels()):
+        for text in labels:
+            text.set(rotation=90, verticalalignment="center")
+
+
+def outline_map_png(title: str, outlines, crs=None) -> bytes:
+    return png_bytes(outline_map_figure(title, outlines, crs))
+
+
+# --- region: validation -------------------------------------------------------------------------
 
 
 def validation_png(table: pd.DataFrame) -> bytes:
@@ -90,12 +498,10 @@ def validation_png(table: pd.DataFrame) -> bytes:
     (mean |%|). Middle: simulated volume against the reference volume, with the 1:1 line. Right,
     where there are geodetic balances: the simulated balance of their period against them (a fit
     where the simulation was calibrated to it, a validation where not)."""
-    import numpy as np
-
     geo = table.dropna(subset=["geodetic_mb_mwe", "simulated_mb_mwe"]) if "geodetic_mb_mwe" in table else table.iloc[:0]
     ratios = [1.6, 1, 1] if len(geo) else [1.6, 1]
-    fig, axes = plt.subplots(1, len(ratios), figsize=(10 + 3.5 * (len(ratios) - 2), 3.8), dpi=80,
-                             gridspec_kw={"width_ratios": ratios})
+    fig = Figure(figsize=(10 + 3.5 * (len(ratios) - 2), 3.8))
+    axes = fig.subplots(1, len(ratios), gridspec_kw={"width_ratios": ratios})
     ax, bx = axes[0], axes[1]
     x = np.arange(len(table))
     ax.bar(x - 0.2, table["fit_mean_abs_pct"], 0.4, label="fitted (in sample)", color="tab:blue")
@@ -132,6 +538,5 @@ def validation_png(table: pd.DataFrame) -> bytes:
         cx.set_title("Mass balance of the geodetic period", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=80)
     return buf.getvalue()

@@ -22,7 +22,7 @@ from ..constants import (
 from ..fingerprints import file_digest, product_fingerprint, regional_fingerprint
 from ..ledger import clear_failure
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
-from ..plots import markdown_image, outline_map_png
+from ..plots import markdown_image, outline_map_png, save_png
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
 from ..workflow import (
@@ -223,7 +223,9 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
     as a mosaic: where touching glaciers' simulated ice overlaps, the overlap goes to the glacier
     whose initial outline is nearer, so no ground is counted twice. Made from the glaciers whose products are complete and current (ledger.py); glaciers that
     failed, are not simulated yet, or whose inputs changed since are left out and listed in the
-    metadata. Rewritten only when the set of glaciers or their outlines changed."""
+    metadata. Rewritten only when the set of glaciers or their outlines changed. Its map
+    (`regional_outlines/YEAR.png`: zoomed to the glaciers, lon/lat graticule, scale bar) is
+    drawn every time, into the metadata and beside the files."""
     with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
@@ -248,7 +250,9 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
             if figures["overlapping_pairs"]:
                 context.log.warning(f"regional outlines {year}: {figures['overlapping_pairs']} pairs of glaciers overlap, "
                                     f"{figures['overlap_area_km2']} km2 counted twice")
-            png = outline_map_png(f"{year}: {len(table)} glaciers, {figures['area_km2']:.2f} km2", table)
+            png = outline_map_png(f"Glacier outlines {year}: {len(table)} glaciers, {figures['area_km2']:.2f} km²", table,
+                                  store.albers)
+            figures["outline_map_path"] = save_png(store.path(regional_outline_relpath(year, "png")), png)
             md = {**metadata(figures), "reused": reused,
                   "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}
             yield dg.AssetMaterialization(context.asset_key, partition=key,

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -12,9 +13,12 @@ from ..constants import (
     BATCH_GLACIERS,
     CODE_VERSIONS,
     EMULATOR_RELPATH,
+    EPOCHS,
+    OUTLINE_TIME_OFFSET_YEARS,
     domain_relpath,
     igm_batch_relpath,
     igm_child_error_relpath,
+    outline_model_time,
     plot_relpath,
     simulation_relpath,
 )
@@ -22,22 +26,26 @@ from ..deploy import IGM_STEP_K8S_CONFIG
 from ..fingerprints import simulation_fingerprint
 from ..inventory.reference import farinotti_volume_km3
 from ..partitions import glacier_partitions
-from ..plots import area_volume_png, markdown_image, save_png, thickness_panels_png
+from ..plots import area_volume_png, markdown_image, save_png, thickness_map_png
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
+from ..science.masks import volume_km3
+from ..science.resample import product_area_km2, product_thickness
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
+    REFINE,
     domain_fingerprint,
     geodetic_targets,
     glacier_rows,
     make_domain,
     observed_areas,
+    reference_outline,
     simulation_inputs,
     simulation_summary,
 )
 from ._metadata import failure, markdown_table, metadata
 from ._steps import glacier_step
 from .inventory import INVENTORY, load_inventory
-from .rheology import ice_rheology, rheology_factor
+from .rheology import ice_rheology, region_references, rheology_factor
 
 
 def emulator_record(store: ProductStore):
@@ -177,6 +185,7 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
     done = {g: md for g, md in done.items() if md is not None}
     settings = {**igm.settings_extras(emulator), "rheology_factor": factor}
     outcomes = _run_batch(context, igm, store, settings, jobs) if len(jobs) > 1 else {}
+    references = _references(context, region, inventory, spec) if jobs else {}
 
     def finish(gid: str):
         job = jobs[gid]
@@ -187,10 +196,20 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         elif "error" in child:
             raise IGMChildError(child["error"])
         return _simulation_result(gid, Path(job["output"]), rows_of[gid], child, region, store,
-                                  job["fingerprint"]), job["fingerprint"]
+                                  job["fingerprint"], references.get(gid)), job["fingerprint"]
 
     more_done, more_failures, _ = _each(context, store, "igm_simulation", finish, list(jobs))
     yield from _report(context, {**done, **more_done}, {**failures, **more_failures}, versions)
+
+
+def _references(context, region: RegionSource, inventory, spec) -> dict:
+    """glacier -> its reference volume (km3, year, source), for the figures; none if the table
+    cannot be read (the rheology step reports why)."""
+    try:
+        return region_references(region, inventory, spec)
+    except ValueError as exc:
+        context.log.warning(f"no reference volumes in the figures: {exc}")
+        return {}
 
 
 def _run_batch(context, igm: IGMRunner, store: ProductStore, settings: dict, jobs: dict[str, dict]) -> dict[str, dict]:
@@ -212,35 +231,95 @@ def _run_batch(context, igm: IGMRunner, store: ProductStore, settings: dict, job
         results.unlink(missing_ok=True)
 
 
-def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store: ProductStore, fp: str) -> dict:
-    """Figures and pictures of a finished simulation for the UI (with the IGM child's own)."""
+def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store: ProductStore, fp: str,
+                       reference: tuple[float, int, str] | None = None) -> dict:
+    """Figures and pictures of a finished simulation for the UI (with the IGM child's own); the
+    two figures (area and volume series, thickness maps) are also written beside the products."""
     with xr.open_dataset(out) as sim:
         summary = simulation_summary(sim)
         crs, calibration = sim.attrs["crs"], json.loads(sim.attrs["calibration"])
-        x, y = sim["x"].values, sim["y"].values
-        half = abs(x[1] - x[0]) / 2
-        maps = thickness_panels_png(gid, [int(t) for t in sim["time"].values], list(sim["thk"].values),
-                                    (x.min() - half, x.max() + half, y.min() - half, y.max() + half))
-    observed = observed_areas(rows)
-    png = area_volume_png(gid, summary, observed)
-    plot = save_png(store.path(plot_relpath(gid)), png)
+    series_png, maps_png = glacier_figures(gid, out, store.path(domain_relpath(gid)), rows, reference)
+    plot = save_png(store.path(plot_relpath(gid)), series_png)
+    maps = save_png(store.path(thickness_plot_relpath(gid)), maps_png)
     by_year = summary.set_index("year")
     md = {
         **metadata({k: v for k, v in (child or {}).items() if k != "error"}),
-        **metadata({"path": out, "crs": crs, "plot_path": plot}),
+        **metadata({"path": out, "crs": crs, "plot_path": plot, "thickness_map_path": maps}),
         "area_km2": round(float(by_year["area_km2"].iloc[-1]), 4),
         "volume_km3": round(float(by_year["volume_km3"].iloc[-1]), 5),
         "volume_1970_km3": round(float(by_year.loc[1970, "volume_km3"]), 5),
         "volume_2000_km3": round(float(by_year.loc[2000, "volume_km3"]), 5),
         "area_volume_by_epoch": markdown_table(summary.round(5)),
-        "area_plot": dg.MetadataValue.md(markdown_image(png, f"{gid} area and volume")),
-        "thickness_maps": dg.MetadataValue.md(markdown_image(maps, f"{gid} thickness per epoch")),
+        "area_plot": dg.MetadataValue.md(markdown_image(series_png, f"{gid} area and volume")),
+        "thickness_maps": dg.MetadataValue.md(markdown_image(maps_png, f"{gid} thickness at the outlines' dates")),
         "reused": False,
         "fingerprint": fp,
     }
     if calibration:
         md["calibration"] = markdown_table(pd.DataFrame(calibration).drop(columns=["trials"]).round(3))
+    if reference is not None:
+        md["reference_volume_km3"] = round(reference[0], 5)
+        md["reference_volume_source"] = f"{reference[2]} ({reference[1]})"
     farinotti = farinotti_volume_km3(region.farinotti_path(), gid)
     if farinotti is not None:
         md["farinotti2019_volume_km3"] = round(farinotti, 5)
     return md
+
+
+def thickness_plot_relpath(glacier_id: str) -> str:
+    """The thickness maps' PNG, beside the area/volume one (`constants.plot_relpath`)."""
+    return str(Path(plot_relpath(glacier_id)).with_name(f"{glacier_id}_thickness.png"))
+
+
+MAP_PANELS = 6  # thickness panels per glacier: its outlines' dates, and the first and last epochs
+
+
+def glacier_figures(gid: str, sim_path: Path, domain_path: Path, rows, reference: tuple[float, int, str] | None
+                    ) -> tuple[bytes, bytes]:
+    """A glacier's two figures (PNG): its simulated area and volume over the epochs with its
+    observed outline areas and its reference volume; and its thickness (the 25 m product's
+    recipe) on a hillshade of the domain's DEM at each outline's model time with that outline,
+    and at the first and last epochs (at most `MAP_PANELS` panels). `reference`: (km3, year,
+    source) as `inventory.reference.reference_volumes` gives it, placed at the model time of the
+    outline it belongs to (as the validation compares it)."""
+    with xr.open_dataset(sim_path) as sim:
+        crs = sim.attrs["crs"]
+        x, y = sim["x"].values, sim["y"].values
+        at_epochs = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}
+        at_outlines = {int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values}
+        yearly = sim["volume_series"].to_series() if "volume_series" in sim else None
+    res = float(abs(x[1] - x[0]))
+    extent = (float(x.min()) - res / 2, float(x.max()) + res / 2, float(y.min()) - res / 2, float(y.max()) + res / 2)
+    states = {**at_epochs, **at_outlines}
+    series = pd.DataFrame([{"year": t, "area_km2": product_area_km2(thk, res), "volume_km3": volume_km3(thk, res * res)}
+                           for t, thk in sorted(states.items())])
+    observed = observed_areas(rows)
+    ref = None
+    if reference is not None:
+        outline_year = int(reference_outline(rows, reference[1])["year"])
+        ref = (reference[0], outline_model_time(outline_year), reference[2])
+    series_png = area_volume_png(gid, series, observed, volume_series=yearly, reference=ref)
+
+    ordered = rows.assign(_control=rows["role"] == "control").sort_values(["year", "_control"])
+    outlines = {outline_model_time(int(r["year"])): g for r, g in zip(ordered.to_dict("records"),
+                                                                       ordered.to_crs(crs).geometry)}
+    times = sorted(at_outlines)
+    if not times or min(times) > EPOCHS[0] + 2:
+        times.insert(0, EPOCHS[0])
+    if max(times) < EPOCHS[-1] - 2:
+        times.append(EPOCHS[-1])
+    if len(times) > MAP_PANELS:  # keep the first and last, and evenly spread ones between
+        times = [times[i] for i in np.unique(np.linspace(0, len(times) - 1, MAP_PANELS).round().astype(int))]
+    panels = []
+    for t in times:
+        observed_geom = outlines.get(t) if t in at_outlines else None
+        title = f"{t} (outline {t - OUTLINE_TIME_OFFSET_YEARS})" if observed_geom is not None else str(t)
+        panels.append((title, product_thickness(states[t], REFINE), observed_geom))
+    dem, dem_label = None, "none"
+    if Path(domain_path).exists():
+        with xr.open_dataset(domain_path) as dom:
+            if dom["dem"].shape == (len(y), len(x)):
+                dem = dom["dem"].values
+                dem_label = f"DEM of {dom.attrs['dem_year']}" if "dem_year" in dom.attrs else "DEM"
+    maps_png = thickness_map_png(gid, panels, dem, extent, crs, dem_label=dem_label)
+    return series_png, maps_png

@@ -453,7 +453,8 @@ def outline_map_figure(title: str, outlines, crs=None, *, margin_fraction: float
     bounds = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
     simple = shapely.simplify(np.asarray(geoms, dtype=object), side / 3000.0, preserve_topology=True)
     paths = [p for p in (_geometry_path(g) for g in simple) if p is not None]
-    ax.add_collection(PathCollection(paths, facecolor=GLACIER_FILL, edgecolor=GLACIER_EDGE, linewidth=0.5, zorder=3))
+    edge = 0.5 if len(paths) <= 200 else 0.15  # many small glaciers: thin edges, or the fill vanishes under them
+    ax.add_collection(PathCollection(paths, facecolor=GLACIER_FILL, edgecolor=GLACIER_EDGE, linewidth=edge, zorder=3))
     grat = graticule(bounds, crs)
     for lines in (grat["meridians"], grat["parallels"]):
         for xs, ys in lines.values():

@@ -136,7 +136,13 @@ DATA_DOCS_RELPATH = "reports/data_docs"  # Great Expectations HTML (index.html)
 
 
 def plot_relpath(glacier_id: str) -> str:
+    """A glacier's area and volume series (PNG)."""
     return f"reports/plots/{glacier_id}.png"
+
+
+def thickness_plot_relpath(glacier_id: str) -> str:
+    """A glacier's thickness maps at its outlines' dates (PNG), beside its series."""
+    return f"reports/plots/{glacier_id}_thickness.png"
 
 
 # --- re-runs, failures and publication ------------------------------------------------------------

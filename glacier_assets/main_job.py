@@ -39,6 +39,7 @@ from .constants import (
     outline_relpath,
     plot_relpath,
     simulation_relpath,
+    thickness_plot_relpath,
     thickness_relpath,
 )
 
@@ -433,7 +434,8 @@ def remove_glaciers(ids: list[str], store=None, instance=None) -> int:
             with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:
                 tmp.write_text(json.dumps(record, indent=1))
         for g in ids:
-            paths = [store.path(domain_relpath(g)), store.path(simulation_relpath(g)), store.path(plot_relpath(g))]
+            paths = [store.path(domain_relpath(g)), store.path(simulation_relpath(g)), store.path(plot_relpath(g)),
+                     store.path(thickness_plot_relpath(g))]
             paths += [store.path(f(g, y)) for y in EPOCHS for f in (thickness_relpath, mask_relpath, outline_relpath)]
             for p in paths:
                 p.unlink(missing_ok=True)

@@ -37,6 +37,8 @@ OBSERVED_COLOR = "#e31a1c"  # observed outlines (red)
 SIMULATED_COLOR = "white"  # the simulated glacier's outline (white on a dark halo, dashed)
 REFERENCE_COLOR = "#ff7f00"  # the reference volume (orange)
 GLACIER_FILL, GLACIER_EDGE = "#9ecae1", "#08306b"  # regional outline map
+PREVIEW_WIDTH = 720  # px: the figures' previews in Dagster metadata (markdown_image)
+PREVIEW_QUALITY = 85  # JPEG quality of those previews
 LABELLED_GLACIERS = 30  # a regional map names its glaciers (the id after the dot) up to this many
 SCALE_FRACTION = 0.25  # a scale bar is at most this share of the map's width
 NICE_STEPS = (1.0, 2.0, 5.0)
@@ -58,8 +60,23 @@ def save_png(path: Path, png: bytes) -> Path:
     return path
 
 
-def markdown_image(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+def markdown_image(png: bytes, alt: str, max_width: int = PREVIEW_WIDTH) -> str:
+    """The figure inline in Markdown metadata, as a preview at most `max_width` pixels wide (PNG,
+    or JPEG where that is smaller: a hillshade): Dagster keeps every event's metadata, and the
+    full PNG (0.2-0.6 MB for a thickness map) is beside the products anyway."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        img = img.convert("RGB")
+        if img.width > max_width:
+            img = img.resize((max_width, round(img.height * max_width / img.width)), Image.LANCZOS)
+            buf = io.BytesIO()
+            img.save(buf, format="PNG", optimize=True)
+            png = buf.getvalue()
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=PREVIEW_QUALITY)
+    kind, data = ("jpeg", buf.getvalue()) if len(buf.getvalue()) < len(png) else ("png", png)
+    return f"![{alt}](data:image/{kind};base64,{base64.b64encode(data).decode()})"
 
 
 # --- map furniture: scale bar, graticule, CRS names ---------------------------------------------------

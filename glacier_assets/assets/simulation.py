@@ -21,6 +21,7 @@ from ..constants import (
     outline_model_time,
     plot_relpath,
     simulation_relpath,
+    thickness_plot_relpath,
 )
 from ..deploy import IGM_STEP_K8S_CONFIG
 from ..fingerprints import simulation_fingerprint
@@ -264,11 +265,6 @@ def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store:
     if farinotti is not None:
         md["farinotti2019_volume_km3"] = round(farinotti, 5)
     return md
-
-
-def thickness_plot_relpath(glacier_id: str) -> str:
-    """The thickness maps' PNG, beside the area/volume one (`constants.plot_relpath`)."""
-    return str(Path(plot_relpath(glacier_id)).with_name(f"{glacier_id}_thickness.png"))
 
 
 MAP_PANELS = 6  # thickness panels per glacier: its outlines' dates, and the first and last epochs

@@ -121,11 +121,6 @@ def _block_members(order: list[str], needed: set[str]) -> list[list[str]]:
     return out
 
 
-def _blocks(order: list[str], needed: set[str]) -> list[tuple[str, str]]:
-    """Contiguous runs of `needed` glaciers in partition order, as (first, last) ranges."""
-    return [(b[0], b[-1]) for b in _block_members(order, needed)]
-
-
 @dataclass
 class Outcome:
     failed: dict[str, str] = field(default_factory=dict)  # glacier -> "step: cause" (this run)
@@ -136,6 +131,14 @@ class Outcome:
 
 def say(line: str, error: bool = False) -> None:
     print(line, file=sys.stderr if error else sys.stdout, flush=True)
+
+
+def progress(done: int, total: int, failed: int, started: float) -> str:
+    """A step's progress: bar, counts, failures, time so far and the time left at this pace."""
+    spent = time.perf_counter() - started
+    left = f", ~{spent / done * (total - done):.0f} s left" if 0 < done < total else ""
+    return (f"[{'#' * int(30 * done / max(total, 1)):<30}] {done}/{total}, {failed} failed, "
+            f"{spent:.0f} s{left}")
 
 
 class MainJob:
@@ -279,7 +282,7 @@ class MainJob:
             futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": members[0],
                                                                     "dagster/asset_partition_range_end": members[-1]}):
                        members for members in ranges}
-            finished = 0
+            finished, started = 0, time.perf_counter()
             for fut in as_completed(futures):
                 members = futures[fut]
                 ok, msg, secs = fut.result()
@@ -291,8 +294,8 @@ class MainJob:
                 self.out.failed.update(bad)
                 finished += len(members)
                 what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
-                say(f"   [{'#' * int(30 * finished / len(todo)):<30}] {finished}/{len(todo)} {what} "
-                    f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())} ({secs:.0f} s)")
+                say(f"   {progress(finished, len(todo), len(self.out.failed), started)}: {what} "
+                    f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())}")
 
     def products(self, inventory, glaciers: list[str]) -> None:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one
@@ -312,12 +315,18 @@ class MainJob:
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
             f"{len(simulated) * len(EPOCHS) - n} unchanged")
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
+        done, started = 0, time.perf_counter()
         for year in EPOCHS:
-            for first, last in _blocks(order, todo[year]):
-                ok, msg, secs = execute(glacier_epoch_products_job, {
+            for members in _block_members(order, todo[year]):
+                first, last = members[0], members[-1]
+                ok, msg, _ = execute(glacier_epoch_products_job, {
                     "dagster/asset_partition_range_start": f"{year}|{first}",
                     "dagster/asset_partition_range_end": f"{year}|{last}"})
-                say(f"   {year}: {first}..{last} {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
+                done += len(members)
+                failed = {g for g, records in read_failures(self.store.path("")).items()
+                          if g in simulated and any(r["step"] == "glacier_products" for r in records)}
+                say(f"   {progress(done, n, len(failed), started)}: {year} {first}..{last} "
+                    f"{'ok' if ok else 'FAILED: ' + msg}")
         for g, records in read_failures(self.store.path("")).items():
             if g in simulated and any(r["step"] == "glacier_products" for r in records):
                 self.out.failed[g] = describe_failures(records)

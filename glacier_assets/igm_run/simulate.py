@@ -291,7 +291,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     else:
         def progress(year: int, thk: np.ndarray) -> None:
             if year >= START_YEAR:
-                log(f"{gid}: simulated year {year}, volume {thk.sum() * 1e4 / 1e9:.4f} km3")
+                log(f"{gid}: simulated year {year}, volume {volume_km3(thk, model.resolution ** 2):.4f} km3")
 
         saved = model.run(SPINUP_START, END_YEAR, on_save=progress)
         result = (_Calibration(saved, model.last_series, [], [], None), {}, [])
@@ -395,5 +395,5 @@ def train_emulator(out_path: Path, settings: IGMSettings, log: Log = print) -> d
     model.save_emulator(out_path)
     return {"device": model.device, "runtime_s": round(time.perf_counter() - t0, 2),
             "iceflow_startup_s": round(model.startup_s, 2), "cold_iterations": cold.cold_iterations,
-            "reference_final_volume_km3": round(float(saved[END_YEAR].sum() * 1e4 / 1e9), 4),
+            "reference_final_volume_km3": round(volume_km3(saved[END_YEAR], model.resolution ** 2), 4),
             "versions": software_versions()}

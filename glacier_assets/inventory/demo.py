@@ -66,7 +66,7 @@ from ..constants import (
 from ..science.grids import Grid
 from ..science.masks import glacier_code, glacier_mask, volume_km3
 from ..science.resample import bilinear_refine, product_area_km2
-from ..science.sia import run_sia
+from ..science.sia import GLEN_A, RHO_ICE, run_sia
 from ..science.skill import geodetic_balance
 from ..science.vectorize import mask_to_polygons
 
@@ -381,7 +381,7 @@ def build_demo_region(dest: str | Path) -> Path:
             "period_trends_m_per_yr": TRUTH_PERIOD_TRENDS_M_PER_YR,
             "balance_law": {"grad_abl": GRAD_ABL, "abl_curvature_m": TRUTH_ABL_CURVATURE_M,
                             "grad_acc": TRUTH_GRAD_ACC, "acc_max": TRUTH_ACC_MAX},
-            "flow": "2-D shallow ice, no sliding, Glen A 2.4e-24 Pa-3 s-1, rho 910",
+            "flow": f"2-D shallow ice, no sliding, Glen A {GLEN_A:g} Pa-3 s-1, rho {RHO_ICE:g}",
             "dem_noise_m": DEM_NOISE_M, "outline_jitter_m": OUTLINE_JITTER_M,
             "reference_error_pct": REFERENCE_ERROR_PCT, "geodetic_error_mwe": GEODETIC_ERROR_MWE,
             "mountains": [asdict(m) | {"glacier_id": m.glacier_id, "outline_years": outline_years(m)}

@@ -14,11 +14,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..constants import GRAVITY
+from ..constants import GRAVITY, IGM_ICE_DENSITY
 
 SECONDS_PER_YEAR = 31_556_926.0
 GLEN_A = 2.4e-24  # Pa-3 s-1, temperate ice (Cuffey & Paterson 2010)
-RHO_ICE = 910.0
+RHO_ICE = IGM_ICE_DENSITY  # the same ice as IGM's: the truth differs in its flow model, not its density
 GLEN_N = 3
 
 

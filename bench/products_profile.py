@@ -44,7 +44,6 @@ def main() -> None:
         os.environ.update({"GLACIER_REGION_SPEC": str(spec), "GLACIER_PRODUCTS": str(tmp / "products"),
                            "GLACIER_CATALOG": str(tmp / "catalog")})
         from glacier_assets.assets import products as P
-        from glacier_assets.assets.inventory import load_inventory
         from glacier_assets.definitions import build_definitions, resolved_resources
         from glacier_assets.workflow import code_for
 
@@ -57,8 +56,7 @@ def main() -> None:
         stamp_simulations(defs, tmp / "products", glaciers)
         store = resolved_resources(defs, ("store",))["store"]
         root = store.path("")
-        inventory = load_inventory(store)
-        codes = {g: code_for(g, inventory) for g in glaciers}
+        codes = {g: code_for(g) for g in glaciers}
         selected = [P.THICKNESS, P.MASK, P.OUTLINE]
 
         def run_all():

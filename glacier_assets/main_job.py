@@ -310,7 +310,7 @@ class MainJob:
         sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
         todo = {year: {g for g in simulated
                        if read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
-                       != product_fingerprint(sim[g], year, code_for(g, inventory))} for year in EPOCHS}
+                       != product_fingerprint(sim[g], year, code_for(g))} for year in EPOCHS}
         n = sum(len(v) for v in todo.values())
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
             f"{len(simulated) * len(EPOCHS) - n} unchanged")

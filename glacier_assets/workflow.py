@@ -512,15 +512,9 @@ def regional_figures(table: gpd.GeoDataFrame, crs: str, shp_path: Path, parquet_
             "overlapping_pairs": n_pairs, "overlap_area_km2": round(twice_km2, 5)}
 
 
-def code_for(glacier_id: str, inventory: gpd.GeoDataFrame | None = None) -> int:
-    """The glacier's mask code: from its RGI id, else its running number in the inventory."""
-    try:
-        return glacier_code(glacier_id)
-    except ValueError:
-        if inventory is None:
-            raise
-        ids = sorted(inventory["glacier_id"].unique())
-        return glacier_code(glacier_id, ids.index(glacier_id) + 1)
+def code_for(glacier_id: str) -> int:
+    """The glacier's mask code (`science.masks.glacier_code`: from its id alone)."""
+    return glacier_code(glacier_id)
 
 
 __all__ = [

@@ -66,7 +66,7 @@ def glacier_states(store: ProductStore, region: RegionSource, igm: IGMRunner,
     rheology = read_rheology(store)
     settings = igm.simulation_settings(float(rheology["factor"])) if rheology else None
     expected = expected_fingerprints(inventory, region.load(), igm.emulator_fingerprint(), settings)
-    codes = {g: code_for(g, inventory) for g in inventory["glacier_id"].unique()}
+    codes = {g: code_for(g) for g in inventory["glacier_id"].unique()}
     return region_state(store.path(""), codes, {g: e["simulation"] for g, e in expected.items()})
 
 

@@ -16,6 +16,7 @@ from ..constants import (
 )
 from ..fingerprints import fingerprint, input_parts
 from ..inventory.outlines import InventoryBuild, Rejection, build_inventory
+from ..science.masks import check_codes
 from ..inventory.region import RegionSpec
 from ..partitions import register_glaciers
 from ..resources import ProductStore, RegionSource
@@ -129,6 +130,10 @@ def outline_inventory(context: dg.AssetExecutionContext, region: RegionSource, s
         raise dg.Failure(description=f"region {spec.name}: no valid glacier in the inventory",
                          metadata={"rejected": dg.MetadataValue.json([str(r) for r in rejected]),
                                    "selection": dg.MetadataValue.json(build.selection)})
+    try:
+        check_codes(ids)  # mask codes come from the ids alone: two hashed ids may collide
+    except ValueError as exc:
+        raise dg.Failure(description=f"region {spec.name}: {exc}") from exc
     if not reused:
         _write_build(store, build, fp)
     added = register_glaciers(context.instance, [g for g in ids if not region.include or g in region.include])

@@ -77,20 +77,10 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     the run then fails naming them."""
     selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
     keys = context.partition_keys
-    inventory = load_inventory(store)
     root = store.path("")
     done: dict[tuple[dg.AssetKey, str], dict] = {}
     problems = []
-    codes: dict[str, int | str] = {}
-    jobs = []
-    for pk in keys:
-        gid, year = split_key(pk)
-        if gid not in codes:
-            try:
-                codes[gid] = code_for(gid, inventory)
-            except Exception as exc:  # the partition fails with it (after the simulation's own check)
-                codes[gid] = cause(exc, gid)
-        jobs.append((pk, gid, year, codes[gid]))
+    jobs = [(pk, *split_key(pk), code_for(split_key(pk)[0])) for pk in keys]
     step = max(1, len(keys) // 10)
     for i, (pk, gid, year, figures, why) in enumerate(compute_partitions(root, jobs, selected)):
         if why is None:
@@ -167,31 +157,23 @@ def _make_chunk_list(root: Path, jobs: list[tuple], selected: list) -> list[tupl
     return list(_make_chunk(root, jobs, selected))
 
 
-class _NoCode(Exception):
-    """The glacier has no mask code; the message is the cause, as `cause` wrote it."""
-
-
 def _make_chunk(root: Path, jobs: list[tuple], selected: list):
     for pk, gid, year, code in jobs:
         try:
             yield pk, gid, year, _glacier_epoch(root, code, gid, year, selected), None
-        except _NoCode as exc:
-            yield pk, gid, year, None, str(exc)
         except Exception as exc:
             yield pk, gid, year, None, cause(exc, gid)
 
 
-def _glacier_epoch(root: Path, code: int | str, gid: str, year: int, selected: list) -> dict:
+def _glacier_epoch(root: Path, code: int, gid: str, year: int, selected: list) -> dict:
     """One glacier's selected products at one epoch (figures per asset key); reused when the
     outline says they were made from the current simulation (its fingerprint is written only when
-    all three are made). `code` is the glacier's mask code, or why it has none."""
+    all three are made). `code` is the glacier's mask code."""
     root = Path(root)
     sim = root / simulation_relpath(gid)
     sim_fp = netcdf_attrs(sim).get("fingerprint")
     if sim_fp is None:
         raise GlacierError(f"glacier {gid}: no simulation at {sim} (materialize igm_simulation first)")
-    if isinstance(code, str):
-        raise _NoCode(code)
     fp = product_fingerprint(sim_fp, year, code)
     thk_path, mask_path = root / thickness_relpath(gid, year), root / mask_relpath(gid, year)
     outline_path = root / outline_relpath(gid, year)

@@ -115,7 +115,7 @@ def product_audit(context: dg.AssetExecutionContext, store: ProductStore, region
         state = glacier_states(store, region, igm, inventory)
         rows = []
         for gid in state.current:
-            rows.extend(audit_glacier(gid, code_for(gid, inventory), {
+            rows.extend(audit_glacier(gid, code_for(gid), {
                 "simulation": store.path(simulation_relpath(gid)),
                 "thickness": lambda y, g=gid: store.path(thickness_relpath(g, y)),
                 "mask": lambda y, g=gid: store.path(mask_relpath(g, y)),

@@ -9,8 +9,9 @@ The environment: the suite runs without the GLACIER_* variables of the shell it 
 (they choose the products, region and IGM settings; GLACIER_SHARED_DATA stays), with a
 DAGSTER_HOME of its own, so `make test` (which exports DAGSTER_HOME=var/dagster_home) never
 writes into the project's instance, and with the bulk event-write settings the code location
-sets on import (deploy.EVENT_BATCHING) from the start. A test that changes the working directory, a GLACIER_* or
-a DAGSTER_* variable without restoring it (use `monkeypatch`) fails, and the change is undone.
+sets on import (deploy.EVENT_BATCHING) from the start. A test that changes the working
+directory, a GLACIER_* or a DAGSTER_* variable without restoring it (use `monkeypatch`) fails,
+and the change is undone.
 
 The order: `--test-order=reverse` runs the modules, and the tests in each, in reverse;
 `--test-order=shuffle` (and `--test-order-seed=N` to repeat one) in a random order, module by

@@ -128,7 +128,8 @@ def test_the_inventory_asset_registers_the_glaciers_and_is_not_rebuilt(chain):
 def test_the_rheology_asset_calibrates_once(chain):
     result, again = chain["rheology"], chain["rheology_again"]
     md = _md(result)
-    assert (md["n_glaciers"], md["reference_km3"], md["reference_source"], md["reused"]) == (1, 0.02, "reference_volumes.csv", False)
+    assert (md["n_glaciers"], md["reference_km3"], md["reused"]) == (1, 0.02, False)
+    assert md["reference_source"] == "reference_volumes.csv"
     record = json.loads(chain["store"].path(RHEOLOGY_RELPATH).read_text())
     assert md["factor"] == record["factor"] and result.data_version == dg.DataVersion(str(record["factor"]))
     assert record["glaciers"][0]["inverted_km3"] == pytest.approx(0.02, rel=0.01)  # the factor meets the reference
@@ -142,7 +143,8 @@ def test_the_domain_asset_per_glacier_and_not_made_twice(chain):
         (result,) = chain[gid]
         fp = domain_fingerprint(gid, inventory, region.load())
         assert _md(result)["grid_area_km2"] == area and _md(result)["reused"] is False
-        assert result.data_version == dg.DataVersion(fp) and netcdf_attrs(store.path(domain_relpath(gid)))["fingerprint"] == fp
+        assert result.data_version == dg.DataVersion(fp)
+        assert netcdf_attrs(store.path(domain_relpath(gid)))["fingerprint"] == fp
         (again,) = chain[f"{gid} again"]
         assert _md(again)["reused"] is True and again.data_version == dg.DataVersion(fp)
 
@@ -162,7 +164,8 @@ def test_a_glacier_the_inventory_lacks_fails_by_name_and_is_recorded(products):
 def test_the_per_epoch_products_of_a_ranged_run(chain):
     result, store = chain["products"], chain["store"]
     assert result.success
-    found = {(m.asset_key.path[0], m.partition): _md(m) for m in result.asset_materializations_for_node("epoch_products")}
+    found = {(m.asset_key.path[0], m.partition): _md(m)
+             for m in result.asset_materializations_for_node("epoch_products")}
     assert len(found) == 3 * 2 * len(EPOCHS)
     for gid, area in ((A, A_KM2), (B, B_KM2)):
         md = found[("glacier_outline", f"1990|{gid}")]

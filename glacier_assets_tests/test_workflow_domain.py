@@ -72,7 +72,8 @@ def test_the_layout_a_snapped_utm_grid_and_the_neighbours_in_it(tiny):
     assert grid.crs == UTM and grid.res == MODEL_RESOLUTION_M
     # 15 cells (1.5 km) of border around the outlines, on multiples of 100 m (one more where the
     # outlines' round trip through EPSG:4326 moved an edge by a hair across a multiple)
-    for low, high, edge_low, edge_high in ((grid.xmin, grid.xmax, X0, X0 + 1000), (grid.ymin, grid.ymax, Y0, Y0 + 1000)):
+    for low, high, edge_low, edge_high in ((grid.xmin, grid.xmax, X0, X0 + 1000),
+                                           (grid.ymin, grid.ymax, Y0, Y0 + 1000)):
         assert edge_low - 1600.0 <= low <= edge_low - 1500.0 and edge_high + 1500.0 <= high <= edge_high + 1600.0
         assert low % 100.0 == 0 and high % 100.0 == 0
     assert list(others["glacier_id"]) == [B] and sorted(rows["year"]) == [1974, 2000]
@@ -114,7 +115,8 @@ def test_an_outline_that_covers_no_cell_centre_is_named(tiny, tmp_path):
     spec, inv = tiny
     inv = inv.copy()
     rows = inv["glacier_id"] == B
-    inv.loc[rows, "geometry"] = gpd.GeoSeries.from_xy([X0 + 1530.0], [Y0 + 530.0], crs=UTM).buffer(10.0).to_crs(inv.crs).values
+    speck = gpd.GeoSeries.from_xy([X0 + 1530.0], [Y0 + 530.0], crs=UTM).buffer(10.0)  # 20 m across
+    inv.loc[rows, "geometry"] = speck.to_crs(inv.crs).values
     with pytest.raises(GlacierError, match=rf"glacier {B}: the initial outline covers no 100 m cell centre"):
         make_domain(B, inv, spec, tmp_path / "domain.nc")
     assert not (tmp_path / "domain.nc").exists()
@@ -187,7 +189,8 @@ def test_what_a_simulation_is_calibrated_to(tiny, tmp_path):
     rows = glacier_rows(inv, A)
     areas = observed_areas(rows)
     assert sorted(areas) == [1975, 2001]  # each outline at the start of the year after its date
-    assert areas[1975] == pytest.approx(ALBERS_KM2, abs=1e-4) and areas[2001] == pytest.approx(0.64 * ALBERS_KM2, abs=1e-4)
+    assert areas[1975] == pytest.approx(ALBERS_KM2, abs=1e-4)
+    assert areas[2001] == pytest.approx(0.64 * ALBERS_KM2, abs=1e-4)
     geodetic = pd.DataFrame({"glacier_id": [A, B], "start": 2000, "end": 2020, "dmdtda_mwe": [-0.5, -0.3],
                              "err_mwe": [0.1, np.nan]})
     spec = load_region_spec(write_tiny_region(tmp_path / "geo", geodetic=geodetic))

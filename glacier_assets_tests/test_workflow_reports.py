@@ -74,7 +74,8 @@ def test_calibration_rows_compare_each_outline_at_its_own_model_time(tmp_path):
     assert (second["d_ela_m"], second["iterations"], second["shift_flag"]) == (20.0, 6, "jump +250 m beyond +-200 m")
     assert (second["loo_area_km2"], second["loo_rel_diff_pct"]) == (0.17, 6.25)
     # no reference volume, no calibration record: NaN and "uncalibrated", not a guess
-    bare = write_fake_simulation(tmp_path / "bare.nc", model_grid(), {}, outline_thk={1975: slab()}, status="uncalibrated")
+    bare = write_fake_simulation(tmp_path / "bare.nc", model_grid(), {}, outline_thk={1975: slab()},
+                                 status="uncalibrated")
     (row,) = calibration_rows(rows, bare, None)
     assert np.isnan(row["reference_volume_km3"]) and np.isnan(row["d_ela_m"])
     assert (row["status"], row["glacier_status"], row["iterations"]) == ("uncalibrated", "uncalibrated", 0)
@@ -88,7 +89,8 @@ def test_simulation_summary_counts_area_as_the_products_do():
     assert list(summary.index) == list(EPOCHS)
     assert summary.loc[1960, "area_km2"] == pytest.approx(396 * CELL_KM2)
     assert summary.loc[2000, "area_km2"] == pytest.approx(252 * CELL_KM2)
-    assert summary.loc[1995, "volume_km3"] == pytest.approx(0.016) and summary.loc[2015, "volume_km3"] == pytest.approx(0.009)
+    assert summary.loc[1995, "volume_km3"] == pytest.approx(0.016)
+    assert summary.loc[2015, "volume_km3"] == pytest.approx(0.009)
     assert summary.loc[2020, "area_km2"] == summary.loc[2020, "volume_km3"] == 0.0
 
 
@@ -126,7 +128,8 @@ def test_the_geodetic_balance_and_its_calibration_from_the_yearly_series(tmp_pat
     assert out["mean_area_km2"] == 9.5 and out["mb_calibration"] == "balance_gradient_factor 1.153 from 2000, converged"
     outside = simulated_geodetic_balance(write_fake_simulation(tmp_path / "b.nc", model_grid(), {}, series=series),
                                          1990, 2020)
-    assert np.isnan(outside["simulated_mb_mwe"]) and np.isnan(outside["mean_area_km2"]) and outside["mb_calibration"] == ""
+    assert np.isnan(outside["simulated_mb_mwe"]) and np.isnan(outside["mean_area_km2"])
+    assert outside["mb_calibration"] == ""
 
 
 def test_annual_balance_against_a_wgms_table(tmp_path):
@@ -134,8 +137,9 @@ def test_annual_balance_against_a_wgms_table(tmp_path):
     obs = [-400.0, -650.0, 120.0, -900.0, np.nan, -300.0]  # mm w.e.; 2004 not measured
     series = {y: (1.0, 1.0, (o / 1000 + 0.1) if y < 2005 else np.nan) for y, o in zip(years, obs)}
     sim = write_fake_simulation(tmp_path / "sim.nc", model_grid(), {}, series=series)
-    assert list(simulated_mass_balance(sim).index) == [2000, 2001, 2002, 2003]  # 2004 and 2005 have no simulated balance
-    pd.DataFrame({"YEAR": list(years), "ANNUAL_BALANCE": obs, "WGMS_ID": 491}).to_csv(tmp_path / "wgms.csv", index=False)
+    assert list(simulated_mass_balance(sim).index) == [2000, 2001, 2002, 2003]  # none simulated for 2004-2005
+    wgms_table = pd.DataFrame({"YEAR": list(years), "ANNUAL_BALANCE": obs, "WGMS_ID": 491})
+    wgms_table.to_csv(tmp_path / "wgms.csv", index=False)
     wgms = read_wgms_balance(tmp_path / "wgms.csv")
     assert wgms.to_dict() == {2000: -0.4, 2001: -0.65, 2002: 0.12, 2003: -0.9, 2005: -0.3}
     skill = evaluate_mass_balance(sim, tmp_path / "wgms.csv")

@@ -49,7 +49,8 @@ def write_tiny_region(dest: Path, reference_km3: dict[str, float] | None = None,
     initial = gpd.GeoDataFrame({"RGIId": [A, B], "BgnDate": ["19740815", "19740815"]},
                                geometry=[A_INITIAL, B_INITIAL], crs=UTM).to_crs(GEOGRAPHIC_CRS)
     initial.to_file(dest / "outlines_1970s.shp", engine="pyogrio")
-    control = gpd.GeoDataFrame({"RGIId": [A], "BgnDate": ["20000815"]}, geometry=[A_2000], crs=UTM).to_crs(GEOGRAPHIC_CRS)
+    control = gpd.GeoDataFrame({"RGIId": [A], "BgnDate": ["20000815"]}, geometry=[A_2000], crs=UTM)
+    control = control.to_crs(GEOGRAPHIC_CRS)
     control.to_file(dest / "outlines_2000.shp", engine="pyogrio")
     res, w, h = 50.0, 200, 180  # 10 x 9 km around the glaciers
     grid = Grid(UTM, X0 - 4500.0, Y0 + 5000.0, res, w, h)
@@ -103,7 +104,8 @@ def write_fake_simulation(path: Path, grid: Grid, thk_at: dict[int, np.ndarray],
     thk = np.stack([np.asarray(thk_at.get(y, zero), "float32") for y in EPOCHS])
     outline_thk = outline_thk or {}
     times = sorted(outline_thk)
-    thk_obs = np.stack([outline_thk[t] for t in times]).astype("float32") if times else np.zeros((0, *grid.shape), "float32")
+    thk_obs = (np.stack([outline_thk[t] for t in times]).astype("float32") if times
+               else np.zeros((0, *grid.shape), "float32"))
     series = series or {}
     years = np.array(sorted(series), "int32")
     ds = xr.Dataset(

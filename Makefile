@@ -2,6 +2,7 @@
 #   make demo   create .venv if absent, then materialize the whole chain on the demo region
 #   make test   create .venv if absent (and install Chromium/PostgreSQL from Debian if missing),
 #               then run the test suite
+#   make test-fast   the tests without IGM, the browser or the CLI (`pytest -m "not slow"`), ~1.5 min
 # and `make ui` opens the Dagster UI on http://127.0.0.1:3000 over the same instance.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 export GLACIER_ASSETS_ROOT := $(CURDIR)
 
-.PHONY: demo test ui env clean system-deps
+.PHONY: demo test test-fast ui env clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 ui: $(STAMP)
 	$(BIN)/python -m glacier_assets ui --port 3000

@@ -1,8 +1,31 @@
-"""Shared fixtures: the real sample data in ../shared/data and a demo region built once."""
+"""Shared fixtures: the real sample data in ../shared/data and a demo region built once; the
+suite's two speeds, its environment, and the order its tests run in.
+
+Two speeds: a test is `slow` when it runs IGM (marked `igm`, or using the `demo_chain` fixture,
+which runs it), starts the webserver and a browser, or drives the `dagster` CLI in subprocesses.
+`pytest -m "not slow"` (`make test-fast`) runs the rest; `pytest` (`make test`) runs everything.
+
+The environment: the suite runs without the GLACIER_* variables of the shell it starts from
+(they choose the products, region and IGM settings; GLACIER_SHARED_DATA stays), with a
+DAGSTER_HOME of its own, so `make test` (which exports DAGSTER_HOME=var/dagster_home) never
+writes into the project's instance, and with the bulk event-write settings the code location
+sets on import (deploy.EVENT_BATCHING) from the start. A test that changes the working
+directory, a GLACIER_* or a DAGSTER_* variable without restoring it (use `monkeypatch`) fails,
+and the change is undone.
+
+The order: `--test-order=reverse` runs the modules, and the tests in each, in reverse;
+`--test-order=shuffle` (and `--test-order-seed=N` to repeat one) in a random order, module by
+module. Modules marked `story` are steps of one scenario on shared state and keep their own
+order. (Write the options with `=`: pytest reads this file's options only after it has found the
+test folder, and a bare `reverse` would look like a path.)
+"""
 
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +33,124 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GLACIER_SHARED_DATA", REPO.parent / "shared" / "data"))
 DEMO_PAIR = ("RGI60-13.90008", "RGI60-13.90010")  # the two smallest demo glaciers: short IGM runs
+
+IGM_FIXTURES = {"demo_chain"}  # fixtures that run IGM: every test using them is an IGM test
+SLOW_MODULES = {
+    "test_webserver": "starts dagster-webserver, its daemon and a headless browser",
+    "test_cli": "drives the `dagster` CLI in subprocesses, each importing the whole project",
+}
+STORY_MODULES = {  # steps of one scenario on a module's (or the session's) shared state, in file order
+    "test_main_job": "one user's story: a crash, then concurrent runs, re-runs, a broken glacier, a removal",
+    "test_stac": "republishes and finally removes a glacier from the catalog its first tests read",
+}
+KEPT_ENV = {"GLACIER_SHARED_DATA"}
+WATCHED_ENV = ("GLACIER_", "DAGSTER_")
+_ENV = pytest.StashKey[tuple]()
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()  # each test's own outcome, for fixtures that need it
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("glacier_assets")
+    group.addoption("--test-order", choices=("file", "reverse", "shuffle"), default="file",
+                    help="run the modules and their tests in file order (default), in reverse, or shuffled "
+                         "(modules marked `story` keep their order)")
+    group.addoption("--test-order-seed", type=int, default=None, help="the seed of --test-order shuffle")
+
+
+def pytest_configure(config):
+    """The suite's own environment (see the module's docstring), undone at the end."""
+    patch = pytest.MonkeyPatch()
+    for key in list(os.environ):
+        if key.startswith("GLACIER_") and key not in KEPT_ENV:
+            patch.delenv(key)
+    home = tempfile.mkdtemp(prefix="glacier-tests-dagster-home-")
+    patch.setenv("DAGSTER_HOME", home)
+    # importing the code location (glacier_assets.definitions) sets Dagster's bulk event writes in
+    # the environment of the process that loads it; set them for the whole session, so every test
+    # runs under the same settings whether or not a test before it imported the definitions
+    from glacier_assets.deploy import EVENT_BATCHING
+
+    for key, value in EVENT_BATCHING.items():
+        if key not in os.environ:
+            patch.setenv(key, value)
+    config.stash[_ENV] = (patch, home)
+
+
+def pytest_unconfigure(config):
+    patch, home = config.stash.get(_ENV, (None, None))
+    if patch is not None:
+        patch.undo()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _module(item) -> str:
+    return item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark IGM, slow and story tests (before `-m` deselects by marker)."""
+    for item in items:
+        module = _module(item)
+        if IGM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.igm)
+        if item.get_closest_marker("igm") or module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if module in STORY_MODULES:
+            item.add_marker(pytest.mark.story)
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_in_order(config, items):
+    """Reorder the selected tests, module by module (--test-order; after `-m` and `-k`)."""
+    order = config.getoption("--test-order")
+    if order == "file" or not items:
+        return
+    seed = config.getoption("--test-order-seed")
+    seed = random.randrange(10_000) if seed is None else seed
+    rng = random.Random(seed)
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    groups = list(modules.values())
+    for tests in groups:
+        if not any(t.get_closest_marker("story") for t in tests):
+            tests.reverse() if order == "reverse" else rng.shuffle(tests)
+    groups.reverse() if order == "reverse" else rng.shuffle(groups)
+    items[:] = [t for tests in groups for t in tests]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"test order: {order}" + (f" --test-order-seed={seed}" if order == "shuffle" else ""))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_REPORT] = report
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(request):
+    """Fail a test that leaves the working directory or a GLACIER_*/DAGSTER_* variable changed,
+    and undo the change so the tests after it are not affected."""
+    cwd = os.getcwd()
+    env = {k: v for k, v in os.environ.items() if k.startswith(WATCHED_ENV)}
+    yield
+    now = {k: v for k, v in os.environ.items() if k.startswith(WATCHED_ENV)}
+    changed = sorted(k for k in env.keys() | now.keys() if env.get(k) != now.get(k))
+    for key in changed:
+        if key in env:
+            os.environ[key] = env[key]
+        else:
+            del os.environ[key]
+    moved = os.getcwd() != cwd
+    if moved:
+        os.chdir(cwd)
+    if changed or moved:
+        pytest.fail(f"{request.node.nodeid} left the environment changed (use monkeypatch): "
+                    + ", ".join([*changed, *(["the working directory"] if moved else [])]), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def test_k8s_step_pod_for_igm_simulation_asks_for_a_gpu():
     assert container.resources.limits[GPU_RESOURCE] == "1"
 
 
-def test_k8s_instance_and_executor_configs_validate():
+def test_k8s_instance_and_executor_configs_validate(monkeypatch):
     from dagster._config import process_config
     from dagster._core.instance.config import dagster_instance_config
     from dagster_k8s import K8sRunLauncher
@@ -70,10 +70,11 @@ def test_k8s_instance_and_executor_configs_validate():
     assert process_config(K8sRunLauncher.config_type(), raw["run_launcher"]["config"]).success
     step = {"job_namespace": "dagster", "max_concurrent": 4, "step_k8s_config": IGM_STEP_K8S_CONFIG}
     assert process_config(dg.Field(_K8S_EXECUTOR_CONFIG_SCHEMA).config_type, step).success
+    for key, value in {"DAGSTER_PG_HOST": "db", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": "u",
+                       "DAGSTER_PG_PASSWORD": "p", "DAGSTER_PG_DB": "dagster"}.items():
+        monkeypatch.setenv(key, value)  # the files read them (env: ...); gone after this test
     for name in ("k8s", ""):
         folder = DEPLOY / name
-        os.environ.update({"DAGSTER_PG_HOST": "db", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": "u",
-                           "DAGSTER_PG_PASSWORD": "p", "DAGSTER_PG_DB": "dagster"})
         config, _ = dagster_instance_config(str(folder))  # the whole file against the instance schema
         assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
         assert "postgres" in config["storage"]

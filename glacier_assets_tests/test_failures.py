@@ -160,7 +160,12 @@ def test_pooled_products_keep_each_partitions_failure_its_own(tmp_path, monkeypa
     monkeypatch.setattr(P, "POOL_MIN_PARTITIONS", 2)
     monkeypatch.setattr(P, "POOL_CHUNK", 2)
     monkeypatch.setenv("GLACIER_PRODUCT_WORKERS", "2")
-    pooled = list(P.compute_partitions(tmp_path, jobs, selected))
+    monkeypatch.setattr(P, "_POOL", {})  # this test's own pool, not the process's, shut down after it
+    try:
+        pooled = list(P.compute_partitions(tmp_path, jobs, selected))
+    finally:
+        for pool in P._POOL.values():
+            pool.shutdown(cancel_futures=True)
     assert [r[0] for r in pooled] == [j[0] for j in jobs]
     for (pk, gid, year, figures, why), again in zip(pooled, in_process):
         if gid == "RGI60-13.00003":

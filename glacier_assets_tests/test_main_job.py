@@ -21,7 +21,7 @@ from glacier_assets.constants import EPOCHS, simulation_relpath
 from glacier_assets.recovery import descendants
 from glacier_assets.stac import all_item_paths, catalog_json_paths, validate_objects
 
-from .conftest import DEMO_PAIR, REPO
+from .conftest import CALL_REPORT, DEMO_PAIR, REPO
 
 pytestmark = pytest.mark.igm
 A, B = DEMO_PAIR
@@ -42,7 +42,22 @@ def user(tmp_path_factory, demo_region):
     for k in ("GLACIER_PRODUCTS", "GLACIER_CATALOG", "GLACIER_INCLUDE", "GLACIER_REGION_SPEC"):
         env.pop(k, None)
     return {"root": root, "env": env, "region": root / "region" / "region.yaml",
-            "products": root / "var" / "products", "catalog": root / "catalog" / "current", "home": root / "home"}
+            "products": root / "var" / "products", "catalog": root / "catalog" / "current", "home": root / "home",
+            "steps": []}
+
+
+@pytest.fixture
+def step(request, user):
+    """The tests are the steps of one story (test_N is step N; conftest.py keeps them in order),
+    each starting from what the one before left: a step whose predecessors did not all pass is
+    skipped and says why, instead of failing on state it never got. Passing, it is recorded."""
+    n = int(request.node.name.split("_")[1])
+    if user["steps"] != list(range(1, n)):
+        pytest.skip(f"step {n} of the story needs steps 1-{n - 1} to have passed first, in this session "
+                    f"(passed: {user['steps'] or 'none'}); run the whole module")
+    yield n
+    if request.node.stash.get(CALL_REPORT, None) is not None and request.node.stash[CALL_REPORT].passed:
+        user["steps"].append(n)
 
 
 def _cmd(user, *args) -> list[str]:
@@ -85,7 +100,7 @@ def _move_outline(user, year: int, glacier_id: str, change):
     g.to_file(path)
 
 
-def test_1_kill_9_mid_run_leaves_no_orphan(user):
+def test_1_kill_9_mid_run_leaves_no_orphan(user, step):
     proc = subprocess.Popen(_cmd(user, "run", "--include", A, "--workers", "1"), env=user["env"], cwd=user["root"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, igm = time.time() + 400, []
@@ -106,7 +121,7 @@ def test_1_kill_9_mid_run_leaves_no_orphan(user):
         assert any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs())  # what the crash left
 
 
-def test_2_two_main_jobs_at_once_after_the_crash_lose_nothing(user):
+def test_2_two_main_jobs_at_once_after_the_crash_lose_nothing(user, step):
     procs = [subprocess.Popen(_cmd(user, "run", "--include", g, "--workers", "1"), env=user["env"], cwd=user["root"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for g in (A, B)]
     outs = [p.communicate(timeout=900) for p in procs]
@@ -123,7 +138,7 @@ def test_2_two_main_jobs_at_once_after_the_crash_lose_nothing(user):
     assert validate_objects(catalog_json_paths(catalog) + all_item_paths(catalog), SCHEMAS) == []
 
 
-def test_3_nothing_changed_nothing_redone(user):
+def test_3_nothing_changed_nothing_redone(user, step):
     with dg.DagsterInstance.from_config(str(user["home"])) as instance:
         runs_before = len(instance.get_runs())
     live = user["catalog"].resolve()
@@ -136,7 +151,7 @@ def test_3_nothing_changed_nothing_redone(user):
     assert user["catalog"].resolve() == live
 
 
-def test_4_one_changed_outline_reruns_that_glacier_only(user):
+def test_4_one_changed_outline_reruns_that_glacier_only(user, step):
     sim_a = user["products"] / simulation_relpath(A)
     a_before, a_items = sim_a.stat().st_mtime_ns, _digests(user["catalog"], A)
     b_items = _digests(user["catalog"], B)
@@ -148,7 +163,7 @@ def test_4_one_changed_outline_reruns_that_glacier_only(user):
     assert _digests(user["catalog"], B) != b_items
 
 
-def test_5_a_broken_glacier_and_a_bad_row_are_named_the_rest_is_kept(user):
+def test_5_a_broken_glacier_and_a_bad_row_are_named_the_rest_is_kept(user, step):
     before = {g: _digests(user["catalog"], g) for g in (A, B)}
     _move_outline(user, 2020, A, lambda s: s.translate(xoff=3.0, yoff=3.0))  # an outline in the wrong place
     path = user["region"].parent / "outlines_1990.shp"
@@ -171,7 +186,7 @@ def test_5_a_broken_glacier_and_a_bad_row_are_named_the_rest_is_kept(user):
     assert "glacier_domain" in collection["glacier_assets:failed_glaciers"][0]["reason"]
 
 
-def test_6_removal_is_explicit(user):
+def test_6_removal_is_explicit(user, step):
     res = subprocess.run([sys.executable, "-m", "glacier_assets", "remove", A], env=user["env"], cwd=user["root"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr

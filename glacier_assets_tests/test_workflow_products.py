@@ -1,0 +1,224 @@
+"""The per-glacier, per-epoch products on tiny rasters, without IGM: the 25 m thickness, the mask,
+the outline, all three in one go, and the audit of a glacier's products (workflow.py).
+
+The simulations are tiny NetCDFs in write_simulation's layout (tiny.py). Their figures are worked
+out by hand: a slab of ice on n x n model cells of 100 m, refined bilinearly to 25 m, spreads half
+a model cell (two fine cells) beyond its edge, so it covers (4n + 4)^2 fine cells less the four
+corners, where the interpolated thickness is 100 m x (1/8)^2 = 1.5625 m, below the 2 m threshold.
+"""
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rio_cogeo.cogeo import cog_validate
+
+from glacier_assets.constants import EPOCHS, MASK_NODATA, THICKNESS_NODATA
+from glacier_assets.science.grids import Grid
+from glacier_assets.storage import read_parquet_metadata, read_raster, write_cog
+from glacier_assets.workflow import (
+    AUDIT_COLUMNS,
+    GlacierError,
+    audit_glacier,
+    make_epoch_products,
+    make_mask,
+    make_outline,
+    publish_thickness,
+    read_thickness,
+)
+
+from .tiny import (
+    A_CODE,
+    B_CODE,
+    UTM,
+    X0,
+    Y0,
+    A,
+    model_grid,
+    slab,
+    write_fake_simulation,
+)
+
+CELL_KM2 = 25.0 * 25.0 / 1e6
+SLAB_KM2 = (20 * 20 - 4) * CELL_KM2  # 4 x 4 model cells: 0.2475 km2
+
+
+def _ring() -> np.ndarray:
+    """6 x 6 model cells of 100 m ice with a 2 x 2 hole in the middle."""
+    thk = slab(12, 3, 9)
+    thk[5:7, 5:7] = 0.0
+    return thk
+
+
+@pytest.fixture
+def sim(tmp_path):
+    """Epochs: 2000 a 4 x 4 slab, 2010 the ring, 1990 ice 1.5 m thick (under the threshold), the
+    others none."""
+    return write_fake_simulation(tmp_path / "sim.nc", model_grid(),
+                                 {2000: slab(), 2010: _ring(), 1990: slab(thickness=1.5)})
+
+
+def test_thickness_is_bilinear_at_25m_cropped_and_a_cog(sim, tmp_path):
+    out = tmp_path / "thk.tif"
+    figures = publish_thickness(sim, A, 2000, out)
+    assert figures == {"path": str(out), "vanished": False, "crs": UTM, "shape": [20, 20], "resolution_m": 25.0,
+                       "area_km2": pytest.approx(SLAB_KM2), "volume_km3": pytest.approx(0.016),  # 16 ha x 100 m
+                       "max_thickness_m": 100.0}
+    assert cog_validate(str(out))[0]
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 32646 and src.nodata == THICKNESS_NODATA and src.dtypes[0] == "float32"
+        # the crop starts half a model cell (50 m) west and north of the slab's edge at (X0, Y0 + 400)
+        assert (src.transform.c, src.transform.f, src.transform.a) == (X0 - 50.0, Y0 + 450.0, 25.0)
+        data = src.read(1)
+    assert data[0, 0] == data[-1, -1] == pytest.approx(1.5625)  # a corner: 100 m x (1/8)^2
+    assert data[0, 10] == pytest.approx(12.5) and (data[4:16, 4:16] == 100.0).all()  # an edge: 100 m x 1/8
+    thk, grid = read_thickness(out)
+    assert grid == Grid(UTM, X0 - 50.0, Y0 + 450.0, 25.0, 20, 20) and thk.sum() * 625 / 1e9 == pytest.approx(0.016)
+
+
+def test_a_glacier_without_ice_gets_no_thickness_file_and_bad_simulations_are_named(sim, tmp_path):
+    out = tmp_path / "thk.tif"
+    publish_thickness(sim, A, 2000, out)
+    assert publish_thickness(sim, A, 1960, out) == {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
+    assert not out.exists()  # the earlier epoch's file is not left standing for this one
+    # thin ice: a thickness file, but no glaciated area
+    thin = publish_thickness(sim, A, 1990, out)
+    assert thin["area_km2"] == 0.0 and thin["max_thickness_m"] == 1.5 and out.exists()
+    with pytest.raises(GlacierError, match=rf"glacier {A}: no simulation at .*nowhere.nc \(materialize igm_simulation"):
+        publish_thickness(tmp_path / "nowhere.nc", A, 2000, out)
+    with pytest.raises(GlacierError, match=rf"glacier {A}: the simulation has no thickness for 2003"):
+        publish_thickness(sim, A, 2003, out)
+    holed = slab()
+    holed[5, 5] = np.nan
+    bad = write_fake_simulation(tmp_path / "nan.nc", model_grid(), {2000: holed})
+    with pytest.raises(GlacierError, match=rf"glacier {A}: simulated thickness for 2000 has non-finite values"):
+        publish_thickness(bad, A, 2000, out)
+
+
+def test_the_mask_carries_the_code_where_the_ice_is_2m_or_more(sim, tmp_path):
+    publish_thickness(sim, A, 2000, tmp_path / "thk.tif")
+    figures = make_mask(tmp_path / "thk.tif", A, A_CODE, tmp_path / "mask.tif")
+    assert figures == {"path": str(tmp_path / "mask.tif"), "vanished": False, "crs": UTM, "shape": [20, 20],
+                       "code": A_CODE, "area_km2": pytest.approx(SLAB_KM2)}
+    mask, grid, nodata = read_raster(tmp_path / "mask.tif")
+    assert mask.dtype == np.int32 and nodata == MASK_NODATA and grid.res == 25.0
+    assert set(np.unique(mask)) == {0, A_CODE}
+    assert [mask[0, 0], mask[0, -1], mask[-1, 0], mask[-1, -1]] == [0, 0, 0, 0] and (mask != 0).sum() == 396
+    # thickness below 2 m everywhere, or none at all: no mask, and an older one is removed
+    publish_thickness(sim, A, 1990, tmp_path / "thin.tif")
+    assert make_mask(tmp_path / "thin.tif", A, A_CODE, tmp_path / "mask.tif") == {
+        "path": None, "vanished": True, "area_km2": 0.0, "code": A_CODE}
+    assert not (tmp_path / "mask.tif").exists()
+    assert make_mask(None, A, A_CODE, tmp_path / "mask.tif")["vanished"] is True
+
+
+def test_the_outline_is_the_mask_vectorized_with_its_hole(sim, tmp_path):
+    publish_thickness(sim, A, 2010, tmp_path / "thk.tif")
+    make_mask(tmp_path / "thk.tif", A, A_CODE, tmp_path / "mask.tif")
+    figures = make_outline(tmp_path / "mask.tif", A, 2010, tmp_path / "outline.parquet", "fp-2010")
+    # 6 x 6 model cells: 28 x 28 fine cells less 4 corners, less the hole of 4 x 4
+    assert figures == {"path": str(tmp_path / "outline.parquet"), "vanished": False, "crs": UTM,
+                       "area_km2": pytest.approx((28 * 28 - 4 - 16) * CELL_KM2), "n_polygons": 1, "n_holes": 1}
+    table = gpd.read_parquet(tmp_path / "outline.parquet")
+    assert table.crs.to_epsg() == 32646 and len(table) == 1
+    row = table.iloc[0]
+    assert (row["glacier_id"], row["year"], row["code"]) == (A, 2010, A_CODE)
+    assert row["area_km2"] == pytest.approx(row.geometry.area / 1e6)
+    mask, _, _ = read_raster(tmp_path / "mask.tif")
+    assert row.geometry.area == (mask != 0).sum() * 625.0  # pixel edges: the polygon's area is the pixels'
+    # the 200 m hole (model cells 5-6) shrinks by the 50 m the ice spreads into it on each side
+    (hole,) = row.geometry.geoms[0].interiors
+    assert hole.bounds == (X0 + 150.0, Y0 + 150.0, X0 + 250.0, Y0 + 250.0)
+    assert read_parquet_metadata(tmp_path / "outline.parquet") == {"fingerprint": "fp-2010", "vanished": False}
+
+
+def test_a_vanished_glacier_gets_an_empty_outline_and_a_two_glacier_mask_is_refused(tmp_path):
+    figures = make_outline(None, A, 1990, tmp_path / "outline.parquet", "fp")
+    assert figures == {"path": str(tmp_path / "outline.parquet"), "vanished": True, "area_km2": 0.0}
+    table = gpd.read_parquet(tmp_path / "outline.parquet")
+    assert len(table) == 1 and table.geometry.iloc[0] is None and table["code"].iloc[0] == 0
+    assert table.crs.to_epsg() == 4326
+    assert read_parquet_metadata(tmp_path / "outline.parquet") == {"fingerprint": "fp", "vanished": True}
+    two = np.zeros((8, 8), "int32")
+    two[1:3, 1:3], two[5:7, 5:7] = A_CODE, B_CODE
+    write_cog(tmp_path / "two.tif", two, Grid(UTM, X0, Y0, 25.0, 8, 8), MASK_NODATA, "int32")
+    with pytest.raises(GlacierError, match=rf"glacier {A} 2000: mask holds codes \[{A_CODE}, {B_CODE}\], expected one"):
+        make_outline(tmp_path / "two.tif", A, 2000, tmp_path / "o.parquet")
+
+
+@pytest.mark.parametrize("year", [2010, 1990, 1960])  # ring with a hole, thin ice, no ice
+def test_the_products_in_one_go_equal_the_three_steps(sim, tmp_path, year):
+    one = tmp_path / "one"
+    steps = tmp_path / "steps"
+    together = make_epoch_products(sim, A, year, A_CODE, one / "t.tif", one / "m.tif", one / "o.parquet", "fp")
+    apart = (publish_thickness(sim, A, year, steps / "t.tif"),)
+    apart += (make_mask(steps / "t.tif" if (steps / "t.tif").exists() else None, A, A_CODE, steps / "m.tif"),)
+    apart += (make_outline(steps / "m.tif" if (steps / "m.tif").exists() else None, A, year, steps / "o.parquet",
+                           "fp"),)
+    for a, b in zip(together, apart):
+        assert {k: v for k, v in a.items() if k != "path"} == {k: v for k, v in b.items() if k != "path"}
+    for name in ("t.tif", "m.tif"):
+        assert (one / name).exists() == (steps / name).exists()
+        if (one / name).exists():
+            (x, gx, _), (y, gy, _) = read_raster(one / name), read_raster(steps / name)
+            assert gx == gy and np.array_equal(x, y)
+    o1, o2 = gpd.read_parquet(one / "o.parquet"), gpd.read_parquet(steps / "o.parquet")
+    assert o1.crs == o2.crs and o1.drop(columns="geometry").equals(o2.drop(columns="geometry"))
+    assert o1.geometry.iloc[0] == o2.geometry.iloc[0] or (o1.geometry.iloc[0] is None and o2.geometry.iloc[0] is None)
+    assert read_parquet_metadata(one / "o.parquet") == read_parquet_metadata(steps / "o.parquet")
+
+
+def _products(tmp_path, sim, code=A_CODE):
+    folder = tmp_path / "products"
+    paths = {"simulation": sim, "thickness": lambda y: folder / f"t{y}.tif", "mask": lambda y: folder / f"m{y}.tif",
+             "outline": lambda y: folder / f"o{y}.parquet"}
+    for year in EPOCHS:
+        make_epoch_products(sim, A, year, code, paths["thickness"](year), paths["mask"](year), paths["outline"](year))
+    return paths
+
+
+def test_the_audit_passes_good_products_and_names_each_fault(tmp_path):
+    border = slab()
+    border[0, :] = 5.0  # ice on the model domain's border in 2020
+    sim = write_fake_simulation(tmp_path / "sim.nc", model_grid(),
+                                {**{y: slab() for y in EPOCHS}, 1990: slab(thickness=1.5), 2020: border})
+    paths = _products(tmp_path, sim)
+    rows = {r["epoch"]: r for r in audit_glacier(A, A_CODE, paths)}
+    assert sorted(rows) == list(EPOCHS) and all(list(r) == AUDIT_COLUMNS for r in rows.values())
+    good = rows[2000]
+    assert good == {"glacier_id": A, "epoch": 2000, "outline_present": True, "vanished": False,
+                    "thickness_ok": True, "thickness_finite": True, "thickness_min_m": 1.5625,
+                    "thickness_max_m": 100.0, "off_glacier_zero": True, "mask_codes_ok": True,
+                    "mask_area_km2": pytest.approx(SLAB_KM2), "outline_area_km2": pytest.approx(SLAB_KM2),
+                    "mask_outline_diff_pct": 0.0, "outline_valid": True, "outline_crs_ok": True}
+    assert rows[2020]["off_glacier_zero"] is False and rows[2015]["off_glacier_zero"] is True
+    thin = rows[1990]  # ice under 2 m: a thickness file, no mask, an empty outline
+    assert thin["vanished"] and thin["thickness_ok"] and thin["thickness_max_m"] == 1.5
+    assert thin["mask_area_km2"] == thin["outline_area_km2"] == 0.0 and thin["mask_outline_diff_pct"] == 0.0
+    # faults: negative thickness, a missing outline, a mask with another glacier's code
+    data = np.full((4, 4), 10.0, "float32")
+    data[0, 0] = -5.0
+    write_cog(paths["thickness"](1980), data, Grid(UTM, X0, Y0, 25.0, 4, 4), THICKNESS_NODATA, "float32")
+    paths["outline"](1975).unlink()
+    shrunk = gpd.read_parquet(paths["outline"](1985))
+    shrunk["geometry"] = shrunk.geometry.scale(0.5, 0.5)  # a quarter of the mask's area
+    shrunk.to_parquet(paths["outline"](1985))
+    rows = {r["epoch"]: r for r in audit_glacier(A, B_CODE, paths)}
+    assert rows[1985]["outline_area_km2"] == pytest.approx(SLAB_KM2 / 4)
+    assert rows[1985]["mask_outline_diff_pct"] == pytest.approx(75.0)
+    assert rows[1980]["thickness_ok"] is False and rows[1980]["thickness_min_m"] == -5.0
+    assert rows[1975]["outline_present"] is False and rows[1975]["mask_codes_ok"] is None
+    assert rows[2000]["mask_codes_ok"] is False and rows[2000]["thickness_ok"] is True
+
+
+def test_the_audit_checks_the_outline_crs_against_the_simulation(tmp_path):
+    sim = write_fake_simulation(tmp_path / "sim.nc", model_grid(), {y: slab() for y in EPOCHS})
+    paths = _products(tmp_path, sim)
+    outline = gpd.read_parquet(paths["outline"](2000))
+    outline.to_crs("EPSG:32645").to_parquet(paths["outline"](2000))  # the neighbouring UTM zone
+    rows = {r["epoch"]: r for r in audit_glacier(A, A_CODE, paths)}
+    assert rows[2000]["outline_crs_ok"] is False and rows[1995]["outline_crs_ok"] is True
+    # without its simulation, nothing can be said of the border or the CRS
+    sim.unlink()
+    rows = {r["epoch"]: r for r in audit_glacier(A, A_CODE, paths)}
+    assert rows[1995]["off_glacier_zero"] is False and rows[1995]["outline_crs_ok"] is False

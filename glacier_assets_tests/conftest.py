@@ -8,8 +8,8 @@ which runs it), starts the webserver and a browser, or drives the `dagster` CLI 
 The environment: the suite runs without the GLACIER_* variables of the shell it starts from
 (they choose the products, region and IGM settings; GLACIER_SHARED_DATA stays), with a
 DAGSTER_HOME of its own, so `make test` (which exports DAGSTER_HOME=var/dagster_home) never
-writes into the project's instance, and with the bulk event-write settings the code location
-sets on import (deploy.EVENT_BATCHING) from the start. A test that changes the working
+writes into the project's instance, and with the bulk event-write settings the CLI sets for the
+runs it starts (deploy.EVENT_BATCHING) from the start. A test that changes the working
 directory, a GLACIER_* or a DAGSTER_* variable without restoring it (use `monkeypatch`) fails,
 and the change is undone.
 
@@ -65,9 +65,7 @@ def pytest_configure(config):
             patch.delenv(key)
     home = tempfile.mkdtemp(prefix="glacier-tests-dagster-home-")
     patch.setenv("DAGSTER_HOME", home)
-    # importing the code location (glacier_assets.definitions) sets Dagster's bulk event writes in
-    # the environment of the process that loads it; set them for the whole session, so every test
-    # runs under the same settings whether or not a test before it imported the definitions
+    # Dagster's bulk event writes, as the CLI sets them for the runs it starts (deploy.py)
     from glacier_assets.deploy import EVENT_BATCHING
 
     for key, value in EVENT_BATCHING.items():

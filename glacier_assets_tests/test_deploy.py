@@ -3,6 +3,7 @@
 configuration (run launcher, step executor, the IGM pod through PipesK8sClient) rendered and
 checked."""
 
+import importlib
 import json
 import os
 import shutil
@@ -60,24 +61,47 @@ def test_k8s_step_pod_for_igm_simulation_asks_for_a_gpu():
     assert container.resources.limits[GPU_RESOURCE] == "1"
 
 
-def test_k8s_instance_and_executor_configs_validate(monkeypatch):
-    from dagster._config import process_config
-    from dagster._core.instance.config import dagster_instance_config
-    from dagster_k8s import K8sRunLauncher
-    from dagster_k8s.executor import _K8S_EXECUTOR_CONFIG_SCHEMA
+def _valid(schema: dict, config: dict) -> bool:
+    """`config` against a configurable class's schema, through Dagster's public run-config check."""
 
-    raw = yaml.safe_load((DEPLOY / "k8s" / "dagster.yaml").read_text())
-    assert process_config(K8sRunLauncher.config_type(), raw["run_launcher"]["config"]).success
-    step = {"job_namespace": "dagster", "max_concurrent": 4, "step_k8s_config": IGM_STEP_K8S_CONFIG}
-    assert process_config(dg.Field(_K8S_EXECUTOR_CONFIG_SCHEMA).config_type, step).success
+    @dg.op(config_schema=schema)
+    def probe():
+        return None
+
+    @dg.job
+    def check():
+        probe()
+
+    return dg.validate_run_config(check, {"ops": {"probe": {"config": config}}}) is not None
+
+
+def test_k8s_instance_and_executor_configs_validate(monkeypatch):
+    """Each configurable part of the Kubernetes instance file against its class's schema, and the
+    step pods' executor config against the k8s executor's (public APIs only; the PostgreSQL test
+    below loads the plain instance file as a whole, for real)."""
+    from dagster_k8s import K8sRunLauncher, k8s_job_executor
+    from dagster_postgres import DagsterPostgresStorage
+
     for key, value in {"DAGSTER_PG_HOST": "db", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": "u",
                        "DAGSTER_PG_PASSWORD": "p", "DAGSTER_PG_DB": "dagster"}.items():
         monkeypatch.setenv(key, value)  # the files read them (env: ...); gone after this test
-    for name in ("k8s", ""):
-        folder = DEPLOY / name
-        config, _ = dagster_instance_config(str(folder))  # the whole file against the instance schema
-        assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-        assert "postgres" in config["storage"]
+    raw = yaml.safe_load((DEPLOY / "k8s" / "dagster.yaml").read_text())
+    assert _valid(K8sRunLauncher.config_type(), raw["run_launcher"]["config"])
+    assert _valid(DagsterPostgresStorage.config_type(), raw["storage"]["postgres"])
+    with pytest.raises(dg.DagsterInvalidConfigError):  # the probe can fail
+        _valid(K8sRunLauncher.config_type(), {**raw["run_launcher"]["config"], "job_namespace": 3})
+
+    @dg.job(executor_def=k8s_job_executor)
+    def on_k8s():
+        pass
+
+    step = {"job_namespace": "dagster", "max_concurrent": 4, "step_k8s_config": IGM_STEP_K8S_CONFIG}
+    assert dg.validate_run_config(on_k8s, {"execution": {"config": step}})
+    for folder in (DEPLOY / "k8s", DEPLOY):
+        conf = yaml.safe_load((folder / "dagster.yaml").read_text())
+        assert conf["run_coordinator"]["class"] == "QueuedRunCoordinator"
+        assert getattr(importlib.import_module(conf["run_coordinator"]["module"]), "QueuedRunCoordinator")
+        assert "postgres" in conf["storage"]
 
 
 @pytest.mark.igm

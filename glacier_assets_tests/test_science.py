@@ -5,7 +5,8 @@ import pytest
 from shapely.geometry import box
 
 from glacier_assets.science.grids import Grid, snapped_grid, utm_crs_for
-from glacier_assets.science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
+from glacier_assets.science.masks import (DIVIDE_STEP, HASHED_BASE, RGI7_BASE, check_codes, glaciated_area_km2,
+                                          glacier_code, glacier_mask, volume_km3)
 from glacier_assets.science.massbalance import (
     BalanceProfiles,
     TemperatureIndexParams,
@@ -61,12 +62,26 @@ def test_mask_threshold_is_inclusive_and_coded():
         glacier_mask(thk, 0)
 
 
-def test_glacier_codes_are_unique_per_rgi_id():
+def test_glacier_codes_come_from_the_id_alone_and_never_overlap():
     assert glacier_code("RGI60-13.01234") == 1301234
     assert glacier_code("RGI60-11.00897") == 1100897
-    assert glacier_code("5K441M0100", fallback=7) == 7
-    with pytest.raises(ValueError, match="5K441M0100"):
-        glacier_code("5K441M0100")
+    assert glacier_code("RGI50-11.00719_d02") == 1100719 + 2 * DIVIDE_STEP  # a divide of an RGI 5 glacier
+    assert glacier_code("RGI2000-v7.0-G-11-01234") == RGI7_BASE["G"] + 1101234
+    assert glacier_code("RGI2000-v7.0-C-11-01234") == RGI7_BASE["C"] + 1101234
+    other = glacier_code("5K441M0100")  # any other id: a hash, the same in every inventory
+    assert other == glacier_code("5K441M0100") and HASHED_BASE <= other < 2**31
+    ranges = [glacier_code("RGI60-19.99999"), glacier_code("RGI60-19.99999_d99"),
+              glacier_code("RGI2000-v7.0-G-19-99999"), glacier_code("RGI2000-v7.0-C-19-99999"), other]
+    assert ranges == sorted(ranges) and ranges[-2] < HASHED_BASE and glacier_code("RGI60-01.00001") > 0
+    assert check_codes(["RGI60-13.00001", "G-a", "G-b"]) == {g: glacier_code(g) for g in ("RGI60-13.00001", "G-a", "G-b")}
+
+
+def test_two_ids_with_one_code_are_named(monkeypatch):
+    from glacier_assets.science import masks
+
+    monkeypatch.setattr(masks.zlib, "crc32", lambda b: 7)  # every hashed id collides
+    with pytest.raises(ValueError, match="glaciers G-a and G-b have the same mask code"):
+        masks.check_codes(["G-a", "G-b"])
 
 
 def test_vectorize_keeps_holes_and_pixel_area():

@@ -32,8 +32,8 @@ from glacier_assets.igm_run.model import IGMSettings  # noqa: E402
 from glacier_assets.igm_run.simulate import train_emulator  # noqa: E402
 from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
-from glacier_assets.inventory.region import load_region_spec  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
+from glacier_assets.inventory.region import load_region_spec  # noqa: E402
 from glacier_assets.workflow import calibrate_rheology, calibration_targets, geodetic_targets, make_domain  # noqa: E402
 
 CHILD = """

@@ -25,7 +25,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import dagster as dg  # noqa: E402
-
 from region_scale import setup, stamp_simulations  # noqa: E402
 
 from glacier_assets.constants import EPOCHS  # noqa: E402

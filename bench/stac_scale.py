@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from glacier_assets.constants import EPOCHS, THICKNESS_NODATA, albers_crs, thickness_relpath  # noqa: E402
+from glacier_assets.publication import new_version  # noqa: E402
 from glacier_assets.science.grids import Grid  # noqa: E402
 from glacier_assets.stac import (  # noqa: E402
     Provenance,
@@ -37,7 +38,6 @@ from glacier_assets.stac import (  # noqa: E402
     validate_objects,
     write_catalog,
 )
-from glacier_assets.publication import new_version  # noqa: E402
 from glacier_assets.storage import write_cog  # noqa: E402
 
 

@@ -415,7 +415,7 @@ def remove_glaciers(ids: list[str], store=None, instance=None) -> int:
 
     import dagster as dg
 
-    from .assets.publish import published_glaciers, publication_record
+    from .assets.publish import publication_record, published_glaciers
     from .definitions import resolved_resources
     from .ledger import clear_glacier
     from .partitions import GLACIERS

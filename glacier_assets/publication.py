@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .constants import CATALOG_VERSIONS_DIR, CATALOG_VERSIONS_KEPT
 from .storage import file_lock, is_stale_temporary, stale_temporaries
-
 
 UNVERSIONED = ("catalog.json", "items.parquet", "thickness", "outlines")  # a catalog from before versions
 

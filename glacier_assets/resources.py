@@ -11,8 +11,8 @@ import dagster as dg
 
 from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, CATALOG_LIVE_LINK, albers_crs
 from .igm_run.model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS
-from .inventory.demo import ensure_demo_region
 from .instance import REPO_ROOT
+from .inventory.demo import ensure_demo_region
 from .inventory.region import RegionSpec, load_region_spec
 from .recovery import PARENT_PID_ENV
 

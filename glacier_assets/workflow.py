@@ -24,11 +24,11 @@ from .constants import (
     DOMAIN_BORDER_CELLS,
     DOMAIN_MARGIN_PER_SIZE,
     EPOCHS,
-    ICE_ALLOWED_BUFFER_M,
-    MAX_DOMAIN_SIDE_KM,
     GEOGRAPHIC_CRS,
+    ICE_ALLOWED_BUFFER_M,
     ICE_THRESHOLD_M,
     MASK_NODATA,
+    MAX_DOMAIN_SIDE_KM,
     MODEL_RESOLUTION_M,
     PRODUCT_RESOLUTION_M,
     RHEOLOGY_FACTOR_STEP,
@@ -40,8 +40,8 @@ from .fingerprints import fingerprint, input_parts
 from .inventory.forcing import climate_profiles, ela_table_profiles
 from .inventory.region import ElaTableForcing, RegionSpec
 from .science.domain import allowed_ice_mask, build_domain, rasterize
-from .science.inversion import InversionInputs, quantize_factor, regional_factor
 from .science.grids import Grid, reproject_raster, reproject_tiles, snapped_grid, utm_crs_for
+from .science.inversion import InversionInputs, quantize_factor, regional_factor
 from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
 from .science.resample import product_area_km2, product_thickness, thickness_product

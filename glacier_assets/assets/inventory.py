@@ -16,13 +16,12 @@ from ..constants import (
 )
 from ..fingerprints import fingerprint, input_parts
 from ..inventory.outlines import InventoryBuild, Rejection, build_inventory
-from ..science.masks import check_codes
 from ..inventory.region import RegionSpec
 from ..partitions import register_glaciers
 from ..resources import ProductStore, RegionSource
+from ..science.masks import check_codes
 from ..storage import atomic_path, read_parquet_metadata, write_geoparquet
 from ._metadata import markdown_table, metadata
-
 
 INVENTORY = dg.AssetKey("outline_inventory")
 MATCH = dg.AssetKey("outline_match")

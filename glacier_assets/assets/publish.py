@@ -40,8 +40,8 @@ from ..storage import atomic_path, file_lock
 from ._metadata import metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory
-from .rheology import read_rheology
 from .quality import calibration_report, geodetic_comparison, product_audit, validation_report
+from .rheology import read_rheology
 
 
 class StacCatalogConfig(dg.Config):

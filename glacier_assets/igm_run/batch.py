@@ -13,8 +13,9 @@ one ice-flow start-up serve the whole batch; each glacier's run starts from its 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import xarray as xr
 

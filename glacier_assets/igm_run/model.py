@@ -26,9 +26,9 @@ import os
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import xarray as xr
@@ -84,8 +84,8 @@ def configure_tensorflow(threads: int, seed: int) -> str:
 
 
 def igm_config(settings: IGMSettings):
-    from omegaconf import OmegaConf
     import igm
+    from omegaconf import OmegaConf
 
     root = Path(igm.__file__).parent / "conf"
     core = OmegaConf.load(root / "core.yaml")
@@ -353,10 +353,10 @@ class IGMBatch:
         (the run lasts as long as the longest), from its run's flow state; tiles not in `runs`
         hold no ice. Returns per tile in `runs` its kept thickness, its (volume km3, area km2)
         series by year and its flow state at the end."""
-        import tensorflow as tf
         import igm.processes.iceflow as iceflow
         import igm.processes.thk as thk
         import igm.processes.time as timep
+        import tensorflow as tf
         from igm.common.runner.modules.src import finalize_modules, initialize_modules, update_modules
 
         if not self._iceflow_ready:

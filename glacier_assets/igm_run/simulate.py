@@ -4,22 +4,37 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import xarray as xr
 
 from ..constants import END_YEAR, EPOCHS, ICE_DENSITY, OUTLINE_TIME_OFFSET_YEARS, SPINUP_START, START_YEAR
+from ..science.calibration import (
+    BOUNDS_M,
+    GEODETIC_ERROR_MWE,
+    GEODETIC_MAX_ITER,
+    GEODETIC_OUTLINE_SLACK_YEARS,
+    GEODETIC_TOL_MWE,
+    GRADIENT_BOUNDS,
+    GRADIENT_PER_MWE,
+    LOO_MAX_ITER,
+    MAX_SHIFT_JUMP_M,
+    MAX_STEP_M,
+    PLAUSIBLE_SHIFT_M,
+    SHIFT_PER_MWE,
+    TOL_PCT,
+    TOL_PIXELS,
+    drive,
+    period_search,
+    scalar_search,
+)
 from ..science.domain import build_domain
-from ..science.calibration import (BOUNDS_M, GEODETIC_ERROR_MWE, GEODETIC_MAX_ITER, GEODETIC_OUTLINE_SLACK_YEARS,
-                                   GEODETIC_TOL_MWE, GRADIENT_BOUNDS, GRADIENT_PER_MWE, LOO_MAX_ITER, MAX_SHIFT_JUMP_M,
-                                   MAX_STEP_M, PLAUSIBLE_SHIFT_M, SHIFT_PER_MWE, TOL_PCT, TOL_PIXELS, drive, period_search,
-                                   scalar_search)
 from ..science.grids import Grid
-from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.masks import volume_km3
+from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.resample import product_area_km2
 from ..science.skill import series_geodetic_balance
 from ..storage import write_netcdf

@@ -54,9 +54,9 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
 
 from ..constants import (
-    GEODETIC_PERIOD,
     CONTROL_EPOCHS,
     EPOCHS,
+    GEODETIC_PERIOD,
     GEOGRAPHIC_CRS,
     INITIAL_EPOCH,
     PRODUCT_RESOLUTION_M,

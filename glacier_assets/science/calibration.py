@@ -19,8 +19,9 @@ bounds, it keeps the best evaluation and says whether that is within tolerance (
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator
+from typing import Any
 
 from ..constants import PRODUCT_RESOLUTION_M
 

@@ -19,8 +19,8 @@ from scipy.ndimage import binary_dilation
 
 from ..constants import ICE_ALLOWED_BUFFER_M
 from .grids import Grid
-from .massbalance import BalanceProfiles
 from .inversion import apparent_flux, thickness_from_flux
+from .massbalance import BalanceProfiles
 from .thickness import match_product_area, surface_slope_rad
 
 

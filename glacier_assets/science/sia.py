@@ -10,7 +10,7 @@ Scheme: Mahaffy (1976) staggered-grid fluxes, explicit in time with an adaptive 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

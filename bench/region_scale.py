@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import yaml
-from shapely.affinity import translate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,7 +59,7 @@ def setup(root: Path, tiles: int) -> tuple[Path, int]:
         parts = []
         for k, (dx, dy) in enumerate(offsets):
             t = base.copy()
-            t["geometry"] = t.geometry.apply(lambda g: translate(g, dx, dy))
+            t["geometry"] = t.geometry.translate(dx, dy)
             t["RGIId"] = [f"RGI60-13.{60000 + k * 12 + int(r[-2:]):05d}" for r in base["RGIId"]]
             parts.append(t)
         gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=demo.DEMO_CRS).to_crs("EPSG:4326")

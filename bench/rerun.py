@@ -102,9 +102,9 @@ def main() -> None:
                 recovered = time.perf_counter() - t0
         res.wait()
         total = time.perf_counter() - t0
+        recovery = " ".join(ln.strip() for ln in lines if ln.startswith("recovered:")) or "nothing to recover"
         print(f"4. kill -9 during an IGM run: {len(orphans)} process(es) outlived it; the next main job started "
-              f"work after {recovered:.1f} s ({' '.join(l.strip() for l in lines if l.startswith('recovered:')) or 'nothing to recover'}) "
-              f"and finished in {total:.0f} s (exit {res.returncode})")
+              f"work after {recovered:.1f} s ({recovery}) and finished in {total:.0f} s (exit {res.returncode})")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def live_version(root: Path) -> Path | None:
 
 
 def _hardlink_tree(src: Path, dst: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(src):
+    for dirpath, _dirnames, filenames in os.walk(src):
         rel = Path(dirpath).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
         for name in filenames:

@@ -87,8 +87,8 @@ def main() -> None:
         print(f"setup: {sum(map(len, products.values()))} COGs and {len(outlines)} outline files in "
               f"{time.perf_counter() - t0:.0f} s "
               "(not timed below)")
-        prov = {f"RGI60-13.{i + 1:05d}": Provenance({"igm-model": "3.2.1", "tensorflow": "2.17.0"}, "calibrated", "bench")
-                for i in range(args.glaciers)}
+        versions = {"igm-model": "3.2.1", "tensorflow": "2.17.0"}
+        prov = {f"RGI60-13.{i + 1:05d}": Provenance(versions, "calibrated", "bench") for i in range(args.glaciers)}
         catalog = tmp / "catalog" / "current"
         t0 = time.perf_counter()
         with new_version(catalog) as stage:

@@ -51,7 +51,8 @@ def igm_pod_spec(gpus: int = 1, cpu: str = "4", memory: str = "16Gi") -> dict:
     """Base pod spec for the IGM child under PipesK8sClient: GPU limit, the shared products volume."""
     return {
         "containers": [{
-            "resources": {"limits": {GPU_RESOURCE: str(gpus), "memory": memory}, "requests": {"cpu": cpu, "memory": memory}},
+            "resources": {"limits": {GPU_RESOURCE: str(gpus), "memory": memory},
+                          "requests": {"cpu": cpu, "memory": memory}},
             "volume_mounts": [PRODUCTS_MOUNT],
         }],
         "volumes": [PRODUCTS_VOLUME],

@@ -350,8 +350,8 @@ class MainJob:
             self.out.published = True
             return state
         say(f"4/5 regional outlines per epoch (Albers) from {len(state.current)} glaciers")
-        ok, msg, secs = execute(regional_products_job, {
-            "dagster/asset_partition_range_start": str(EPOCHS[0]), "dagster/asset_partition_range_end": str(EPOCHS[-1])})
+        ok, msg, secs = execute(regional_products_job, {"dagster/asset_partition_range_start": str(EPOCHS[0]),
+                                                        "dagster/asset_partition_range_end": str(EPOCHS[-1])})
         say(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
         if not ok:
             self.out.problems.append(f"regional outlines: {msg}")
@@ -371,7 +371,8 @@ class MainJob:
                     + "; ".join(f"{g} {s.removeprefix('flagged: ')}" for g, s in flagged.head(5).items())
                     + (" ..." if len(flagged) > 5 else ""))
         if published:
-            say(f"   published to {store.catalog_path()} (version {live_version(store.catalog_path()).name}) ({secs:.1f} s)")
+            now_live = live_version(store.catalog_path())
+            say(f"   published to {store.catalog_path()} (version {now_live.name}) ({secs:.1f} s)")
         else:
             say(f"   NOT published: {msg} ({secs:.1f} s)", error=True)
             self.out.problems.append(f"publishing: {msg}")

@@ -173,8 +173,9 @@ def graticule(bounds: tuple[float, float, float, float], crs, target_lines: int 
     inverse = Transformer.from_crs(crs, GEOGRAPHIC_CRS, always_xy=True)
     forward = Transformer.from_crs(GEOGRAPHIC_CRS, crs, always_xy=True)
     t = np.linspace(0.0, 1.0, 41)
-    edge_x = np.concatenate([xmin + t * (xmax - xmin), np.full_like(t, xmax), xmax - t * (xmax - xmin), np.full_like(t, xmin)])
-    edge_y = np.concatenate([np.full_like(t, ymin), ymin + t * (ymax - ymin), np.full_like(t, ymax), ymax - t * (ymax - ymin)])
+    width, height = xmax - xmin, ymax - ymin
+    edge_x = np.concatenate([xmin + t * width, np.full_like(t, xmax), xmax - t * width, np.full_like(t, xmin)])
+    edge_y = np.concatenate([np.full_like(t, ymin), ymin + t * height, np.full_like(t, ymax), ymax - t * height])
     lon, lat = inverse.transform(edge_x, edge_y)
     lon0, lon1, lat0, lat1 = float(np.min(lon)), float(np.max(lon)), float(np.min(lat)), float(np.max(lat))
     span = max(lon1 - lon0, lat1 - lat0)
@@ -421,7 +422,8 @@ def area_volume_figure(glacier_id: str, series: pd.DataFrame, observed: dict[int
         vx.plot(vs.index, vs.values, "-", color="0.45", lw=0.9, zorder=2, label="simulated, yearly")
     else:
         vx.plot(series["year"], series["volume_km3"], "-", color="0.45", lw=0.9, zorder=2)
-    vx.plot(at_epochs["year"], at_epochs["volume_km3"], "o", color="0.2", ms=3.5, zorder=3, label="simulated at the epochs")
+    vx.plot(at_epochs["year"], at_epochs["volume_km3"], "o", color="0.2", ms=3.5, zorder=3,
+            label="simulated at the epochs")
     if reference is not None:
         vol, t, source = reference
         vx.plot([t], [vol], "D", mfc=REFERENCE_COLOR, mec="black", mew=0.5, ms=6, zorder=4,
@@ -543,7 +545,10 @@ def validation_png(table: pd.DataFrame) -> bytes:
         lo = float(min(geo["geodetic_mb_mwe"].min(), geo["simulated_mb_mwe"].min())) - 0.1
         hi = float(max(geo["geodetic_mb_mwe"].max(), geo["simulated_mb_mwe"].max())) + 0.1
         cx.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
-        fitted = geo["mb_calibration"].fillna("").astype(str) != "" if "mb_calibration" in geo else geo["glacier_id"] == ""
+        if "mb_calibration" in geo:
+            fitted = geo["mb_calibration"].fillna("").astype(str) != ""
+        else:
+            fitted = geo["glacier_id"] == ""
         for sel, label, marker in ((fitted, "calibrated to it (fit)", "o"), (~fitted, "compared only", "s")):
             if sel.any():
                 cx.plot(geo.loc[sel, "geodetic_mb_mwe"], geo.loc[sel, "simulated_mb_mwe"], marker, color="tab:purple",

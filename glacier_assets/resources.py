@@ -115,8 +115,9 @@ class IGMRunner(dg.ConfigurableResource):
         region's rheology factor."""
         from .igm_run.model import software_versions
 
-        return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator, "warm_iterations": self.warm_iterations,
-                "cold_iterations": self.cold_iterations, "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
+        return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator,
+                "warm_iterations": self.warm_iterations, "cold_iterations": self.cold_iterations,
+                "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
                 "versions": software_versions()}
 
     def settings_extras(self, emulator_path: Path | None) -> dict:

@@ -108,9 +108,9 @@ def domain_layout(glacier_id: str, inventory: gpd.GeoDataFrame, margin_m: float 
         far = rows.loc[km.idxmax()]
         raise GlacierError(
             f"glacier {glacier_id}: its outlines span {grid.width * grid.res / 1e3:.0f} x "
-            f"{grid.height * grid.res / 1e3:.0f} km, more than a glacier's model domain may ({MAX_DOMAIN_SIDE_KM:g} km): "
-            f"the {far['role']} outline of {far['year']} from {far['source']} lies {km.max():.0f} km from the "
-            "initial one; is it in the wrong place or CRS?")
+            f"{grid.height * grid.res / 1e3:.0f} km, more than a glacier's model domain may "
+            f"({MAX_DOMAIN_SIDE_KM:g} km): the {far['role']} outline of {far['year']} from {far['source']} lies "
+            f"{km.max():.0f} km from the initial one; is it in the wrong place or CRS?")
     return rows, grid, neighbours(glacier_id, inventory, grid)
 
 
@@ -164,7 +164,8 @@ def _dem_names(spec: RegionSpec) -> str:
     return ", ".join(p.name for p in spec.dem.paths)
 
 
-def read_dem(spec: RegionSpec, grid: Grid, glacier_id: str, outlines: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def read_dem(spec: RegionSpec, grid: Grid, glacier_id: str,
+             outlines: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """The region's DEM on `grid` (averaged or bilinear, `_dem_resampling`; several tiles are
     mosaicked first, `reproject_tiles`), voids filled (`fill_dem_voids`; with the
     glacier's `outlines` as a mask, only their `min_margin_m` surroundings must be covered): the
@@ -275,7 +276,8 @@ def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
     rows = []
     for year in sim["time"].values:
         thk = sim["thk"].sel(time=year).values
-        rows.append({"year": int(year), "area_km2": product_area_km2(thk, res), "volume_km3": volume_km3(thk, res * res)})
+        rows.append({"year": int(year), "area_km2": product_area_km2(thk, res),
+                     "volume_km3": volume_km3(thk, res * res)})
     return pd.DataFrame(rows)
 
 
@@ -298,7 +300,8 @@ def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[n
     return thk, grid
 
 
-def _thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> tuple[dict, np.ndarray | None, Grid | None]:
+def _thickness(sim_path: Path, glacier_id: str, year: int,
+               out_path: Path) -> tuple[dict, np.ndarray | None, Grid | None]:
     """publish_thickness, also returning the thickness as the file holds it (float64, ice-free 0)."""
     thk, grid = _simulation_thickness(sim_path, glacier_id, year)
     product = thickness_product(thk, grid, REFINE)
@@ -366,7 +369,8 @@ def make_mask(thickness_path: Path | None, glacier_id: str, code: int, out_path:
 
 
 def make_epoch_products(sim_path: Path, glacier_id: str, year: int, code: int, thickness_path: Path,
-                        mask_path: Path, outline_path: Path, fingerprint_: str | None = None) -> tuple[dict, dict, dict]:
+                        mask_path: Path, outline_path: Path,
+                        fingerprint_: str | None = None) -> tuple[dict, dict, dict]:
     """publish_thickness, make_mask and make_outline of one glacier-epoch in one go: the same
     files and figures, but the mask is made from the thickness in memory and the outline from
     the mask in memory instead of reading back the files just written (each read ~3 ms)."""
@@ -458,7 +462,8 @@ def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, sh
     gdf["area_km2"] = gdf.geometry.area / 1e6
     write_shapefile(shp_path, gdf)
     write_geoparquet(parquet_path, gdf, {"fingerprint": fingerprint_} if fingerprint_ else None)
-    return {**regional_figures(gdf, albers, shp_path, parquet_path), "mosaicked_overlap_km2": round(twice_km2, 5), "table": gdf}
+    return {**regional_figures(gdf, albers, shp_path, parquet_path), "mosaicked_overlap_km2": round(twice_km2, 5),
+            "table": gdf}
 
 
 def read_outline_files(paths: list[Path]) -> list[gpd.GeoDataFrame]:

@@ -166,7 +166,8 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         domain = store.path(domain_relpath(gid))
         domain_fp = netcdf_attrs(domain).get("fingerprint")
         if domain_fp is None:
-            raise dg.Failure(description=f"glacier {gid}: no model domain at {domain}; materialize glacier_domain first")
+            raise dg.Failure(description=f"glacier {gid}: no model domain at {domain}; "
+                                         "materialize glacier_domain first")
         if igm.needs_emulator and not emulator.exists():
             raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
         rows = glacier_rows(inventory, gid)

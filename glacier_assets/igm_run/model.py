@@ -315,8 +315,8 @@ class IGMBatch:
 
         start = {k: self._initial_flow[k] if r.flow is None else r.flow for k, r in runs.items()}
         if not self.identity:
-            counts = Counter(id(f) for f in start.values())
-            self.state.iceflow_model.set_weights(next(f for f in start.values() if id(f) == max(counts, key=counts.get)))
+            most_asked, _ = Counter(id(f) for f in start.values()).most_common(1)[0]
+            self.state.iceflow_model.set_weights(next(f for f in start.values() if id(f) == most_asked))
             return
         variables = self._flow_variables()
         canvas = [np.zeros(tuple(v.shape), np.dtype(getattr(v.dtype, "name", v.dtype))) for v in variables]

@@ -91,7 +91,8 @@ ELA_NOISE_M = 25.0
 # Hidden truth: ELA offset per period [start, next start), and a trend within each period (m/yr)
 TRUTH_PERIOD_OFFSETS_M = {1960: 0.0, 1970: -15.0, 1990: 25.0, 2000: 20.0, 2010: 35.0}
 TRUTH_PERIOD_TRENDS_M_PER_YR = {1960: 0.0, 1970: 1.0, 1990: -1.5, 2000: 2.0, 2010: -1.0}
-TRUTH_ABL_CURVATURE_M = 4000.0  # ablation b = grad_abl dz (1 - dz / C) below the ELA: its gradient 1.5x at 1,000 m below
+# ablation b = grad_abl dz (1 - dz / C) below the ELA: its gradient 1.5x at 1,000 m below
+TRUTH_ABL_CURVATURE_M = 4000.0
 TRUTH_GRAD_ACC = 0.0025
 TRUTH_ACC_MAX = 0.6
 DEM_NOISE_M = 4.0  # standard deviation of the DEM's noise (per 50 m cell, lightly correlated)
@@ -388,10 +389,11 @@ def build_demo_region(dest: str | Path) -> Path:
                           for m in DEMO_MOUNTAINS],
             "spinup_years": SPINUP_YEARS,
         }, indent=1))
+        columns = {"id_column": "RGIId", "year_column": "BgnDate"}
         spec = {
             "name": "demo-geladandong",
-            "outlines": [{"path": files[INITIAL_EPOCH], "role": "initial", "id_column": "RGIId", "year_column": "BgnDate"}]
-            + [{"path": files[y], "role": "control", "id_column": "RGIId", "year_column": "BgnDate"} for y in CONTROL_EPOCHS],
+            "outlines": [{"path": files[INITIAL_EPOCH], "role": "initial", **columns}]
+            + [{"path": files[y], "role": "control", **columns} for y in CONTROL_EPOCHS],
             "dem": {"path": "dem.tif", "year": 2000},
             "mass_balance": {"path": "mass_balance.csv"},
             "reference_volumes": {"path": "reference_volumes.csv"},

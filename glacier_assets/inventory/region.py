@@ -26,7 +26,8 @@ dem:                                          # surface DEM in any CRS
   path: hef_srtm.tif                          # one raster (GeoTIFF, a GDAL VRT, ...) or a list of tiles
   year: 2000                                  # optional acquisition year (2000 by default)
   margin_m: 1500                              # optional model-domain border around the outlines; default the
-                                              # larger of 1.5 km and 0.2 times the square root of the largest outline's area
+                                              # larger of 1.5 km and 0.2 times the square root of the largest
+                                              # outline's area
   min_margin_m: 300                           # optional: the DEM must cover the outlines and this much around
                                               # them; the rest of the domain is filled (and the glacier flagged)
 mass_balance: {path: mass_balance.csv}        # an ELA table: year, ela, grad_abl, grad_acc, acc_max

@@ -167,11 +167,12 @@ def scalar_search(
     max_iter: int,
     known: tuple[float, float, Any] | None = None,
 ) -> Generator[float, tuple[float, Any], ScalarFit]:
-    """x whose value (sent back for each x yielded, with anything to keep) is within `tol` of `target`, for a function monotonic in x whose
-    direction is not known beforehand: secant steps (capped at `max_step`) from x0 and x1 until
-    two values straddle the target, then regula falsi between the nearest such pair. `known` is an
-    evaluation (x0, value, result) already made. After `max_iter` new evaluations, or when a step
-    would repeat a point, the best one is kept with status "best"."""
+    """x whose value (sent back for each x yielded, with anything to keep) is within `tol` of
+    `target`, for a function monotonic in x whose direction is not known beforehand: secant steps
+    (capped at `max_step`) from x0 and x1 until two values straddle the target, then regula falsi
+    between the nearest such pair. `known` is an evaluation (x0, value, result) already made. After
+    `max_iter` new evaluations, or when a step would repeat a point, the best one is kept with
+    status "best"."""
     lo_b, hi_b = bounds
     points: list[tuple[float, float, Any]] = [known] if known is not None else []
     if not points:

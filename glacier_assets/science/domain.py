@@ -34,7 +34,8 @@ def rasterize(geoms, grid: Grid) -> np.ndarray:
     ).astype(bool)
 
 
-def allowed_ice_mask(own: np.ndarray, others: np.ndarray, res: float, buffer_m: float = ICE_ALLOWED_BUFFER_M) -> np.ndarray:
+def allowed_ice_mask(own: np.ndarray, others: np.ndarray, res: float,
+                     buffer_m: float = ICE_ALLOWED_BUFFER_M) -> np.ndarray:
     cells = int(round(buffer_m / res))
     grown = binary_dilation(own, iterations=cells) if cells > 0 else own.copy()
     return (grown & ~others) | own

@@ -104,5 +104,6 @@ def _fine_span(coarse_idx: np.ndarray, n: int, factor: int) -> tuple[int, int] |
     if coarse_idx.size == 0:
         return None
     lo, hi, _, _ = _linear_weights(n, factor)
-    touches = np.flatnonzero((lo >= coarse_idx[0]) & (lo <= coarse_idx[-1]) | (hi >= coarse_idx[0]) & (hi <= coarse_idx[-1]))
+    first, last = coarse_idx[0], coarse_idx[-1]
+    touches = np.flatnonzero((lo >= first) & (lo <= last) | (hi >= first) & (hi <= last))
     return int(touches[0]), int(touches[-1]) + 1

@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from typing import Any
 
 from .constants import (
     AREA_GATE_PCT,
@@ -43,7 +44,7 @@ from .constants import (
     thickness_relpath,
 )
 
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 
 
 def _job(name: str):
@@ -308,9 +309,15 @@ class MainJob:
 
         simulated = [g for g in glaciers if g not in self.out.failed]
         sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
-        todo = {year: {g for g in simulated
-                       if read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
-                       != product_fingerprint(sim[g], year, code_for(g))} for year in EPOCHS}
+
+        def stale(g: str, year: int) -> bool:
+            sim_fp = sim[g]
+            if sim_fp is None:  # no simulation: left to the step, which names it
+                return True
+            made = read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
+            return made != product_fingerprint(sim_fp, year, code_for(g))
+
+        todo = {year: {g for g in simulated if stale(g, year)} for year in EPOCHS}
         n = sum(len(v) for v in todo.values())
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
             f"{len(simulated) * len(EPOCHS) - n} unchanged")

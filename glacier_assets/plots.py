@@ -14,6 +14,7 @@ import base64
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -66,10 +67,10 @@ def markdown_image(png: bytes, alt: str, max_width: int = PREVIEW_WIDTH) -> str:
     full PNG (0.2-0.6 MB for a thickness map) is beside the products anyway."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(png)) as img:
-        img = img.convert("RGB")
+    with Image.open(io.BytesIO(png)) as opened:
+        img = opened.convert("RGB")
         if img.width > max_width:
-            img = img.resize((max_width, round(img.height * max_width / img.width)), Image.LANCZOS)
+            img = img.resize((max_width, round(img.height * max_width / img.width)), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
             img.save(buf, format="PNG", optimize=True)
             png = buf.getvalue()
@@ -185,7 +186,7 @@ def graticule(bounds: tuple[float, float, float, float], crs, target_lines: int 
     lats = lats[(lats > -90) & (lats < 90)]
     dense_lat = np.linspace(max(lat0 - step, -89.9), min(lat1 + step, 89.9), 200)
     dense_lon = np.linspace(lon0 - step, lon1 + step, 200)
-    out = {"step": step, "meridians": {}, "parallels": {}, **{e: [] for e in EDGES}}
+    out: dict[str, Any] = {"step": step, "meridians": {}, "parallels": {}, **{e: [] for e in EDGES}}
     for value in lons:
         xs, ys = forward.transform(np.full_like(dense_lat, value), dense_lat)
         out["meridians"][round(float(value), 6)] = (np.asarray(xs), np.asarray(ys))
@@ -364,6 +365,7 @@ def thickness_map_figure(glacier_id: str, panels: list[tuple], dem: np.ndarray |
         if i + cols >= n:  # the lowest panel of its column: its km ticks labelled (sharex hides them above a blank)
             ax.tick_params(labelbottom=True)
     scale_bar(axes[0, 0], bw)
+    assert im is not None  # there is at least one panel
     cbar = fig.colorbar(im, ax=axes, shrink=0.9 if rows > 1 else 1.0, pad=0.015, aspect=25 * rows)
     cbar.set_label("ice thickness (m)", fontsize=8)
     cbar.ax.tick_params(labelsize=7)
@@ -378,8 +380,8 @@ def thickness_map_figure(glacier_id: str, panels: list[tuple], dem: np.ndarray |
     return fig
 
 
-def thickness_map_png(glacier_id: str, panels: list[tuple], dem: np.ndarray, extent: tuple[float, float, float, float],
-                      crs: str, **options) -> bytes:
+def thickness_map_png(glacier_id: str, panels: list[tuple], dem: np.ndarray | None,
+                      extent: tuple[float, float, float, float], crs: str, **options) -> bytes:
     return png_bytes(thickness_map_figure(glacier_id, panels, dem, extent, crs, **options))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -348,7 +349,7 @@ def read_thickness(path: Path) -> tuple[np.ndarray, Grid]:
 def _mask(thk: np.ndarray | None, grid: Grid | None, glacier_id: str, code: int,
           out_path: Path) -> tuple[dict, np.ndarray | None]:
     """make_mask from a thickness raster in memory (None: no thickness); also returns the mask."""
-    if thk is None:
+    if thk is None or grid is None:
         remove_product(out_path)
         return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}, None
     mask = glacier_mask(thk, code, ICE_THRESHOLD_M)
@@ -405,7 +406,7 @@ def _outline(mask: np.ndarray | None, grid: Grid | None, glacier_id: str, year: 
              fingerprint_: str | None = None) -> dict:
     """make_outline from a mask in memory (None: no mask)."""
     meta = {"fingerprint": fingerprint_} if fingerprint_ else {}
-    if mask is None:
+    if mask is None or grid is None:
         gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": 0, "area_km2": 0.0,
                                  "geometry": None}], columns=OUTLINE_COLUMNS, geometry="geometry",
                                crs=GEOGRAPHIC_CRS)
@@ -607,7 +608,7 @@ def audit_glacier(glacier_id: str, code: int, paths: dict) -> list[dict]:
             for t in sim["time"].values:
                 border_ok[int(t)] = bool((sim["thk"].sel(time=t).values[ring] == 0).all())
     for year in EPOCHS:
-        row = dict.fromkeys(AUDIT_COLUMNS)
+        row: dict[str, Any] = dict.fromkeys(AUDIT_COLUMNS)
         row.update(glacier_id=glacier_id, epoch=year, off_glacier_zero=border_ok.get(year, False))
         outline_path = Path(paths["outline"](year))
         row["outline_present"] = outline_path.exists()
@@ -713,8 +714,9 @@ def calibrate_rheology(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict
                 "note": "no glacier has a reference volume: IGM's default rheology, volume not constrained"}
     raw = regional_factor([i for i, _, _ in used.values()], [v for _, v, _ in used.values()])
     factor = quantize_factor(raw, RHEOLOGY_FACTOR_STEP)
-    rows = [{"glacier_id": g, "year": y, "reference_km3": round(v, 6), "inverted_km3": round(i.volume_km3(factor), 6)}
-            for g, (i, v, y) in used.items()]
+    rows: list[dict[str, Any]] = [
+        {"glacier_id": g, "year": y, "reference_km3": round(v, 6), "inverted_km3": round(i.volume_km3(factor), 6)}
+        for g, (i, v, y) in used.items()]
     return {**record, "factor": round(factor, 6), "raw_factor": round(raw, 6), "glaciers": rows,
             "inverted_km3": round(sum(r["inverted_km3"] for r in rows), 6)}
 
@@ -729,7 +731,8 @@ def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulato
     when there are no `settings`: no rheology yet)."""
     from .fingerprints import simulation_fingerprint
 
-    out, geodetic = {}, geodetic_targets(spec)
+    out: dict[str, dict] = {}
+    geodetic = geodetic_targets(spec)
     for gid in glacier_ids or sorted(inventory["glacier_id"].unique()):
         try:
             dom = domain_fingerprint(gid, inventory, spec)

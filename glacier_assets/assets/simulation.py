@@ -94,7 +94,7 @@ def _report(context: dg.AssetExecutionContext, done: dict[str, dict], failures: 
             raise next(iter(failures.values()))
         for gid, md in done.items():
             yield dg.AssetMaterialization(context.asset_key, partition=gid, metadata=md)
-        raise failure(context.asset_key.to_user_string(), [f.description for f in failures.values()])
+        raise failure(context.asset_key.to_user_string(), [f.description or "" for f in failures.values()])
     if len(keys) == 1:
         yield dg.MaterializeResult(data_version=dg.DataVersion((versions or {})[keys[0]]) if versions else None,
                                    metadata=done[keys[0]])

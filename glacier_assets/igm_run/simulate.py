@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -161,11 +162,12 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
     if missed:  # the outlines come first: a balance fitted on top of missed areas would mean nothing
         return cal, {"status": f"not calibrated: the outline(s) of {', '.join(map(str, missed))} were missed"}
     later = [k for k, p in enumerate(cal.periods) if k > 0 and p.start >= start - GEODETIC_OUTLINE_SLACK_YEARS]
+    trial: Callable[[float], Any]  # a generator of runs that returns (balance, calibration)
     if later:
         first = later[0]
         param, from_year = "balance_gradient_factor", cal.periods[first].start
 
-        def trial(g: float):
+        def gradient_trial(g: float):
             new = yield from _calibrate(gid, targets, res, 0.0, log, first=first, before=cal,
                                         gradient=(g, from_year))
             mb = series_geodetic_balance(new.series, start, end)
@@ -173,6 +175,7 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
             return mb, new
 
+        trial = gradient_trial
         x0, x1, bounds, step = 1.0, 1.0 + float(np.clip((ref - mb0) * GRADIENT_PER_MWE, -0.3, 0.3)), \
             GRADIENT_BOUNDS, 0.3
     else:
@@ -181,7 +184,7 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
         if from_year >= END_YEAR or thk_last is None:
             return cal, {"status": "not calibrated: no year after the last outline to calibrate"}
 
-        def trial(p: float):
+        def shift_trial(p: float):
             saved, series, _ = yield TileRun(from_year, END_YEAR, thk_last, p, (), cal.tail_flow, cal.gradient)
             series = {**{t: v for t, v in cal.series.items() if t <= from_year}, **series}
             new = _Calibration({**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved}, series,
@@ -191,6 +194,7 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
             return mb, new
 
+        trial = shift_trial
         x0, x1, bounds, step = p_last, p_last - (ref - mb0) * SHIFT_PER_MWE, BOUNDS_M, MAX_STEP_M
     fit = yield from _search(scalar_search(ref, x0, x1, GEODETIC_TOL_MWE, bounds, step, GEODETIC_MAX_ITER,
                                            known=(x0, mb0, cal)), trial)
@@ -213,7 +217,8 @@ def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibr
     first outline: the spin-up lands on the second one); the last outline is predicted by carrying
     the shift before it on, as the model does after its last outline. Each figure is out of sample.
     A generator of runs that returns the rows."""
-    periods, out = cal.periods, []
+    periods = cal.periods
+    out: list[dict] = []
     if len(periods) < 2:
         return out
     for k, period in enumerate(periods):
@@ -300,6 +305,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         f"(spin-up from {SPINUP_START}), rheology factor {settings.rheology_factor:g}")
     model = IGMGlacier(domain, settings)
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
+    result: tuple[_Calibration, dict, list]  # the calibration, the geodetic record, the validation rows
     if targets:
         result = run_alone(model, glacier_runs(gid, targets, model.resolution, model.balanced_shift(), log, geodetic,
                                                settings.leave_one_out))
@@ -309,7 +315,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
                 log(f"{gid}: simulated year {year}, volume {volume_km3(thk, model.resolution ** 2):.4f} km3")
 
         saved = model.run(SPINUP_START, END_YEAR, on_save=progress)
-        result = (_Calibration(saved, model.last_series, [], [], None), {}, [])
+        result = (_Calibration(saved, model.last_series[0], [], [], None), {}, [])
     return write_simulation(out_path, domain, targets, *result, settings, model,
                             {"runtime_s": round(time.perf_counter() - t0, 2), "model_runs": model.runs}, fingerprint)
 

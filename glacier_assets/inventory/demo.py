@@ -321,7 +321,8 @@ def build_demo_region(dest: str | Path) -> Path:
         bed50 = demo_bed(dem_grid)
         surface = bed50.copy()
         outlines: dict[int, list[dict]] = {y: [] for y in (INITIAL_EPOCH, *CONTROL_EPOCHS)}
-        truth_rows, outline_rows, ref_truth, ref_year, change = [], [], {}, {}, {}
+        truth_rows, outline_rows, ref_year, change = [], [], {}, {}
+        ref_truth: dict[str, float] = {}
         for m in DEMO_MOUNTAINS:
             grid, bed, saved = simulate_truth(m, forcing)
             code = glacier_code(m.glacier_id)
@@ -354,11 +355,11 @@ def build_demo_region(dest: str | Path) -> Path:
                     "geometry": digitized(geom, rng),
                     "Zmin": int(s[on].min()), "Zmax": int(s[on].max()), "Zmed": int(np.median(s[on])),
                 })
+                volume = volume_km3(saved[t], grid.cell_area_m2)
                 outline_rows.append({"glacier_id": m.glacier_id, "epoch": epoch, "obs_year": year, "model_time": t,
-                                     "area_km2": product_area_km2(saved[t], grid.res),
-                                     "volume_km3": volume_km3(saved[t], grid.cell_area_m2)})
+                                     "area_km2": product_area_km2(saved[t], grid.res), "volume_km3": volume})
                 if epoch == 2000:
-                    ref_truth[m.glacier_id], ref_year[m.glacier_id] = outline_rows[-1]["volume_km3"], year
+                    ref_truth[m.glacier_id], ref_year[m.glacier_id] = volume, year
         noise = gaussian_filter(np.random.default_rng(4).normal(0.0, 1.0, surface.shape), 1.0)
         surface = surface + noise / noise.std() * DEM_NOISE_M
         _write_dem(tmp / "dem.tif", surface, dem_grid)

@@ -170,7 +170,7 @@ class ClimateVariables:
 
 def climate_variables(src: ClimateSource, names: set[str]) -> ClimateVariables:
     """Which variables of the source to read, given the variable `names` in its files."""
-    preset = src.preset
+    preset: str | None = src.preset
     if preset is None and (src.temperature is None or src.precipitation is None):
         preset = next((k for k, v in CLIMATE_PRESETS.items()
                        if v["temperature"] in names and v["precipitation"] in names), None)
@@ -178,7 +178,7 @@ def climate_variables(src: ClimateSource, names: set[str]) -> ClimateVariables:
             known = "; ".join(f"{k}: {v['temperature']}, {v['precipitation']}" for k, v in CLIMATE_PRESETS.items())
             raise ValueError(f"no known temperature and precipitation variables (presets: {known}; "
                              f"the files have {', '.join(sorted(names))}): give `temperature` and `precipitation`")
-    defaults = CLIMATE_PRESETS.get(preset, {})
+    defaults = CLIMATE_PRESETS.get(preset, {}) if preset is not None else {}
     if src.elevation or src.geopotential:
         height, geopotential = src.elevation or src.geopotential, src.geopotential is not None
     else:

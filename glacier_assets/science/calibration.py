@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..constants import PRODUCT_RESOLUTION_M
 
@@ -130,7 +130,12 @@ def period_search(
     return best
 
 
-def drive(search: Generator, evaluate: Callable[[Any], Any]) -> Any:
+_Yield = TypeVar("_Yield")
+_Send = TypeVar("_Send")
+_Return = TypeVar("_Return")
+
+
+def drive(search: Generator[_Yield, _Send, _Return], evaluate: Callable[[_Yield], _Send]) -> _Return:
     """Run a search generator to its end, answering each value it yields with `evaluate(value)`;
     returns what the generator returns."""
     try:

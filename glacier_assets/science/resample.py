@@ -85,11 +85,11 @@ def thickness_product(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[n
     """
     coarse = np.clip(np.asarray(thk_model, dtype="float64"), 0.0, None)
     ny, nx = coarse.shape
-    near = _fine_span(np.flatnonzero((coarse > 0.0).any(axis=1)), ny, factor), \
-        _fine_span(np.flatnonzero((coarse > 0.0).any(axis=0)), nx, factor)
-    if near[0] is None or near[1] is None:
+    rows = _fine_span(np.flatnonzero((coarse > 0.0).any(axis=1)), ny, factor)
+    cols = _fine_span(np.flatnonzero((coarse > 0.0).any(axis=0)), nx, factor)
+    if rows is None or cols is None:
         return None
-    (a0, a1), (b0, b1) = near
+    (a0, a1), (b0, b1) = rows, cols
     part = _bilinear(coarse, factor, (a0, a1, b0, b1))
     win = valid_window(part > 0.0)
     if win is None:

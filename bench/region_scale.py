@@ -114,7 +114,7 @@ def stamp_simulations(defs, products: Path, glaciers: list[str]) -> None:
 class ScienceClock:
     """Wraps the workflow functions the per-epoch assets call and adds up their time."""
 
-    names = ("publish_thickness", "make_mask", "make_outline", "make_epoch_products", "make_regional_outlines")
+    names = ("make_thickness", "make_mask", "make_outline", "make_epoch_products", "make_regional_outlines")
 
     def __init__(self):
         self.seconds = 0.0

@@ -45,7 +45,7 @@ from .science.grids import Grid, reproject_raster, reproject_tiles, snapped_grid
 from .science.inversion import InversionInputs, quantize_factor, regional_factor
 from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
-from .science.resample import product_area_km2, product_thickness, thickness_product
+from .science.resample import cropped_thickness, product_area_km2, refined_thickness
 from .science.vectorize import mask_to_polygons, overlaps
 from .science.zones import mosaic
 from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
@@ -303,9 +303,9 @@ def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[n
 
 def _thickness(sim_path: Path, glacier_id: str, year: int,
                out_path: Path) -> tuple[dict, np.ndarray | None, Grid | None]:
-    """publish_thickness, also returning the thickness as the file holds it (float64, ice-free 0)."""
+    """make_thickness, also returning the thickness as the file holds it (float64, ice-free 0)."""
     thk, grid = _simulation_thickness(sim_path, glacier_id, year)
-    product = thickness_product(thk, grid, REFINE)
+    product = cropped_thickness(thk, grid, REFINE)
     if product is None:
         remove_product(out_path)
         return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}, None, None
@@ -325,7 +325,7 @@ def _thickness(sim_path: Path, glacier_id: str, year: int,
     return figures, _as_read(data, THICKNESS_NODATA), fgrid
 
 
-def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
+def make_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
     """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
     as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
     return _thickness(sim_path, glacier_id, year, out_path)[0]
@@ -372,7 +372,7 @@ def make_mask(thickness_path: Path | None, glacier_id: str, code: int, out_path:
 def make_epoch_products(sim_path: Path, glacier_id: str, year: int, code: int, thickness_path: Path,
                         mask_path: Path, outline_path: Path,
                         fingerprint_: str | None = None) -> tuple[dict, dict, dict]:
-    """publish_thickness, make_mask and make_outline of one glacier-epoch in one go: the same
+    """make_thickness, make_mask and make_outline of one glacier-epoch in one go: the same
     files and figures, but the mask is made from the thickness in memory and the outline from
     the mask in memory instead of reading back the files just written (each read ~3 ms)."""
     thk_figures, thk, grid = _thickness(sim_path, glacier_id, year, thickness_path)
@@ -524,7 +524,7 @@ def code_for(glacier_id: str) -> int:
 
 
 __all__ = [
-    "EPOCHS", "GlacierError", "make_domain", "publish_thickness", "make_mask", "make_outline", "make_epoch_products",
+    "EPOCHS", "GlacierError", "make_domain", "make_thickness", "make_mask", "make_outline", "make_epoch_products",
     "make_regional_outlines", "simulation_summary", "code_for",
 ]
 
@@ -558,7 +558,7 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
         t = outline_model_time(year)
         if t not in thk:
             continue
-        sim_thk = product_thickness(thk[t], REFINE)
+        sim_thk = refined_thickness(thk[t], REFINE)
         sim_mask = sim_thk >= ICE_THRESHOLD_M
         obs_mask = rasterize([gpd.GeoSeries([r.geometry], crs=GEOGRAPHIC_CRS).to_crs(grid.crs).iloc[0]], fine)
         sim_area = glaciated_area_km2(sim_thk, fine.cell_area_m2)
@@ -757,7 +757,7 @@ def simulated_thickness_at(sim_path: Path, year: int) -> tuple[np.ndarray, Grid,
         if "outline_time" in sim.dims:
             saved.update({int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values})
     when = min(saved, key=lambda t: (abs(t - year), t))
-    return product_thickness(saved[when], REFINE), grid.refined(REFINE), when
+    return refined_thickness(saved[when], REFINE), grid.refined(REFINE), when
 
 
 def evaluate_thickness(sim_path: Path, observed_tif: Path, year: int) -> dict:

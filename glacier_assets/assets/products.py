@@ -32,7 +32,7 @@ from ..workflow import (
     make_mask,
     make_outline,
     make_regional_outlines,
-    publish_thickness,
+    make_thickness,
     regional_figures,
 )
 from ._metadata import failure, metadata
@@ -188,7 +188,7 @@ def _glacier_epoch(root: Path, code: int, gid: str, year: int, selected: list) -
         return dict(zip((THICKNESS, MASK, OUTLINE), figures))
     out = {}
     if THICKNESS in selected:
-        out[THICKNESS] = publish_thickness(sim, gid, year, thk_path)
+        out[THICKNESS] = make_thickness(sim, gid, year, thk_path)
     if MASK in selected:
         out[MASK] = make_mask(thk_path if thk_path.exists() else None, gid, code, mask_path)
     if OUTLINE in selected:

@@ -30,7 +30,7 @@ from ..partitions import glacier_partitions
 from ..plots import area_volume_png, markdown_image, save_png, thickness_map_png
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
 from ..science.masks import volume_km3
-from ..science.resample import product_area_km2, product_thickness
+from ..science.resample import product_area_km2, refined_thickness
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
     REFINE,
@@ -311,7 +311,7 @@ def glacier_figures(gid: str, sim_path: Path, domain_path: Path, rows, reference
     for t in times:
         observed_geom = outlines.get(t) if t in at_outlines else None
         title = f"{t} (outline {t - OUTLINE_TIME_OFFSET_YEARS})" if observed_geom is not None else str(t)
-        panels.append((title, product_thickness(states[t], REFINE), observed_geom))
+        panels.append((title, refined_thickness(states[t], REFINE), observed_geom))
     dem, dem_label = None, "none"
     if Path(domain_path).exists():
         with xr.open_dataset(domain_path) as dom:

@@ -53,7 +53,7 @@ def _linear_weights(n: int, factor: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return np.clip(lo, 0, n - 1), np.clip(lo + 1, 0, n - 1), w_lo, 1.0 - w_lo
 
 
-def product_thickness(thk_model: np.ndarray, factor: int) -> np.ndarray:
+def refined_thickness(thk_model: np.ndarray, factor: int) -> np.ndarray:
     """Thickness on the product grid as published: bilinear from the model grid (`factor` times
     finer), negative values clipped to 0. Every product and every area figure starts here."""
     return bilinear_refine(np.clip(thk_model, 0.0, None), factor)
@@ -63,7 +63,7 @@ def product_area_km2(thk_model: np.ndarray, model_res: float, product_res: float
     """Glacier area exactly as the published product counts it: bilinear from the model grid to
     the product grid, cells with thickness >= 2 m, times the product cell area."""
     factor = int(round(model_res / product_res))
-    return glaciated_area_km2(product_thickness(thk_model, factor), (model_res / factor) ** 2)
+    return glaciated_area_km2(refined_thickness(thk_model, factor), (model_res / factor) ** 2)
 
 
 def valid_window(valid: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -75,13 +75,13 @@ def valid_window(valid: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def thickness_product(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[np.ndarray, Grid] | None:
+def cropped_thickness(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[np.ndarray, Grid] | None:
     """Published thickness: bilinear to the fine grid, cropped to the non-zero extent.
 
     Returns the cropped array (cells with zero thickness inside the crop stay 0) and its grid,
     or None when the glacier has no ice at all. Only the fine cells next to coarse cells with
     ice are interpolated (the others are 0: the ice-free border of the domain); each of them
-    gets the value product_thickness gives it, so the crop is the same.
+    gets the value refined_thickness gives it, so the crop is the same.
     """
     coarse = np.clip(np.asarray(thk_model, dtype="float64"), 0.0, None)
     ny, nx = coarse.shape

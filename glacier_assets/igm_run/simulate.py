@@ -44,9 +44,6 @@ from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, TileRun, soft
 Log = Callable[[str], None]
 
 
-RunResult = tuple  # (kept thickness by year, (volume, area) series by year, the flow state after)
-
-
 @dataclass
 class _Period:
     start: int
@@ -67,9 +64,10 @@ class _Calibration:
 
 
 # The calibration is written as generators of model runs: each yields a `TileRun` and is sent back
-# its `RunResult`. `run_alone` answers them one by one with a glacier's own model; `run_packed`
-# answers many glaciers' at once, one batch run per round (igm_run/batch.py). One implementation,
-# two ways to run it.
+# its result (`IGMBatch.run_tiles`: the kept thickness by year, the (volume, area) series by year,
+# the flow state after). `run_alone` answers them one by one with a glacier's own model;
+# `run_packed` answers many glaciers' at once, one batch run per round (igm_run/batch.py). One
+# implementation, two ways to run it.
 
 
 def _search(search, trial):

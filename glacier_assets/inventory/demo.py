@@ -71,8 +71,7 @@ from ..science.skill import geodetic_balance
 from ..science.vectorize import mask_to_polygons
 
 DEMO_CRS = "EPSG:32646"
-DEMO_CENTER_LONLAT = (91.10, 33.45)
-DEMO_CENTER_UTM = (323_400.0, 3_702_800.0)  # the same point in EPSG:32646, snapped to 100 m
+DEMO_CENTER_UTM = (323_400.0, 3_702_800.0)  # 91.10 E, 33.45 N in EPSG:32646, snapped to 100 m
 DEM_RESOLUTION_M = 50.0
 TRUTH_RESOLUTION_M = 100.0
 HALF_EXTENT_M = (24_000.0, 18_000.0)

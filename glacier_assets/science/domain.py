@@ -101,10 +101,6 @@ def with_rheology(ds: xr.Dataset, factor: float) -> xr.Dataset:
     ).assign_attrs(rheology_factor=float(factor))
 
 
-def domain_grid(ds: xr.Dataset) -> Grid:
-    return Grid.from_xy(ds.attrs["crs"], ds["x"].values, ds["y"].values)
-
-
 def domain_profiles(ds: xr.Dataset) -> BalanceProfiles:
     return BalanceProfiles(ds["mb_year"].values.astype(int), ds["mb_z"].values.astype("float64"),
                            ds["mb_profile"].values.astype("float64"))

@@ -32,8 +32,13 @@ from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
-from glacier_assets.workflow import (calibrate_rheology, geodetic_targets, glacier_rows, make_domain,  # noqa: E402
-                                     simulation_inputs)
+from glacier_assets.workflow import (  # noqa: E402
+    calibrate_rheology,
+    geodetic_targets,
+    glacier_rows,
+    make_domain,
+    simulation_inputs,
+)
 
 CHILD = """
 import json, resource, sys, time

@@ -8,8 +8,9 @@ region's calibrated rheology. The plain run is the spin-up from 1930 and 1960-20
 the calibrated run trains the emulator once and reuses it for every trial (the spin-up onto the
 first outline, then one ELA shift per later outline), then calibrates the 2000-2020 balance to
 the twin's geodetic one (the balance-gradient factor from the ~2000 outline on, the later
-shifts solved again for each trial factor), then predicts each outline with it left out. Prints the wall times, their ratio to the plain run (target: at most 3), the model runs and
-the worst area misfit.
+shifts solved again for each trial factor), then predicts each outline with it left out. Prints
+the wall times, their ratio to the plain run (target: at most 3), the model runs and the worst
+area misfit.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from glacier_assets.igm_run.model import IGMSettings  # noqa: E402
 from glacier_assets.igm_run.simulate import train_emulator  # noqa: E402
 from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
-from glacier_assets.inventory.region import load_region_spec  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
+from glacier_assets.inventory.region import load_region_spec  # noqa: E402
 from glacier_assets.workflow import calibrate_rheology, calibration_targets, geodetic_targets, make_domain  # noqa: E402
 
 CHILD = """

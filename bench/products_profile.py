@@ -5,7 +5,8 @@
 Setup (not timed) as in region_scale.py: 12 x `tiles` glaciers and their stand-in simulations,
 the outline inventory. Timed: every glacier x epoch through `assets.products._glacier_epoch`
 (thickness, mask, outline and the reuse check), one after another in this process, with a fresh
-product folder; prints ms per partition (the science of one core, without the worker pool). `--profile` runs the same under cProfile and prints the top functions.
+product folder; prints ms per partition (the science of one core, without the worker pool).
+`--profile` runs the same under cProfile and prints the top functions.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import dagster as dg  # noqa: E402
-
 from region_scale import setup, stamp_simulations  # noqa: E402
 
 from glacier_assets.constants import EPOCHS  # noqa: E402

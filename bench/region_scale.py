@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import yaml
-from shapely.affinity import translate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,16 +59,16 @@ def setup(root: Path, tiles: int) -> tuple[Path, int]:
         parts = []
         for k, (dx, dy) in enumerate(offsets):
             t = base.copy()
-            t["geometry"] = t.geometry.apply(lambda g: translate(g, dx, dy))
+            t["geometry"] = t.geometry.translate(dx, dy)
             t["RGIId"] = [f"RGI60-13.{60000 + k * 12 + int(r[-2:]):05d}" for r in base["RGIId"]]
             parts.append(t)
         gdf = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=demo.DEMO_CRS).to_crs("EPSG:4326")
         gdf.to_file(spec_dir / f"{name}.shp")
         files[name] = f"{name}.shp"
+    columns = {"id_column": "RGIId", "year_column": "BgnDate"}
     spec = {"name": "synthetic-2000",
-            "outlines": [{"path": files["outlines_1970s"], "role": "initial", "id_column": "RGIId", "year_column": "BgnDate"}]
-            + [{"path": files[f"outlines_{y}"], "role": "control", "id_column": "RGIId", "year_column": "BgnDate"}
-               for y in (1990, 2000, 2010, 2020)],
+            "outlines": [{"path": files["outlines_1970s"], "role": "initial", **columns}]
+            + [{"path": files[f"outlines_{y}"], "role": "control", **columns} for y in (1990, 2000, 2010, 2020)],
             "dem": {"path": str(demo_dir / "dem.tif"), "year": 2000},
             "mass_balance": {"path": str(demo_dir / "mass_balance.csv")}}
     (spec_dir / "region.yaml").write_text(yaml.safe_dump(spec))
@@ -115,7 +114,7 @@ def stamp_simulations(defs, products: Path, glaciers: list[str]) -> None:
 class ScienceClock:
     """Wraps the workflow functions the per-epoch assets call and adds up their time."""
 
-    names = ("publish_thickness", "make_mask", "make_outline", "make_epoch_products", "make_regional_outlines")
+    names = ("make_thickness", "make_mask", "make_outline", "make_epoch_products", "make_regional_outlines")
 
     def __init__(self):
         self.seconds = 0.0
@@ -173,7 +172,8 @@ def main() -> None:
         tmp = Path(tmp)
         t0 = time.perf_counter()
         spec, n = setup(tmp, args.tiles)
-        print(f"setup: {n} glaciers, their outlines and simulation files in {time.perf_counter() - t0:.0f} s (not timed)")
+        print(f"setup: {n} glaciers, their outlines and simulation files in {time.perf_counter() - t0:.0f} s "
+              "(not timed)")
         os.environ.update({"GLACIER_REGION_SPEC": str(spec), "GLACIER_PRODUCTS": str(tmp / "products"),
                            "GLACIER_CATALOG": str(tmp / "catalog")})
         import glacier_assets.assets.products as products_module
@@ -210,10 +210,12 @@ def main() -> None:
             wall = time.perf_counter() - t0
         parts = len(glaciers) * args.epochs
         overhead = wall - clock.seconds
-        print(f"per-epoch products: {parts} glacier x epoch partitions (+ {args.epochs} regional) in {runs} batched runs, "
+        print(f"per-epoch products: {parts} glacier x epoch partitions (+ {args.epochs} regional) "
+              f"in {runs} batched runs, "
               f"{wall:.0f} s wall ({1000 * wall / parts:.1f} ms per partition); "
               f"science {clock.seconds:.0f} s ({1000 * clock.seconds / parts:.1f} ms per partition)")
-        print(f"  of which the {runs - 1} per-epoch runs {t_epochs:.0f} s ({1000 * t_epochs / parts:.1f} ms per partition), "
+        print(f"  of which the {runs - 1} per-epoch runs {t_epochs:.0f} s "
+              f"({1000 * t_epochs / parts:.1f} ms per partition), "
               f"the regional run {wall - t_epochs:.0f} s")
         if args.workers > 1:
             print(f"(with {args.workers} workers the glacier-epochs' science runs in the worker processes, which "

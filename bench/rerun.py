@@ -74,7 +74,8 @@ def main() -> None:
         shp = region.parent / "outlines_2010.shp"
         g = gpd.read_file(shp)
         i = g.index[g.RGIId == args.changed][0]
-        g.loc[i, "geometry"] = gpd.GeoSeries([g.loc[i, "geometry"]], crs=g.crs).to_crs(32646).buffer(15).to_crs(g.crs).iloc[0]
+        grown = gpd.GeoSeries([g.loc[i, "geometry"]], crs=g.crs).to_crs(32646).buffer(15).to_crs(g.crs)
+        g.loc[i, "geometry"] = grown.iloc[0]
         g.to_file(shp)
         changed, out = run("changed")
         rerun = re.findall(r"\] \d+/\d+ (\S+) ok", out)
@@ -92,7 +93,8 @@ def main() -> None:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         time.sleep(5)
-        orphans = [c for c in family if Path(f"/proc/{c}").exists() and " Z " not in Path(f"/proc/{c}/stat").read_text()]
+        orphans = [c for c in family
+                   if Path(f"/proc/{c}").exists() and " Z " not in Path(f"/proc/{c}/stat").read_text()]
         t0 = time.perf_counter()
         res = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         recovered, lines = None, []
@@ -102,9 +104,9 @@ def main() -> None:
                 recovered = time.perf_counter() - t0
         res.wait()
         total = time.perf_counter() - t0
+        recovery = " ".join(ln.strip() for ln in lines if ln.startswith("recovered:")) or "nothing to recover"
         print(f"4. kill -9 during an IGM run: {len(orphans)} process(es) outlived it; the next main job started "
-              f"work after {recovered:.1f} s ({' '.join(l.strip() for l in lines if l.startswith('recovered:')) or 'nothing to recover'}) "
-              f"and finished in {total:.0f} s (exit {res.returncode})")
+              f"work after {recovered:.1f} s ({recovery}) and finished in {total:.0f} s (exit {res.returncode})")
 
 
 if __name__ == "__main__":

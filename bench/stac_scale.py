@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from glacier_assets.constants import EPOCHS, THICKNESS_NODATA, albers_crs, thickness_relpath  # noqa: E402
+from glacier_assets.publication import new_version  # noqa: E402
 from glacier_assets.science.grids import Grid  # noqa: E402
 from glacier_assets.stac import (  # noqa: E402
     Provenance,
@@ -37,7 +38,6 @@ from glacier_assets.stac import (  # noqa: E402
     validate_objects,
     write_catalog,
 )
-from glacier_assets.publication import new_version  # noqa: E402
 from glacier_assets.storage import write_cog  # noqa: E402
 
 
@@ -87,8 +87,8 @@ def main() -> None:
         print(f"setup: {sum(map(len, products.values()))} COGs and {len(outlines)} outline files in "
               f"{time.perf_counter() - t0:.0f} s "
               "(not timed below)")
-        prov = {f"RGI60-13.{i + 1:05d}": Provenance({"igm-model": "3.2.1", "tensorflow": "2.17.0"}, "calibrated", "bench")
-                for i in range(args.glaciers)}
+        versions = {"igm-model": "3.2.1", "tensorflow": "2.17.0"}
+        prov = {f"RGI60-13.{i + 1:05d}": Provenance(versions, "calibrated", "bench") for i in range(args.glaciers)}
         catalog = tmp / "catalog" / "current"
         t0 = time.perf_counter()
         with new_version(catalog) as stage:

@@ -142,8 +142,8 @@ def main() -> None:
     print(f"  correlation {ch.model_change_m.corr(ch.truth_change_m):.2f}, RMSE "
           f"{np.sqrt(((ch.model_change_m - ch.truth_change_m) ** 2).mean()):.0f} m, mean |model change| "
           f"{ch.model_change_m.abs().mean():.0f} m vs truth {ch.truth_change_m.abs().mean():.0f} m over {len(ch)} "
-          f"period pairs; levels: model {shifts.model_shift_m.mean():+.0f} m vs truth {shifts.truth_offset_m.mean():+.0f} m "
-          "on average")
+          f"period pairs; levels: model {shifts.model_shift_m.mean():+.0f} m "
+          f"vs truth {shifts.truth_offset_m.mean():+.0f} m on average")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo-region", help="generate the demo region's inputs")
     d.add_argument("dest", nargs="?", default="var/demo_region")
     d.add_argument("--multi-inventory", action="store_true",
-                   help="the variant whose 1970s, 1990 and 2020 outlines come from another inventory (matched by location)")
+                   help="the variant whose 1970s, 1990 and 2020 outlines come from another inventory "
+                        "(matched by location)")
     u = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1) over the project's instance")
     u.add_argument("--port", type=int, default=3000)
     e = sub.add_parser("evaluate", help="compare a simulated glacier with observed thickness and mass balance")

@@ -52,8 +52,8 @@ def overlap_problems(table: gpd.GeoDataFrame) -> tuple[list[str], float]:
 
 
 @dg.asset_check(asset=calibration_report, blocking=True,
-                description=f"Regional mean |A_sim - A_obs| / A_obs over every outline, at its date, <= {AREA_GATE_PCT} %; "
-                            "fails when nothing was compared or a glacier ran uncalibrated")
+                description="Regional mean |A_sim - A_obs| / A_obs over every outline, at its date, "
+                            f"<= {AREA_GATE_PCT} %; fails when nothing was compared or a glacier ran uncalibrated")
 def area_agreement_gate(store: ProductStore) -> dg.AssetCheckResult:
     report = pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH))
     gate = area_gate(report)

@@ -15,7 +15,6 @@ SAVE_EVERY_YEARS = 5
 EPOCHS: tuple[int, ...] = tuple(range(START_YEAR, END_YEAR + 1, SAVE_EVERY_YEARS))
 INITIAL_EPOCH = 1970  # the 1970s inventory is the initial state
 CONTROL_EPOCHS: tuple[int, ...] = (1990, 2000, 2010, 2020)  # outlines that steer the model
-AREA_CHECK_EPOCHS: tuple[int, ...] = (INITIAL_EPOCH, *CONTROL_EPOCHS)
 # The simulation starts SPINUP_YEARS before START_YEAR (longer than the response time of the
 # region's glaciers, ~10-30 years), so the 1960 state is the model's own, not the first guess.
 SPINUP_YEARS = 30
@@ -126,7 +125,6 @@ EMULATOR_RELPATH = "emulator/iceflow_emulator.weights.h5"
 THICKNESS_MAX_M = 1000.0  # no glacier in the region is near this thick (Farinotti 2019: < 500 m)
 MASK_OUTLINE_TOLERANCE_PCT = 1.0  # polygon area vs the mask's pixel area
 
-REPORTS_DIR = "reports"
 CALIBRATION_REPORT_RELPATH = "reports/calibration.csv"
 VALIDATION_REPORT_RELPATH = "reports/validation.csv"  # fit vs leave-one-out, volume vs reference (and .png)
 RHEOLOGY_RELPATH = "reports/rheology.json"  # the regional rheology factor and what it was calibrated on

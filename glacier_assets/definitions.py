@@ -15,7 +15,7 @@ from .assets.quality import calibration_report, product_audit, validation_report
 from .assets.rheology import ice_rheology
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
-from .deploy import executor
+from .deploy import ExecutorName, executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
 
@@ -75,7 +75,7 @@ def resources() -> dict:
     }
 
 
-def build_definitions(executor_name: str | None = None) -> dg.Definitions:
+def build_definitions(executor_name: ExecutorName | None = None) -> dg.Definitions:
     return dg.Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=JOBS, resources=resources(),
                           executor=executor(executor_name))
 
@@ -88,6 +88,7 @@ def resolved_resources(definitions: dg.Definitions | None = None,
     """The resources of `definitions` (default: the code location's) with their settings resolved
     (EnvVar read now), for code that uses them outside a run: the main job, the CLI, benchmarks."""
     definitions = definitions or defs
+    assert definitions.resources is not None  # ours always have resources
     with dg.build_resources({k: definitions.resources[k] for k in keys}) as built:
         return {k: getattr(built, k) for k in keys}
 

@@ -9,7 +9,7 @@ IGM child pod asks Kubernetes for a GPU.
 from __future__ import annotations
 
 import os
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import dagster as dg
 
@@ -51,7 +51,8 @@ def igm_pod_spec(gpus: int = 1, cpu: str = "4", memory: str = "16Gi") -> dict:
     """Base pod spec for the IGM child under PipesK8sClient: GPU limit, the shared products volume."""
     return {
         "containers": [{
-            "resources": {"limits": {GPU_RESOURCE: str(gpus), "memory": memory}, "requests": {"cpu": cpu, "memory": memory}},
+            "resources": {"limits": {GPU_RESOURCE: str(gpus), "memory": memory},
+                          "requests": {"cpu": cpu, "memory": memory}},
             "volume_mounts": [PRODUCTS_MOUNT],
         }],
         "volumes": [PRODUCTS_VOLUME],
@@ -65,7 +66,7 @@ def executor_name() -> ExecutorName:
     name = os.environ.get("GLACIER_EXECUTOR") or "multiprocess"
     if name not in get_args(ExecutorName):
         raise ValueError(f"GLACIER_EXECUTOR={name!r}: use {', '.join(get_args(ExecutorName))}")
-    return name  # type: ignore[return-value]
+    return cast(ExecutorName, name)  # one of the choices, checked above
 
 
 def executor(name: ExecutorName | None = None) -> dg.ExecutorDefinition | None:

@@ -56,5 +56,10 @@ def run_outline_suite(table: pd.DataFrame, docs_dir: Path) -> SuiteResult:
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["glacier_assets"])]))
     result = cp.run(batch_parameters={"dataframe": table[["glacier_id", "year", "code", "area_km2"]].copy()})
     run = next(iter(result.run_results.values()))
-    failed = [r.expectation_config.type for r in run.results if not r.success]
+    failed = []
+    for r in run.results:
+        if not r.success:
+            config = r.expectation_config
+            assert config is not None  # a checkpoint's results carry their expectation
+            failed.append(config.type)
     return SuiteResult(bool(result.success), len(run.results), failed, docs_dir / "index.html")

@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from typing import Any
 
 from .constants import (
     AREA_GATE_PCT,
@@ -43,7 +44,7 @@ from .constants import (
     thickness_relpath,
 )
 
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 
 
 def _job(name: str):
@@ -308,9 +309,15 @@ class MainJob:
 
         simulated = [g for g in glaciers if g not in self.out.failed]
         sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
-        todo = {year: {g for g in simulated
-                       if read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
-                       != product_fingerprint(sim[g], year, code_for(g))} for year in EPOCHS}
+
+        def stale(g: str, year: int) -> bool:
+            sim_fp = sim[g]
+            if sim_fp is None:  # no simulation: left to the step, which names it
+                return True
+            made = read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
+            return made != product_fingerprint(sim_fp, year, code_for(g))
+
+        todo = {year: {g for g in simulated if stale(g, year)} for year in EPOCHS}
         n = sum(len(v) for v in todo.values())
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
             f"{len(simulated) * len(EPOCHS) - n} unchanged")
@@ -350,8 +357,8 @@ class MainJob:
             self.out.published = True
             return state
         say(f"4/5 regional outlines per epoch (Albers) from {len(state.current)} glaciers")
-        ok, msg, secs = execute(regional_products_job, {
-            "dagster/asset_partition_range_start": str(EPOCHS[0]), "dagster/asset_partition_range_end": str(EPOCHS[-1])})
+        ok, msg, secs = execute(regional_products_job, {"dagster/asset_partition_range_start": str(EPOCHS[0]),
+                                                        "dagster/asset_partition_range_end": str(EPOCHS[-1])})
         say(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
         if not ok:
             self.out.problems.append(f"regional outlines: {msg}")
@@ -371,7 +378,8 @@ class MainJob:
                     + "; ".join(f"{g} {s.removeprefix('flagged: ')}" for g, s in flagged.head(5).items())
                     + (" ..." if len(flagged) > 5 else ""))
         if published:
-            say(f"   published to {store.catalog_path()} (version {live_version(store.catalog_path()).name}) ({secs:.1f} s)")
+            now_live = live_version(store.catalog_path())
+            say(f"   published to {store.catalog_path()} (version {now_live.name}) ({secs:.1f} s)")
         else:
             say(f"   NOT published: {msg} ({secs:.1f} s)", error=True)
             self.out.problems.append(f"publishing: {msg}")
@@ -415,7 +423,7 @@ def remove_glaciers(ids: list[str], store=None, instance=None) -> int:
 
     import dagster as dg
 
-    from .assets.publish import published_glaciers, publication_record
+    from .assets.publish import publication_record, published_glaciers
     from .definitions import resolved_resources
     from .ledger import clear_glacier
     from .partitions import GLACIERS

@@ -12,10 +12,6 @@ epoch_partitions = dg.StaticPartitionsDefinition([str(y) for y in EPOCHS])
 glacier_epoch_partitions = dg.MultiPartitionsDefinition({"epoch": epoch_partitions, "glacier": glacier_partitions})
 
 
-def glacier_epoch_key(glacier_id: str, year: int) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({"epoch": str(year), "glacier": glacier_id})
-
-
 def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, int]:
     """(glacier id, epoch year) of a glacier x epoch key such as `1990|RGI60-13.90001`."""
     dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else dict(

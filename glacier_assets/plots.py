@@ -14,6 +14,7 @@ import base64
 import io
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -66,10 +67,10 @@ def markdown_image(png: bytes, alt: str, max_width: int = PREVIEW_WIDTH) -> str:
     full PNG (0.2-0.6 MB for a thickness map) is beside the products anyway."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(png)) as img:
-        img = img.convert("RGB")
+    with Image.open(io.BytesIO(png)) as opened:
+        img = opened.convert("RGB")
         if img.width > max_width:
-            img = img.resize((max_width, round(img.height * max_width / img.width)), Image.LANCZOS)
+            img = img.resize((max_width, round(img.height * max_width / img.width)), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
             img.save(buf, format="PNG", optimize=True)
             png = buf.getvalue()
@@ -173,8 +174,9 @@ def graticule(bounds: tuple[float, float, float, float], crs, target_lines: int 
     inverse = Transformer.from_crs(crs, GEOGRAPHIC_CRS, always_xy=True)
     forward = Transformer.from_crs(GEOGRAPHIC_CRS, crs, always_xy=True)
     t = np.linspace(0.0, 1.0, 41)
-    edge_x = np.concatenate([xmin + t * (xmax - xmin), np.full_like(t, xmax), xmax - t * (xmax - xmin), np.full_like(t, xmin)])
-    edge_y = np.concatenate([np.full_like(t, ymin), ymin + t * (ymax - ymin), np.full_like(t, ymax), ymax - t * (ymax - ymin)])
+    width, height = xmax - xmin, ymax - ymin
+    edge_x = np.concatenate([xmin + t * width, np.full_like(t, xmax), xmax - t * width, np.full_like(t, xmin)])
+    edge_y = np.concatenate([np.full_like(t, ymin), ymin + t * height, np.full_like(t, ymax), ymax - t * height])
     lon, lat = inverse.transform(edge_x, edge_y)
     lon0, lon1, lat0, lat1 = float(np.min(lon)), float(np.max(lon)), float(np.min(lat)), float(np.max(lat))
     span = max(lon1 - lon0, lat1 - lat0)
@@ -184,7 +186,7 @@ def graticule(bounds: tuple[float, float, float, float], crs, target_lines: int 
     lats = lats[(lats > -90) & (lats < 90)]
     dense_lat = np.linspace(max(lat0 - step, -89.9), min(lat1 + step, 89.9), 200)
     dense_lon = np.linspace(lon0 - step, lon1 + step, 200)
-    out = {"step": step, "meridians": {}, "parallels": {}, **{e: [] for e in EDGES}}
+    out: dict[str, Any] = {"step": step, "meridians": {}, "parallels": {}, **{e: [] for e in EDGES}}
     for value in lons:
         xs, ys = forward.transform(np.full_like(dense_lat, value), dense_lat)
         out["meridians"][round(float(value), 6)] = (np.asarray(xs), np.asarray(ys))
@@ -363,6 +365,7 @@ def thickness_map_figure(glacier_id: str, panels: list[tuple], dem: np.ndarray |
         if i + cols >= n:  # the lowest panel of its column: its km ticks labelled (sharex hides them above a blank)
             ax.tick_params(labelbottom=True)
     scale_bar(axes[0, 0], bw)
+    assert im is not None  # there is at least one panel
     cbar = fig.colorbar(im, ax=axes, shrink=0.9 if rows > 1 else 1.0, pad=0.015, aspect=25 * rows)
     cbar.set_label("ice thickness (m)", fontsize=8)
     cbar.ax.tick_params(labelsize=7)
@@ -377,8 +380,8 @@ def thickness_map_figure(glacier_id: str, panels: list[tuple], dem: np.ndarray |
     return fig
 
 
-def thickness_map_png(glacier_id: str, panels: list[tuple], dem: np.ndarray, extent: tuple[float, float, float, float],
-                      crs: str, **options) -> bytes:
+def thickness_map_png(glacier_id: str, panels: list[tuple], dem: np.ndarray | None,
+                      extent: tuple[float, float, float, float], crs: str, **options) -> bytes:
     return png_bytes(thickness_map_figure(glacier_id, panels, dem, extent, crs, **options))
 
 
@@ -421,7 +424,8 @@ def area_volume_figure(glacier_id: str, series: pd.DataFrame, observed: dict[int
         vx.plot(vs.index, vs.values, "-", color="0.45", lw=0.9, zorder=2, label="simulated, yearly")
     else:
         vx.plot(series["year"], series["volume_km3"], "-", color="0.45", lw=0.9, zorder=2)
-    vx.plot(at_epochs["year"], at_epochs["volume_km3"], "o", color="0.2", ms=3.5, zorder=3, label="simulated at the epochs")
+    vx.plot(at_epochs["year"], at_epochs["volume_km3"], "o", color="0.2", ms=3.5, zorder=3,
+            label="simulated at the epochs")
     if reference is not None:
         vol, t, source = reference
         vx.plot([t], [vol], "D", mfc=REFERENCE_COLOR, mec="black", mew=0.5, ms=6, zorder=4,
@@ -543,7 +547,10 @@ def validation_png(table: pd.DataFrame) -> bytes:
         lo = float(min(geo["geodetic_mb_mwe"].min(), geo["simulated_mb_mwe"].min())) - 0.1
         hi = float(max(geo["geodetic_mb_mwe"].max(), geo["simulated_mb_mwe"].max())) + 0.1
         cx.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
-        fitted = geo["mb_calibration"].fillna("").astype(str) != "" if "mb_calibration" in geo else geo["glacier_id"] == ""
+        if "mb_calibration" in geo:
+            fitted = geo["mb_calibration"].fillna("").astype(str) != ""
+        else:
+            fitted = geo["glacier_id"] == ""
         for sel, label, marker in ((fitted, "calibrated to it (fit)", "o"), (~fitted, "compared only", "s")):
             if sel.any():
                 cx.plot(geo.loc[sel, "geodetic_mb_mwe"], geo.loc[sel, "simulated_mb_mwe"], marker, color="tab:purple",

@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .constants import CATALOG_VERSIONS_DIR, CATALOG_VERSIONS_KEPT
 from .storage import file_lock, is_stale_temporary, stale_temporaries
-
 
 UNVERSIONED = ("catalog.json", "items.parquet", "thickness", "outlines")  # a catalog from before versions
 
@@ -37,7 +36,7 @@ def live_version(root: Path) -> Path | None:
 
 
 def _hardlink_tree(src: Path, dst: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(src):
+    for dirpath, _dirnames, filenames in os.walk(src):
         rel = Path(dirpath).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
         for name in filenames:

@@ -11,8 +11,8 @@ import dagster as dg
 
 from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, CATALOG_LIVE_LINK, albers_crs
 from .igm_run.model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS
-from .inventory.demo import ensure_demo_region
 from .instance import REPO_ROOT
+from .inventory.demo import ensure_demo_region
 from .inventory.region import RegionSpec, load_region_spec
 from .recovery import PARENT_PID_ENV
 
@@ -115,8 +115,9 @@ class IGMRunner(dg.ConfigurableResource):
         region's rheology factor."""
         from .igm_run.model import software_versions
 
-        return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator, "warm_iterations": self.warm_iterations,
-                "cold_iterations": self.cold_iterations, "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
+        return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator,
+                "warm_iterations": self.warm_iterations, "cold_iterations": self.cold_iterations,
+                "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
                 "versions": software_versions()}
 
     def settings_extras(self, emulator_path: Path | None) -> dict:

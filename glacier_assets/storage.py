@@ -15,9 +15,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -181,7 +181,7 @@ def pid_alive(pid: int) -> bool:
 def is_stale_temporary(name: str) -> bool:
     """A hidden temporary's name (`.NAME.PID.XXXXXXXX...`) whose writer no longer runs."""
     m = _TEMPORARY.match(name)
-    return bool(m) and not pid_alive(int(m.group(1)))
+    return m is not None and not pid_alive(int(m.group(1)))
 
 
 def stale_temporaries(root: str | Path, recursive: bool = True) -> list[Path]:
@@ -189,7 +189,7 @@ def stale_temporaries(root: str | Path, recursive: bool = True) -> list[Path]:
     root = Path(root)
     if not root.exists():
         return []
-    found = []
+    found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         found.extend(Path(dirpath) / n for n in [*filenames, *dirnames] if is_stale_temporary(n))
         dirnames[:] = [d for d in dirnames if recursive and not _TEMPORARY.match(d)]

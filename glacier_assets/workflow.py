@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -24,11 +25,11 @@ from .constants import (
     DOMAIN_BORDER_CELLS,
     DOMAIN_MARGIN_PER_SIZE,
     EPOCHS,
-    ICE_ALLOWED_BUFFER_M,
-    MAX_DOMAIN_SIDE_KM,
     GEOGRAPHIC_CRS,
+    ICE_ALLOWED_BUFFER_M,
     ICE_THRESHOLD_M,
     MASK_NODATA,
+    MAX_DOMAIN_SIDE_KM,
     MODEL_RESOLUTION_M,
     PRODUCT_RESOLUTION_M,
     RHEOLOGY_FACTOR_STEP,
@@ -40,11 +41,11 @@ from .fingerprints import fingerprint, input_parts
 from .inventory.forcing import climate_profiles, ela_table_profiles
 from .inventory.region import ElaTableForcing, RegionSpec
 from .science.domain import allowed_ice_mask, build_domain, rasterize
-from .science.inversion import InversionInputs, quantize_factor, regional_factor
 from .science.grids import Grid, reproject_raster, reproject_tiles, snapped_grid, utm_crs_for
+from .science.inversion import InversionInputs, quantize_factor, regional_factor
 from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
-from .science.resample import product_area_km2, product_thickness, thickness_product
+from .science.resample import cropped_thickness, product_area_km2, refined_thickness
 from .science.vectorize import mask_to_polygons, overlaps
 from .science.zones import mosaic
 from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
@@ -108,9 +109,9 @@ def domain_layout(glacier_id: str, inventory: gpd.GeoDataFrame, margin_m: float 
         far = rows.loc[km.idxmax()]
         raise GlacierError(
             f"glacier {glacier_id}: its outlines span {grid.width * grid.res / 1e3:.0f} x "
-            f"{grid.height * grid.res / 1e3:.0f} km, more than a glacier's model domain may ({MAX_DOMAIN_SIDE_KM:g} km): "
-            f"the {far['role']} outline of {far['year']} from {far['source']} lies {km.max():.0f} km from the "
-            "initial one; is it in the wrong place or CRS?")
+            f"{grid.height * grid.res / 1e3:.0f} km, more than a glacier's model domain may "
+            f"({MAX_DOMAIN_SIDE_KM:g} km): the {far['role']} outline of {far['year']} from {far['source']} lies "
+            f"{km.max():.0f} km from the initial one; is it in the wrong place or CRS?")
     return rows, grid, neighbours(glacier_id, inventory, grid)
 
 
@@ -164,7 +165,8 @@ def _dem_names(spec: RegionSpec) -> str:
     return ", ".join(p.name for p in spec.dem.paths)
 
 
-def read_dem(spec: RegionSpec, grid: Grid, glacier_id: str, outlines: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def read_dem(spec: RegionSpec, grid: Grid, glacier_id: str,
+             outlines: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """The region's DEM on `grid` (averaged or bilinear, `_dem_resampling`; several tiles are
     mosaicked first, `reproject_tiles`), voids filled (`fill_dem_voids`; with the
     glacier's `outlines` as a mask, only their `min_margin_m` surroundings must be covered): the
@@ -275,7 +277,8 @@ def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
     rows = []
     for year in sim["time"].values:
         thk = sim["thk"].sel(time=year).values
-        rows.append({"year": int(year), "area_km2": product_area_km2(thk, res), "volume_km3": volume_km3(thk, res * res)})
+        rows.append({"year": int(year), "area_km2": product_area_km2(thk, res),
+                     "volume_km3": volume_km3(thk, res * res)})
     return pd.DataFrame(rows)
 
 
@@ -298,10 +301,11 @@ def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[n
     return thk, grid
 
 
-def _thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> tuple[dict, np.ndarray | None, Grid | None]:
-    """publish_thickness, also returning the thickness as the file holds it (float64, ice-free 0)."""
+def _thickness(sim_path: Path, glacier_id: str, year: int,
+               out_path: Path) -> tuple[dict, np.ndarray | None, Grid | None]:
+    """make_thickness, also returning the thickness as the file holds it (float64, ice-free 0)."""
     thk, grid = _simulation_thickness(sim_path, glacier_id, year)
-    product = thickness_product(thk, grid, REFINE)
+    product = cropped_thickness(thk, grid, REFINE)
     if product is None:
         remove_product(out_path)
         return {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}, None, None
@@ -321,7 +325,7 @@ def _thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> tu
     return figures, _as_read(data, THICKNESS_NODATA), fgrid
 
 
-def publish_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
+def make_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
     """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
     as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
     return _thickness(sim_path, glacier_id, year, out_path)[0]
@@ -345,7 +349,7 @@ def read_thickness(path: Path) -> tuple[np.ndarray, Grid]:
 def _mask(thk: np.ndarray | None, grid: Grid | None, glacier_id: str, code: int,
           out_path: Path) -> tuple[dict, np.ndarray | None]:
     """make_mask from a thickness raster in memory (None: no thickness); also returns the mask."""
-    if thk is None:
+    if thk is None or grid is None:
         remove_product(out_path)
         return {"path": None, "vanished": True, "area_km2": 0.0, "code": code}, None
     mask = glacier_mask(thk, code, ICE_THRESHOLD_M)
@@ -366,8 +370,9 @@ def make_mask(thickness_path: Path | None, glacier_id: str, code: int, out_path:
 
 
 def make_epoch_products(sim_path: Path, glacier_id: str, year: int, code: int, thickness_path: Path,
-                        mask_path: Path, outline_path: Path, fingerprint_: str | None = None) -> tuple[dict, dict, dict]:
-    """publish_thickness, make_mask and make_outline of one glacier-epoch in one go: the same
+                        mask_path: Path, outline_path: Path,
+                        fingerprint_: str | None = None) -> tuple[dict, dict, dict]:
+    """make_thickness, make_mask and make_outline of one glacier-epoch in one go: the same
     files and figures, but the mask is made from the thickness in memory and the outline from
     the mask in memory instead of reading back the files just written (each read ~3 ms)."""
     thk_figures, thk, grid = _thickness(sim_path, glacier_id, year, thickness_path)
@@ -401,7 +406,7 @@ def _outline(mask: np.ndarray | None, grid: Grid | None, glacier_id: str, year: 
              fingerprint_: str | None = None) -> dict:
     """make_outline from a mask in memory (None: no mask)."""
     meta = {"fingerprint": fingerprint_} if fingerprint_ else {}
-    if mask is None:
+    if mask is None or grid is None:
         gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": 0, "area_km2": 0.0,
                                  "geometry": None}], columns=OUTLINE_COLUMNS, geometry="geometry",
                                crs=GEOGRAPHIC_CRS)
@@ -458,7 +463,8 @@ def make_regional_outlines(outline_paths: list[Path], year: int, albers: str, sh
     gdf["area_km2"] = gdf.geometry.area / 1e6
     write_shapefile(shp_path, gdf)
     write_geoparquet(parquet_path, gdf, {"fingerprint": fingerprint_} if fingerprint_ else None)
-    return {**regional_figures(gdf, albers, shp_path, parquet_path), "mosaicked_overlap_km2": round(twice_km2, 5), "table": gdf}
+    return {**regional_figures(gdf, albers, shp_path, parquet_path), "mosaicked_overlap_km2": round(twice_km2, 5),
+            "table": gdf}
 
 
 def read_outline_files(paths: list[Path]) -> list[gpd.GeoDataFrame]:
@@ -518,7 +524,7 @@ def code_for(glacier_id: str) -> int:
 
 
 __all__ = [
-    "EPOCHS", "GlacierError", "make_domain", "publish_thickness", "make_mask", "make_outline", "make_epoch_products",
+    "EPOCHS", "GlacierError", "make_domain", "make_thickness", "make_mask", "make_outline", "make_epoch_products",
     "make_regional_outlines", "simulation_summary", "code_for",
 ]
 
@@ -552,7 +558,7 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
         t = outline_model_time(year)
         if t not in thk:
             continue
-        sim_thk = product_thickness(thk[t], REFINE)
+        sim_thk = refined_thickness(thk[t], REFINE)
         sim_mask = sim_thk >= ICE_THRESHOLD_M
         obs_mask = rasterize([gpd.GeoSeries([r.geometry], crs=GEOGRAPHIC_CRS).to_crs(grid.crs).iloc[0]], fine)
         sim_area = glaciated_area_km2(sim_thk, fine.cell_area_m2)
@@ -602,7 +608,7 @@ def audit_glacier(glacier_id: str, code: int, paths: dict) -> list[dict]:
             for t in sim["time"].values:
                 border_ok[int(t)] = bool((sim["thk"].sel(time=t).values[ring] == 0).all())
     for year in EPOCHS:
-        row = dict.fromkeys(AUDIT_COLUMNS)
+        row: dict[str, Any] = dict.fromkeys(AUDIT_COLUMNS)
         row.update(glacier_id=glacier_id, epoch=year, off_glacier_zero=border_ok.get(year, False))
         outline_path = Path(paths["outline"](year))
         row["outline_present"] = outline_path.exists()
@@ -708,8 +714,9 @@ def calibrate_rheology(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict
                 "note": "no glacier has a reference volume: IGM's default rheology, volume not constrained"}
     raw = regional_factor([i for i, _, _ in used.values()], [v for _, v, _ in used.values()])
     factor = quantize_factor(raw, RHEOLOGY_FACTOR_STEP)
-    rows = [{"glacier_id": g, "year": y, "reference_km3": round(v, 6), "inverted_km3": round(i.volume_km3(factor), 6)}
-            for g, (i, v, y) in used.items()]
+    rows: list[dict[str, Any]] = [
+        {"glacier_id": g, "year": y, "reference_km3": round(v, 6), "inverted_km3": round(i.volume_km3(factor), 6)}
+        for g, (i, v, y) in used.items()]
     return {**record, "factor": round(factor, 6), "raw_factor": round(raw, 6), "glaciers": rows,
             "inverted_km3": round(sum(r["inverted_km3"] for r in rows), 6)}
 
@@ -724,7 +731,8 @@ def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulato
     when there are no `settings`: no rheology yet)."""
     from .fingerprints import simulation_fingerprint
 
-    out, geodetic = {}, geodetic_targets(spec)
+    out: dict[str, dict] = {}
+    geodetic = geodetic_targets(spec)
     for gid in glacier_ids or sorted(inventory["glacier_id"].unique()):
         try:
             dom = domain_fingerprint(gid, inventory, spec)
@@ -749,7 +757,7 @@ def simulated_thickness_at(sim_path: Path, year: int) -> tuple[np.ndarray, Grid,
         if "outline_time" in sim.dims:
             saved.update({int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values})
     when = min(saved, key=lambda t: (abs(t - year), t))
-    return product_thickness(saved[when], REFINE), grid.refined(REFINE), when
+    return refined_thickness(saved[when], REFINE), grid.refined(REFINE), when
 
 
 def evaluate_thickness(sim_path: Path, observed_tif: Path, year: int) -> dict:

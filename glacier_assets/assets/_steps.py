@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import dagster as dg
 import geopandas as gpd
@@ -73,7 +73,8 @@ def glacier_states(store: ProductStore, region: RegionSource, igm: IGMRunner,
 def state_metadata(state: RegionState) -> dict:
     return {
         "n_glaciers_current": len(state.current),
-        "failed_glaciers": dg.MetadataValue.json([{"glacier_id": g, "reason": r} for g, r in sorted(state.failed.items())]),
+        "failed_glaciers": dg.MetadataValue.json([{"glacier_id": g, "reason": r}
+                                                  for g, r in sorted(state.failed.items())]),
         "stale_glaciers": dg.MetadataValue.json(state.stale),
         "incomplete_glaciers": dg.MetadataValue.json(state.incomplete),
         "not_simulated": dg.MetadataValue.json(state.missing),

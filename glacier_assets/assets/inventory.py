@@ -16,13 +16,12 @@ from ..constants import (
 )
 from ..fingerprints import fingerprint, input_parts
 from ..inventory.outlines import InventoryBuild, Rejection, build_inventory
-from ..science.masks import check_codes
 from ..inventory.region import RegionSpec
 from ..partitions import register_glaciers
 from ..resources import ProductStore, RegionSource
+from ..science.masks import check_codes
 from ..storage import atomic_path, read_parquet_metadata, write_geoparquet
 from ._metadata import markdown_table, metadata
-
 
 INVENTORY = dg.AssetKey("outline_inventory")
 MATCH = dg.AssetKey("outline_match")
@@ -50,7 +49,8 @@ def _repairs(inv: gpd.GeoDataFrame) -> list[str]:
 def _read_build(store: ProductStore) -> InventoryBuild:
     """The inventory as stored (see `_write_build`)."""
     inv = gpd.read_parquet(store.path(INVENTORY_RELPATH))
-    rejected = [Rejection(**r) for r in pd.read_csv(store.path(REJECTED_RELPATH), dtype=str).fillna("").to_dict("records")]
+    rows = pd.read_csv(store.path(REJECTED_RELPATH), dtype=str).fillna("").to_dict("records")
+    rejected = [Rejection(**r) for r in rows]
     return InventoryBuild(inv, rejected, gpd.read_parquet(store.path(MATCH_RELPATH)),
                           pd.read_csv(store.path(UNMATCHED_RELPATH), dtype={"source_id": str}),
                           pd.read_csv(store.path(MISSING_RELPATH), dtype=str),
@@ -74,7 +74,8 @@ def _match_metadata(build: InventoryBuild, store: ProductStore) -> dict:
     by_source = (m.groupby(["source", "status"]).agg(shares=("glacier_id", "size"), polygons=("source_id", "nunique"),
                                                      glaciers=("glacier_id", "nunique"), area_km2=("area_km2", "sum"))
                  .round(3).reset_index())
-    unmatched = [f"{r.source} {r.source_id} ({r.year}, {r.area_km2:.3f} km2): {r.reason}" for r in build.unmatched.itertuples()]
+    unmatched = [f"{r.source} {r.source_id} ({r.year}, {r.area_km2:.3f} km2): {r.reason}"
+                 for r in build.unmatched.itertuples()]
     missing = [f"{r.glacier_id}: no outline in {r.source}" for r in build.missing.itertuples()]
     return {
         **metadata({"path": store.path(MATCH_RELPATH), "unmatched_path": store.path(UNMATCHED_RELPATH),
@@ -91,7 +92,8 @@ def _match_metadata(build: InventoryBuild, store: ProductStore) -> dict:
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(INVENTORY, group_name="inputs", kinds={"geoparquet"}, code_version=CODE_VERSIONS["outline_inventory"],
+        dg.AssetSpec(INVENTORY, group_name="inputs", kinds={"geoparquet"},
+                     code_version=CODE_VERSIONS["outline_inventory"],
                      description="Initial (1970s) and control (~1990/2000/2010/2020) outlines of every glacier in "
                                  "the region, validated, one row per glacier and date (GeoParquet, EPSG:4326)."),
         dg.AssetSpec(MATCH, group_name="inputs", kinds={"geoparquet"}, code_version=CODE_VERSIONS["outline_inventory"],
@@ -114,7 +116,8 @@ def outline_inventory(context: dg.AssetExecutionContext, region: RegionSource, s
     outline files and settings did not change (fingerprint)."""
     spec = region.load()
     fp = inventory_fingerprint(spec)
-    files = [store.path(p) for p in (INVENTORY_RELPATH, REJECTED_RELPATH, MATCH_RELPATH, UNMATCHED_RELPATH, MISSING_RELPATH)]
+    files = [store.path(p)
+             for p in (INVENTORY_RELPATH, REJECTED_RELPATH, MATCH_RELPATH, UNMATCHED_RELPATH, MISSING_RELPATH)]
     reused = read_parquet_metadata(files[0]).get("fingerprint") == fp and all(f.exists() for f in files)
     build = _read_build(store) if reused else build_inventory(spec.outlines, spec.id_pattern, selection=spec.selection)
     inv, rejected = build.outlines, build.rejections

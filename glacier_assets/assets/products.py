@@ -32,7 +32,7 @@ from ..workflow import (
     make_mask,
     make_outline,
     make_regional_outlines,
-    publish_thickness,
+    make_thickness,
     regional_figures,
 )
 from ._metadata import failure, metadata
@@ -51,8 +51,8 @@ by_epoch = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="e
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(THICKNESS, deps=[dg.AssetDep("igm_simulation", partition_mapping=by_glacier)],
-                     partitions_def=glacier_epoch_partitions, skippable=True, group_name="products", code_version=CODE_VERSIONS[STEP],
-                     kinds={"cog"},
+                     partitions_def=glacier_epoch_partitions, skippable=True, group_name="products",
+                     code_version=CODE_VERSIONS[STEP], kinds={"cog"},
                      description="Thickness at 25 m: bilinear from the 100 m simulation, cropped to the "
                                  "non-zero extent; Cloud-Optimized GeoTIFF `thickness/YEAR/ID_YEAR.tif`."),
         dg.AssetSpec(MASK, deps=[THICKNESS], partitions_def=glacier_epoch_partitions, skippable=True,
@@ -179,7 +179,8 @@ def _glacier_epoch(root: Path, code: int, gid: str, year: int, selected: list) -
     outline_path = root / outline_relpath(gid, year)
     all_three = len(selected) == 3
     meta = read_parquet_metadata(outline_path)
-    if all_three and meta.get("fingerprint") == fp and (meta.get("vanished") or (thk_path.exists() and mask_path.exists())):
+    if all_three and meta.get("fingerprint") == fp and (
+            meta.get("vanished") or (thk_path.exists() and mask_path.exists())):
         return {k: {"path": p, "reused": True, "fingerprint": fp}
                 for k, p in ((THICKNESS, thk_path), (MASK, mask_path), (OUTLINE, outline_path))}
     if all_three:  # the usual case: each product made from the one before in memory
@@ -187,7 +188,7 @@ def _glacier_epoch(root: Path, code: int, gid: str, year: int, selected: list) -
         return dict(zip((THICKNESS, MASK, OUTLINE), figures))
     out = {}
     if THICKNESS in selected:
-        out[THICKNESS] = publish_thickness(sim, gid, year, thk_path)
+        out[THICKNESS] = make_thickness(sim, gid, year, thk_path)
     if MASK in selected:
         out[MASK] = make_mask(thk_path if thk_path.exists() else None, gid, code, mask_path)
     if OUTLINE in selected:
@@ -203,11 +204,12 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
     """All glacier outlines of one epoch in one file, `regional_outlines/YEAR.shp` (and
     `.parquet`), in the Albers equal-area projection (lon_0 105, lat_1 25, lat_2 47 by default),
     as a mosaic: where touching glaciers' simulated ice overlaps, the overlap goes to the glacier
-    whose initial outline is nearer, so no ground is counted twice. Made from the glaciers whose products are complete and current (ledger.py); glaciers that
-    failed, are not simulated yet, or whose inputs changed since are left out and listed in the
-    metadata. Rewritten only when the set of glaciers or their outlines changed. Its map
-    (`regional_outlines/YEAR.png`: zoomed to the glaciers, lon/lat graticule, scale bar) is
-    drawn every time, into the metadata and beside the files."""
+    whose initial outline is nearer, so no ground is counted twice. Made from the glaciers whose
+    products are complete and current (ledger.py); glaciers that failed, are not simulated yet, or
+    whose inputs changed since are left out and listed in the metadata. Rewritten only when the
+    set of glaciers or their outlines changed. Its map (`regional_outlines/YEAR.png`: zoomed to
+    the glaciers, lon/lat graticule, scale bar) is drawn every time, into the metadata and beside
+    the files."""
     with file_lock(store.path(REGION_LOCK_RELPATH)):
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
@@ -220,8 +222,10 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
         for key in context.partition_keys:
             year = int(key)
             paths = [store.path(outline_relpath(g, year)) for g in state.current]
-            fp = regional_fingerprint(year, store.albers, [(g, file_digest(p), shapes[g]) for g, p in zip(state.current, paths)])
-            shp, pq_path = store.path(regional_outline_relpath(year, "shp")), store.path(regional_outline_relpath(year, "parquet"))
+            fp = regional_fingerprint(year, store.albers,
+                                      [(g, file_digest(p), shapes[g]) for g, p in zip(state.current, paths)])
+            shp = store.path(regional_outline_relpath(year, "shp"))
+            pq_path = store.path(regional_outline_relpath(year, "parquet"))
             reused = shp.exists() and read_parquet_metadata(pq_path).get("fingerprint") == fp
             if reused:
                 table = gpd.read_parquet(pq_path)
@@ -230,10 +234,10 @@ def regional_outlines(context: dg.AssetExecutionContext, store: ProductStore, re
                 figures = make_regional_outlines(paths, year, store.albers, shp, pq_path, initial, fp)
                 table = figures.pop("table")
             if figures["overlapping_pairs"]:
-                context.log.warning(f"regional outlines {year}: {figures['overlapping_pairs']} pairs of glaciers overlap, "
-                                    f"{figures['overlap_area_km2']} km2 counted twice")
-            png = outline_map_png(f"Glacier outlines {year}: {len(table)} glaciers, {figures['area_km2']:.2f} km²", table,
-                                  store.albers)
+                context.log.warning(f"regional outlines {year}: {figures['overlapping_pairs']} pairs of glaciers "
+                                    f"overlap, {figures['overlap_area_km2']} km2 counted twice")
+            png = outline_map_png(f"Glacier outlines {year}: {len(table)} glaciers, {figures['area_km2']:.2f} km²",
+                                  table, store.albers)
             figures["outline_map_path"] = save_png(store.path(regional_outline_relpath(year, "png")), png)
             md = {**metadata(figures), "reused": reused,
                   "outline_map": dg.MetadataValue.md(markdown_image(png, f"outlines {year}"))}

@@ -40,8 +40,8 @@ from ..storage import atomic_path, file_lock
 from ._metadata import metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import load_inventory
-from .rheology import read_rheology
 from .quality import calibration_report, geodetic_comparison, product_audit, validation_report
+from .rheology import read_rheology
 
 
 class StacCatalogConfig(dg.Config):
@@ -75,8 +75,8 @@ def publication_record(store: ProductStore) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-@dg.asset(deps=[calibration_report, validation_report, product_audit], group_name="publish", kinds={"stac", "cog", "shapefile"},
-          code_version=CODE_VERSIONS["stac_catalog"])
+@dg.asset(deps=[calibration_report, validation_report, product_audit], group_name="publish",
+          kinds={"stac", "cog", "shapefile"}, code_version=CODE_VERSIONS["stac_catalog"])
 def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, store: ProductStore,
                  region: RegionSource, igm: IGMRunner):
     """The published products and their static STAC 1.1 catalog in `catalog/`: a thickness
@@ -100,8 +100,8 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         if not gate.passed or problems:
             raise dg.Failure(
                 description=(f"not published: area gate {'passed' if gate.passed else 'FAILED'} "
-                             f"(mean {gate.mean_abs_diff_pct:.2f} %; worst {gate.worst}{'; ' + gate.note if gate.note else ''}); "
-                             f"audit problems {problems}"),
+                             f"(mean {gate.mean_abs_diff_pct:.2f} %; worst {gate.worst}"
+                             f"{'; ' + gate.note if gate.note else ''}); audit problems {problems}"),
                 metadata={"worst_glaciers": dg.MetadataValue.json(gate.worst)})
         inventory = load_inventory(store)
         state = glacier_states(store, region, igm, inventory)
@@ -126,7 +126,8 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         "catalog_version": live.name,
         "n_items": stats.items, "n_thickness_items": stats.thickness_items, "n_outline_items": stats.outline_items,
         "new": stats.new, "updated": stats.updated, "unchanged": stats.unchanged, "removed": stats.removed,
-        "validated_objects": len(stats.written), "n_glaciers": len(glaciers), "n_glaciers_in_catalog": len(stats.glaciers),
+        "validated_objects": len(stats.written), "n_glaciers": len(glaciers),
+        "n_glaciers_in_catalog": len(stats.glaciers),
         "kept_from_earlier": dg.MetadataValue.json(carried),
         "regional_mean_abs_diff_pct": round(gate.mean_abs_diff_pct, 3) if gate.n_comparisons else None,
         **state_metadata(state),

@@ -6,20 +6,20 @@ import pandas as pd
 
 from ..constants import (
     CALIBRATION_REPORT_RELPATH,
-    VALIDATION_REPORT_RELPATH,
     EPOCHS,
     OUTLINE_TABLE_RELPATH,
     PRODUCT_AUDIT_RELPATH,
     REGION_LOCK_RELPATH,
+    VALIDATION_REPORT_RELPATH,
     mask_relpath,
     outline_relpath,
     regional_outline_relpath,
     simulation_relpath,
     thickness_relpath,
 )
-from ..resources import IGMRunner, ProductStore, RegionSource
-from ..plots import markdown_image, save_png, validation_png
 from ..inventory.reference import read_geodetic_table
+from ..plots import markdown_image, save_png, validation_png
+from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.quality import GEODETIC_COLUMNS, area_gate, glaciers_above, validation_summary, validation_table
 from ..storage import atomic_path, file_lock, write_geoparquet
 from ..workflow import (
@@ -34,7 +34,7 @@ from ..workflow import (
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import INVENTORY, load_inventory
-from .products import OUTLINE, MASK, THICKNESS, regional_outlines
+from .products import MASK, OUTLINE, THICKNESS, regional_outlines
 from .rheology import region_references
 from .simulation import igm_simulation
 

@@ -62,7 +62,7 @@ def ice_rheology(context: dg.AssetExecutionContext, region: RegionSource, store:
         path = store.path(RHEOLOGY_RELPATH)
         record = read_rheology(store)
         reused = record is not None and record.get("fingerprint") == fp
-        if not reused:
+        if record is None or not reused:
             record = {"fingerprint": fp, **calibrate_rheology(inventory, spec, refs)}
             with atomic_path(path, suffix=".json") as tmp:
                 tmp.write_text(json.dumps(record, indent=1))

@@ -30,7 +30,7 @@ from ..partitions import glacier_partitions
 from ..plots import area_volume_png, markdown_image, save_png, thickness_map_png
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
 from ..science.masks import volume_km3
-from ..science.resample import product_area_km2, product_thickness
+from ..science.resample import product_area_km2, refined_thickness
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
     REFINE,
@@ -94,7 +94,7 @@ def _report(context: dg.AssetExecutionContext, done: dict[str, dict], failures: 
             raise next(iter(failures.values()))
         for gid, md in done.items():
             yield dg.AssetMaterialization(context.asset_key, partition=gid, metadata=md)
-        raise failure(context.asset_key.to_user_string(), [f.description for f in failures.values()])
+        raise failure(context.asset_key.to_user_string(), [f.description or "" for f in failures.values()])
     if len(keys) == 1:
         yield dg.MaterializeResult(data_version=dg.DataVersion((versions or {})[keys[0]]) if versions else None,
                                    metadata=done[keys[0]])
@@ -166,7 +166,8 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         domain = store.path(domain_relpath(gid))
         domain_fp = netcdf_attrs(domain).get("fingerprint")
         if domain_fp is None:
-            raise dg.Failure(description=f"glacier {gid}: no model domain at {domain}; materialize glacier_domain first")
+            raise dg.Failure(description=f"glacier {gid}: no model domain at {domain}; "
+                                         "materialize glacier_domain first")
         if igm.needs_emulator and not emulator.exists():
             raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
         rows = glacier_rows(inventory, gid)
@@ -310,7 +311,7 @@ def glacier_figures(gid: str, sim_path: Path, domain_path: Path, rows, reference
     for t in times:
         observed_geom = outlines.get(t) if t in at_outlines else None
         title = f"{t} (outline {t - OUTLINE_TIME_OFFSET_YEARS})" if observed_geom is not None else str(t)
-        panels.append((title, product_thickness(states[t], REFINE), observed_geom))
+        panels.append((title, refined_thickness(states[t], REFINE), observed_geom))
     dem, dem_label = None, "none"
     if Path(domain_path).exists():
         with xr.open_dataset(domain_path) as dom:

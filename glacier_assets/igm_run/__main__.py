@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
-def _settings(extras: dict):
+def _settings(extras: Mapping[str, Any]):
     from .model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS, IGMSettings
 
     return IGMSettings(
@@ -29,7 +31,7 @@ def _settings(extras: dict):
     )
 
 
-def _work(mode: str, extras: dict, log) -> dict:
+def _work(mode: str, extras: Mapping[str, Any], log) -> dict:
     # TensorFlow's threads must be bounded before IGM (and TF) run anything.
     from .model import configure_tensorflow
 
@@ -63,7 +65,7 @@ def _flat(result: dict) -> dict:
     return out
 
 
-def _report_error(extras: dict, exc: BaseException) -> None:
+def _report_error(extras: Mapping[str, Any], exc: BaseException) -> None:
     """Pipes tells the parent only the exit code: leave the cause where it looks for it."""
     if extras.get("error_path"):
         from .batch import error_line

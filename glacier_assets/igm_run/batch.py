@@ -13,8 +13,9 @@ one ice-flow start-up serve the whole batch; each glacier's run starts from its 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import xarray as xr
 
@@ -85,8 +86,9 @@ def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IG
         figures = {"runtime_s": round(runtime / n, 2), "batch_size": n, "batch_runtime_s": round(runtime, 2),
                    "model_runs": rounds}
         try:
-            out.append(write_simulation(out_paths[k], domains[k], targets[k], *results[k], settings, model, figures,
-                                        fingerprints[k]))
+            cal, geodetic_fit, validation = results[k]
+            out.append(write_simulation(out_paths[k], domains[k], targets[k], cal, geodetic_fit, validation, settings,
+                                        model, figures, fingerprints[k]))
         except Exception as exc:
             out.append({"error": str(exc)})
     return out

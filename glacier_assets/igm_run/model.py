@@ -26,9 +26,10 @@ import os
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Final, cast
 
 import numpy as np
 import xarray as xr
@@ -45,7 +46,7 @@ WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: b
 # IGM unified solver's unknowns: "network" (a CNN emulator) or "identity" (each cell's velocities).
 # The identity solve is nearer the converged flow and packs glaciers exactly, but with the rheology
 # calibrated as it is (science/inversion.py) it loses the demo twin's volume after 1995 (README)
-FLOW_MAPPING = "network"
+FLOW_MAPPING: Final = "network"
 # Adam on the velocities: IGM's defaults are tuned for a network's weights (lr 5e-4, 5 iterations
 # every 5 steps) and leave velocities far from converged (2020 volume +21 % off an L-BFGS solve on
 # RGI60-13.90008); these stay within 4 % of it (the emulator: +18 %) at the emulator's cost.
@@ -84,11 +85,11 @@ def configure_tensorflow(threads: int, seed: int) -> str:
 
 
 def igm_config(settings: IGMSettings):
-    from omegaconf import OmegaConf
     import igm
+    from omegaconf import DictConfig, OmegaConf
 
     root = Path(igm.__file__).parent / "conf"
-    core = OmegaConf.load(root / "core.yaml")
+    core = cast(DictConfig, OmegaConf.load(root / "core.yaml"))  # a mapping, never a list
     processes = OmegaConf.merge(*(OmegaConf.load(root / "processes" / f"{p}.yaml") for p in ("iceflow", "time", "thk")))
     cfg = OmegaConf.merge({"core": core.get("core", core)}, {"processes": processes})
     cfg.core.print_info = False
@@ -97,7 +98,7 @@ def igm_config(settings: IGMSettings):
 
     if settings.mapping not in ("identity", "network"):
         raise ValueError(f"IGM mapping {settings.mapping!r}: expected 'identity' or 'network'")
-    flow = {"processes.iceflow.unified.mapping": settings.mapping}
+    flow: dict[str, Any] = {"processes.iceflow.unified.mapping": settings.mapping}
     if settings.mapping == "identity":
         flow.update({f"processes.iceflow.unified.{k}": v for k, v in IDENTITY_IGM.items()})
     for key, value in {**flow, **igm_overrides(settings.rheology_factor), **settings.overrides}.items():
@@ -315,8 +316,8 @@ class IGMBatch:
 
         start = {k: self._initial_flow[k] if r.flow is None else r.flow for k, r in runs.items()}
         if not self.identity:
-            counts = Counter(id(f) for f in start.values())
-            self.state.iceflow_model.set_weights(next(f for f in start.values() if id(f) == max(counts, key=counts.get)))
+            most_asked, _ = Counter(id(f) for f in start.values()).most_common(1)[0]
+            self.state.iceflow_model.set_weights(next(f for f in start.values() if id(f) == most_asked))
             return
         variables = self._flow_variables()
         canvas = [np.zeros(tuple(v.shape), np.dtype(getattr(v.dtype, "name", v.dtype))) for v in variables]
@@ -348,15 +349,15 @@ class IGMBatch:
         return [saved for saved, _, _ in self.run_tiles(runs, on_save).values()]
 
     def run_tiles(self, runs: dict[int, TileRun], on_save: Callable[[int, list[np.ndarray]], None] | None = None
-                  ) -> dict[int, tuple[dict[int, np.ndarray], dict[int, tuple[float, float]]]]:
+                  ) -> dict[int, tuple[dict[int, np.ndarray], dict[int, tuple[float, float]], list[np.ndarray]]]:
         """One IGM run of the whole canvas in which tile k runs `runs[k]` on its own calendar
         (the run lasts as long as the longest), from its run's flow state; tiles not in `runs`
         hold no ice. Returns per tile in `runs` its kept thickness, its (volume km3, area km2)
         series by year and its flow state at the end."""
-        import tensorflow as tf
         import igm.processes.iceflow as iceflow
         import igm.processes.thk as thk
         import igm.processes.time as timep
+        import tensorflow as tf
         from igm.common.runner.modules.src import finalize_modules, initialize_modules, update_modules
 
         if not self._iceflow_ready:
@@ -416,7 +417,6 @@ class IGMGlacier(IGMBatch):
     def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
         super().__init__([domain], settings)
         self.domain = self.domains[0]
-        self.last_series = {}
 
     def run(self, start: float = START_YEAR, end: float = END_YEAR, thk0: np.ndarray | None = None,
             d_ela: float = 0.0, on_save: Callable[[int, np.ndarray], None] | None = None,
@@ -426,7 +426,6 @@ class IGMGlacier(IGMBatch):
         years in `keep`."""
         saved = self.run_batch(start, end, [thk0], d_ela, None if on_save is None else
                                (lambda year, tiles: on_save(year, tiles[0])), keep)
-        self.last_series = self.last_series[0]
         return saved[0]
 
 

@@ -4,31 +4,44 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ..constants import END_YEAR, EPOCHS, ICE_DENSITY, OUTLINE_TIME_OFFSET_YEARS, SPINUP_START, START_YEAR
+from ..science.calibration import (
+    BOUNDS_M,
+    GEODETIC_ERROR_MWE,
+    GEODETIC_MAX_ITER,
+    GEODETIC_OUTLINE_SLACK_YEARS,
+    GEODETIC_TOL_MWE,
+    GRADIENT_BOUNDS,
+    GRADIENT_PER_MWE,
+    LOO_MAX_ITER,
+    MAX_SHIFT_JUMP_M,
+    MAX_STEP_M,
+    PLAUSIBLE_SHIFT_M,
+    SHIFT_PER_MWE,
+    TOL_PCT,
+    TOL_PIXELS,
+    drive,
+    period_search,
+    scalar_search,
+)
 from ..science.domain import build_domain
-from ..science.calibration import (BOUNDS_M, GEODETIC_ERROR_MWE, GEODETIC_MAX_ITER, GEODETIC_OUTLINE_SLACK_YEARS,
-                                   GEODETIC_TOL_MWE, GRADIENT_BOUNDS, GRADIENT_PER_MWE, LOO_MAX_ITER, MAX_SHIFT_JUMP_M,
-                                   MAX_STEP_M, PLAUSIBLE_SHIFT_M, SHIFT_PER_MWE, TOL_PCT, TOL_PIXELS, drive, period_search,
-                                   scalar_search)
 from ..science.grids import Grid
-from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.masks import volume_km3
+from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.resample import product_area_km2
 from ..science.skill import series_geodetic_balance
 from ..storage import write_netcdf
 from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, TileRun, software_versions
 
 Log = Callable[[str], None]
-
-
-RunResult = tuple  # (kept thickness by year, (volume, area) series by year, the flow state after)
 
 
 @dataclass
@@ -51,9 +64,10 @@ class _Calibration:
 
 
 # The calibration is written as generators of model runs: each yields a `TileRun` and is sent back
-# its `RunResult`. `run_alone` answers them one by one with a glacier's own model; `run_packed`
-# answers many glaciers' at once, one batch run per round (igm_run/batch.py). One implementation,
-# two ways to run it.
+# its result (`IGMBatch.run_tiles`: the kept thickness by year, the (volume, area) series by year,
+# the flow state after). `run_alone` answers them one by one with a glacier's own model;
+# `run_packed` answers many glaciers' at once, one batch run per round (igm_run/batch.py). One
+# implementation, two ways to run it.
 
 
 def _search(search, trial):
@@ -146,11 +160,12 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
     if missed:  # the outlines come first: a balance fitted on top of missed areas would mean nothing
         return cal, {"status": f"not calibrated: the outline(s) of {', '.join(map(str, missed))} were missed"}
     later = [k for k, p in enumerate(cal.periods) if k > 0 and p.start >= start - GEODETIC_OUTLINE_SLACK_YEARS]
+    trial: Callable[[float], Any]  # a generator of runs that returns (balance, calibration)
     if later:
         first = later[0]
         param, from_year = "balance_gradient_factor", cal.periods[first].start
 
-        def trial(g: float):
+        def gradient_trial(g: float):
             new = yield from _calibrate(gid, targets, res, 0.0, log, first=first, before=cal,
                                         gradient=(g, from_year))
             mb = series_geodetic_balance(new.series, start, end)
@@ -158,6 +173,7 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
             return mb, new
 
+        trial = gradient_trial
         x0, x1, bounds, step = 1.0, 1.0 + float(np.clip((ref - mb0) * GRADIENT_PER_MWE, -0.3, 0.3)), \
             GRADIENT_BOUNDS, 0.3
     else:
@@ -166,7 +182,7 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
         if from_year >= END_YEAR or thk_last is None:
             return cal, {"status": "not calibrated: no year after the last outline to calibrate"}
 
-        def trial(p: float):
+        def shift_trial(p: float):
             saved, series, _ = yield TileRun(from_year, END_YEAR, thk_last, p, (), cal.tail_flow, cal.gradient)
             series = {**{t: v for t, v in cal.series.items() if t <= from_year}, **series}
             new = _Calibration({**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved}, series,
@@ -176,6 +192,7 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
             return mb, new
 
+        trial = shift_trial
         x0, x1, bounds, step = p_last, p_last - (ref - mb0) * SHIFT_PER_MWE, BOUNDS_M, MAX_STEP_M
     fit = yield from _search(scalar_search(ref, x0, x1, GEODETIC_TOL_MWE, bounds, step, GEODETIC_MAX_ITER,
                                            known=(x0, mb0, cal)), trial)
@@ -198,7 +215,8 @@ def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibr
     first outline: the spin-up lands on the second one); the last outline is predicted by carrying
     the shift before it on, as the model does after its last outline. Each figure is out of sample.
     A generator of runs that returns the rows."""
-    periods, out = cal.periods, []
+    periods = cal.periods
+    out: list[dict] = []
     if len(periods) < 2:
         return out
     for k, period in enumerate(periods):
@@ -285,6 +303,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         f"(spin-up from {SPINUP_START}), rheology factor {settings.rheology_factor:g}")
     model = IGMGlacier(domain, settings)
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
+    result: tuple[_Calibration, dict, list]  # the calibration, the geodetic record, the validation rows
     if targets:
         result = run_alone(model, glacier_runs(gid, targets, model.resolution, model.balanced_shift(), log, geodetic,
                                                settings.leave_one_out))
@@ -294,7 +313,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
                 log(f"{gid}: simulated year {year}, volume {volume_km3(thk, model.resolution ** 2):.4f} km3")
 
         saved = model.run(SPINUP_START, END_YEAR, on_save=progress)
-        result = (_Calibration(saved, model.last_series, [], [], None), {}, [])
+        result = (_Calibration(saved, model.last_series[0], [], [], None), {}, [])
     return write_simulation(out_path, domain, targets, *result, settings, model,
                             {"runtime_s": round(time.perf_counter() - t0, 2), "model_runs": model.runs}, fingerprint)
 

@@ -54,9 +54,9 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
 
 from ..constants import (
-    GEODETIC_PERIOD,
     CONTROL_EPOCHS,
     EPOCHS,
+    GEODETIC_PERIOD,
     GEOGRAPHIC_CRS,
     INITIAL_EPOCH,
     PRODUCT_RESOLUTION_M,
@@ -71,8 +71,7 @@ from ..science.skill import geodetic_balance
 from ..science.vectorize import mask_to_polygons
 
 DEMO_CRS = "EPSG:32646"
-DEMO_CENTER_LONLAT = (91.10, 33.45)
-DEMO_CENTER_UTM = (323_400.0, 3_702_800.0)  # the same point in EPSG:32646, snapped to 100 m
+DEMO_CENTER_UTM = (323_400.0, 3_702_800.0)  # 91.10 E, 33.45 N in EPSG:32646, snapped to 100 m
 DEM_RESOLUTION_M = 50.0
 TRUTH_RESOLUTION_M = 100.0
 HALF_EXTENT_M = (24_000.0, 18_000.0)
@@ -91,7 +90,8 @@ ELA_NOISE_M = 25.0
 # Hidden truth: ELA offset per period [start, next start), and a trend within each period (m/yr)
 TRUTH_PERIOD_OFFSETS_M = {1960: 0.0, 1970: -15.0, 1990: 25.0, 2000: 20.0, 2010: 35.0}
 TRUTH_PERIOD_TRENDS_M_PER_YR = {1960: 0.0, 1970: 1.0, 1990: -1.5, 2000: 2.0, 2010: -1.0}
-TRUTH_ABL_CURVATURE_M = 4000.0  # ablation b = grad_abl dz (1 - dz / C) below the ELA: its gradient 1.5x at 1,000 m below
+# ablation b = grad_abl dz (1 - dz / C) below the ELA: its gradient 1.5x at 1,000 m below
+TRUTH_ABL_CURVATURE_M = 4000.0
 TRUTH_GRAD_ACC = 0.0025
 TRUTH_ACC_MAX = 0.6
 DEM_NOISE_M = 4.0  # standard deviation of the DEM's noise (per 50 m cell, lightly correlated)
@@ -320,7 +320,8 @@ def build_demo_region(dest: str | Path) -> Path:
         bed50 = demo_bed(dem_grid)
         surface = bed50.copy()
         outlines: dict[int, list[dict]] = {y: [] for y in (INITIAL_EPOCH, *CONTROL_EPOCHS)}
-        truth_rows, outline_rows, ref_truth, ref_year, change = [], [], {}, {}, {}
+        truth_rows, outline_rows, ref_year, change = [], [], {}, {}
+        ref_truth: dict[str, float] = {}
         for m in DEMO_MOUNTAINS:
             grid, bed, saved = simulate_truth(m, forcing)
             code = glacier_code(m.glacier_id)
@@ -353,11 +354,11 @@ def build_demo_region(dest: str | Path) -> Path:
                     "geometry": digitized(geom, rng),
                     "Zmin": int(s[on].min()), "Zmax": int(s[on].max()), "Zmed": int(np.median(s[on])),
                 })
+                volume = volume_km3(saved[t], grid.cell_area_m2)
                 outline_rows.append({"glacier_id": m.glacier_id, "epoch": epoch, "obs_year": year, "model_time": t,
-                                     "area_km2": product_area_km2(saved[t], grid.res),
-                                     "volume_km3": volume_km3(saved[t], grid.cell_area_m2)})
+                                     "area_km2": product_area_km2(saved[t], grid.res), "volume_km3": volume})
                 if epoch == 2000:
-                    ref_truth[m.glacier_id], ref_year[m.glacier_id] = outline_rows[-1]["volume_km3"], year
+                    ref_truth[m.glacier_id], ref_year[m.glacier_id] = volume, year
         noise = gaussian_filter(np.random.default_rng(4).normal(0.0, 1.0, surface.shape), 1.0)
         surface = surface + noise / noise.std() * DEM_NOISE_M
         _write_dem(tmp / "dem.tif", surface, dem_grid)
@@ -388,10 +389,11 @@ def build_demo_region(dest: str | Path) -> Path:
                           for m in DEMO_MOUNTAINS],
             "spinup_years": SPINUP_YEARS,
         }, indent=1))
+        columns = {"id_column": "RGIId", "year_column": "BgnDate"}
         spec = {
             "name": "demo-geladandong",
-            "outlines": [{"path": files[INITIAL_EPOCH], "role": "initial", "id_column": "RGIId", "year_column": "BgnDate"}]
-            + [{"path": files[y], "role": "control", "id_column": "RGIId", "year_column": "BgnDate"} for y in CONTROL_EPOCHS],
+            "outlines": [{"path": files[INITIAL_EPOCH], "role": "initial", **columns}]
+            + [{"path": files[y], "role": "control", **columns} for y in CONTROL_EPOCHS],
             "dem": {"path": "dem.tif", "year": 2000},
             "mass_balance": {"path": "mass_balance.csv"},
             "reference_volumes": {"path": "reference_volumes.csv"},

@@ -81,7 +81,8 @@ def build_multi_inventory_variant(demo_spec: Path, dest: Path) -> Path:
     (dest / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (dest / "variant.json").write_text(json.dumps({
         "joined_in_1970s": [old.loc[i, "RGIId"], old.loc[j, "RGIId"]],
-        "split_in_2020": c2020.loc[SPLIT_INDEX, "RGIId"], "split_2020_codes": ["5K441B" + f"{len(c2020) - 1 + n:04d}" for n in (0, 1)],
+        "split_in_2020": c2020.loc[SPLIT_INDEX, "RGIId"],
+        "split_2020_codes": ["5K441B" + f"{len(c2020) - 1 + n:04d}" for n in (0, 1)],
         "missing_from_1990": missing,
     }, indent=1))
     return dest / "region.yaml"

@@ -170,15 +170,15 @@ class ClimateVariables:
 
 def climate_variables(src: ClimateSource, names: set[str]) -> ClimateVariables:
     """Which variables of the source to read, given the variable `names` in its files."""
-    preset = src.preset
+    preset: str | None = src.preset
     if preset is None and (src.temperature is None or src.precipitation is None):
         preset = next((k for k, v in CLIMATE_PRESETS.items()
                        if v["temperature"] in names and v["precipitation"] in names), None)
         if preset is None:
-            raise ValueError("no known temperature and precipitation variables (presets: "
-                             + "; ".join(f"{k}: {v['temperature']}, {v['precipitation']}" for k, v in CLIMATE_PRESETS.items())
-                             + f"; the files have {', '.join(sorted(names))}): give `temperature` and `precipitation`")
-    defaults = CLIMATE_PRESETS.get(preset, {})
+            known = "; ".join(f"{k}: {v['temperature']}, {v['precipitation']}" for k, v in CLIMATE_PRESETS.items())
+            raise ValueError(f"no known temperature and precipitation variables (presets: {known}; "
+                             f"the files have {', '.join(sorted(names))}): give `temperature` and `precipitation`")
+    defaults = CLIMATE_PRESETS.get(preset, {}) if preset is not None else {}
     if src.elevation or src.geopotential:
         height, geopotential = src.elevation or src.geopotential, src.geopotential is not None
     else:
@@ -189,7 +189,9 @@ def climate_variables(src: ClimateSource, names: set[str]) -> ClimateVariables:
 
 
 @contextmanager
-def open_climate_source(src: ClimateSource) -> Iterator[tuple[xr.DataArray, xr.DataArray, xr.DataArray | None, ClimateVariables]]:
+def open_climate_source(
+    src: ClimateSource,
+) -> Iterator[tuple[xr.DataArray, xr.DataArray, xr.DataArray | None, ClimateVariables]]:
     """The source's temperature, precipitation and height (elevation or geopotential, None if it
     has none) variables, lazily, and their names, checked: every file opens, each variable is
     there (the height in `invariant_path` if given) on lat/lon coordinates, and the temperature
@@ -205,7 +207,8 @@ def open_climate_source(src: ClimateSource) -> Iterator[tuple[xr.DataArray, xr.D
         grid = (LAT_NAMES, LON_NAMES)
         t = _variable(files, var.temperature, "temperature", (("time",), *grid), tuple(TEMPERATURE_OFFSET_C))
         p = _variable(files, var.precipitation, "precipitation", (("time",), *grid), PRECIPITATION_UNITS)
-        z = _variable(inv, var.height, "geopotential" if var.geopotential else "elevation", grid) if var.height else None
+        z_kind = "geopotential" if var.geopotential else "elevation"
+        z = _variable(inv, var.height, z_kind, grid) if var.height else None
         yield t, p, z, var
 
 

@@ -152,6 +152,7 @@ def read_features(src: OutlineSource) -> tuple[gpd.GeoDataFrame, list[Rejection]
         if problem:
             rejections.append(Rejection(label, name, problem))
             continue
+        assert year is not None  # a missing year is a problem above
         rows.append({"source": name, "source_id": label, "role": src.role, "year": int(year),
                      "area_km2": float(area_km2[i]),
                      "declared_area_km2": float(rec[area_col]) * AREA_COLUMNS[area_col] if area_col else np.nan,

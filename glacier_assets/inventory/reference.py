@@ -38,7 +38,8 @@ def read_reference_table(path: str | Path) -> pd.DataFrame:
     vol = pd.to_numeric(table["volume_km3"], errors="coerce")
     bad = table.loc[~(vol > 0), "glacier_id"].tolist()
     if bad:
-        raise ValueError(f"reference volumes {path}: volume_km3 not a positive number for {', '.join(map(str, bad[:5]))}")
+        raise ValueError(f"reference volumes {path}: volume_km3 not a positive number for "
+                         f"{', '.join(map(str, bad[:5]))}")
     if table["glacier_id"].duplicated().any():
         raise ValueError(f"reference volumes {path}: glacier ids listed twice: "
                          f"{', '.join(table.loc[table.glacier_id.duplicated(), 'glacier_id'].astype(str)[:5])}")
@@ -77,7 +78,8 @@ def read_geodetic_table(path: str | Path) -> pd.DataFrame:
         raise ValueError(f"geodetic mass balances {path}: cannot be read as CSV: {exc}") from None
     missing = [c for c in GEODETIC_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"geodetic mass balances {path}: no column {', '.join(missing)} (has {', '.join(table.columns)})")
+        raise ValueError(f"geodetic mass balances {path}: no column {', '.join(missing)} "
+                         f"(has {', '.join(table.columns)})")
     nums = table[["start", "end", "dmdtda_mwe"]].apply(pd.to_numeric, errors="coerce")
     bad = table.loc[nums.isna().any(axis=1) | ~(nums["start"] < nums["end"]), "glacier_id"].tolist()
     if bad:

@@ -26,7 +26,8 @@ dem:                                          # surface DEM in any CRS
   path: hef_srtm.tif                          # one raster (GeoTIFF, a GDAL VRT, ...) or a list of tiles
   year: 2000                                  # optional acquisition year (2000 by default)
   margin_m: 1500                              # optional model-domain border around the outlines; default the
-                                              # larger of 1.5 km and 0.2 times the square root of the largest outline's area
+                                              # larger of 1.5 km and 0.2 times the square root of the largest
+                                              # outline's area
   min_margin_m: 300                           # optional: the DEM must cover the outlines and this much around
                                               # them; the rest of the domain is filled (and the glacier flagged)
 mass_balance: {path: mass_balance.csv}        # an ELA table: year, ela, grad_abl, grad_acc, acc_max
@@ -68,9 +69,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo
-from pydantic import field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails
 
 from ..constants import END_YEAR, MIN_DEM_MARGIN_M, REFERENCE_VOLUME_YEAR, RGI6_ID_PATTERN, START_YEAR
 from .forcing import check_climate_source, read_ela_table
@@ -138,7 +148,7 @@ class OutlineSource:
     year_column: str | None = None
     id_column: str | None = None
     match: Literal["id", "location"] = "id"  # by the glacier id, or split between the glaciers by location
-    min_piece_km2: float = Field(0.01, ge=0)  # location: least overlap and least share a glacier gets
+    min_piece_km2: float = Field(default=0.01, ge=0)  # location: least overlap and least share a glacier gets
 
     _outline_file = field_validator("path")(_vector_file)
 
@@ -174,7 +184,7 @@ class Selection:
     """Which glaciers of the reference inventory make up the region (all criteria must hold)."""
     basins: BasinSelection | None = None
     bbox: tuple[float, float, float, float] | None = None  # west, south, east, north (degrees)
-    min_area_km2: float = Field(0.0, ge=0)
+    min_area_km2: float = Field(default=0.0, ge=0)
 
     @field_validator("bbox")
     @classmethod
@@ -188,8 +198,9 @@ class Selection:
 class DemSource:
     path: Path | tuple[Path, ...]  # one raster (GeoTIFF, VRT, ...) or several tiles
     year: int = 2000
-    margin_m: float | None = Field(None, gt=0)  # the model domain's border; default workflow.domain_border_cells
-    min_margin_m: float = Field(MIN_DEM_MARGIN_M, ge=0)  # the DEM must cover the outlines and this around them
+    # the model domain's border; default workflow.domain_border_cells
+    margin_m: float | None = Field(default=None, gt=0)
+    min_margin_m: float = Field(default=MIN_DEM_MARGIN_M, ge=0)  # the DEM must cover the outlines and this around them
 
     _dem_files = field_validator("path")(_files)
 
@@ -235,8 +246,8 @@ class ClimateSource:
 class ClimateForcing:
     sources: tuple[ClimateSource, ...] = Field(min_length=1)
     reference_years: tuple[int, int] = (1960, 1989)
-    ddf: float = Field(5.0, gt=0)
-    prcp_factor: float = Field(1.0, gt=0)
+    ddf: float = Field(default=5.0, gt=0)
+    prcp_factor: float = Field(default=1.0, gt=0)
     lapse_rate: float = -0.0065
 
     @field_validator("reference_years")
@@ -284,7 +295,9 @@ class RegionSpec(BaseModel):
 
     @property
     def forcing(self) -> ElaTableForcing | ClimateForcing:
-        return self.mass_balance or self.climate
+        forcing = self.mass_balance or self.climate
+        assert forcing is not None  # _complete requires exactly one of them
+        return forcing
 
     @property
     def root(self) -> Path:
@@ -339,7 +352,7 @@ def _where(loc: tuple) -> str:
     return out
 
 
-def _problem(err: dict) -> str:
+def _problem(err: ErrorDetails) -> str:
     loc, kind = tuple(err["loc"]), err["type"]
     key, where = loc[-1] if loc else "", _where(loc[:-1])
     if kind in ("extra_forbidden", "unexpected_keyword_argument"):

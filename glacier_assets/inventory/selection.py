@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 from shapely.geometry import box
@@ -38,7 +38,7 @@ def select_glaciers(reference: gpd.GeoDataFrame, selection: Selection | None) ->
     (a glacier belongs to the basin and box that hold its representative point), and what was
     kept: counts and km2 before and after, and the criteria."""
     keep = reference["area_km2"] >= 0
-    criteria = {}
+    criteria: dict[str, Any] = {}
     if selection is not None:
         points = reference.geometry.representative_point()
         if selection.basins is not None:

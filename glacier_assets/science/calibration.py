@@ -19,8 +19,9 @@ bounds, it keeps the best evaluation and says whether that is within tolerance (
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator
+from typing import Any, TypeVar
 
 from ..constants import PRODUCT_RESOLUTION_M
 
@@ -129,7 +130,12 @@ def period_search(
     return best
 
 
-def drive(search: Generator, evaluate: Callable[[Any], Any]) -> Any:
+_Yield = TypeVar("_Yield")
+_Send = TypeVar("_Send")
+_Return = TypeVar("_Return")
+
+
+def drive(search: Generator[_Yield, _Send, _Return], evaluate: Callable[[_Yield], _Send]) -> _Return:
     """Run a search generator to its end, answering each value it yields with `evaluate(value)`;
     returns what the generator returns."""
     try:
@@ -166,11 +172,12 @@ def scalar_search(
     max_iter: int,
     known: tuple[float, float, Any] | None = None,
 ) -> Generator[float, tuple[float, Any], ScalarFit]:
-    """x whose value (sent back for each x yielded, with anything to keep) is within `tol` of `target`, for a function monotonic in x whose
-    direction is not known beforehand: secant steps (capped at `max_step`) from x0 and x1 until
-    two values straddle the target, then regula falsi between the nearest such pair. `known` is an
-    evaluation (x0, value, result) already made. After `max_iter` new evaluations, or when a step
-    would repeat a point, the best one is kept with status "best"."""
+    """x whose value (sent back for each x yielded, with anything to keep) is within `tol` of
+    `target`, for a function monotonic in x whose direction is not known beforehand: secant steps
+    (capped at `max_step`) from x0 and x1 until two values straddle the target, then regula falsi
+    between the nearest such pair. `known` is an evaluation (x0, value, result) already made. After
+    `max_iter` new evaluations, or when a step would repeat a point, the best one is kept with
+    status "best"."""
     lo_b, hi_b = bounds
     points: list[tuple[float, float, Any]] = [known] if known is not None else []
     if not points:

@@ -19,8 +19,8 @@ from scipy.ndimage import binary_dilation
 
 from ..constants import ICE_ALLOWED_BUFFER_M
 from .grids import Grid
-from .massbalance import BalanceProfiles
 from .inversion import apparent_flux, thickness_from_flux
+from .massbalance import BalanceProfiles
 from .thickness import match_product_area, surface_slope_rad
 
 
@@ -34,7 +34,8 @@ def rasterize(geoms, grid: Grid) -> np.ndarray:
     ).astype(bool)
 
 
-def allowed_ice_mask(own: np.ndarray, others: np.ndarray, res: float, buffer_m: float = ICE_ALLOWED_BUFFER_M) -> np.ndarray:
+def allowed_ice_mask(own: np.ndarray, others: np.ndarray, res: float,
+                     buffer_m: float = ICE_ALLOWED_BUFFER_M) -> np.ndarray:
     cells = int(round(buffer_m / res))
     grown = binary_dilation(own, iterations=cells) if cells > 0 else own.copy()
     return (grown & ~others) | own
@@ -98,10 +99,6 @@ def with_rheology(ds: xr.Dataset, factor: float) -> xr.Dataset:
         topg=(dims, (ds["dem"].values - h_bed).astype("float32"), {"long_name": "bed elevation", "units": "m"}),
         thk=(dims, thk.astype("float32"), {"long_name": "initial ice thickness (inverted)", "units": "m"}),
     ).assign_attrs(rheology_factor=float(factor))
-
-
-def domain_grid(ds: xr.Dataset) -> Grid:
-    return Grid.from_xy(ds.attrs["crs"], ds["x"].values, ds["y"].values)
 
 
 def domain_profiles(ds: xr.Dataset) -> BalanceProfiles:

@@ -56,11 +56,11 @@ class Grid:
     def cell_area_m2(self) -> float:
         return self.res * self.res
 
-    def refined(self, factor: int) -> "Grid":
+    def refined(self, factor: int) -> Grid:
         """The same extent at `res / factor` (e.g. 100 m -> 25 m with factor 4)."""
         return Grid(self.crs, self.xmin, self.ymax, self.res / factor, self.width * factor, self.height * factor)
 
-    def window(self, row0: int, row1: int, col0: int, col1: int) -> "Grid":
+    def window(self, row0: int, row1: int, col0: int, col1: int) -> Grid:
         """Sub-grid of rows [row0, row1) and columns [col0, col1)."""
         return Grid(
             self.crs,
@@ -72,7 +72,7 @@ class Grid:
         )
 
     @classmethod
-    def from_xy(cls, crs: str, x: np.ndarray, y: np.ndarray) -> "Grid":
+    def from_xy(cls, crs: str, x: np.ndarray, y: np.ndarray) -> Grid:
         """Rebuild a grid from cell-centre coordinates (y descending or ascending)."""
         res = float(abs(x[1] - x[0]))
         return cls(crs, float(x.min()) - res / 2, float(y.max()) + res / 2, res, len(x), len(y))

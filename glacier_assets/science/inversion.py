@@ -42,8 +42,15 @@ from scipy.optimize import brentq
 from scipy.sparse import csc_matrix, identity
 from scipy.sparse.linalg import spsolve
 
-from ..constants import (GLEN_N, GRAVITY, IGM_ARRHENIUS_MPA3_A, IGM_ICE_DENSITY, IGM_SLIDING_EXPONENT,
-                         IGM_SLIDING_TAU_REF_MPA, IGM_SLIDING_U_REF_M_A)
+from ..constants import (
+    GLEN_N,
+    GRAVITY,
+    IGM_ARRHENIUS_MPA3_A,
+    IGM_ICE_DENSITY,
+    IGM_SLIDING_EXPONENT,
+    IGM_SLIDING_TAU_REF_MPA,
+    IGM_SLIDING_U_REF_M_A,
+)
 from .thickness import MIN_SLOPE_DEG, surface_slope_rad
 
 H_MAX_M = 2000.0

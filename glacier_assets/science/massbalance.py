@@ -132,7 +132,7 @@ class MonthlySeries:
     prcp_mm: np.ndarray
     z_ref: float
 
-    def between(self, first: int, last: int) -> "MonthlySeries":
+    def between(self, first: int, last: int) -> MonthlySeries:
         sel = (self.year >= first) & (self.year <= last)
         return MonthlySeries(self.year[sel], self.month[sel], self.days[sel], self.temp_c[sel], self.prcp_mm[sel],
                              self.z_ref)

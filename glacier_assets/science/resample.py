@@ -53,7 +53,7 @@ def _linear_weights(n: int, factor: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return np.clip(lo, 0, n - 1), np.clip(lo + 1, 0, n - 1), w_lo, 1.0 - w_lo
 
 
-def product_thickness(thk_model: np.ndarray, factor: int) -> np.ndarray:
+def refined_thickness(thk_model: np.ndarray, factor: int) -> np.ndarray:
     """Thickness on the product grid as published: bilinear from the model grid (`factor` times
     finer), negative values clipped to 0. Every product and every area figure starts here."""
     return bilinear_refine(np.clip(thk_model, 0.0, None), factor)
@@ -63,7 +63,7 @@ def product_area_km2(thk_model: np.ndarray, model_res: float, product_res: float
     """Glacier area exactly as the published product counts it: bilinear from the model grid to
     the product grid, cells with thickness >= 2 m, times the product cell area."""
     factor = int(round(model_res / product_res))
-    return glaciated_area_km2(product_thickness(thk_model, factor), (model_res / factor) ** 2)
+    return glaciated_area_km2(refined_thickness(thk_model, factor), (model_res / factor) ** 2)
 
 
 def valid_window(valid: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -75,21 +75,21 @@ def valid_window(valid: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def thickness_product(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[np.ndarray, Grid] | None:
+def cropped_thickness(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[np.ndarray, Grid] | None:
     """Published thickness: bilinear to the fine grid, cropped to the non-zero extent.
 
     Returns the cropped array (cells with zero thickness inside the crop stay 0) and its grid,
     or None when the glacier has no ice at all. Only the fine cells next to coarse cells with
     ice are interpolated (the others are 0: the ice-free border of the domain); each of them
-    gets the value product_thickness gives it, so the crop is the same.
+    gets the value refined_thickness gives it, so the crop is the same.
     """
     coarse = np.clip(np.asarray(thk_model, dtype="float64"), 0.0, None)
     ny, nx = coarse.shape
-    near = _fine_span(np.flatnonzero((coarse > 0.0).any(axis=1)), ny, factor), \
-        _fine_span(np.flatnonzero((coarse > 0.0).any(axis=0)), nx, factor)
-    if near[0] is None or near[1] is None:
+    rows = _fine_span(np.flatnonzero((coarse > 0.0).any(axis=1)), ny, factor)
+    cols = _fine_span(np.flatnonzero((coarse > 0.0).any(axis=0)), nx, factor)
+    if rows is None or cols is None:
         return None
-    (a0, a1), (b0, b1) = near
+    (a0, a1), (b0, b1) = rows, cols
     part = _bilinear(coarse, factor, (a0, a1, b0, b1))
     win = valid_window(part > 0.0)
     if win is None:
@@ -104,5 +104,6 @@ def _fine_span(coarse_idx: np.ndarray, n: int, factor: int) -> tuple[int, int] |
     if coarse_idx.size == 0:
         return None
     lo, hi, _, _ = _linear_weights(n, factor)
-    touches = np.flatnonzero((lo >= coarse_idx[0]) & (lo <= coarse_idx[-1]) | (hi >= coarse_idx[0]) & (hi <= coarse_idx[-1]))
+    first, last = coarse_idx[0], coarse_idx[-1]
+    touches = np.flatnonzero((lo >= first) & (lo <= last) | (hi >= first) & (hi <= last))
     return int(touches[0]), int(touches[-1]) + 1

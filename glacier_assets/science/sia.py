@@ -10,7 +10,7 @@ Scheme: Mahaffy (1976) staggered-grid fluxes, explicit in time with an adaptive 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -74,14 +74,15 @@ def run_sia(
     pending = sorted(y for y in save_years if start <= y <= end)
     if pending and pending[0] == start:
         saved[pending.pop(0)] = thk.copy()
-    year = None
+    year: int | None = None
     b = None
     while t < end - 1e-9:
-        if year != int(np.floor(t + 1e-9)):
-            year = int(np.floor(t + 1e-9))
+        now = int(np.floor(t + 1e-9))
+        if year != now:
+            year = now
             b = smb(year, bed + thk)
         div, dmax = sia_step_fluxes(bed, thk, dx, gamma)
-        dt = min(max_dt, 0.2 * dx * dx / dmax if dmax > 0 else max_dt, end - t, (year + 1) - t)
+        dt = min(max_dt, 0.2 * dx * dx / dmax if dmax > 0 else max_dt, end - t, (now + 1) - t)
         if pending:
             dt = min(dt, pending[0] - t)
         thk = np.maximum(thk + dt * (b - div), 0.0)

@@ -29,12 +29,13 @@ def nearest_zones(outlines: dict, extent, spacing_m: float = ZONE_SPACING_M) -> 
     glacier's own outline is added to its zone and taken out of the others'."""
     if len(outlines) == 1:
         return {next(iter(outlines)): extent}
-    ids, points = [], []
+    owners: list = []
+    points: list[np.ndarray] = []
     for gid, geom in outlines.items():
         coords = shapely.get_coordinates(shapely.segmentize(geom.boundary, spacing_m))
-        ids.extend([gid] * len(coords))
+        owners.extend([gid] * len(coords))
         points.append(coords)
-    coords, ids = np.vstack(points), np.array(ids, dtype=object)
+    coords, ids = np.vstack(points), np.array(owners, dtype=object)
     coords, first = np.unique(coords, axis=0, return_index=True)  # shared edges give the same point twice
     ids = ids[first]
     origin = np.asarray(shapely.get_coordinates(extent.centroid)[0])  # Voronoi in local coordinates: precise

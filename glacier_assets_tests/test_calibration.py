@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-
 import pytest
 
 from glacier_assets.science.calibration import converged, solve_period, solve_scalar

@@ -100,7 +100,7 @@ def test_k8s_instance_and_executor_configs_validate(monkeypatch):
     for folder in (DEPLOY / "k8s", DEPLOY):
         conf = yaml.safe_load((folder / "dagster.yaml").read_text())
         assert conf["run_coordinator"]["class"] == "QueuedRunCoordinator"
-        assert getattr(importlib.import_module(conf["run_coordinator"]["module"]), "QueuedRunCoordinator")
+        assert importlib.import_module(conf["run_coordinator"]["module"]).QueuedRunCoordinator
         assert "postgres" in conf["storage"]
 
 

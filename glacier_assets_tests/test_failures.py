@@ -167,7 +167,7 @@ def test_pooled_products_keep_each_partitions_failure_its_own(tmp_path, monkeypa
         for pool in P._POOL.values():
             pool.shutdown(cancel_futures=True)
     assert [r[0] for r in pooled] == [j[0] for j in jobs]
-    for (pk, gid, year, figures, why), again in zip(pooled, in_process):
+    for (_, gid, _year, figures, why), again in zip(pooled, in_process):
         if gid == "RGI60-13.00003":
             assert figures is None and why.startswith("no simulation at")
         else:

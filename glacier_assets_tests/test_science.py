@@ -5,8 +5,16 @@ import pytest
 from shapely.geometry import box
 
 from glacier_assets.science.grids import Grid, snapped_grid, utm_crs_for
-from glacier_assets.science.masks import (DIVIDE_STEP, HASHED_BASE, RGI7_BASE, check_codes, glaciated_area_km2,
-                                          glacier_code, glacier_mask, volume_km3)
+from glacier_assets.science.masks import (
+    DIVIDE_STEP,
+    HASHED_BASE,
+    RGI7_BASE,
+    check_codes,
+    glaciated_area_km2,
+    glacier_code,
+    glacier_mask,
+    volume_km3,
+)
 from glacier_assets.science.massbalance import (
     BalanceProfiles,
     TemperatureIndexParams,
@@ -14,7 +22,7 @@ from glacier_assets.science.massbalance import (
     monthly_balance,
     profiles_from_ela,
 )
-from glacier_assets.science.resample import bilinear_refine, thickness_product, valid_window
+from glacier_assets.science.resample import bilinear_refine, cropped_thickness, valid_window
 from glacier_assets.science.sia import run_sia
 from glacier_assets.science.vectorize import mask_to_polygons
 
@@ -33,7 +41,7 @@ def test_single_cell_spreads_over_an_8x8_window_at_25m():
     thk = np.zeros((5, 5))
     thk[2, 2] = 100.0
     grid = Grid("EPSG:32646", 1000.0, 2000.0, 100.0, 5, 5)
-    fine, fgrid = thickness_product(thk, grid, 4)
+    fine, fgrid = cropped_thickness(thk, grid, 4)
     # coarse offsets of fine centres: +-0.125, +-0.375, +-0.625, +-0.875 -> 8 cells per axis
     assert fine.shape == (8, 8)
     assert fgrid.res == 25.0 and fgrid.width == 8
@@ -41,7 +49,7 @@ def test_single_cell_spreads_over_an_8x8_window_at_25m():
     assert fgrid.xmin == pytest.approx(1000 + 2.5 * 100 - 0.875 * 100 - 12.5)
     assert fine.max() == pytest.approx(100 * 0.875**2)
     assert fine.min() == pytest.approx(100 * 0.125**2)
-    assert thickness_product(np.zeros((3, 3)), grid, 4) is None
+    assert cropped_thickness(np.zeros((3, 3)), grid, 4) is None
 
 
 def test_valid_window():

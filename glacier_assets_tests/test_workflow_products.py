@@ -23,7 +23,7 @@ from glacier_assets.workflow import (
     make_epoch_products,
     make_mask,
     make_outline,
-    publish_thickness,
+    make_thickness,
     read_thickness,
 )
 
@@ -60,7 +60,7 @@ def sim(tmp_path):
 
 def test_thickness_is_bilinear_at_25m_cropped_and_a_cog(sim, tmp_path):
     out = tmp_path / "thk.tif"
-    figures = publish_thickness(sim, A, 2000, out)
+    figures = make_thickness(sim, A, 2000, out)
     assert figures == {"path": str(out), "vanished": False, "crs": UTM, "shape": [20, 20], "resolution_m": 25.0,
                        "area_km2": pytest.approx(SLAB_KM2), "volume_km3": pytest.approx(0.016),  # 16 ha x 100 m
                        "max_thickness_m": 100.0}
@@ -78,25 +78,25 @@ def test_thickness_is_bilinear_at_25m_cropped_and_a_cog(sim, tmp_path):
 
 def test_a_glacier_without_ice_gets_no_thickness_file_and_bad_simulations_are_named(sim, tmp_path):
     out = tmp_path / "thk.tif"
-    publish_thickness(sim, A, 2000, out)
-    assert publish_thickness(sim, A, 1960, out) == {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
+    make_thickness(sim, A, 2000, out)
+    assert make_thickness(sim, A, 1960, out) == {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
     assert not out.exists()  # the earlier epoch's file is not left standing for this one
     # thin ice: a thickness file, but no glaciated area
-    thin = publish_thickness(sim, A, 1990, out)
+    thin = make_thickness(sim, A, 1990, out)
     assert thin["area_km2"] == 0.0 and thin["max_thickness_m"] == 1.5 and out.exists()
     with pytest.raises(GlacierError, match=rf"glacier {A}: no simulation at .*nowhere.nc \(materialize igm_simulation"):
-        publish_thickness(tmp_path / "nowhere.nc", A, 2000, out)
+        make_thickness(tmp_path / "nowhere.nc", A, 2000, out)
     with pytest.raises(GlacierError, match=rf"glacier {A}: the simulation has no thickness for 2003"):
-        publish_thickness(sim, A, 2003, out)
+        make_thickness(sim, A, 2003, out)
     holed = slab()
     holed[5, 5] = np.nan
     bad = write_fake_simulation(tmp_path / "nan.nc", model_grid(), {2000: holed})
     with pytest.raises(GlacierError, match=rf"glacier {A}: simulated thickness for 2000 has non-finite values"):
-        publish_thickness(bad, A, 2000, out)
+        make_thickness(bad, A, 2000, out)
 
 
 def test_the_mask_carries_the_code_where_the_ice_is_2m_or_more(sim, tmp_path):
-    publish_thickness(sim, A, 2000, tmp_path / "thk.tif")
+    make_thickness(sim, A, 2000, tmp_path / "thk.tif")
     figures = make_mask(tmp_path / "thk.tif", A, A_CODE, tmp_path / "mask.tif")
     assert figures == {"path": str(tmp_path / "mask.tif"), "vanished": False, "crs": UTM, "shape": [20, 20],
                        "code": A_CODE, "area_km2": pytest.approx(SLAB_KM2)}
@@ -105,7 +105,7 @@ def test_the_mask_carries_the_code_where_the_ice_is_2m_or_more(sim, tmp_path):
     assert set(np.unique(mask)) == {0, A_CODE}
     assert [mask[0, 0], mask[0, -1], mask[-1, 0], mask[-1, -1]] == [0, 0, 0, 0] and (mask != 0).sum() == 396
     # thickness below 2 m everywhere, or none at all: no mask, and an older one is removed
-    publish_thickness(sim, A, 1990, tmp_path / "thin.tif")
+    make_thickness(sim, A, 1990, tmp_path / "thin.tif")
     assert make_mask(tmp_path / "thin.tif", A, A_CODE, tmp_path / "mask.tif") == {
         "path": None, "vanished": True, "area_km2": 0.0, "code": A_CODE}
     assert not (tmp_path / "mask.tif").exists()
@@ -113,7 +113,7 @@ def test_the_mask_carries_the_code_where_the_ice_is_2m_or_more(sim, tmp_path):
 
 
 def test_the_outline_is_the_mask_vectorized_with_its_hole(sim, tmp_path):
-    publish_thickness(sim, A, 2010, tmp_path / "thk.tif")
+    make_thickness(sim, A, 2010, tmp_path / "thk.tif")
     make_mask(tmp_path / "thk.tif", A, A_CODE, tmp_path / "mask.tif")
     figures = make_outline(tmp_path / "mask.tif", A, 2010, tmp_path / "outline.parquet", "fp-2010")
     # 6 x 6 model cells: 28 x 28 fine cells less 4 corners, less the hole of 4 x 4
@@ -151,7 +151,7 @@ def test_the_products_in_one_go_equal_the_three_steps(sim, tmp_path, year):
     one = tmp_path / "one"
     steps = tmp_path / "steps"
     together = make_epoch_products(sim, A, year, A_CODE, one / "t.tif", one / "m.tif", one / "o.parquet", "fp")
-    apart = (publish_thickness(sim, A, year, steps / "t.tif"),)
+    apart = (make_thickness(sim, A, year, steps / "t.tif"),)
     apart += (make_mask(steps / "t.tif" if (steps / "t.tif").exists() else None, A, A_CODE, steps / "m.tif"),)
     apart += (make_outline(steps / "m.tif" if (steps / "m.tif").exists() else None, A, year, steps / "o.parquet",
                            "fp"),)

@@ -81,7 +81,7 @@ PROVIDERS = [
 ]
 
 
-def raster_band() -> RasterBand:
+def _thickness_band() -> RasterBand:
     return RasterBand.create(nodata=THICKNESS_NODATA, data_type=DataType.FLOAT32, unit="m",
                              spatial_resolution=PRODUCT_RESOLUTION_M)
 
@@ -186,7 +186,7 @@ def thickness_item(product: ThicknessProduct, cog: Path, checksum: str, prov: Pr
     ProjectionExtension.ext(item, add_if_missing=True).apply(
         code=code, wkt2=None if code else crs.to_wkt(), shape=shape, transform=transform, bbox=bounds)
     asset = _file_asset(item, "thickness", cog, MediaType.COG, "Ice thickness (m), 25 m", checksum)
-    RasterExtension.ext(asset, add_if_missing=True).apply([raster_band()])
+    RasterExtension.ext(asset, add_if_missing=True).apply([_thickness_band()])
     return item.to_dict(include_self_link=False, transform_hrefs=False)
 
 
@@ -211,7 +211,9 @@ def _publish_thickness(jobs: list[tuple]) -> list[tuple[str, str]]:
     unless the published copy is identical. Returns (status, item path) of each."""
     import rasterio
 
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):  # no listing of a folder of 4,000 files per COG
+    # GDAL reads only the COG's header: no listing of its folder (4,000 files), and the CRS from the
+    # GeoKeys alone (by default it also builds it from the EPSG database to compare): 0.65 -> 0.45 ms a COG
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GTIFF_SRS_SOURCE="GEOKEYS"):
         return [_publish_one(*job) for job in jobs]
 
 
@@ -296,8 +298,8 @@ def _collection(cid: str, title: str, description: str, extent: pystac.Extent,
 
 
 def _catalog(catalog: pystac.Catalog, links: list[pystac.Link]) -> dict:
-    """A catalog or collection with the given links (relative) instead of pystac's root link to itself."""
-    catalog.clear_links(pystac.RelType.ROOT)
+    """A catalog or collection with the given links (pystac's root link to the object itself has no
+    href here, and is left out)."""
     catalog.add_links(links)
     return catalog.to_dict(include_self_link=False, transform_hrefs=False)
 
@@ -425,7 +427,7 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
         {"epoch": years, "proj:code": sorted({i["properties"]["proj:code"] for i in items.values()}),
          "gsd": [PRODUCT_RESOLUTION_M], "glacier_id": published, "failed_glacier_id": sorted(failed)},
         version, failures)
-    RasterExtension.ext(collection.item_assets["thickness"], add_if_missing=True).apply([raster_band()])
+    RasterExtension.ext(collection.item_assets["thickness"], add_if_missing=True).apply([_thickness_band()])
     _write_json(thk_root / "collection.json", _catalog(collection, links + [
         _link("child", f"./{y}/catalog.json", f"Thickness {y}") for y in years]))
     # outlines

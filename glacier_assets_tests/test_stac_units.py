@@ -135,8 +135,15 @@ def test_a_catalog_written_rewritten_read_and_indexed(tmp_path):
     for path in paths:  # relative hrefs, but for the IGM paper's DOI
         for link in json.loads(path.read_text())["links"]:
             assert link["rel"] == "cite-as" or not link["href"].startswith(("/", "http")), (path, link)
+    links = [(lk["rel"], lk["href"]) for lk in json.loads((root / "catalog.json").read_text())["links"]]
+    assert links == [("root", "./catalog.json"), ("child", "./thickness/collection.json"),
+                     ("child", "./outlines/collection.json"), ("alternate", "./items.parquet")]
     coll = json.loads((root / "thickness" / "collection.json").read_text())
+    assert sorted((lk["rel"], lk["href"]) for lk in coll["links"]) == sorted(
+        [("root", "../catalog.json"), ("parent", "../catalog.json"), ("cite-as", "https://doi.org/10.1017/jog.2021.120")]
+        + [("child", f"./{y}/catalog.json") for y in years])
     assert coll["summaries"]["epoch"] == years and coll["summaries"]["glacier_id"] == glaciers
+    assert coll["summaries"]["proj:code"] == ["EPSG:32646"]
     assert coll["summaries"]["failed_glacier_id"] == ["RGI60-13.00003"]
     assert coll["glacier_assets:quality"] == {"mean_abs_diff_pct": 1.5}
     assert coll["item_assets"]["thickness"]["raster:bands"][0]["nodata"] == -9999.0

@@ -16,9 +16,14 @@ IGM saved the state. Items and their files are rewritten only when the product's
 so re-publishing one glacier touches only its items; items and files of products that are gone
 are removed.
 
-Items are plain dicts written with orjson (pystac's object model is too slow for tens of
-thousands of items); jsonschema validates them against pystac's bundled STAC core schemas and
-the extension schemas from a local folder, with no network.
+Every object is built with pystac and its extension classes (projection, raster, file, table,
+scientific, version; the processing fields by hand, pystac has no class for them) and written with
+`to_dict(include_self_link=False, transform_hrefs=False)` and orjson: links are the relative hrefs
+given here, and no in-memory tree of tens of thousands of items is walked (normalize_hrefs, save).
+A COG's shape, transform and CRS are read from its header with rasterio. The one absolute link is
+the IGM paper's DOI (`cite-as`, added by the scientific extension). Validation is jsonschema with a
+referencing registry over pystac's bundled STAC core schemas and the extension schemas in a local
+folder, with no network.
 """
 
 from __future__ import annotations
@@ -31,38 +36,35 @@ import tempfile
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
 import orjson
+import pystac
+from pystac import MediaType
+from pystac.extensions.file import FileExtension
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, RasterBand, RasterExtension
+from pystac.extensions.scientific import Publication, ScientificExtension
+from pystac.extensions.table import Column, TableExtension
+from pystac.extensions.version import VersionExtension
 
 from .constants import EPOCHS, PRODUCT_RESOLUTION_M, THICKNESS_NODATA
 from .storage import SHAPEFILE_PARTS, atomic_path
 
-STAC_VERSION = "1.1.0"
-EXTENSIONS = {
-    "proj": "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
-    "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
-    "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
-    "processing": "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
-    "sci": "https://stac-extensions.github.io/scientific/v1.0.0/schema.json",
-    "version": "https://stac-extensions.github.io/version/v1.2.0/schema.json",
-    "table": "https://stac-extensions.github.io/table/v1.2.0/schema.json",
-}
-COG = "image/tiff; application=geotiff; profile=cloud-optimized"
-PARQUET = "application/vnd.apache.parquet"
-JSON = "application/json"
+PROCESSING = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"  # no pystac class for it
 LICENSE = "CC-BY-4.0"
 DATASET_CITATION = (
     "Guo, W., Wang, Z., Wu, X. (2025): Simulated thickness and area of glaciers in the source region of "
     "Yangtze and Yellow Rivers using IGM model (1960-2020). National Cryosphere Desert Data Center, "
     "CSTR 11738.11.NCDC.GLACIER.DB6957.2025. Reproduced and extended by glacier_assets."
 )
-IGM_PUBLICATION = {
-    "doi": "10.1017/jog.2021.120",
-    "citation": "Jouvet, G., Cordonnier, G., Kim, B., Luethi, M., Vieli, A., Aschwanden, A. (2022): Deep learning "
-                "speeds up ice flow modelling by several orders of magnitude. Journal of Glaciology 68(270), 651-664.",
-}
+IGM_PUBLICATION = Publication(
+    doi="10.1017/jog.2021.120",
+    citation="Jouvet, G., Cordonnier, G., Kim, B., Luethi, M., Vieli, A., Aschwanden, A. (2022): Deep learning "
+             "speeds up ice flow modelling by several orders of magnitude. Journal of Glaciology 68(270), 651-664.",
+)
 THICKNESS_LINEAGE = (
     "Outlines (1970s initial state, ~1990/2000/2010/2020 controls) -> 100 m UTM domain (DEM, thickness "
     "inverted by mass conservation with a regional rheology calibrated to reference volumes) -> IGM "
@@ -73,12 +75,20 @@ OUTLINE_LINEAGE = (
     "25 m thickness >= 2 m -> glacier mask coded per glacier -> raster to vector (holes kept) -> all glaciers "
     "of the epoch reprojected to Albers equal-area (lon_0 105, lat_1 25, lat_2 47)."
 )
-RASTER_BAND = {"nodata": THICKNESS_NODATA, "data_type": "float32", "unit": "m",
-               "spatial_resolution": PRODUCT_RESOLUTION_M}
+PROVIDERS = [
+    pystac.Provider("glacier_assets", "IGM simulations calibrated to control outlines (this project)", ["processor"]),
+    pystac.Provider("National Cryosphere Desert Data Center", roles=["licensor"], url="http://www.ncdc.ac.cn"),
+]
 
 
-def epoch_datetime(year: int) -> str:
-    return f"{year:04d}-01-01T00:00:00Z"
+def _thickness_band() -> RasterBand:
+    return RasterBand.create(nodata=THICKNESS_NODATA, data_type=DataType.FLOAT32, unit="m",
+                             spatial_resolution=PRODUCT_RESOLUTION_M)
+
+
+def epoch_datetime(year: int) -> datetime:
+    """An item's `datetime`: 1 January of its epoch year, 00:00 UTC."""
+    return datetime(year, 1, 1, tzinfo=timezone.utc)
 
 
 def multihash_sha256(path: Path) -> str:
@@ -124,104 +134,60 @@ class ThicknessProduct:
     source: Path  # the product in the work area
 
 
-def _link(rel: str, href: str, title: str | None = None, media: str = JSON) -> dict:
-    link = {"rel": rel, "href": href, "type": media}
-    if title:
-        link["title"] = title
-    return link
+def _link(rel: str, href: str, title: str | None = None, media_type: str = MediaType.JSON) -> pystac.Link:
+    return pystac.Link(rel, href, media_type, title)
 
 
-def geotiff_header(path: Path) -> tuple[int, int, tuple[float, ...], str] | None:
-    """Width, height, affine (a, b, c, d, e, f) and "EPSG:n" of a north-up GeoTIFF, read straight
-    from its first IFD (20 us instead of ~1 ms through GDAL; it matters for 26,000 items). Returns
-    None for anything unusual (BigTIFF, rotation, no EPSG key), and the caller asks GDAL."""
-    import struct
+def _cite(obj, version: str) -> None:
+    """The dataset's citation, the IGM paper (its DOI also a `cite-as` link) and the version."""
+    ScientificExtension.ext(obj, add_if_missing=True).apply(citation=DATASET_CITATION, publications=[IGM_PUBLICATION])
+    VersionExtension.ext(obj, add_if_missing=True).apply(version=version)
 
-    with open(path, "rb") as f:
-        head = f.read(65536)
-    if head[:4] not in (b"II*\x00", b"MM\x00*"):
-        return None
-    e = "<" if head[:2] == b"II" else ">"
-    (ifd,) = struct.unpack(e + "I", head[4:8])
-    if ifd + 2 > len(head):
-        return None
-    (n,) = struct.unpack(e + "H", head[ifd:ifd + 2])
-    sizes = {3: 2, 4: 4, 12: 8}
-    tags = {}
-    for k in range(n):
-        tag, typ, count, value = struct.unpack(e + "HHII", head[ifd + 2 + 12 * k: ifd + 14 + 12 * k])
-        if tag in (256, 257, 33550, 33922, 34735) and typ in sizes:
-            fmt = {3: "H", 4: "I", 12: "d"}[typ]
-            if sizes[typ] * count <= 4:
-                raw = head[ifd + 10 + 12 * k: ifd + 10 + 12 * k + sizes[typ] * count]
-            elif value + sizes[typ] * count <= len(head):
-                raw = head[value: value + sizes[typ] * count]
-            else:
-                return None
-            tags[tag] = struct.unpack(e + fmt * count, raw)
-    if not all(t in tags for t in (256, 257, 33550, 33922, 34735)):
-        return None
-    keys = tags[34735]
-    epsg = next((keys[4 + 4 * i + 3] for i in range(keys[3]) if keys[4 + 4 * i] == 3072 and keys[4 + 4 * i + 1] == 0),
-                None)
-    sx, sy = tags[33550][0], tags[33550][1]
-    i, j, _, x, y, _ = tags[33922][:6]
-    if epsg is None or i != 0 or j != 0:
-        return None
-    return tags[256][0], tags[257][0], (sx, 0.0, x, 0.0, -sy, y), f"EPSG:{epsg}"
+
+def _item(item_id: str, year: int, geometry: dict | None, bbox: list[float] | None, properties: dict,
+          collection: str, links: list[pystac.Link], prov: Provenance, lineage: str) -> pystac.Item:
+    """An item of the epoch `year` with its links, lineage and software (processing: fields by
+    hand), citations and version."""
+    item = pystac.Item(item_id, geometry, bbox, epoch_datetime(year),
+                       {**properties, "processing:lineage": lineage, "processing:software": prov.software},
+                       stac_extensions=[PROCESSING], collection=collection)
+    item.common_metadata.license = LICENSE
+    item.add_links(links)
+    _cite(item, prov.version)
+    return item
+
+
+def _file_asset(item: pystac.Item, key: str, path: Path, media_type: str, title: str,
+                checksum: str | None = None) -> pystac.Asset:
+    """An asset lying beside its item, with its size and checksum."""
+    asset = pystac.Asset(f"./{path.name}", title, media_type=media_type, roles=["data"])
+    item.add_asset(key, asset)
+    FileExtension.ext(asset, add_if_missing=True).apply(size=path.stat().st_size,
+                                                        checksum=checksum or multihash_sha256(path))
+    return asset
 
 
 def thickness_item(product: ThicknessProduct, cog: Path, checksum: str, prov: Provenance) -> dict:
-    """The STAC item of one published thickness COG (which lies beside the item)."""
-    header = geotiff_header(cog)
-    if header is None:
-        import rasterio
+    """The STAC item of one published thickness COG (which lies beside the item); its grid is
+    read from the COG's header."""
+    import rasterio
 
-        with rasterio.open(cog) as src:
-            header = (src.width, src.height, tuple(src.transform)[:6], src.crs.to_string())
-    width, height, (a, tb, c, td, te, f), crs = header
-    shape = [height, width]
-    left, top, right, bottom = c, f, c + a * width, f + te * height
-    geometry, bbox = footprint(crs, (left, bottom, right, top))
+    with rasterio.open(cog) as src:
+        shape, transform, bounds, crs = [src.height, src.width], list(src.transform)[:6], list(src.bounds), src.crs
+    code = crs.to_string() if crs.is_epsg_code else None
+    geometry, bbox = footprint(code or crs.to_wkt(), tuple(bounds))
     gid, year = product.glacier_id, product.year
-    return {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": [EXTENSIONS[k] for k in ("proj", "raster", "file", "processing", "sci", "version")],
-        "id": f"{gid}_{year}",
-        "geometry": geometry,
-        "bbox": bbox,
-        "properties": {
-            "datetime": epoch_datetime(year),
-            "glacier_id": gid,
-            "epoch": year,
-            "calibration_status": prov.calibration_status,
-            "gsd": PRODUCT_RESOLUTION_M,
-            "proj:code": crs,
-            "proj:shape": shape,
-            "proj:transform": [a, tb, c, td, te, f],
-            "proj:bbox": [left, bottom, right, top],
-            "processing:lineage": THICKNESS_LINEAGE,
-            "processing:software": prov.software,
-            "processing:level": "L4",
-            "version": prov.version,
-            "sci:citation": DATASET_CITATION,
-            "sci:publications": [IGM_PUBLICATION],
-            "license": LICENSE,
-        },
-        "links": [
-            _link("root", "../../catalog.json"),
-            _link("parent", "./catalog.json", f"Thickness {year}"),
-            _link("collection", "../collection.json", "Glacier thickness, 25 m"),
-        ],
-        "assets": {
-            "thickness": {
-                "href": f"./{cog.name}", "type": COG, "title": "Ice thickness (m), 25 m", "roles": ["data"],
-                "raster:bands": [RASTER_BAND], "file:size": cog.stat().st_size, "file:checksum": checksum,
-            }
-        },
-        "collection": "thickness",
-    }
+    item = _item(f"{gid}_{year}", year, geometry, bbox,
+                 {"glacier_id": gid, "epoch": year, "calibration_status": prov.calibration_status,
+                  "processing:level": "L4"}, "thickness",
+                 [_link("root", "../../catalog.json"), _link("parent", "./catalog.json", f"Thickness {year}"),
+                  _link("collection", "../collection.json", "Glacier thickness, 25 m")], prov, THICKNESS_LINEAGE)
+    item.common_metadata.gsd = PRODUCT_RESOLUTION_M
+    ProjectionExtension.ext(item, add_if_missing=True).apply(
+        code=code, wkt2=None if code else crs.to_wkt(), shape=shape, transform=transform, bbox=bounds)
+    asset = _file_asset(item, "thickness", cog, MediaType.COG, "Ice thickness (m), 25 m", checksum)
+    RasterExtension.ext(asset, add_if_missing=True).apply([_thickness_band()])
+    return item.to_dict(include_self_link=False, transform_hrefs=False)
 
 
 def _write_json(path: Path, obj: dict, only_if_changed: bool = True) -> bool:
@@ -240,10 +206,18 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _publish_thickness(args) -> tuple[str, str]:
-    """Worker: copy the COG and write its item unless the published copy is identical.
-    Returns (status, item path)."""
-    product, root, prov = args
+def _publish_thickness(jobs: list[tuple]) -> list[tuple[str, str]]:
+    """Worker: for each (product, catalog root, provenance), copy the COG and write its item
+    unless the published copy is identical. Returns (status, item path) of each."""
+    import rasterio
+
+    # GDAL reads only the COG's header: no listing of its folder (4,000 files), and the CRS from the
+    # GeoKeys alone (by default it also builds it from the EPSG database to compare): 0.65 -> 0.45 ms a COG
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GTIFF_SRS_SOURCE="GEOKEYS"):
+        return [_publish_one(*job) for job in jobs]
+
+
+def _publish_one(product: ThicknessProduct, root: Path, prov: Provenance) -> tuple[str, str]:
     cog = root / "thickness" / str(product.year) / product.source.name
     item_path = cog.with_suffix(".json")
     checksum = multihash_sha256(product.source)
@@ -284,72 +258,50 @@ def outline_item(year: int, folder: Path, prov: Provenance, region_bbox: list[fl
         geometry, bbox = footprint("EPSG:4326", tuple(region_bbox))
     else:
         geometry, bbox = None, None
-    columns = [{"name": c, "type": str(t)} for c, t in gdf.dtypes.items() if c != "geometry"]
-    columns.append({"name": "geometry", "type": "geometry"})
-    item = {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": [EXTENSIONS[k] for k in ("proj", "file", "table", "processing", "sci", "version")],
-        "id": f"outlines_{year}",
-        "geometry": geometry,
-        "properties": {
-            "datetime": epoch_datetime(year),
-            "epoch": year,
-            "n_glaciers": int(len(gdf)),
-            "area_km2": round(float(gdf["area_km2"].sum()) if len(gdf) else 0.0, 5),
-            "proj:code": None,
-            "proj:wkt2": gdf.crs.to_wkt(),
-            "processing:lineage": OUTLINE_LINEAGE,
-            "processing:software": prov.software,
-            "version": prov.version,
-            "sci:citation": DATASET_CITATION,
-            "sci:publications": [IGM_PUBLICATION],
-            "license": LICENSE,
-        },
-        "links": [_link("root", "../../catalog.json"), _link("parent", "../collection.json"),
-                  _link("collection", "../collection.json", "Glacier outlines per epoch")],
-        "assets": {
-            "shapefile": {"href": f"./{zpath.name}", "type": "application/zip", "roles": ["data"],
-                          "title": f"Outlines {year}, ESRI Shapefile (zipped), Albers equal-area",
-                          "file:size": zpath.stat().st_size, "file:checksum": multihash_sha256(zpath)},
-            "geoparquet": {"href": f"./{ppath.name}", "type": PARQUET, "roles": ["data"],
-                           "title": f"Outlines {year}, GeoParquet, Albers equal-area",
-                           "file:size": ppath.stat().st_size, "file:checksum": multihash_sha256(ppath),
-                           "table:columns": columns, "table:primary_geometry": "geometry",
-                           "table:row_count": int(len(gdf))},
-        },
-        "collection": "outlines",
-    }
-    if bbox:
-        item["bbox"] = bbox
-    return item
+    item = _item(f"outlines_{year}", year, geometry, bbox,
+                 {"epoch": year, "n_glaciers": int(len(gdf)),
+                  "area_km2": round(float(gdf["area_km2"].sum()) if len(gdf) else 0.0, 5)}, "outlines",
+                 [_link("root", "../../catalog.json"), _link("parent", "../collection.json"),
+                  _link("collection", "../collection.json", "Glacier outlines per epoch")], prov, OUTLINE_LINEAGE)
+    ProjectionExtension.ext(item, add_if_missing=True).apply(code=None, wkt2=gdf.crs.to_wkt())
+    _file_asset(item, "shapefile", zpath, "application/zip",
+                f"Outlines {year}, ESRI Shapefile (zipped), Albers equal-area")
+    table = TableExtension.ext(_file_asset(item, "geoparquet", ppath, MediaType.VND_APACHE_PARQUET,
+                                           f"Outlines {year}, GeoParquet, Albers equal-area"), add_if_missing=True)
+    table.columns = [Column({"name": c, "type": str(t)}) for c, t in gdf.dtypes.items() if c != "geometry"] \
+        + [Column({"name": "geometry", "type": "geometry"})]
+    table.primary_geometry = "geometry"
+    table.row_count = int(len(gdf))
+    return item.to_dict(include_self_link=False, transform_hrefs=False)
 
 
-def _extent(bboxes: list[list[float]], years: list[int]) -> dict:
+def _extent(bboxes: list[list[float]], years: list[int]) -> pystac.Extent:
     if bboxes:
-        spatial = [[min(b[0] for b in bboxes), min(b[1] for b in bboxes), max(b[2] for b in bboxes),
-                    max(b[3] for b in bboxes)]]
+        spatial = [min(b[0] for b in bboxes), min(b[1] for b in bboxes), max(b[2] for b in bboxes),
+                   max(b[3] for b in bboxes)]
     else:
-        spatial = [[-180.0, -90.0, 180.0, 90.0]]
+        spatial = [-180.0, -90.0, 180.0, 90.0]
     years = sorted(years) or [EPOCHS[0], EPOCHS[-1]]
-    return {"spatial": {"bbox": spatial}, "temporal": {"interval": [[epoch_datetime(years[0]),
-                                                                      epoch_datetime(years[-1])]]}}
+    return pystac.Extent(pystac.SpatialExtent([spatial]), pystac.TemporalExtent(
+        [[epoch_datetime(years[0]), epoch_datetime(years[-1])]]))
 
 
-def _collection(cid: str, title: str, description: str, extent: dict, links: list[dict], item_assets: dict,
-                summaries: dict, version: str, extensions: list[str], extra: dict | None = None) -> dict:
-    return {
-        "type": "Collection", "stac_version": STAC_VERSION,
-        "stac_extensions": [EXTENSIONS[k] for k in extensions],
-        "id": cid, "title": title, "description": description, "license": LICENSE, "extent": extent,
-        "providers": [{"name": "glacier_assets", "roles": ["processor"],
-                       "description": "IGM simulations calibrated to control outlines (this project)"},
-                      {"name": "National Cryosphere Desert Data Center", "roles": ["licensor"],
-                       "url": "http://www.ncdc.ac.cn"}],
-        "summaries": {k: v for k, v in summaries.items() if v}, "item_assets": item_assets, "links": links,
-        "sci:citation": DATASET_CITATION, "sci:publications": [IGM_PUBLICATION], "version": version,
-        **(extra or {}),
-    }
+def _collection(cid: str, title: str, description: str, extent: pystac.Extent,
+                item_assets: dict[str, pystac.ItemAssetDefinition], summaries: dict, version: str,
+                extra: dict) -> pystac.Collection:
+    collection = pystac.Collection(cid, description, extent, title=title, license=LICENSE, providers=PROVIDERS,
+                                   summaries=pystac.Summaries({k: v for k, v in summaries.items() if v}),
+                                   extra_fields=dict(extra))
+    collection.item_assets = item_assets
+    _cite(collection, version)
+    return collection
+
+
+def _catalog(catalog: pystac.Catalog, links: list[pystac.Link]) -> dict:
+    """A catalog or collection with the given links (pystac's root link to the object itself has no
+    href here, and is left out)."""
+    catalog.add_links(links)
+    return catalog.to_dict(include_self_link=False, transform_hrefs=False)
 
 
 @dataclass
@@ -430,9 +382,10 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     jobs = [(p, root, provenance.get(p.glacier_id, default)) for p in products]
     if workers > 1 and len(jobs) > 200:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_publish_thickness, jobs, chunksize=256))
+            results = [r for chunk in pool.map(_publish_thickness, [jobs[i:i + 256] for i in range(0, len(jobs), 256)])
+                       for r in chunk]
     else:
-        results = [_publish_thickness(j) for j in jobs]
+        results = _publish_thickness(jobs)
     wanted = set()
     for status, path in results:
         setattr(stats, status, getattr(stats, status) + 1)
@@ -454,30 +407,29 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
             shutil.rmtree(year_dir)
     years = sorted(by_year)
     for year in years:
-        _write_json(thk_root / str(year) / "catalog.json", {
-            "type": "Catalog", "stac_version": STAC_VERSION, "id": f"thickness-{year}",
-            "title": f"Glacier thickness {year}", "description": f"25 m ice thickness of every glacier in {year}.",
-            "links": [_link("root", "../../catalog.json"), _link("parent", "../collection.json")]
-            + [_link("item", f"./{name}") for name in sorted(by_year[year])],
-        })
+        _write_json(thk_root / str(year) / "catalog.json", _catalog(
+            pystac.Catalog(f"thickness-{year}", f"25 m ice thickness of every glacier in {year}.",
+                           f"Glacier thickness {year}"),
+            [_link("root", "../../catalog.json"), _link("parent", "../collection.json")]
+            + [_link("item", f"./{name}") for name in sorted(by_year[year])]))
     published = sorted({i["properties"]["glacier_id"] for i in items.values()})
     failed = failed or {}
     failures = {"glacier_assets:failed_glaciers": [{"glacier_id": g, "reason": r} for g, r in sorted(failed.items())],
                 **({"glacier_assets:quality": quality} if quality else {})}
-    thk_item_assets = {"thickness": {"type": COG, "roles": ["data"], "title": "Ice thickness (m), 25 m",
-                                     "raster:bands": [RASTER_BAND]}}
-    _write_json(thk_root / "collection.json", _collection(
+    links = [_link("root", "../catalog.json"), _link("parent", "../catalog.json")]
+    collection = _collection(
         "thickness", "Glacier thickness, 25 m",
         "Simulated ice thickness of every glacier (IGM, calibrated to control outlines), every 5 years "
         "1960-2020, bilinearly resampled to 25 m, UTM, one Cloud-Optimized GeoTIFF per glacier and epoch "
         "(`thickness/YEAR/RGI60-13.xxxxx_YEAR.tif`). datetime = 1 January of the epoch year.",
         _extent([i["bbox"] for i in items.values()], years),
-        [_link("root", "../catalog.json"), _link("parent", "../catalog.json")]
-        + [_link("child", f"./{y}/catalog.json", f"Thickness {y}") for y in years],
-        thk_item_assets, {"epoch": years, "proj:code": sorted({i["properties"]["proj:code"] for i in items.values()}),
-                          "gsd": [PRODUCT_RESOLUTION_M], "glacier_id": published,
-                          "failed_glacier_id": sorted(failed)},
-        version, ["raster", "sci", "version"], failures))
+        {"thickness": pystac.ItemAssetDefinition.create("Ice thickness (m), 25 m", None, MediaType.COG, ["data"])},
+        {"epoch": years, "proj:code": sorted({i["properties"]["proj:code"] for i in items.values()}),
+         "gsd": [PRODUCT_RESOLUTION_M], "glacier_id": published, "failed_glacier_id": sorted(failed)},
+        version, failures)
+    RasterExtension.ext(collection.item_assets["thickness"], add_if_missing=True).apply([_thickness_band()])
+    _write_json(thk_root / "collection.json", _catalog(collection, links + [
+        _link("child", f"./{y}/catalog.json", f"Thickness {y}") for y in years]))
     # outlines
     out_root = root / "outlines"
     for year, (table, source) in sorted(outlines.items()):
@@ -489,27 +441,23 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
             stats.written.append(str(folder / f"{year}.json"))
     out_items = [orjson.loads(p.read_bytes()) for p in outline_item_paths(root)]
     out_years = sorted(int(i["properties"]["epoch"]) for i in out_items)
-    _write_json(out_root / "collection.json", _collection(
+    _write_json(out_root / "collection.json", _catalog(_collection(
         "outlines", "Glacier outlines per epoch",
         "Outlines of every glacier (thickness >= 2 m), one file per epoch in an Albers equal-area projection "
         "(lon_0 105, lat_1 25, lat_2 47): a zipped ESRI Shapefile `YEAR.shp` and the same as GeoParquet.",
         _extent([i["bbox"] for i in out_items if i.get("bbox")], out_years),
-        [_link("root", "../catalog.json"), _link("parent", "../catalog.json")]
-        + [_link("item", f"./{y}/{y}.json") for y in out_years],
-        {"shapefile": {"type": "application/zip", "roles": ["data"]},
-         "geoparquet": {"type": PARQUET, "roles": ["data"]}},
-        {"epoch": out_years, "failed_glacier_id": sorted(failed)}, version, ["sci", "version"], failures))
+        {"shapefile": pystac.ItemAssetDefinition.create(None, None, "application/zip", ["data"]),
+         "geoparquet": pystac.ItemAssetDefinition.create(None, None, MediaType.VND_APACHE_PARQUET, ["data"])},
+        {"epoch": out_years, "failed_glacier_id": sorted(failed)}, version, failures),
+        links + [_link("item", f"./{y}/{y}.json") for y in out_years]))
     write_items_parquet(root, list(items.items()) + list(zip(outline_item_paths(root), out_items)))
-    _write_json(root / "catalog.json", {
-        "type": "Catalog", "stac_version": STAC_VERSION, "id": "glacier-assets",
-        "title": "Glacier thickness and area, source regions of the Yangtze and Yellow Rivers, 1960-2020",
-        "description": "Products of glacier_assets: IGM-simulated 25 m thickness and outlines every 5 years, "
-                       "published only after the quality gates passed. " + DATASET_CITATION,
-        "links": [_link("root", "./catalog.json"),
-                  _link("child", "./thickness/collection.json", "Glacier thickness, 25 m"),
-                  _link("child", "./outlines/collection.json", "Glacier outlines per epoch"),
-                  _link("alternate", "./items.parquet", "Every item as stac-geoparquet", PARQUET)],
-    })
+    _write_json(root / "catalog.json", _catalog(
+        pystac.Catalog("glacier-assets", "Products of glacier_assets: IGM-simulated 25 m thickness and outlines "
+                       "every 5 years, published only after the quality gates passed. " + DATASET_CITATION,
+                       "Glacier thickness and area, source regions of the Yangtze and Yellow Rivers, 1960-2020"),
+        [_link("root", "./catalog.json"), _link("child", "./thickness/collection.json", "Glacier thickness, 25 m"),
+         _link("child", "./outlines/collection.json", "Glacier outlines per epoch"),
+         _link("alternate", "./items.parquet", "Every item as stac-geoparquet", MediaType.VND_APACHE_PARQUET)]))
     stats.thickness_items = len(items)
     stats.outline_items = len(out_items)
     stats.items = stats.thickness_items + stats.outline_items
@@ -537,12 +485,10 @@ def write_items_parquet(root: Path, items: list[tuple[Path, dict]]) -> Path:
 
     root = Path(root)
     rows = []
-    for p, item in items:
-        item = orjson.loads(orjson.dumps(item))  # a copy: the hrefs change below
+    for p, item in items:  # asset hrefs from the catalog root, where the index lies (the items are left as they are)
         folder = p.parent.relative_to(root).as_posix()
-        for asset in item["assets"].values():  # hrefs from the catalog root: the index sits there
-            asset["href"] = f"{folder}/{asset['href'].removeprefix('./')}"
-        rows.append(item)
+        rows.append({**item, "assets": {k: {**a, "href": f"{folder}/{a['href'].removeprefix('./')}"}
+                                        for k, a in item["assets"].items()}})
     table = parse_stac_items_to_arrow(rows).read_all()
     dest = root / "items.parquet"
     with atomic_path(dest, suffix=".parquet") as tmp:

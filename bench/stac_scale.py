@@ -117,7 +117,8 @@ def main() -> None:
         t0, c0 = time.perf_counter(), cpu_seconds()
         with new_version(catalog) as stage:
             write_catalog(stage, {one: products[one]}, outlines, prov, "bench", workers=args.workers)
-        print(f"publishing one glacier, the rest kept: {time.perf_counter() - t0:.1f} s, {cpu_seconds() - c0:.1f} CPU s")
+        print(f"publishing one glacier, the rest kept: {time.perf_counter() - t0:.1f} s, "
+              f"{cpu_seconds() - c0:.1f} CPU s")
         sample = all_item_paths(catalog)[:: max(1, stats.items // args.validate_sample)]
         t0 = time.perf_counter()
         problems = validate_objects(catalog_json_paths(catalog) + sample, REPO.parent / "shared" / "stac-schemas")

@@ -34,11 +34,13 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pystac
@@ -50,7 +52,15 @@ from pystac.extensions.scientific import Publication, ScientificExtension
 from pystac.extensions.table import Column, TableExtension
 from pystac.extensions.version import VersionExtension
 
-from .constants import EPOCHS, PRODUCT_RESOLUTION_M, THICKNESS_NODATA
+from .constants import (
+    ALBERS_LAT_1,
+    ALBERS_LAT_2,
+    ALBERS_LON_0,
+    EPOCHS,
+    ICE_THRESHOLD_M,
+    PRODUCT_RESOLUTION_M,
+    THICKNESS_NODATA,
+)
 from .storage import SHAPEFILE_PARTS, atomic_path
 
 PROCESSING = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"  # no pystac class for it
@@ -72,12 +82,15 @@ THICKNESS_LINEAGE = (
     "period) -> thickness bilinearly resampled to 25 m, cropped to the non-zero extent."
 )
 OUTLINE_LINEAGE = (
-    "25 m thickness >= 2 m -> glacier mask coded per glacier -> raster to vector (holes kept) -> all glaciers "
-    "of the epoch reprojected to Albers equal-area (lon_0 105, lat_1 25, lat_2 47)."
+    f"{PRODUCT_RESOLUTION_M:g} m thickness >= {ICE_THRESHOLD_M:g} m -> glacier mask coded per glacier -> raster "
+    "to vector (holes kept) -> all glaciers of the epoch reprojected to Albers equal-area "
+    f"(lon_0 {ALBERS_LON_0:g}, lat_1 {ALBERS_LAT_1:g}, lat_2 {ALBERS_LAT_2:g})."
 )
 PROVIDERS = [
-    pystac.Provider("glacier_assets", "IGM simulations calibrated to control outlines (this project)", ["processor"]),
-    pystac.Provider("National Cryosphere Desert Data Center", roles=["licensor"], url="http://www.ncdc.ac.cn"),
+    pystac.Provider("glacier_assets", "IGM simulations calibrated to control outlines (this project)",
+                    [pystac.ProviderRole.PROCESSOR]),
+    pystac.Provider("National Cryosphere Desert Data Center", roles=[pystac.ProviderRole.LICENSOR],
+                    url="http://www.ncdc.ac.cn"),
 ]
 
 
@@ -88,7 +101,7 @@ def _thickness_band() -> RasterBand:
 
 def epoch_datetime(year: int) -> datetime:
     """An item's `datetime`: 1 January of its epoch year, 00:00 UTC."""
-    return datetime(year, 1, 1, tzinfo=timezone.utc)
+    return datetime(year, 1, 1, tzinfo=UTC)
 
 
 def multihash_sha256(path: Path) -> str:
@@ -103,7 +116,7 @@ def _to_wgs84(crs: str):
     return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
 
-def footprint(crs: str, bounds: tuple[float, float, float, float]) -> tuple[dict, list[float]]:
+def footprint(crs: str, bounds: Sequence[float]) -> tuple[dict, list[float]]:
     """GeoJSON polygon and bbox (WGS84) of a projected rectangle, edges densified."""
     xmin, ymin, xmax, ymax = bounds
     n = 4
@@ -287,7 +300,7 @@ def _extent(bboxes: list[list[float]], years: list[int]) -> pystac.Extent:
 
 
 def _collection(cid: str, title: str, description: str, extent: pystac.Extent,
-                item_assets: dict[str, pystac.ItemAssetDefinition], summaries: dict, version: str,
+                item_assets: dict[str, pystac.ItemAssetDefinition | dict[str, Any]], summaries: dict, version: str,
                 extra: dict) -> pystac.Collection:
     collection = pystac.Collection(cid, description, extent, title=title, license=LICENSE, providers=PROVIDERS,
                                    summaries=pystac.Summaries({k: v for k, v in summaries.items() if v}),
@@ -339,9 +352,10 @@ def _publish_outlines(folder: Path, year: int, table, source: Path | None, repla
             shutil.copyfile(source.with_suffix(".parquet"), tmp)
         return True
     parts = [t for t in (table, carried) if t is not None and len(t)]
-    crs = (table if table is not None else carried).crs
-    merged = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=crs) if parts \
-        else (table if table is not None else carried).iloc[:0]
+    base = table if table is not None else carried
+    assert base is not None  # one of them is set (returned above when neither is)
+    merged = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=base.crs) if parts \
+        else base.iloc[:0]
     merged = merged.sort_values("glacier_id").reset_index(drop=True)
     if old is not None and _rows(merged) == _rows(old):
         return True  # the same outlines: keep the published files (and their checksums) as they are
@@ -545,4 +559,5 @@ def validate_objects(paths: list[Path], schema_root: Path) -> list[str]:
 
 def catalog_json_paths(root: Path) -> list[Path]:
     root = Path(root)
-    return [root / "catalog.json", *sorted(root.glob("*/collection.json")), *sorted(root.glob("thickness/*/catalog.json"))]
+    return [root / "catalog.json", *sorted(root.glob("*/collection.json")),
+            *sorted(root.glob("thickness/*/catalog.json"))]

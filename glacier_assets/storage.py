@@ -10,6 +10,7 @@ behind; `stale_temporaries` finds those whose process is gone (the main job remo
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import re
@@ -89,30 +90,23 @@ PARQUET_METADATA_KEY = b"glacier_assets"
 
 def write_geoparquet(path: str | Path, gdf: gpd.GeoDataFrame, metadata: dict | None = None) -> Path:
     """GeoParquet, atomically; `metadata` (e.g. the product's fingerprint) goes into the file's
-    schema metadata under `glacier_assets`, where `read_parquet_metadata` finds it. The table is
-    written once, with the metadata, as `GeoDataFrame.to_parquet` writes it (snappy)."""
+    schema metadata under `glacier_assets`, where `read_parquet_metadata` finds it. With metadata
+    the table is made by `GeoDataFrame.to_parquet` in memory (geopandas' public API has no other
+    way to its GeoParquet table) and written once with the key added (+1.5 ms per file against
+    geopandas' private converter, measured on a one-glacier outline)."""
     import pyarrow.parquet as pq
 
     with atomic_path(path, suffix=".parquet") as tmp:
-        if metadata is None or _geopandas_to_arrow is None:
+        if metadata is None:
             gdf.to_parquet(tmp, index=False)
-            if metadata is not None:  # a geopandas without the conversion: write, read back, add
-                table = pq.read_table(tmp)
-                table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                                       PARQUET_METADATA_KEY: json.dumps(metadata).encode()})
-                pq.write_table(table, tmp)
         else:
-            table = _geopandas_to_arrow(gdf, index=False)
+            buf = io.BytesIO()
+            gdf.to_parquet(buf, index=False)
+            table = pq.read_table(io.BytesIO(buf.getvalue()))
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    PARQUET_METADATA_KEY: json.dumps(metadata).encode()})
             pq.write_table(table, tmp, compression="snappy")
     return Path(path)
-
-
-try:  # what GeoDataFrame.to_parquet writes, as a pyarrow table (geopandas >= 1.0)
-    from geopandas.io.arrow import _geopandas_to_arrow
-except ImportError:  # pragma: no cover
-    _geopandas_to_arrow = None
 
 
 def read_parquet_metadata(path: str | Path) -> dict:

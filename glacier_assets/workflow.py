@@ -14,6 +14,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import rasterio
 import xarray as xr
 from rasterio.warp import Resampling
@@ -499,10 +500,8 @@ def read_outline_files(paths: list[Path]) -> list[gpd.GeoDataFrame]:
             out.append(gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p, *_ in members])))
             continue
         df = table.drop([column]).to_pandas()
-        if isinstance(crs, dict):
-            from geopandas.io.arrow import _remove_id_from_member_of_ensembles
-
-            _remove_id_from_member_of_ensembles(crs)
+        if isinstance(crs, dict):  # PROJJSON, as written by this PROJ: parsed once per group
+            crs = pyproj.CRS.from_json_dict(crs)
         df.insert(table.column_names.index(column), column,
                   gpd.array.from_wkb(np.array(table[column]), crs=crs))
         out.append(gpd.GeoDataFrame(df, geometry=column))

@@ -179,6 +179,28 @@ def test_the_per_epoch_products_of_a_ranged_run(chain):
                 product_fingerprint(sim_fp, year, code)
 
 
+def test_a_big_ranged_run_records_each_assets_range_at_once(products, monkeypatch):
+    """Above PARTITION_METADATA_MAX partitions the run records every partition through one
+    result per asset (Dagster writes them in bulk), with the range's figures."""
+    from glacier_assets.assets import products as P
+
+    monkeypatch.setattr(P, "PARTITION_METADATA_MAX", 3)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("glaciers", [A, B])
+        result = dg.materialize([epoch_products], resources={"store": products["store"]}, instance=instance,
+                                tags={"dagster/asset_partition_range_start": f"{EPOCHS[0]}|{A}",
+                                      "dagster/asset_partition_range_end": f"{EPOCHS[-1]}|{B}"})
+        assert result.success
+        for key in ("thickness_25m", "glacier_mask", "glacier_outline"):
+            assert len(instance.get_materialized_partitions(dg.AssetKey(key))) == 2 * len(EPOCHS)
+    found = {m.asset_key.path[0]: _md(m) for m in result.asset_materializations_for_node("epoch_products")}
+    outline = found["glacier_outline"]
+    assert outline["partitions"] == 2 * len(EPOCHS) and outline["reused"] == 2 * len(EPOCHS)  # made by `chain`
+    assert P.range_figures([{"area_km2": 1.5}, {"area_km2": 2.0, "vanished": True}, {"reused": True}]) == {
+        "partitions": 3, "reused": 1, "vanished": 1, "total_area_km2_made": 3.5,
+        "per_partition": "in each product's file (outline GeoParquet: area, fingerprint)"}
+
+
 def test_a_glacier_without_simulation_fails_alone_in_the_products(products):
     store = products["store"]
     ghost = "RGI60-13.00003"

@@ -71,10 +71,12 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
 
     Every partition is computed on its own, so one bad glacier is reported by name (and recorded
     in the ledger) and the others still get their products. A partition whose products were
-    already made from the glacier's current simulation is not made again. Each good partition is
-    recorded as its own materialization with its own metadata (Dagster's public per-partition
-    event; bench/partition_metadata.py measures it against the alternatives), and if some failed
-    the run then fails naming them."""
+    already made from the glacier's current simulation is not made again. A run of up to
+    `PARTITION_METADATA_MAX` partitions records each as its own materialization with its own
+    metadata; a bigger one that succeeds records each asset's range at once, with the range's
+    figures (Dagster writes those materializations in bulk: with one event per partition, 2,004
+    partitions took ~90 s more per epoch, bench/region_scale.py). If some failed, the good
+    partitions are recorded one by one and the run fails naming the bad ones."""
     selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
     keys = context.partition_keys
     root = store.path("")
@@ -84,17 +86,37 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     step = max(1, len(keys) // 10)
     for i, (pk, gid, year, figures, why) in enumerate(compute_partitions(root, jobs, selected)):
         if why is None:
-            done.update({(k, pk): metadata(f) for k, f in figures.items()})
+            done.update({(k, pk): f for k, f in figures.items()})
             clear_failure(root, gid, STEP, year)
         else:  # one glacier's problem must not stop the others
             problems.append(note_cause(context, store, gid, STEP, why, year))
             context.log.error(problems[-1])
         if len(keys) >= 100 and ((i + 1) % step == 0 or i + 1 == len(keys)):  # progress of a big batch
             context.log.info(f"per-epoch products: {i + 1}/{len(keys)} partitions, {len(problems)} failed")
-    for (key, pk), md in done.items():
-        yield dg.AssetMaterialization(key, partition=pk, metadata=md)
-    if problems:
-        raise failure("glacier products", problems)
+    if problems or len(keys) <= PARTITION_METADATA_MAX:
+        for (key, pk), figures in done.items():
+            yield dg.AssetMaterialization(key, partition=pk, metadata=metadata(figures))
+        if problems:
+            raise failure("glacier products", problems)
+        return
+    for key in selected:
+        yield dg.MaterializeResult(asset_key=key, metadata=range_figures([f for (k, _), f in done.items() if k == key]))
+
+
+PARTITION_METADATA_MAX = 500  # partitions of a run that each get their own metadata (see epoch_products)
+
+
+def range_figures(figures: list[dict]) -> dict:
+    """What a big run's range of one asset holds, from its partitions' figures: how many, made or
+    reused, vanished, and the total area and volume where the asset has them."""
+    out: dict = {"partitions": len(figures), "reused": sum(bool(f.get("reused")) for f in figures),
+                 "vanished": sum(bool(f.get("vanished")) for f in figures),
+                 "per_partition": "in each product's file (outline GeoParquet: area, fingerprint)"}
+    for name in ("area_km2", "volume_km3"):
+        values = [f[name] for f in figures if isinstance(f.get(name), (int, float))]
+        if values:
+            out[f"total_{name}_made"] = round(float(sum(values)), 4)  # reused partitions carry none
+    return out
 
 
 # --- the partitions of a batched run, on all cores -------------------------------------------------

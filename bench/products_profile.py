@@ -41,6 +41,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-products-") as tmp:
         tmp = Path(tmp)
         spec, n = setup(tmp, args.tiles)
+        from glacier_assets.deploy import batch_event_writes
+
+        batch_event_writes()  # as the CLI sets them for the runs it starts
         os.environ.update({"GLACIER_REGION_SPEC": str(spec), "GLACIER_PRODUCTS": str(tmp / "products"),
                            "GLACIER_CATALOG": str(tmp / "catalog")})
         from glacier_assets.assets import products as P

@@ -161,6 +161,9 @@ def main() -> None:
                    help="event log storage: postgres (production, deploy/dagster.yaml) or sqlite (local)")
     p.add_argument("--no-batching", action="store_true",
                    help="write every event on its own (Dagster's default), for comparison")
+    p.add_argument("--events-per-partition", action="store_true",
+                   help="record every partition as its own event with its own metadata, as runs of <= "
+                        "PARTITION_METADATA_MAX partitions do, instead of each asset's range at once")
     p.add_argument("--workers", type=int, default=1,
                    help="processes per batched run for the per-epoch products (GLACIER_PRODUCT_WORKERS; "
                         "default 1, which also times the science apart from the orchestration)")
@@ -168,6 +171,14 @@ def main() -> None:
     os.environ["GLACIER_PRODUCT_WORKERS"] = str(args.workers)
     if args.no_batching:
         os.environ.update({"DAGSTER_EVENT_BATCH_SIZE": "0", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "false"})
+    else:  # as the CLI sets them for the runs it starts
+        from glacier_assets.deploy import batch_event_writes
+
+        batch_event_writes()
+    if args.events_per_partition:
+        from glacier_assets.assets import products as product_assets
+
+        product_assets.PARTITION_METADATA_MAX = 10**9
     with tempfile.TemporaryDirectory(prefix="bench-region-") as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()

@@ -74,9 +74,10 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     already made from the glacier's current simulation is not made again. A run of up to
     `PARTITION_METADATA_MAX` partitions records each as its own materialization with its own
     metadata; a bigger one that succeeds records each asset's range at once, with the range's
-    figures (Dagster writes those materializations in bulk: with one event per partition, 2,004
-    partitions took ~90 s more per epoch, bench/region_scale.py). If some failed, the good
-    partitions are recorded one by one and the run fails naming the bad ones."""
+    figures, which Dagster writes in bulk (bench/region_scale.py, 2,004 glaciers on PostgreSQL: 26 s
+    per epoch, against 80 s with an event per partition, which Dagster writes one by one). If
+    some failed, the good partitions are recorded one by one and the run fails naming the bad
+    ones."""
     selected = [k for k in (THICKNESS, MASK, OUTLINE) if k in context.selected_asset_keys]
     keys = context.partition_keys
     root = store.path("")

@@ -11,7 +11,8 @@ geodetic balance; the leave-one-out only with --leave-one-out), or with --plain 
 1930-2020 run. A batch of 1 is a glacier alone (the first demo glacier of each size class, the
 12 in turn); larger batches repeat the 12 demo domains, which costs IGM what other glaciers of
 those sizes would. Prints per batch the wall time, the amortized time per glacier and its ratio
-to the batch of 1, the ice-flow start-up, the packed grids, and the peak memory of the child.
+to the batch of 1, the child's CPU seconds (which another job on the machine changes less than the
+wall time), the ice-flow start-up, the packed grids, and the peak memory of the child.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ else:
     grids = [m.split("packed ")[1].split(" grid")[0] for m in log if "on a packed" in m]
     out = {"startup": sorted({f["iceflow_startup_s"] for f in figures.values()}), "grids": grids,
            "runs": sorted({f["model_runs"] for f in figures.values()})}
-out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+use = resource.getrusage(resource.RUSAGE_SELF)
+out["peak_mb"], out["cpu_s"] = use.ru_maxrss / 1024, use.ru_utime + use.ru_stime
 print(json.dumps(out))
 """
 
@@ -113,7 +115,7 @@ def main() -> None:
             f"calibrated runs (outlines, geodetic balance{', leave-one-out' if args.leave_one_out else ''})"
         print(f"{len(ids)} demo domains, rheology factor {factor:g}, {args.threads} TensorFlow threads, "
               f"{args.mapping} mapping; {what}")
-        print(f"{'batch':>5} | {'wall':>7} | {'per glacier':>11} {'vs alone':>8} | {'start-up':>8} | "
+        print(f"{'batch':>5} | {'wall':>7} | {'per glacier':>11} {'vs alone':>8} | {'CPU':>8} | {'start-up':>8} | "
               f"{'peak MB':>7} | packed grids")
         per_alone = None
         for n in args.sizes:
@@ -131,7 +133,8 @@ def main() -> None:
                 wall, res = child(batch, factor, args, args.log)
             per = wall / n
             ratio = f"{per_alone / per:>7.2f}x" if per_alone else f"{'-':>8}"
-            print(f"{n:>5} | {wall:>5.1f} s | {per:>9.1f} s {ratio} | {max(res['startup']):>6.1f} s | "
+            print(f"{n:>5} | {wall:>5.1f} s | {per:>9.1f} s {ratio} | {res['cpu_s']:>6.0f} s | "
+                  f"{max(res['startup']):>6.1f} s | "
                   f"{res['peak_mb']:>7.0f} | {', '.join(res['grids']) if not args.plain else res['grids']}"
                   + (" (mean of the 12 alone)" if n == 1 else ""), flush=True)
         print("\nwall: the whole child process (import, TensorFlow and ice-flow start-up, every run, the files); "

@@ -212,7 +212,7 @@ def test_browser_asset_graph_partition_run_picture_and_backfill(webserver):
         open_page("/assets/regional_outlines")
         row = page.locator("tr", has_text="outline_map")
         row.get_by_text("Show Markdown").click()
-        picture = page.locator("img[src^='data:image/png']")
+        picture = page.locator("img[src^='data:image/']")  # a PNG or JPEG preview (plots.markdown_image)
         picture.first.wait_for(timeout=60_000)
         assert picture.count() >= 1
         page.wait_for_timeout(1000)  # let the dialog finish fading in

@@ -42,6 +42,8 @@ SLOW_MODULES = {
 STORY_MODULES = {  # steps of one scenario on a module's (or the session's) shared state, in file order
     "test_main_job": "one user's story: a crash, then concurrent runs, re-runs, a broken glacier, a removal",
     "test_stac": "republishes and finally removes a glacier from the catalog its first tests read",
+    "test_webserver": "the browser test launches regional outlines over the per-epoch products the API "
+                      "test materialized on the same webserver",
 }
 KEPT_ENV = {"GLACIER_SHARED_DATA"}
 WATCHED_ENV = ("GLACIER_", "DAGSTER_")

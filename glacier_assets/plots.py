@@ -217,9 +217,14 @@ def graticule(bounds: tuple[float, float, float, float], crs, target_lines: int 
     return out
 
 
-def north_arrow(ax, bounds: tuple[float, float, float, float], crs) -> float:
+NORTH_ARROW_SPOTS = ((0.93, 0.83), (0.07, 0.83), (0.93, 0.17))  # axes fractions: top right, top left, bottom right
+
+
+def north_arrow(ax, bounds: tuple[float, float, float, float], crs,
+                at: tuple[float, float] = NORTH_ARROW_SPOTS[0]) -> float:
     """An arrow pointing to true north at the map's centre (meridians converge in a conic
-    projection). Returns its angle from the map's up, degrees clockwise."""
+    projection), drawn at `at` (axes fraction). Returns its angle from the map's up, degrees
+    clockwise."""
     from pyproj import Transformer
 
     xmin, ymin, xmax, ymax = bounds
@@ -227,7 +232,7 @@ def north_arrow(ax, bounds: tuple[float, float, float, float], crs) -> float:
     lon, lat = Transformer.from_crs(crs, GEOGRAPHIC_CRS, always_xy=True).transform(cx, cy)
     nx, ny = Transformer.from_crs(GEOGRAPHIC_CRS, crs, always_xy=True).transform(lon, min(lat + 0.01, 89.99))
     angle = math.atan2(nx - cx, ny - cy)
-    x0, y0, r = 0.93, 0.83, 0.07
+    (x0, y0), r = at, 0.07
     dx, dy = r * math.sin(angle), r * math.cos(angle)
     ax.annotate("", xy=(x0 + dx / 2, y0 + dy / 2), xytext=(x0 - dx / 2, y0 - dy / 2), xycoords="axes fraction",
                 arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2})
@@ -491,9 +496,25 @@ def outline_map_figure(title: str, outlines, crs=None, *, margin_fraction: float
                 ax.text(p.x, p.y, str(gid).rsplit(".", 1)[-1], fontsize=5.5, ha="center", va="center", zorder=4,
                         color="black", path_effects=[patheffects.withStroke(linewidth=1.5, foreground="white")])
     scale_bar(ax, bounds[2] - bounds[0])
-    north_arrow(ax, bounds, crs)
+    north_arrow(ax, bounds, crs, at=emptiest_spot(simple, bounds))
     ax.set_xlabel(crs_label(crs), fontsize=6.5, color="0.3")
     return fig
+
+
+def emptiest_spot(geoms, bounds: tuple[float, float, float, float], half: float = 0.08) -> tuple[float, float]:
+    """Of NORTH_ARROW_SPOTS, the one whose square (2 x `half` of the map's width and height)
+    covers the least glacier area, so the north arrow hides no glacier if it can help it."""
+    import shapely
+
+    xmin, ymin, xmax, ymax = bounds
+    w, h = xmax - xmin, ymax - ymin
+
+    def covered(spot: tuple[float, float]) -> float:
+        x, y = xmin + spot[0] * w, ymin + spot[1] * h
+        square = shapely.box(x - half * w, y - half * h, x + half * w, y + half * h)
+        return float(shapely.area(shapely.intersection(np.asarray(geoms, dtype=object), square)).sum())
+
+    return min(NORTH_ARROW_SPOTS, key=covered)
 
 
 def _frame_labels(ax, grat: dict) -> None:

@@ -291,3 +291,11 @@ def test_every_column_of_thickness_panels_has_labelled_km(n, grid):
     fig.canvas.draw()
     labelled = {round(ax.get_position().x0, 3) for ax in maps if any(t.get_text() for t in ax.get_xticklabels())}
     assert len(labelled) == min(n, grid[1])  # one per column
+
+
+def test_the_north_arrow_goes_where_no_glacier_is():
+    bounds = (0.0, 0.0, 10_000.0, 10_000.0)
+    top_right = box(8_500, 7_500, 10_000, 9_000)
+    assert plots.emptiest_spot([top_right], bounds) == plots.NORTH_ARROW_SPOTS[1]  # top left
+    assert plots.emptiest_spot([box(0, 0, 1, 1)], bounds) == plots.NORTH_ARROW_SPOTS[0]  # all free: top right
+    assert plots.emptiest_spot([top_right, box(0, 7_500, 1_500, 9_000)], bounds) == plots.NORTH_ARROW_SPOTS[2]

@@ -45,6 +45,9 @@ from .constants import (
 )
 
 IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
+# The runs' own log lines (each IGM trial, each emulator year) stay in the event log, for the UI;
+# the console shows the main job's progress lines and the runs' warnings and errors.
+QUIET_CONSOLE: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _job(name: str):
@@ -97,7 +100,7 @@ def execute(job_fn, tags: dict) -> tuple[bool, str, float]:
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         # one run per process here, steps in process; with GLACIER_EXECUTOR set, that executor's defaults
-        run_config = IN_PROCESS if executor_name() == "multiprocess" else {}
+        run_config = {**(IN_PROCESS if executor_name() == "multiprocess" else {}), **QUIET_CONSOLE}
         result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=run_config,
                                 tags={**tags, **process_tag()}, raise_on_error=False)
         return result.success, ("" if result.success else _failure_text(result)), time.perf_counter() - t0

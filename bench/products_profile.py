@@ -48,7 +48,7 @@ def main() -> None:
                            "GLACIER_CATALOG": str(tmp / "catalog")})
         from glacier_assets.assets import products as P
         from glacier_assets.definitions import build_definitions, resolved_resources
-        from glacier_assets.workflow import code_for
+        from glacier_assets.science.masks import glacier_code
 
         defs = build_definitions("in_process")
         (tmp / "home").mkdir()
@@ -59,7 +59,7 @@ def main() -> None:
         stamp_simulations(defs, tmp / "products", glaciers)
         store = resolved_resources(defs, ("store",))["store"]
         root = store.path("")
-        codes = {g: code_for(g) for g in glaciers}
+        codes = {g: glacier_code(g) for g in glaciers}
         selected = [P.THICKNESS, P.MASK, P.OUTLINE]
 
         def run_all():

@@ -307,8 +307,8 @@ class MainJob:
         from .fingerprints import product_fingerprint
         from .ledger import describe_failures, read_failures
         from .partitions import GLACIERS
+        from .science.masks import glacier_code
         from .storage import netcdf_attrs, read_parquet_metadata
-        from .workflow import code_for
 
         simulated = [g for g in glaciers if g not in self.out.failed]
         sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
@@ -318,12 +318,16 @@ class MainJob:
             if sim_fp is None:  # no simulation: left to the step, which names it
                 return True
             made = read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
-            return made != product_fingerprint(sim_fp, year, code_for(g))
+            return made != product_fingerprint(sim_fp, year, glacier_code(g))
 
         todo = {year: {g for g in simulated if stale(g, year)} for year in EPOCHS}
         n = sum(len(v) for v in todo.values())
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
             f"{len(simulated) * len(EPOCHS) - n} unchanged")
+        def failed() -> dict[str, str]:  # the simulated glaciers whose products failed, and why
+            return {g: describe_failures(records) for g, records in read_failures(self.store.path("")).items()
+                    if g in simulated and any(r["step"] == "glacier_products" for r in records)}
+
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
         done, started = 0, time.perf_counter()
         for year in EPOCHS:
@@ -333,13 +337,9 @@ class MainJob:
                     "dagster/asset_partition_range_start": f"{year}|{first}",
                     "dagster/asset_partition_range_end": f"{year}|{last}"})
                 done += len(members)
-                failed = {g for g, records in read_failures(self.store.path("")).items()
-                          if g in simulated and any(r["step"] == "glacier_products" for r in records)}
-                say(f"   {progress(done, n, len(failed), started)}: {year} {first}..{last} "
+                say(f"   {progress(done, n, len(failed()), started)}: {year} {first}..{last} "
                     f"{'ok' if ok else 'FAILED: ' + msg}")
-        for g, records in read_failures(self.store.path("")).items():
-            if g in simulated and any(r["step"] == "glacier_products" for r in records):
-                self.out.failed[g] = describe_failures(records)
+        self.out.failed.update(failed())
 
     def publish(self, inventory):
         """4/5 and 5/5, unless the live catalog already holds exactly this state."""

@@ -81,10 +81,10 @@ THICKNESS_LINEAGE = (
     "simulation from a 1930 spin-up to 2020, calibrated to each outline at its date (one ELA shift per "
     "period) -> thickness bilinearly resampled to 25 m, cropped to the non-zero extent."
 )
+ALBERS_TEXT = f"(lon_0 {ALBERS_LON_0:g}, lat_1 {ALBERS_LAT_1:g}, lat_2 {ALBERS_LAT_2:g})"
 OUTLINE_LINEAGE = (
     f"{PRODUCT_RESOLUTION_M:g} m thickness >= {ICE_THRESHOLD_M:g} m -> glacier mask coded per glacier -> raster "
-    "to vector (holes kept) -> all glaciers of the epoch reprojected to Albers equal-area "
-    f"(lon_0 {ALBERS_LON_0:g}, lat_1 {ALBERS_LAT_1:g}, lat_2 {ALBERS_LAT_2:g})."
+    f"to vector (holes kept) -> all glaciers of the epoch reprojected to Albers equal-area {ALBERS_TEXT}."
 )
 PROVIDERS = [
     pystac.Provider("glacier_assets", "IGM simulations calibrated to control outlines (this project)",
@@ -457,8 +457,8 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     out_years = sorted(int(i["properties"]["epoch"]) for i in out_items)
     _write_json(out_root / "collection.json", _catalog(_collection(
         "outlines", "Glacier outlines per epoch",
-        "Outlines of every glacier (thickness >= 2 m), one file per epoch in an Albers equal-area projection "
-        "(lon_0 105, lat_1 25, lat_2 47): a zipped ESRI Shapefile `YEAR.shp` and the same as GeoParquet.",
+        f"Outlines of every glacier (thickness >= {ICE_THRESHOLD_M:g} m), one file per epoch in an Albers "
+        f"equal-area projection {ALBERS_TEXT}: a zipped ESRI Shapefile `YEAR.shp` and the same as GeoParquet.",
         _extent([i["bbox"] for i in out_items if i.get("bbox")], out_years),
         {"shapefile": pystac.ItemAssetDefinition.create(None, None, "application/zip", ["data"]),
          "geoparquet": pystac.ItemAssetDefinition.create(None, None, MediaType.VND_APACHE_PARQUET, ["data"])},

@@ -102,7 +102,8 @@ def write_geoparquet(path: str | Path, gdf: gpd.GeoDataFrame, metadata: dict | N
         else:
             buf = io.BytesIO()
             gdf.to_parquet(buf, index=False)
-            table = pq.read_table(io.BytesIO(buf.getvalue()))
+            buf.seek(0)
+            table = pq.read_table(buf)
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    PARQUET_METADATA_KEY: json.dumps(metadata).encode()})
             pq.write_table(table, tmp, compression="snappy")

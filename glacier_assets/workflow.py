@@ -44,7 +44,7 @@ from .inventory.region import ElaTableForcing, RegionSpec
 from .science.domain import allowed_ice_mask, build_domain, rasterize
 from .science.grids import Grid, reproject_raster, reproject_tiles, snapped_grid, utm_crs_for
 from .science.inversion import InversionInputs, quantize_factor, regional_factor
-from .science.masks import glaciated_area_km2, glacier_code, glacier_mask, volume_km3
+from .science.masks import glaciated_area_km2, glacier_mask, volume_km3
 from .science.massbalance import elevation_bins
 from .science.resample import cropped_thickness, product_area_km2, refined_thickness
 from .science.vectorize import mask_to_polygons, overlaps
@@ -272,15 +272,17 @@ def simulation_inputs(rows: gpd.GeoDataFrame, geodetic: dict[str, dict], glacier
     return targets, geodetic.get(glacier_id) if targets else None
 
 
+def states_summary(states: dict[int, np.ndarray], res: float) -> pd.DataFrame:
+    """Area (the published recipe: bilinear to 25 m, >= 2 m) and volume of each thickness state
+    on the model grid (`res` m), by year."""
+    return pd.DataFrame([{"year": int(t), "area_km2": product_area_km2(thk, res),
+                          "volume_km3": volume_km3(thk, res * res)} for t, thk in sorted(states.items())])
+
+
 def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
-    """Area (the published recipe: bilinear to 25 m, >= 2 m) and volume per epoch."""
+    """Area and volume per epoch (`states_summary`)."""
     res = float(abs(sim["x"].values[1] - sim["x"].values[0]))
-    rows = []
-    for year in sim["time"].values:
-        thk = sim["thk"].sel(time=year).values
-        rows.append({"year": int(year), "area_km2": product_area_km2(thk, res),
-                     "volume_km3": volume_km3(thk, res * res)})
-    return pd.DataFrame(rows)
+    return states_summary({int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}, res)
 
 
 def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[np.ndarray, Grid]:
@@ -517,14 +519,9 @@ def regional_figures(table: gpd.GeoDataFrame, crs: str, shp_path: Path, parquet_
             "overlapping_pairs": n_pairs, "overlap_area_km2": round(twice_km2, 5)}
 
 
-def code_for(glacier_id: str) -> int:
-    """The glacier's mask code (`science.masks.glacier_code`: from its id alone)."""
-    return glacier_code(glacier_id)
-
-
 __all__ = [
     "EPOCHS", "GlacierError", "make_domain", "make_thickness", "make_mask", "make_outline", "make_epoch_products",
-    "make_regional_outlines", "simulation_summary", "code_for",
+    "make_regional_outlines", "simulation_summary",
 ]
 
 

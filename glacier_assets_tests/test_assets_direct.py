@@ -44,9 +44,8 @@ from glacier_assets.science.grids import Grid
 from glacier_assets.storage import netcdf_attrs, read_parquet_metadata
 from glacier_assets.workflow import domain_fingerprint, expected_fingerprints
 
-from .tiny import A_CODE, B_CODE, A, B, write_fake_simulation, write_tiny_region
+from .tiny import A_CODE, B_CODE, CELL_KM2, A, B, write_fake_simulation, write_tiny_region
 
-CELL_KM2 = 25.0 * 25.0 / 1e6
 A_KM2, B_KM2, TWICE_KM2 = 1932 * CELL_KM2, 780 * CELL_KM2, 110 * CELL_KM2
 GHOST = "RGI60-13.00009"
 

@@ -12,10 +12,10 @@ import xarray as xr
 from glacier_assets.constants import MODEL_RESOLUTION_M, RHEOLOGY_FACTOR_STEP
 from glacier_assets.inventory.outlines import build_inventory
 from glacier_assets.inventory.region import load_region_spec
+from glacier_assets.science.masks import glacier_code
 from glacier_assets.workflow import (
     GlacierError,
     calibrate_rheology,
-    code_for,
     domain_fingerprint,
     domain_layout,
     expected_fingerprints,
@@ -205,5 +205,5 @@ def test_what_a_simulation_is_calibrated_to(tiny, tmp_path):
 
 def test_mask_codes_come_from_the_ids(tiny):
     _, inv = tiny
-    assert code_for(A) == A_CODE and code_for(B) == 1_300_002
-    assert code_for("G-a") == code_for("G-a") != code_for("G-b")  # not RGI: a hash of the id, stable
+    assert glacier_code(A) == A_CODE and glacier_code(B) == 1_300_002
+    assert glacier_code("G-a") == glacier_code("G-a") != glacier_code("G-b")  # not RGI: a hash of the id, stable

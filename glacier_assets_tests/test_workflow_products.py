@@ -30,6 +30,7 @@ from glacier_assets.workflow import (
 from .tiny import (
     A_CODE,
     B_CODE,
+    CELL_KM2,
     UTM,
     X0,
     Y0,
@@ -39,7 +40,6 @@ from .tiny import (
     write_fake_simulation,
 )
 
-CELL_KM2 = 25.0 * 25.0 / 1e6
 SLAB_KM2 = (20 * 20 - 4) * CELL_KM2  # 4 x 4 model cells: 0.2475 km2
 
 

@@ -27,6 +27,7 @@ from glacier_assets.workflow import (
 from .tiny import (
     A_CODE,
     B_CODE,
+    CELL_KM2,
     UTM,
     X0,
     Y0,
@@ -37,7 +38,6 @@ from .tiny import (
     write_fake_simulation,
 )
 
-CELL_KM2 = 25.0 * 25.0 / 1e6
 EACH_KM2, TWICE_KM2 = 396 * CELL_KM2, 76 * CELL_KM2
 C = "RGI60-13.00003"
 

@@ -30,9 +30,7 @@ from glacier_assets.workflow import (
     simulation_summary,
 )
 
-from .tiny import UTM, X0, Y0, A, model_grid, slab, write_fake_simulation
-
-CELL_KM2 = 25.0 * 25.0 / 1e6
+from .tiny import CELL_KM2, UTM, X0, Y0, A, model_grid, slab, write_fake_simulation
 
 
 def _rows(*outlines):

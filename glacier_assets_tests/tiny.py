@@ -19,11 +19,12 @@ import xarray as xr
 import yaml
 from shapely.geometry import box
 
-from glacier_assets.constants import EPOCHS, GEOGRAPHIC_CRS
+from glacier_assets.constants import EPOCHS, GEOGRAPHIC_CRS, PRODUCT_RESOLUTION_M
 from glacier_assets.science.grids import Grid
 from glacier_assets.storage import write_netcdf
 
 UTM = "EPSG:32646"
+CELL_KM2 = PRODUCT_RESOLUTION_M**2 / 1e6  # one 25 m product cell
 X0, Y0 = 500_000.0, 3_650_000.0  # near 93 E, 33 N: the zone's central meridian
 A, B = "RGI60-13.00001", "RGI60-13.00002"
 A_CODE, B_CODE = 1_300_001, 1_300_002  # glacier_code: region * 100000 + number

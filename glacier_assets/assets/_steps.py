@@ -11,7 +11,8 @@ import geopandas as gpd
 
 from ..ledger import RegionState, clear_failure, record_failure, region_state
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
-from ..workflow import GlacierError, code_for, expected_fingerprints
+from ..science.masks import glacier_code
+from ..workflow import GlacierError, expected_fingerprints
 
 PLAIN = (GlacierError, IGMChildError, ValueError, FileNotFoundError)
 
@@ -66,7 +67,7 @@ def glacier_states(store: ProductStore, region: RegionSource, igm: IGMRunner,
     rheology = read_rheology(store)
     settings = igm.simulation_settings(float(rheology["factor"])) if rheology else None
     expected = expected_fingerprints(inventory, region.load(), igm.emulator_fingerprint(), settings)
-    codes = {g: code_for(g) for g in inventory["glacier_id"].unique()}
+    codes = {g: glacier_code(g) for g in inventory["glacier_id"].unique()}
     return region_state(store.path(""), codes, {g: e["simulation"] for g, e in expected.items()})
 
 

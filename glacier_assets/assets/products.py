@@ -24,10 +24,10 @@ from ..ledger import clear_failure
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png, save_png
 from ..resources import IGMRunner, ProductStore, RegionSource
+from ..science.masks import glacier_code
 from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
 from ..workflow import (
     GlacierError,
-    code_for,
     make_epoch_products,
     make_mask,
     make_outline,
@@ -83,7 +83,7 @@ def epoch_products(context: dg.AssetExecutionContext, store: ProductStore):
     root = store.path("")
     done: dict[tuple[dg.AssetKey, str], dict] = {}
     problems = []
-    jobs = [(pk, *split_key(pk), code_for(split_key(pk)[0])) for pk in keys]
+    jobs = [(pk, *split_key(pk), glacier_code(split_key(pk)[0])) for pk in keys]
     step = max(1, len(keys) // 10)
     for i, (pk, gid, year, figures, why) in enumerate(compute_partitions(root, jobs, selected)):
         if why is None:

@@ -20,6 +20,7 @@ from ..constants import (
 from ..inventory.reference import read_geodetic_table
 from ..plots import markdown_image, save_png, validation_png
 from ..resources import IGMRunner, ProductStore, RegionSource
+from ..science.masks import glacier_code
 from ..science.quality import GEODETIC_COLUMNS, area_gate, glaciers_above, validation_summary, validation_table
 from ..storage import atomic_path, file_lock, write_geoparquet
 from ..workflow import (
@@ -27,7 +28,6 @@ from ..workflow import (
     REPORT_COLUMNS,
     audit_glacier,
     calibration_rows,
-    code_for,
     published_outline_table,
     simulated_geodetic_balance,
 )
@@ -115,7 +115,7 @@ def product_audit(context: dg.AssetExecutionContext, store: ProductStore, region
         state = glacier_states(store, region, igm, inventory)
         rows = []
         for gid in state.current:
-            rows.extend(audit_glacier(gid, code_for(gid), {
+            rows.extend(audit_glacier(gid, glacier_code(gid), {
                 "simulation": store.path(simulation_relpath(gid)),
                 "thickness": lambda y, g=gid: store.path(thickness_relpath(g, y)),
                 "mask": lambda y, g=gid: store.path(mask_relpath(g, y)),

@@ -29,8 +29,7 @@ from ..inventory.reference import farinotti_volume_km3
 from ..partitions import glacier_partitions
 from ..plots import area_volume_png, markdown_image, save_png, thickness_map_png
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
-from ..science.masks import volume_km3
-from ..science.resample import product_area_km2, refined_thickness
+from ..science.resample import refined_thickness
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
     REFINE,
@@ -42,6 +41,7 @@ from ..workflow import (
     reference_outline,
     simulation_inputs,
     simulation_summary,
+    states_summary,
 )
 from ._metadata import failure, markdown_table, metadata
 from ._steps import glacier_step
@@ -288,8 +288,7 @@ def glacier_figures(gid: str, sim_path: Path, domain_path: Path, rows, reference
     res = float(abs(x[1] - x[0]))
     extent = (float(x.min()) - res / 2, float(x.max()) + res / 2, float(y.min()) - res / 2, float(y.max()) + res / 2)
     states = {**at_epochs, **at_outlines}
-    series = pd.DataFrame([{"year": t, "area_km2": product_area_km2(thk, res), "volume_km3": volume_km3(thk, res * res)}
-                           for t, thk in sorted(states.items())])
+    series = states_summary(states, res)
     observed = observed_areas(rows)
     ref = None
     if reference is not None:

@@ -1,7 +1,7 @@
 """What packing glaciers into one IGM run saves, per glacier, against the batch size.
 
     .venv/bin/python bench/batch_cost.py [--sizes 1 10 50] [--threads 2] [--plain] [--leave-one-out]
-                                         [--mapping identity|network] [--log FILE]
+                                         [--mapping identity|network] [--children N] [--log FILE]
 
 Setup (not timed): the demo region's 12 domains, their outlines and geodetic balances, and the
 regional rheology. Timed, each a fresh child process as the `igm_simulation` step launches it
@@ -10,9 +10,13 @@ calibrated as the main job calibrates them (`igm_run/batch.py: simulate_glaciers
 geodetic balance; the leave-one-out only with --leave-one-out), or with --plain one uncalibrated
 1930-2020 run. A batch of 1 is a glacier alone (the first demo glacier of each size class, the
 12 in turn); larger batches repeat the 12 demo domains, which costs IGM what other glaciers of
-those sizes would. Prints per batch the wall time, the amortized time per glacier and its ratio
-to the batch of 1, the child's CPU seconds (which another job on the machine changes less than the
-wall time), the ice-flow start-up, the packed grids, and the peak memory of the child.
+those sizes would. With --children N a batch is split between N children running at once, as the
+main job's workers run it (the wall time is the slowest child's, the CPU time the children's sum,
+the memory one child's peak). With the network mapping every child starts from the shared emulator,
+trained once in the setup as the `iceflow_emulator` asset does. Prints per batch the wall time, the
+amortized time per glacier and its ratio to the batch of 1, the child's CPU seconds (which another
+job on the machine changes less than the wall time), the ice-flow start-up, the packed grids, and
+the peak memory of the child.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from glacier_assets.igm_run.model import IGMBatch, IGMSettings, configure_tensor
 configure_tensorflow(a["threads"], 0)
 import xarray as xr
 from glacier_assets.igm_run.batch import simulate_glaciers
-settings = IGMSettings(threads=a["threads"], rheology_factor=a["factor"], leave_one_out=a["loo"], mapping=a["mapping"])
+settings = IGMSettings(threads=a["threads"], rheology_factor=a["factor"], leave_one_out=a["loo"], mapping=a["mapping"],
+                       emulator_weights=a["emulator"])
 if a["plain"]:
     model = IGMBatch([xr.load_dataset(g["domain"]) for g in a["glaciers"]], settings)
     model.run_batch(1930, 2020)
@@ -75,16 +80,25 @@ print(json.dumps(out))
 
 
 def child(glaciers: list[dict], factor: float, args, log_path: str | None = None) -> tuple[float, dict]:
-    args = {"glaciers": glaciers, "factor": factor, "threads": args.threads, "plain": args.plain,
-            "loo": args.leave_one_out, "mapping": args.mapping}
+    """The glaciers in `args.children` IGM children at once (each its share, as the main job's
+    workers run their ranged runs); returns the wall time and the children's figures together."""
+    shares = [glaciers[k::args.children] for k in range(args.children)]
+    shares = [s for s in shares if s]
     t0 = time.perf_counter()
-    with open(log_path, "a+") if log_path else tempfile.TemporaryFile("w+") as log:  # the child's log, as it comes
-        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], stdout=subprocess.PIPE, stderr=log,
-                              text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        if proc.returncode:
+    with open(log_path, "a+") if log_path else tempfile.TemporaryFile("w+") as log:  # the children's log, as it comes
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(
+                    {"glaciers": share, "factor": factor, "threads": args.threads, "plain": args.plain,
+                     "loo": args.leave_one_out, "mapping": args.mapping, "emulator": args.emulator})],
+                    stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                 for share in shares]
+        outs = [p.communicate()[0] for p in procs]
+        if any(p.returncode for p in procs):
             log.seek(0)
             raise SystemExit(log.read()[-3000:])
-    return time.perf_counter() - t0, json.loads(proc.stdout.strip().splitlines()[-1])
+    res = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+    return time.perf_counter() - t0, {"startup": [x for r in res for x in r["startup"]],
+                                      "grids": [g for r in res for g in r["grids"]],
+                                      "peak_mb": max(r["peak_mb"] for r in res), "cpu_s": sum(r["cpu_s"] for r in res)}
 
 
 def main() -> None:
@@ -95,6 +109,8 @@ def main() -> None:
     p.add_argument("--leave-one-out", action="store_true", help="with the leave-one-out validation runs")
     p.add_argument("--mapping", default="identity", choices=["identity", "network"],
                    help="IGM's ice-flow unknowns; only the identity mapping packs (the network runs each alone)")
+    p.add_argument("--children", type=int, default=1,
+                   help="split each batch between this many IGM children running at once (the main job's workers)")
     p.add_argument("--log", help="append each batch child's log (seconds since it began) to this file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
@@ -109,12 +125,18 @@ def main() -> None:
             targets, geo = simulation_inputs(glacier_rows(inv, gid), geodetic, gid)
             jobs.append({"glacier_id": gid, "domain": str(tmp / f"{gid}.nc"),
                          "targets": {str(k): v for k, v in targets.items()}, "geodetic": geo})
+        args.emulator = None
+        if args.mapping == "network":  # the shared emulator every glacier starts from, as in the main job
+            args.emulator = str(tmp / "iceflow_emulator.weights.h5")
+            subprocess.run([sys.executable, "-m", "glacier_assets.igm_run", "train-emulator",
+                            "--output", args.emulator], check=True, capture_output=True,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         refs = reference_volumes(spec.reference_volumes, None, ids, 2000)
         factor = calibrate_rheology(inv, spec, refs)["factor"]
         what = "plain 1930-2020 runs" if args.plain else \
             f"calibrated runs (outlines, geodetic balance{', leave-one-out' if args.leave_one_out else ''})"
-        print(f"{len(ids)} demo domains, rheology factor {factor:g}, {args.threads} TensorFlow threads, "
-              f"{args.mapping} mapping; {what}")
+        print(f"{len(ids)} demo domains, rheology factor {factor:g}, {args.children} child(ren) at once with "
+              f"{args.threads} TensorFlow thread(s) each, {args.mapping} mapping; {what}")
         print(f"{'batch':>5} | {'wall':>7} | {'per glacier':>11} {'vs alone':>8} | {'CPU':>8} | {'start-up':>8} | "
               f"{'peak MB':>7} | packed grids")
         per_alone = None

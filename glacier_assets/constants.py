@@ -148,10 +148,10 @@ def thickness_plot_relpath(glacier_id: str) -> str:
 # bump one when a change to that step's code changes its products, so they are made again.
 CODE_VERSIONS = {
     "outline_inventory": "2",  # and outline_match
-    "iceflow_emulator": "1",
+    "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
     "ice_rheology": "1",
     "glacier_domain": "2",
-    "igm_simulation": "2",
+    "igm_simulation": "3",  # 3: the emulator retrained every 10 steps
     "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "4",  # what a publication holds (see ledger.RegionState.publication_fingerprint)

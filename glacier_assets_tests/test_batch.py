@@ -81,3 +81,33 @@ def test_glaciers_are_grouped_by_size_into_grids_that_fit():
     assert groups == [["e"], ["a"], ["c", "d"], ["b", "f"]]  # largest first, similar sizes together
     assert all(sum(cells[g] for g in grp) <= 1000 for grp in groups if len(grp) > 1)
     assert sorted(g for grp in groups for g in grp) == sorted(cells)
+
+
+def test_the_packed_grid_size_comes_from_the_devices_free_memory():
+    """A GPU's grid is sized by its free memory (nvidia-smi's figure), a CPU's by the host's
+    available memory shared by the IGM processes at once and capped at BATCH_CELLS; a machine
+    that says nothing gets the default."""
+    from glacier_assets.constants import BATCH_CELLS
+    from glacier_assets.igm_run.capacity import (
+        CELL_BYTES,
+        MEMORY_SHARE,
+        MIN_CELLS,
+        cells_that_fit,
+        gpu_free_bytes,
+        host_available_bytes,
+        packing_capacity,
+    )
+
+    h200 = gpu_free_bytes("143000\n")  # MiB, as `nvidia-smi --query-gpu=memory.free` prints it
+    assert h200 == 143000 * 1024**2
+    gpu = packing_capacity(True, gpu_free=h200)
+    assert gpu.max_cells == int(h200 * MEMORY_SHARE // CELL_BYTES) > 30 * BATCH_CELLS  # ~36 M cells: a region
+    assert "GPU" in gpu.why and packing_capacity(True, gpu_free=40 * 1024**3).max_cells < gpu.max_cells
+    assert gpu_free_bytes("") is None and gpu_free_bytes("[N/A]\n") is None
+    meminfo = "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n"
+    assert host_available_bytes(meminfo) == 20000000 * 1024
+    assert packing_capacity(False, children=2, host_free=host_available_bytes(meminfo)).max_cells == BATCH_CELLS
+    small = packing_capacity(False, children=2, host_free=3 * 1024**3)  # 1.5 GiB each, 1 GB of it the process
+    assert MIN_CELLS <= small.max_cells < BATCH_CELLS and "2 IGM process" in small.why
+    assert cells_that_fit(0) == MIN_CELLS  # never nothing: a grid that does not fit is split down to one glacier
+    assert packing_capacity(True, gpu_free=None, host_free=None).max_cells <= BATCH_CELLS  # no GPU found: the host

@@ -12,6 +12,7 @@ one ice-flow start-up serve the whole batch; each glacier's run starts from its 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,8 @@ import xarray as xr
 
 from ..constants import BATCH_CELLS, END_YEAR, SPINUP_START
 from ..science.packing import GUTTER_CELLS
-from .model import IGMBatch, IGMSettings
+from .capacity import packing_capacity
+from .model import IGMBatch, IGMSettings, configure_tensorflow
 from .simulate import glacier_runs, simulate_glacier, write_simulation
 
 Log = Callable[[str], None]
@@ -110,14 +112,19 @@ def groups_by_size(cells: dict[str, int], max_cells: int = BATCH_CELLS) -> list[
 
 
 def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = print,
-                      max_cells: int = BATCH_CELLS) -> dict[str, dict]:
+                      max_cells: int | None = None) -> dict[str, dict]:
     """Many glaciers' calibrated simulations in one process (one import and TensorFlow start-up).
-    With the identity mapping they are packed into grids of at most `max_cells` cells
-    (`groups_by_size`), each grid one `simulate_batch`; with the network emulator, whose answers
-    depend on the glaciers it serves, each runs alone in turn. `glaciers` are dicts with
-    glacier_id, domain, output, targets, geodetic and fingerprint. A glacier with nothing to
-    calibrate to, or whose grid fails as a whole, runs alone. Returns per glacier its figures or
-    {"error": why}."""
+    With the identity mapping they are packed into grids of at most `max_cells` cells (by default
+    what the device's free memory holds, `capacity.packing_capacity`) by `groups_by_size`, each
+    grid one `simulate_batch`; with the network emulator, whose answers depend on the glaciers it
+    serves, each runs alone in turn. `glaciers` are dicts with glacier_id, domain, output,
+    targets, geodetic and fingerprint. A glacier with nothing to calibrate to, or whose grid fails
+    as a whole, runs alone. Returns per glacier its figures or {"error": why}."""
+    if max_cells is None and settings.mapping == "identity" and len(glaciers) > 1:
+        device = configure_tensorflow(settings.threads, settings.seed)
+        capacity = packing_capacity(device.startswith("GPU"), children=(os.cpu_count() or 1) // settings.threads)
+        max_cells = capacity.max_cells
+        log(f"packed grids of at most {max_cells:,} cells ({capacity.why})")
     by_id = {g["glacier_id"]: g for g in glaciers}
     cells: dict[str, int] = {}
     out: dict[str, dict] = {}
@@ -129,7 +136,7 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
             out[gid] = {"error": _why(gid, exc)}
     # one emulator shared by different glaciers changes their answers: with it, each runs alone
     packable = {g: c for g, c in cells.items() if by_id[g].get("targets") and settings.mapping == "identity"}
-    groups = groups_by_size(packable, max_cells)
+    groups = groups_by_size(packable, max_cells or BATCH_CELLS)
     alone = [[g] for g in cells if g not in packable] + [grp for grp in groups if len(grp) == 1]
     for grp in [grp for grp in groups if len(grp) > 1]:
         jobs = [by_id[g] for g in grp]

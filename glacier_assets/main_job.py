@@ -215,7 +215,7 @@ class MainJob:
         if selection:
             res = dg.materialize([*self.defs.assets, *self.defs.asset_checks], selection=selection,
                                  instance=self.instance, resources=self.defs.resources, raise_on_error=False,
-                                 tags=process_tag())
+                                 tags=process_tag(), run_config=QUIET_CONSOLE)
             if not res.success:
                 say(f"   FAILED: {_failure_text(res)}", error=True)
                 return None

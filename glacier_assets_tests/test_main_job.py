@@ -128,6 +128,8 @@ def test_2_two_main_jobs_at_once_after_the_crash_lose_nothing(user, step):
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, out[-3000:] + err[-3000:]
     assert "recovered: marked 1 run(s) of a dead process as failed" in outs[0][0] + outs[1][0]
+    for out, err in outs:  # a quiet console: the progress lines, the runs' own INFO lines only in the event log
+        assert " - dagster - INFO - " not in out + err, (out + err)[-3000:]
     with dg.DagsterInstance.from_config(str(user["home"])) as instance:
         assert not [r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.STARTED]
         assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0

@@ -1,22 +1,23 @@
 """What packing glaciers into one IGM run saves, per glacier, against the batch size.
 
     .venv/bin/python bench/batch_cost.py [--sizes 1 10 50] [--threads 2] [--plain] [--leave-one-out]
-                                         [--mapping identity|network] [--children N] [--log FILE]
+                                         [--mapping identity|network] [--children N] [--per-process N]
+                                         [--log FILE]
 
 Setup (not timed): the demo region's 12 domains, their outlines and geodetic balances, and the
 regional rheology. Timed, each a fresh child process as the `igm_simulation` step launches it
 (import, TensorFlow and ice-flow start-up, the runs, the NetCDF files): batches of each size,
 calibrated as the main job calibrates them (`igm_run/batch.py: simulate_glaciers`: outlines and
 geodetic balance; the leave-one-out only with --leave-one-out), or with --plain one uncalibrated
-1930-2020 run. A batch of 1 is a glacier alone (the first demo glacier of each size class, the
-12 in turn); larger batches repeat the 12 demo domains, which costs IGM what other glaciers of
-those sizes would. With --children N a batch is split between N children running at once, as the
-main job's workers run it (the wall time is the slowest child's, the CPU time the children's sum,
-the memory one child's peak). With the network mapping every child starts from the shared emulator,
-trained once in the setup as the `iceflow_emulator` asset does. Prints per batch the wall time, the
-amortized time per glacier and its ratio to the batch of 1, the child's CPU seconds (which another
-job on the machine changes less than the wall time), the ice-flow start-up, the packed grids, and
-the peak memory of the child.
+1930-2020 run. A batch of 1 is a glacier alone (the first demo glacier of each size class, the 12 in
+turn); larger batches repeat the 12 demo domains, which costs IGM what other glaciers of those sizes
+would. A batch runs in children of at most --per-process glaciers, --children of them at once, as
+the main job's workers run ranged runs (the CPU time is the children's sum, the memory one child's
+peak). With the network mapping every child starts from the shared emulator, trained once in the
+setup as the `iceflow_emulator` asset does. Prints per batch the wall time, the amortized time per
+glacier and its ratio to the batch of 1, the child's CPU seconds (which another job on the machine
+changes less than the wall time), the ice-flow start-up, the packed grids, and the peak memory of
+the child.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from glacier_assets.constants import BATCH_GLACIERS  # noqa: E402
 from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
@@ -80,22 +82,37 @@ print(json.dumps(out))
 
 
 def child(glaciers: list[dict], factor: float, args, log_path: str | None = None) -> tuple[float, dict]:
-    """The glaciers in `args.children` IGM children at once (each its share, as the main job's
-    workers run their ranged runs); returns the wall time and the children's figures together."""
-    shares = [glaciers[k::args.children] for k in range(args.children)]
-    shares = [s for s in shares if s]
+    """The glaciers in IGM children of at most `args.per_process` glaciers each, `args.children` at
+    once (as the main job's workers run their ranged runs); returns the wall time and the
+    children's figures together."""
+    chunks = [glaciers[k:k + args.per_process] for k in range(0, len(glaciers), args.per_process)]
     t0 = time.perf_counter()
+    res: list[dict] = []
     with open(log_path, "a+") if log_path else tempfile.TemporaryFile("w+") as log:  # the children's log, as it comes
-        procs = [subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(
-                    {"glaciers": share, "factor": factor, "threads": args.threads, "plain": args.plain,
+        running: list[subprocess.Popen] = []
+
+        def finish(proc: subprocess.Popen) -> None:
+            out = proc.communicate()[0]
+            if proc.returncode:
+                log.seek(0)
+                raise SystemExit(log.read()[-3000:])
+            res.append(json.loads(out.strip().splitlines()[-1]))
+
+        for chunk in chunks:
+            while len(running) >= args.children:
+                done = [p for p in running if p.poll() is not None]
+                for p in done:
+                    running.remove(p)
+                    finish(p)
+                if not done:
+                    time.sleep(0.5)
+            running.append(subprocess.Popen(
+                [sys.executable, "-c", CHILD, json.dumps(
+                    {"glaciers": chunk, "factor": factor, "threads": args.threads, "plain": args.plain,
                      "loo": args.leave_one_out, "mapping": args.mapping, "emulator": args.emulator})],
-                    stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-                 for share in shares]
-        outs = [p.communicate()[0] for p in procs]
-        if any(p.returncode for p in procs):
-            log.seek(0)
-            raise SystemExit(log.read()[-3000:])
-    res = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+                stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}))
+        for p in running:
+            finish(p)
     return time.perf_counter() - t0, {"startup": [x for r in res for x in r["startup"]],
                                       "grids": [g for r in res for g in r["grids"]],
                                       "peak_mb": max(r["peak_mb"] for r in res), "cpu_s": sum(r["cpu_s"] for r in res)}
@@ -110,7 +127,9 @@ def main() -> None:
     p.add_argument("--mapping", default="identity", choices=["identity", "network"],
                    help="IGM's ice-flow unknowns; only the identity mapping packs (the network runs each alone)")
     p.add_argument("--children", type=int, default=1,
-                   help="split each batch between this many IGM children running at once (the main job's workers)")
+                   help="IGM children running at once (the main job's workers)")
+    p.add_argument("--per-process", type=int, default=BATCH_GLACIERS,
+                   help="glaciers per IGM child at most (a ranged run's; default BATCH_GLACIERS)")
     p.add_argument("--log", help="append each batch child's log (seconds since it began) to this file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
@@ -142,12 +161,13 @@ def main() -> None:
         per_alone = None
         for n in args.sizes:
             if n == 1:  # every demo glacier alone, one child each: the mean is the cost of one
-                walls = []
+                walls, cpus = [], []
                 for job in jobs:
                     wall, res = child([{**job, "output": str(tmp / "out" / f"{job['glacier_id']}.nc")}], factor, args,
                                       args.log)
                     walls.append(wall)
-                wall = sum(walls) / len(walls)
+                    cpus.append(res["cpu_s"])
+                wall, res["cpu_s"] = sum(walls) / len(walls), sum(cpus) / len(cpus)
                 per_alone = wall
             else:
                 batch = [{**jobs[k % len(jobs)], "glacier_id": f"{jobs[k % len(jobs)]['glacier_id']}-{k}",

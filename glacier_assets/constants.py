@@ -161,6 +161,10 @@ CODE_VERSIONS = {
 # BATCH_CELLS model cells (memory: bench/batch_cost.py), similar sizes together.
 BATCH_GLACIERS = 50
 BATCH_CELLS = 400_000
+# A child runs the glaciers it does not pack (the network emulator's) one after another, in fresh
+# processes of at most this many: TensorFlow keeps each IGM model's compiled functions until the
+# process ends (~0.1-0.2 GB per glacier), so 50 in one process would need ~10 GB.
+GLACIERS_PER_PROCESS = 10
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
 REGION_LOCK_RELPATH = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from glacier_assets.constants import EPOCHS, domain_relpath, simulation_relpath
+from glacier_assets.constants import EMULATOR_RELPATH, EPOCHS, domain_relpath, simulation_relpath
 from glacier_assets.igm_run.batch import groups_by_size
 from glacier_assets.inventory.region import load_region_spec
 from glacier_assets.science.calibration import TOL_PCT, TOL_PIXELS
@@ -73,6 +73,43 @@ def test_glaciers_packed_together_get_the_answers_they_get_alone(demo_chain, tmp
         tolerance = np.maximum(TOL_PCT / 100 * area_alone, TOL_PIXELS * 0.01)  # 100 m cells: 0.01 km2
         assert (np.abs(area - area_alone) <= tolerance).all(), (g, area, area_alone)
         assert np.abs(volume / volume_alone - 1).max() <= 0.03, (g, volume, volume_alone)
+
+
+FRESH = """
+import json, resource, sys
+from glacier_assets.igm_run.batch import simulate_glaciers
+from glacier_assets.igm_run.model import IGMSettings
+a = json.loads(sys.argv[1])
+lines = []
+out = simulate_glaciers(a["glaciers"], IGMSettings(threads=1, emulator_weights=a["emulator"]), lines.append, per_process=1)
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"out": out, "lines": lines, "cpu_self": me.ru_utime, "cpu_children": kids.ru_utime}))
+"""
+
+
+@pytest.mark.igm
+def test_glaciers_beyond_one_process_run_in_fresh_ones_and_a_bad_one_is_named(demo_chain, tmp_path):
+    """TensorFlow never frees an IGM model's compiled functions (~0.1-0.2 GB per glacier), so a
+    child given more glaciers than `per_process` runs them in fresh processes of that many: here
+    one each. Their log lines come back to the child's log, the work is done in the processes
+    (their CPU time, not the child's), a glacier failing in one is named with its cause and the
+    other is simulated."""
+    products = demo_chain["products"]
+    good, bad = DEMO_PAIR[0], "RGI60-13.99999"
+    broken = tmp_path / "broken.nc"
+    xr.load_dataset(products / domain_relpath(good)).drop_vars("slope").assign_attrs(glacier_id=bad).to_netcdf(broken)
+    glaciers = [{"glacier_id": good, "domain": str(products / domain_relpath(good)), "output": str(tmp_path / "a.nc")},
+                {"glacier_id": bad, "domain": str(broken), "output": str(tmp_path / "b.nc")}]
+    args = {"glaciers": glaciers, "emulator": str(products / EMULATOR_RELPATH)}
+    proc = subprocess.run([sys.executable, "-c", FRESH, json.dumps(args)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "error" not in res["out"][good] and res["out"][good]["calibration_status"] == "uncalibrated"
+    assert xr.load_dataset(tmp_path / "a.nc")["thk"].shape[0] == len(EPOCHS)
+    assert res["out"][bad]["error"].startswith(f"glacier {bad}: ") and "slope" in res["out"][bad]["error"]
+    assert not (tmp_path / "b.nc").exists()
+    assert any(line.startswith(f"{good}: IGM on ") for line in res["lines"])  # streamed back from its process
+    assert res["cpu_children"] > 5 * max(res["cpu_self"], 1.0), res  # the IGM work ran in the fresh processes
 
 
 def test_glaciers_are_grouped_by_size_into_grids_that_fit():

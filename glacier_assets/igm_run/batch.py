@@ -12,7 +12,9 @@ one ice-flow start-up serve the whole batch; each glacier's run starts from its 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 
 import xarray as xr
 
-from ..constants import BATCH_CELLS, END_YEAR, SPINUP_START
+from ..constants import BATCH_CELLS, END_YEAR, GLACIERS_PER_PROCESS, SPINUP_START
 from ..science.packing import GUTTER_CELLS
 from .capacity import packing_capacity
 from .model import IGMBatch, IGMSettings, configure_tensorflow
@@ -112,12 +114,13 @@ def groups_by_size(cells: dict[str, int], max_cells: int = BATCH_CELLS) -> list[
 
 
 def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = print,
-                      max_cells: int | None = None) -> dict[str, dict]:
+                      max_cells: int | None = None, per_process: int = GLACIERS_PER_PROCESS) -> dict[str, dict]:
     """Many glaciers' calibrated simulations in one process (one import and TensorFlow start-up).
     With the identity mapping they are packed into grids of at most `max_cells` cells (by default
     what the device's free memory holds, `capacity.packing_capacity`) by `groups_by_size`, each
     grid one `simulate_batch`; with the network emulator, whose answers depend on the glaciers it
-    serves, each runs alone in turn. `glaciers` are dicts with glacier_id, domain, output,
+    serves, each runs alone in turn (more than `per_process` of them: in fresh processes of that
+    many, `_alone_in_process`). `glaciers` are dicts with glacier_id, domain, output,
     targets, geodetic and fingerprint. A glacier with nothing to calibrate to, or whose grid fails
     as a whole, runs alone. Returns per glacier its figures or {"error": why}."""
     if max_cells is None and settings.mapping == "identity" and len(glaciers) > 1:
@@ -148,14 +151,77 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
         except Exception as exc:  # the grid as a whole: its glaciers run alone
             log(f"packed run of {len(grp)} glaciers failed ({exc}); running them one by one")
             alone += [[g] for g in grp]
-    for (gid,) in alone:
-        j = by_id[gid]
+    solo = [by_id[g] for (g,) in alone]
+    if len(solo) <= per_process:
+        out.update(_alone(solo, settings, log))
+    else:  # bounded memory: fresh processes of at most `per_process` glaciers
+        for k in range(0, len(solo), per_process):
+            out.update(_alone_in_process(solo[k:k + per_process], settings, log))
+    return {g: {**out[g], "process_glaciers": len(glaciers)} if "error" not in out[g] else out[g] for g in out}
+
+
+def _alone(jobs: list[dict], settings: IGMSettings, log: Log) -> dict[str, dict]:
+    """Each glacier simulated alone in turn, in this process."""
+    out = {}
+    for j in jobs:
+        gid = j["glacier_id"]
         try:
             out[gid] = simulate_glacier(Path(j["domain"]), Path(j["output"]), settings, log, targets=j.get("targets"),
                                         fingerprint=j.get("fingerprint"), geodetic=j.get("geodetic"))
         except Exception as exc:
             out[gid] = {"error": _why(gid, exc)}
-    return {g: {**out[g], "process_glaciers": len(glaciers)} if "error" not in out[g] else out[g] for g in out}
+    return out
+
+
+def _alone_worker(jobs: list[dict], settings: IGMSettings, messages, parent: int) -> None:
+    from ..recovery import die_with_parent
+
+    die_with_parent(parent)  # never outlive the IGM child that started it
+    configure_tensorflow(settings.threads, settings.seed)
+    for j in jobs:
+        messages.put(("start", j["glacier_id"]))
+        messages.put(("result", _alone([j], settings, lambda line: messages.put(("log", line)))))
+    messages.put(("done", None))
+
+
+def _alone_in_process(jobs: list[dict], settings: IGMSettings, log: Log) -> dict[str, dict]:
+    """`_alone` in a fresh process that streams its log lines and each glacier's result back.
+    TensorFlow keeps every IGM model's compiled functions until its process ends (~0.1-0.2 GB per
+    glacier, measured), so a child that runs many glaciers runs them in processes of at most
+    `GLACIERS_PER_PROCESS`. If that process dies, the glacier it was running is named with its
+    exit code and the ones after it are not run."""
+    ctx = multiprocessing.get_context("spawn")
+    messages = ctx.Queue()
+    proc = ctx.Process(target=_alone_worker, args=(jobs, settings, messages, os.getpid()), daemon=True)
+    proc.start()
+    out: dict[str, dict] = {}
+    running = None
+    try:
+        while True:
+            try:
+                kind, payload = messages.get(timeout=2.0)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                proc.join()
+                died = f"the IGM process died (exit code {proc.exitcode})"
+                where = f"while running {running}" if running else "while starting"
+                for gid in (j["glacier_id"] for j in jobs if j["glacier_id"] not in out):
+                    why = f"{died} while running it" if gid == running else f"not run: {died} {where}"
+                    out[gid] = {"error": f"glacier {gid}: {why}"}
+                return out
+            if kind == "log":
+                log(payload)
+            elif kind == "start":
+                running = payload
+            elif kind == "result":
+                out.update(payload)
+            else:
+                return out
+    finally:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
 
 
 def error_line(exc: BaseException) -> str:

@@ -120,7 +120,7 @@ def test_glaciers_are_grouped_by_size_into_grids_that_fit():
     assert sorted(g for grp in groups for g in grp) == sorted(cells)
 
 
-def test_the_packed_grid_size_comes_from_the_devices_free_memory():
+def test_the_packed_grid_size_comes_from_the_devices_free_memory(monkeypatch):
     """A GPU's grid is sized by its free memory (nvidia-smi's figure), a CPU's by the host's
     available memory shared by the IGM processes at once and capped at BATCH_CELLS; a machine
     that says nothing gets the default."""
@@ -147,4 +147,5 @@ def test_the_packed_grid_size_comes_from_the_devices_free_memory():
     small = packing_capacity(False, children=2, host_free=3 * 1024**3)  # 1.5 GiB each, 1 GB of it the process
     assert MIN_CELLS <= small.max_cells < BATCH_CELLS and "2 IGM process" in small.why
     assert cells_that_fit(0) == MIN_CELLS  # never nothing: a grid that does not fit is split down to one glacier
+    monkeypatch.setattr("glacier_assets.igm_run.capacity.shutil.which", lambda name: None)  # a machine without nvidia-smi
     assert packing_capacity(True, gpu_free=None, host_free=None).max_cells <= BATCH_CELLS  # no GPU found: the host

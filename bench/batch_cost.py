@@ -75,8 +75,11 @@ else:
     grids = [m.split("packed ")[1].split(" grid")[0] for m in log if "on a packed" in m]
     out = {"startup": sorted({f["iceflow_startup_s"] for f in figures.values()}), "grids": grids,
            "runs": sorted({f["model_runs"] for f in figures.values()})}
-use = resource.getrusage(resource.RUSAGE_SELF)
-out["peak_mb"], out["cpu_s"] = use.ru_maxrss / 1024, use.ru_utime + use.ru_stime
+use, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+# the child and the IGM processes it starts (one per at most MODELS_PER_PROCESS model grids)
+out["peak_mb"] = max(use.ru_maxrss, kids.ru_maxrss) / 1024
+out["cpu_s"] = use.ru_utime + use.ru_stime + kids.ru_utime + kids.ru_stime
+out["reused"] = sum(1 for f in ([] if a["plain"] else figures.values()) if f.get("model_reused"))
 print(json.dumps(out))
 """
 
@@ -115,7 +118,8 @@ def child(glaciers: list[dict], factor: float, args, log_path: str | None = None
             finish(p)
     return time.perf_counter() - t0, {"startup": [x for r in res for x in r["startup"]],
                                       "grids": [g for r in res for g in r["grids"]],
-                                      "peak_mb": max(r["peak_mb"] for r in res), "cpu_s": sum(r["cpu_s"] for r in res)}
+                                      "peak_mb": max(r["peak_mb"] for r in res), "cpu_s": sum(r["cpu_s"] for r in res),
+                                      "reused": sum(r.get("reused", 0) for r in res)}
 
 
 def main() -> None:
@@ -157,7 +161,7 @@ def main() -> None:
         print(f"{len(ids)} demo domains, rheology factor {factor:g}, {args.children} child(ren) at once with "
               f"{args.threads} TensorFlow thread(s) each, {args.mapping} mapping; {what}")
         print(f"{'batch':>5} | {'wall':>7} | {'per glacier':>11} {'vs alone':>8} | {'CPU':>8} | {'start-up':>8} | "
-              f"{'peak MB':>7} | packed grids")
+              f"{'peak MB':>7} | {'reused':>6} | packed grids")
         per_alone = None
         for n in args.sizes:
             if n == 1:  # every demo glacier alone, one child each: the mean is the cost of one
@@ -177,10 +181,12 @@ def main() -> None:
             ratio = f"{per_alone / per:>7.2f}x" if per_alone else f"{'-':>8}"
             print(f"{n:>5} | {wall:>5.1f} s | {per:>9.1f} s {ratio} | {res['cpu_s']:>6.0f} s | "
                   f"{max(res['startup']):>6.1f} s | "
-                  f"{res['peak_mb']:>7.0f} | {', '.join(res['grids']) if not args.plain else res['grids']}"
+                  f"{res['peak_mb']:>7.0f} | {res.get('reused', 0):>6} | "
+                  f"{', '.join(res['grids']) if not args.plain else res['grids']}"
                   + (" (mean of the 12 alone)" if n == 1 else ""), flush=True)
         print("\nwall: the whole child process (import, TensorFlow and ice-flow start-up, every run, the files); "
-              "per glacier: wall / batch size; vs alone: how many times cheaper per glacier than a glacier alone")
+              "per glacier: wall / batch size; vs alone: how many times cheaper per glacier than a glacier alone; "
+              "reused: glaciers run by a model built for an earlier glacier of the same grid (ModelPool)")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ CODE_VERSIONS = {
     "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
     "ice_rheology": "1",
     "glacier_domain": "2",
-    "igm_simulation": "3",  # 3: the emulator retrained every 10 steps
+    "igm_simulation": "4",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up
     "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "4",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
@@ -161,10 +161,11 @@ CODE_VERSIONS = {
 # BATCH_CELLS model cells (memory: bench/batch_cost.py), similar sizes together.
 BATCH_GLACIERS = 50
 BATCH_CELLS = 400_000
-# A child runs the glaciers it does not pack (the network emulator's) one after another, in fresh
-# processes of at most this many: TensorFlow keeps each IGM model's compiled functions until the
-# process ends (~0.1-0.2 GB per glacier), so 50 in one process would need ~10 GB.
-GLACIERS_PER_PROCESS = 10
+# A child runs the glaciers it does not pack (the network emulator's) one after another, one IGM
+# model per grid (igm_run/model.py: ModelPool), in fresh processes that build at most this many
+# models: TensorFlow keeps each model's compiled functions until the process ends (~0.1-0.2 GB
+# each), so 50 in one process would need ~10 GB.
+MODELS_PER_PROCESS = 10
 FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch) whose last attempt failed
 REGION_LOCK_RELPATH = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time
 

@@ -10,9 +10,10 @@ import pytest
 import xarray as xr
 
 from glacier_assets.constants import EMULATOR_RELPATH, EPOCHS, domain_relpath, simulation_relpath
-from glacier_assets.igm_run.batch import groups_by_size
+from glacier_assets.igm_run.batch import groups_by_size, processes_by_grid
 from glacier_assets.inventory.region import load_region_spec
 from glacier_assets.science.calibration import TOL_PCT, TOL_PIXELS
+from glacier_assets.science.packing import model_shape
 from glacier_assets.science.resample import product_area_km2
 from glacier_assets.workflow import geodetic_targets
 
@@ -89,15 +90,17 @@ print(json.dumps({"out": out, "lines": lines, "cpu_self": me.ru_utime, "cpu_chil
 
 @pytest.mark.igm
 def test_glaciers_beyond_one_process_run_in_fresh_ones_and_a_bad_one_is_named(demo_chain, tmp_path):
-    """TensorFlow never frees an IGM model's compiled functions (~0.1-0.2 GB per glacier), so a
-    child given more glaciers than `per_process` runs them in fresh processes of that many: here
-    one each. Their log lines come back to the child's log, the work is done in the processes
+    """TensorFlow never frees an IGM model's compiled functions (~0.1-0.2 GB per model), so a
+    child whose glaciers need more model grids than `per_process` runs them in fresh processes of
+    that many: here one each (the pair's domains are of different grids). Their log lines come back to the child's log, the work is done in the processes
     (their CPU time, not the child's), a glacier failing in one is named with its cause and the
     other is simulated."""
     products = demo_chain["products"]
     good, bad = DEMO_PAIR[0], "RGI60-13.99999"
     broken = tmp_path / "broken.nc"
-    xr.load_dataset(products / domain_relpath(good)).drop_vars("slope").assign_attrs(glacier_id=bad).to_netcdf(broken)
+    other = xr.load_dataset(products / domain_relpath(DEMO_PAIR[1]))
+    assert model_shape(other["thk"].shape) != model_shape(xr.load_dataset(products / domain_relpath(good))["thk"].shape)
+    other.drop_vars("slope").assign_attrs(glacier_id=bad).to_netcdf(broken)
     glaciers = [{"glacier_id": good, "domain": str(products / domain_relpath(good)), "output": str(tmp_path / "a.nc")},
                 {"glacier_id": bad, "domain": str(broken), "output": str(tmp_path / "b.nc")}]
     args = {"glaciers": glaciers, "emulator": str(products / EMULATOR_RELPATH)}
@@ -110,6 +113,59 @@ def test_glaciers_beyond_one_process_run_in_fresh_ones_and_a_bad_one_is_named(de
     assert not (tmp_path / "b.nc").exists()
     assert any(line.startswith(f"{good}: IGM on ") for line in res["lines"])  # streamed back from its process
     assert res["cpu_children"] > 5 * max(res["cpu_self"], 1.0), res  # the IGM work ran in the fresh processes
+
+
+RETARGET = """
+import json, sys
+import xarray as xr
+from glacier_assets.igm_run.model import IGMGlacier, IGMSettings, ModelPool
+a = json.loads(sys.argv[1])
+settings = IGMSettings(threads=1, emulator_weights=a["emulator"])
+glacier = xr.load_dataset(a["domain"])
+other = glacier.copy(deep=True)  # another glacier of the same grid: thinner ice on a higher bed
+other["thk"] = other["thk"] * 0.6
+other["topg"] = other["topg"] + 50.0
+
+def series(model):
+    model.run(1930, 1945, d_ela=model.balanced_shift())
+    return {str(y): list(v) for y, v in model.last_series[0].items()}
+
+fresh = IGMGlacier(glacier, settings)
+pool = ModelPool()
+first = pool.model(other, settings)
+series(first)
+again = pool.model(glacier, settings)
+print(json.dumps({"fresh": series(fresh), "again": series(again), "same_model": again is first,
+                  "retargeted": again.retargeted, "reused": pool.reused, "grid": list(again.packing.shape),
+                  "startup": [fresh.startup_s, again.startup_s]}))
+"""
+
+
+@pytest.mark.igm
+def test_a_model_retargeted_to_another_glacier_gives_what_a_fresh_one_gives(demo_chain):
+    """A process keeps one IGM model per grid (`ModelPool`) and re-targets it to each glacier of
+    that grid, so IGM's TensorFlow functions are built once (~10 s of each glacier's start-up).
+    A re-targeted model must carry nothing of the glacier before: its run is the same, bit for
+    bit, as a fresh model's, and it starts faster."""
+    products = demo_chain["products"]
+    args = {"domain": str(products / domain_relpath(DEMO_PAIR[0])), "emulator": str(products / EMULATOR_RELPATH)}
+    proc = subprocess.run([sys.executable, "-c", RETARGET, json.dumps(args)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["same_model"] and res["retargeted"] and res["reused"] == 1
+    shape = xr.load_dataset(products / domain_relpath(DEMO_PAIR[0]))["thk"].shape
+    assert tuple(res["grid"]) == model_shape(shape)
+    assert res["again"] == res["fresh"] and len(res["fresh"]) == 16, res
+    assert res["startup"][1] < res["startup"][0], res["startup"]
+
+
+def test_glaciers_sorted_by_grid_go_to_processes_of_at_most_n_grids():
+    grids = [(40, 40)] * 3 + [(48, 48)] * 2 + [(64, 56)] + [(96, 96)] * 4
+    assert processes_by_grid(grids, 2) == [(0, 5), (5, 10)]  # a process per two grids, however many glaciers
+    assert processes_by_grid(grids, 10) == [(0, 10)]
+    assert processes_by_grid(grids, 1) == [(0, 3), (3, 5), (5, 6), (6, 10)]
+    assert processes_by_grid([], 3) == []
 
 
 def test_glaciers_are_grouped_by_size_into_grids_that_fit():

@@ -35,3 +35,24 @@ def test_one_domain_is_its_own_canvas():
     assert packing.shape == (81, 78) and packing.fill_fraction == 1.0
     with pytest.raises(ValueError, match="nothing to pack"):
         pack_tiles([])
+
+
+def test_a_glacier_alone_runs_on_a_grid_rounded_up_the_ladder_with_ice_free_padding():
+    from glacier_assets.science.packing import model_shape, model_side, padded
+
+    assert [model_side(n) for n in (1, 8, 9, 40, 46, 128, 129, 250, 257, 300)] == [8, 8, 16, 40, 48, 128, 144, 256,
+                                                                                   288, 320]
+    assert model_shape((91, 97)) == (96, 104)
+    for n in range(1, 600):  # never smaller, never more than a step (at most 12.5 %, 1/8) larger
+        assert n <= model_side(n) < n + max(8, n // 8 + 1)
+    with pytest.raises(ValueError):
+        model_side(0)
+    packing = padded((40, 46), model_shape((40, 46)))
+    assert packing.shape == (40, 48) and packing.tiles[0].slices == (slice(0, 40), slice(0, 46))
+    bed = np.arange(40 * 46, dtype="float64").reshape(40, 46)
+    canvas = packing.pack([bed])
+    assert (canvas[:, 46:] == bed[:, -1:]).all()  # the padding takes the nearest bed, as gutters do
+    assert (packing.pack([np.ones((40, 46))], fill=0.0)[:, 46:] == 0).all()  # and no ice
+    assert (packing.unpack(canvas)[0] == bed).all()
+    with pytest.raises(ValueError, match="does not fit"):
+        padded((50, 40), (48, 48))

@@ -22,10 +22,10 @@ from typing import Any
 
 import xarray as xr
 
-from ..constants import BATCH_CELLS, END_YEAR, GLACIERS_PER_PROCESS, SPINUP_START
-from ..science.packing import GUTTER_CELLS
+from ..constants import BATCH_CELLS, END_YEAR, MODELS_PER_PROCESS, SPINUP_START
+from ..science.packing import GUTTER_CELLS, model_shape
 from .capacity import packing_capacity
-from .model import IGMBatch, IGMSettings, configure_tensorflow
+from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow
 from .simulate import glacier_runs, simulate_glacier, write_simulation
 
 Log = Callable[[str], None]
@@ -114,13 +114,14 @@ def groups_by_size(cells: dict[str, int], max_cells: int = BATCH_CELLS) -> list[
 
 
 def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = print,
-                      max_cells: int | None = None, per_process: int = GLACIERS_PER_PROCESS) -> dict[str, dict]:
+                      max_cells: int | None = None, per_process: int = MODELS_PER_PROCESS) -> dict[str, dict]:
     """Many glaciers' calibrated simulations in one process (one import and TensorFlow start-up).
     With the identity mapping they are packed into grids of at most `max_cells` cells (by default
     what the device's free memory holds, `capacity.packing_capacity`) by `groups_by_size`, each
     grid one `simulate_batch`; with the network emulator, whose answers depend on the glaciers it
-    serves, each runs alone in turn (more than `per_process` of them: in fresh processes of that
-    many, `_alone_in_process`). `glaciers` are dicts with glacier_id, domain, output,
+    serves, each runs alone in turn, sorted by model grid so that one model serves each grid
+    (`ModelPool`; with more than `per_process` grids, in fresh processes of at most that many,
+    `processes_by_grid`, `_alone_in_process`). `glaciers` are dicts with glacier_id, domain, output,
     targets, geodetic and fingerprint. A glacier with nothing to calibrate to, or whose grid fails
     as a whole, runs alone. Returns per glacier its figures or {"error": why}."""
     if max_cells is None and settings.mapping == "identity" and len(glaciers) > 1:
@@ -129,14 +130,15 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
         max_cells = capacity.max_cells
         log(f"packed grids of at most {max_cells:,} cells ({capacity.why})")
     by_id = {g["glacier_id"]: g for g in glaciers}
-    cells: dict[str, int] = {}
+    shapes: dict[str, tuple[int, int]] = {}
     out: dict[str, dict] = {}
-    for gid, g in by_id.items():
+    for gid in by_id:
         try:
-            with xr.open_dataset(g["domain"]) as d:
-                cells[gid] = (d.sizes["y"] + GUTTER_CELLS) * (d.sizes["x"] + GUTTER_CELLS)
+            with xr.open_dataset(by_id[gid]["domain"]) as d:
+                shapes[gid] = (d.sizes["y"], d.sizes["x"])
         except Exception as exc:
             out[gid] = {"error": _why(gid, exc)}
+    cells = {g: (ny + GUTTER_CELLS) * (nx + GUTTER_CELLS) for g, (ny, nx) in shapes.items()}
     # one emulator shared by different glaciers changes their answers: with it, each runs alone
     packable = {g: c for g, c in cells.items() if by_id[g].get("targets") and settings.mapping == "identity"}
     groups = groups_by_size(packable, max_cells or BATCH_CELLS)
@@ -151,25 +153,47 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
         except Exception as exc:  # the grid as a whole: its glaciers run alone
             log(f"packed run of {len(grp)} glaciers failed ({exc}); running them one by one")
             alone += [[g] for g in grp]
-    solo = [by_id[g] for (g,) in alone]
-    if len(solo) <= per_process:
+    # glaciers of one model grid one after another, so that they share its model (`ModelPool`)
+    solo = sorted((by_id[g] for (g,) in alone), key=lambda j: (model_shape(shapes[j["glacier_id"]]), j["glacier_id"]))
+    chunks = processes_by_grid([model_shape(shapes[j["glacier_id"]]) for j in solo], per_process)
+    if len(chunks) == 1:
         out.update(_alone(solo, settings, log))
-    else:  # bounded memory: fresh processes of at most `per_process` glaciers
-        for k in range(0, len(solo), per_process):
-            out.update(_alone_in_process(solo[k:k + per_process], settings, log))
+    else:  # bounded memory: fresh processes of at most `per_process` model grids
+        for first, stop in chunks:
+            out.update(_alone_in_process(solo[first:stop], settings, log))
     return {g: {**out[g], "process_glaciers": len(glaciers)} if "error" not in out[g] else out[g] for g in out}
 
 
-def _alone(jobs: list[dict], settings: IGMSettings, log: Log) -> dict[str, dict]:
-    """Each glacier simulated alone in turn, in this process."""
+def processes_by_grid(grids: list[tuple[int, int]], per_process: int = MODELS_PER_PROCESS) -> list[tuple[int, int]]:
+    """Consecutive glaciers (sorted by grid) split into processes that each build at most
+    `per_process` models, one per distinct grid: (first, stop) index ranges."""
+    chunks: list[tuple[int, int]] = []
+    first, seen = 0, set[tuple[int, int]]()
+    for k, grid in enumerate(grids):
+        if grid not in seen and len(seen) == per_process:
+            chunks.append((first, k))
+            first, seen = k, set()
+        seen.add(grid)
+    if grids:
+        chunks.append((first, len(grids)))
+    return chunks
+
+
+def _alone(jobs: list[dict], settings: IGMSettings, log: Log,
+           report: Callable[[str, Any], None] = lambda kind, payload: None) -> dict[str, dict]:
+    """Each glacier simulated alone in turn, in this process, glaciers of one grid by one model;
+    `report("start", glacier)` before each and `report("result", {glacier: result})` after."""
     out = {}
+    pool = ModelPool()
     for j in jobs:
         gid = j["glacier_id"]
+        report("start", gid)
         try:
             out[gid] = simulate_glacier(Path(j["domain"]), Path(j["output"]), settings, log, targets=j.get("targets"),
-                                        fingerprint=j.get("fingerprint"), geodetic=j.get("geodetic"))
+                                        fingerprint=j.get("fingerprint"), geodetic=j.get("geodetic"), pool=pool)
         except Exception as exc:
             out[gid] = {"error": _why(gid, exc)}
+        report("result", {gid: out[gid]})
     return out
 
 
@@ -178,18 +202,17 @@ def _alone_worker(jobs: list[dict], settings: IGMSettings, messages, parent: int
 
     die_with_parent(parent)  # never outlive the IGM child that started it
     configure_tensorflow(settings.threads, settings.seed)
-    for j in jobs:
-        messages.put(("start", j["glacier_id"]))
-        messages.put(("result", _alone([j], settings, lambda line: messages.put(("log", line)))))
+    _alone(jobs, settings, lambda line: messages.put(("log", line)),
+           lambda kind, payload: messages.put((kind, payload)))
     messages.put(("done", None))
 
 
 def _alone_in_process(jobs: list[dict], settings: IGMSettings, log: Log) -> dict[str, dict]:
     """`_alone` in a fresh process that streams its log lines and each glacier's result back.
     TensorFlow keeps every IGM model's compiled functions until its process ends (~0.1-0.2 GB per
-    glacier, measured), so a child that runs many glaciers runs them in processes of at most
-    `GLACIERS_PER_PROCESS`. If that process dies, the glacier it was running is named with its
-    exit code and the ones after it are not run."""
+    model, measured), so a child that runs many glaciers runs them in processes that build at most
+    `MODELS_PER_PROCESS` models (`processes_by_grid`). If that process dies, the glacier it was
+    running is named with its exit code and the ones after it are not run."""
     ctx = multiprocessing.get_context("spawn")
     messages = ctx.Queue()
     proc = ctx.Process(target=_alone_worker, args=(jobs, settings, messages, os.getpid()), daemon=True)

@@ -38,7 +38,7 @@ from ..constants import END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR
 from ..science.domain import domain_profiles, with_rheology
 from ..science.masks import volume_km3
 from ..science.massbalance import BalanceProfiles
-from ..science.packing import GUTTER_CELLS, Packing, pack_tiles
+from ..science.packing import GUTTER_CELLS, Packing, model_shape, pack_tiles, padded
 
 _TF_CONFIGURED: dict = {}
 COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
@@ -210,27 +210,18 @@ class IGMBatch:
     shift and gradient factor. Build once, `run_batch()` as often as needed."""
 
     def __init__(self, domains: list[xr.Dataset], settings: IGMSettings = IGMSettings(),
-                 gutter: int = GUTTER_CELLS):
+                 gutter: int = GUTTER_CELLS, canvas: tuple[int, int] | None = None):
         self.settings = settings
         self.device = configure_tensorflow(settings.threads, settings.seed)
         import tensorflow as tf
         from igm.common import State
 
-        self.domains = [with_rheology(d, settings.rheology_factor) for d in domains]
-        res = {float(abs(d["x"].values[1] - d["x"].values[0])) for d in self.domains}
-        if len(res) != 1:
-            raise ValueError(f"a batch needs one resolution, got {sorted(res)} m")
-        self.resolution = res.pop()
-        self.packing = pack_tiles([(d.sizes["y"], d.sizes["x"]) for d in self.domains], gutter)
+        self.gutter = gutter
+        self._set_domains(domains, canvas)
         self.cfg = igm_config(settings)
-        flip = lambda a: np.ascontiguousarray(np.asarray(a, dtype="float32")[::-1])  # IGM wants y ascending
-        if len(self.domains) == 1:  # the domain's own coordinates
-            x = self.domains[0]["x"].values.astype("float32")
-            y = self.domains[0]["y"].values[::-1].astype("float32")
-        else:  # a canvas: only the spacing matters to IGM
-            ny, nx = self.packing.shape
-            x = (np.arange(nx) * self.resolution).astype("float32")
-            y = (np.arange(ny) * self.resolution).astype("float32")
+        ny, nx = self.packing.shape
+        x = (np.arange(nx) * self.resolution).astype("float32")  # only the spacing matters to IGM
+        y = (np.arange(ny) * self.resolution).astype("float32")
         X, Y = np.meshgrid(x, y)
         dx = self.resolution
         s = State()
@@ -240,17 +231,40 @@ class IGMBatch:
         s.dx = tf.Variable(np.float32(dx), trainable=False)
         s.dy = tf.Variable(np.float32(dx), trainable=False)
         s.dX = tf.Variable(np.full(X.shape, dx, dtype="float32"), trainable=False)
-        s.topg = tf.Variable(flip(self.packing.pack([d["topg"].values for d in self.domains])), trainable=False)
-        s.thk = tf.Variable(flip(self.initial_thk()), trainable=False)
-        s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
         self.state = s
-        self._flip = flip
-        icemask = self.packing.pack([d["icemask"].values.astype("float64") for d in self.domains], fill=0.0)
-        self.smb = _BalanceProcess([domain_profiles(d) for d in self.domains], icemask, self.packing)
-        self._iceflow_ready = False
-        self.startup_s = 0.0
+        self._set_state()
+        self._igm_initialized = False  # IGM's ice-flow module built (its TensorFlow functions traced)
+        self._iceflow_ready = False  # ... and started on these domains
         self.runs = 0  # calls of run_batch(): the calibration's cost
         self.last_series: list[dict[int, tuple[float, float]]] = []
+
+    @staticmethod
+    def _flip(a) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(a, dtype="float32")[::-1])  # IGM wants y ascending
+
+    def _set_domains(self, domains: list[xr.Dataset], canvas: tuple[int, int] | None) -> None:
+        self.domains = [with_rheology(d, self.settings.rheology_factor) for d in domains]
+        res = {float(abs(d["x"].values[1] - d["x"].values[0])) for d in self.domains}
+        if len(res) != 1:
+            raise ValueError(f"a batch needs one resolution, got {sorted(res)} m")
+        self.resolution = res.pop()
+        shapes = [(d.sizes["y"], d.sizes["x"]) for d in self.domains]
+        if canvas is not None and len(shapes) == 1:
+            self.packing = padded(shapes[0], canvas)
+        else:
+            self.packing = pack_tiles(shapes, self.gutter)
+        self.startup_s = 0.0
+
+    def _set_state(self) -> None:
+        """The domains' bed, initial ice and balance in IGM's state."""
+        import tensorflow as tf
+
+        s = self.state
+        s.topg = tf.Variable(self._flip(self.packing.pack([d["topg"].values for d in self.domains])), trainable=False)
+        s.thk = tf.Variable(self._flip(self.initial_thk()), trainable=False)
+        s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
+        icemask = self.packing.pack([d["icemask"].values.astype("float64") for d in self.domains], fill=0.0)
+        self.smb = _BalanceProcess([domain_profiles(d) for d in self.domains], icemask, self.packing)
 
     def initial_thk(self, thk0: list[np.ndarray | None] | None = None) -> np.ndarray:
         """The canvas of start thicknesses: `thk0[k]` (north-up), or the domain's initial ice."""
@@ -265,7 +279,8 @@ class IGMBatch:
     def _init_iceflow(self) -> None:
         """IGM's ice-flow start-up on the domains' initial ice (every tile): the velocities solved
         from rest (identity), or the emulator trained or loaded (network). Its flow state is each
-        tile's initial one."""
+        tile's initial one. A model re-targeted to other domains (`IGMGlacier.retarget`) keeps
+        IGM's module and only reloads and re-trains the emulator, as a fresh one does."""
         import igm.processes.iceflow as iceflow
         from igm.processes.iceflow.unified.evaluator import evaluate_iceflow
         from igm.processes.iceflow.unified.solver import solve_iceflow
@@ -273,12 +288,15 @@ class IGMBatch:
         t0 = time.perf_counter()
         cfg_u = self.cfg.processes.iceflow.unified
         weights = None if self.identity else self.settings.emulator_weights
-        cfg_u.nbit_init = 1 if weights else self.settings.cold_iterations
-        with warnings.catch_warnings():  # IGM warns that it starts from scratch: a cold start is meant to,
-            warnings.filterwarnings("ignore", message="No pretrained emulator selected")  # a warm one loads below
-            iceflow.initialize(self.cfg, self.state)
+        if not self._igm_initialized:
+            cfg_u.nbit_init = 1 if weights else self.settings.cold_iterations
+            with warnings.catch_warnings():  # IGM warns that it starts from scratch: a cold start is meant to,
+                warnings.filterwarnings("ignore", message="No pretrained emulator selected")  # a warm one loads below
+                iceflow.initialize(self.cfg, self.state)
+            self._igm_initialized = True
         if weights:
             self.state.iceflow_model.load_weights(weights)
+            self._reset_optimizer()  # the training starts afresh from the shared weights
             cfg_u.nbit_init = self.settings.warm_iterations
             solve_iceflow(self.cfg, self.state, init=True)
             evaluate_iceflow(self.cfg, self.state)
@@ -288,6 +306,14 @@ class IGMBatch:
         shared = self._flow_now()
         self._initial_flow = [self._tile_flow(shared, k) for k in range(len(self.domains))]
         self.startup_s = time.perf_counter() - t0
+
+    def _reset_optimizer(self) -> None:
+        """The emulator's Adam as new: no iterations, no moments (its learning rate is set per solve)."""
+        import tensorflow as tf
+
+        for v in self.state.iceflow.optimizer.optim_adam.variables:
+            if "learning_rate" not in v.name:
+                v.assign(tf.zeros_like(v))
 
     def _flow_variables(self) -> list:
         """What a run's flow state is: the velocities and their optimizer's moments (per cell,
@@ -417,11 +443,37 @@ class IGMBatch:
 
 
 class IGMGlacier(IGMBatch):
-    """One glacier's IGM model: a batch of one, with scalar shifts and per-glacier results."""
+    """One glacier's IGM model: a batch of one, with scalar shifts and per-glacier results. Its
+    grid is the domain padded to `model_shape` (ice-free, like a gutter), so that with the network
+    emulator one model serves every glacier of that grid in turn (`retarget`), its TensorFlow
+    functions built once: ~10 s of a glacier's start-up, measured."""
 
     def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
-        super().__init__([domain], settings)
+        super().__init__([domain], settings, canvas=model_shape((domain.sizes["y"], domain.sizes["x"])))
         self.domain = self.domains[0]
+        self.retargeted = False  # built for another glacier's domain
+
+    def fits(self, domain: xr.Dataset, settings: IGMSettings) -> bool:
+        """Whether `retarget` can give this model `domain` run with `settings`."""
+        return (settings == self.settings and not self.identity and settings.emulator_weights is not None
+                and model_shape((domain.sizes["y"], domain.sizes["x"])) == self.packing.shape
+                and float(abs(domain["x"].values[1] - domain["x"].values[0])) == self.resolution)
+
+    def retarget(self, domain: xr.Dataset) -> None:
+        """This model, its IGM module and compiled functions kept, on another glacier's domain of
+        the same grid: it then starts as a fresh model of that domain does (the shared emulator
+        reloaded and re-trained, the optimizer reset), so its answers are the same, bit for bit
+        on CPU (`test_batch.py`)."""
+        if not self.fits(domain, self.settings):
+            raise ValueError(f"glacier {domain.attrs.get('glacier_id')}: a {domain.sizes['y']}x{domain.sizes['x']} "
+                             f"domain does not fit this {self.packing.shape} network model")
+        self._set_domains([domain], self.packing.shape)
+        self.domain = self.domains[0]
+        self._set_state()
+        self._iceflow_ready = False
+        self.retargeted = True
+        self.runs = 0
+        self.last_series = []
 
     def run(self, start: float = START_YEAR, end: float = END_YEAR, thk0: np.ndarray | None = None,
             d_ela: float = 0.0, on_save: Callable[[int, np.ndarray], None] | None = None,
@@ -432,6 +484,27 @@ class IGMGlacier(IGMBatch):
         saved = self.run_batch(start, end, [thk0], d_ela, None if on_save is None else
                                (lambda year, tiles: on_save(year, tiles[0])), keep)
         return saved[0]
+
+
+class ModelPool:
+    """One `IGMGlacier` per grid and settings, re-targeted to each glacier that fits it: a process
+    running many glaciers builds IGM's TensorFlow functions once per grid, not per glacier (and
+    its memory grows per grid: TensorFlow keeps every model's functions until the process ends)."""
+
+    def __init__(self) -> None:
+        self.models: list[IGMGlacier] = []
+        self.reused = 0
+
+    def model(self, domain: xr.Dataset, settings: IGMSettings) -> IGMGlacier:
+        for m in self.models:
+            if m.fits(domain, settings):
+                m.retarget(domain)
+                self.reused += 1
+                return m
+        m = IGMGlacier(domain, settings)
+        if not m.identity and settings.emulator_weights is not None:
+            self.models.append(m)
+        return m
 
 
 def software_versions() -> dict[str, str]:

@@ -39,7 +39,7 @@ from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.resample import product_area_km2
 from ..science.skill import series_geodetic_balance
 from ..storage import write_netcdf
-from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, TileRun, software_versions
+from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, ModelPool, TileRun, software_versions
 
 Log = Callable[[str], None]
 
@@ -286,7 +286,7 @@ def shift_flag(p: float, p_before: float | None) -> str:
 
 def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, log: Log = print,
                      targets: dict[int, float] | None = None, fingerprint: str | None = None,
-                     geodetic: dict | None = None) -> dict:
+                     geodetic: dict | None = None, pool: ModelPool | None = None) -> dict:
     """Run IGM on one domain from the spin-up to 2020 and write thickness every 5 years from 1960
     (and at every outline's model time) as NetCDF.
 
@@ -294,14 +294,17 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     them. Without, it is a plain run (no shift), flagged uncalibrated. With `geodetic` (`start`,
     `end` years and `mwe`, a geodetic balance) the balance of that period is calibrated to it too
     (`_calibrate_geodetic`). `fingerprint` (of the domain, emulator, settings and targets) is
-    stored with the result."""
+    stored with the result. With a `pool`, a model of the same grid built for an earlier glacier is
+    re-targeted to this one (the same answers, without building IGM's functions again)."""
     t0 = time.perf_counter()
     with xr.open_dataset(domain_path) as ds:
         domain = ds.load()
     gid = domain.attrs["glacier_id"]
-    log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells, {SPINUP_START}-{END_YEAR} "
+    model = pool.model(domain, settings) if pool is not None else IGMGlacier(domain, settings)
+    grid = "x".join(map(str, model.packing.shape))
+    log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells (a {grid} grid"
+        f"{', its model re-used' if model.retargeted else ''}), {SPINUP_START}-{END_YEAR} "
         f"(spin-up from {SPINUP_START}), rheology factor {settings.rheology_factor:g}")
-    model = IGMGlacier(domain, settings)
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
     result: tuple[_Calibration, dict, list]  # the calibration, the geodetic record, the validation rows
     if targets:
@@ -315,7 +318,8 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         saved = model.run(SPINUP_START, END_YEAR, on_save=progress)
         result = (_Calibration(saved, model.last_series[0], [], [], None), {}, [])
     return write_simulation(out_path, domain, targets, *result, settings, model,
-                            {"runtime_s": round(time.perf_counter() - t0, 2), "model_runs": model.runs}, fingerprint)
+                            {"runtime_s": round(time.perf_counter() - t0, 2), "model_runs": model.runs,
+                             "model_grid": grid, "model_reused": int(model.retargeted)}, fingerprint)
 
 
 def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, float], cal: _Calibration,

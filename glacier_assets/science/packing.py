@@ -16,6 +16,10 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 GUTTER_CELLS = 2
+# A glacier alone runs on a grid whose sides are rounded up to this ladder (`model_shape`), so that
+# glaciers of similar size share one IGM model, whose compiled TensorFlow functions are built once
+# (igm_run/model.py: IGMGlacier.retarget): steps of 8 cells up to 128, 16 up to 256, 32 beyond.
+SHAPE_LADDER = ((128, 8), (256, 16), (None, 32))
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,29 @@ class Packing:
     def fill_fraction(self) -> float:
         """The share of the canvas inside tiles."""
         return sum(t.ny * t.nx for t in self.tiles) / float(self.shape[0] * self.shape[1])
+
+
+def model_side(n: int) -> int:
+    """A grid side of `n` cells rounded up to the `SHAPE_LADDER`."""
+    if n < 1:
+        raise ValueError(f"a grid side of {n} cells")
+    for upto, step in SHAPE_LADDER:
+        if upto is None or n <= upto:
+            return -(-n // step) * step
+    raise AssertionError("the ladder ends with an open step")
+
+
+def model_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """The grid a glacier domain of `shape` (ny, nx) runs on alone: each side on the ladder."""
+    return model_side(shape[0]), model_side(shape[1])
+
+
+def padded(shape: tuple[int, int], canvas: tuple[int, int]) -> Packing:
+    """One tile of `shape` in the north-west corner of a `canvas` at least as large: the rest is
+    ice-free padding (filled like a gutter)."""
+    if shape[0] > canvas[0] or shape[1] > canvas[1]:
+        raise ValueError(f"a domain of {shape} does not fit a grid of {canvas}")
+    return Packing((canvas[0], canvas[1]), (Tile(0, 0, *shape),))
 
 
 def pack_tiles(shapes: list[tuple[int, int]], gutter: int = GUTTER_CELLS) -> Packing:

@@ -45,15 +45,19 @@ def clear_glacier(root: Path, glacier_id: str) -> None:
 
 
 def read_failures(root: Path) -> dict[str, list[dict]]:
-    """Glacier id -> its failure records (oldest first)."""
+    """Glacier id -> its failure records (oldest first). Only `ID/STEP[_YEAR].json` files are
+    records: a dot-named folder (a batch child's outcomes, `.batches/`) or file (one being written
+    atomically) is not, nor is a file that is not a whole record."""
     out: dict[str, list[dict]] = {}
     base = Path(root) / FAILURES_DIR
-    for p in sorted(base.glob("*/*.json")) if base.exists() else []:
+    folders = sorted(f for f in base.iterdir() if f.is_dir() and not f.name.startswith(".")) if base.exists() else []
+    for p in (p for folder in folders for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")):
         try:
             rec = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        out.setdefault(rec["glacier_id"], []).append(rec)
+        if isinstance(rec, dict) and {"glacier_id", "step", "message", "time"} <= rec.keys():
+            out.setdefault(rec["glacier_id"], []).append(rec)
     return {g: sorted(r, key=lambda x: x["time"]) for g, r in out.items()}
 
 

@@ -20,7 +20,7 @@ from shapely.geometry import box
 
 from glacier_assets.constants import EPOCHS, outline_relpath, simulation_relpath
 from glacier_assets.fingerprints import product_fingerprint
-from glacier_assets.ledger import record_failure, region_state
+from glacier_assets.ledger import read_failures, record_failure, region_state
 from glacier_assets.publication import leftovers, live_version, new_version, versions_dir
 from glacier_assets.recovery import descendants, process_tag, recover
 from glacier_assets.storage import atomic_path, stale_temporaries, write_geoparquet, write_netcdf
@@ -181,6 +181,16 @@ def test_glacier_states(tmp_path):
     state = region_state(tmp_path, codes, {g1: "a", g2: "b-new", g3: "c", g4: "d", g5: "e"})
     assert state.current == [g1] and state.stale == [g2] and state.incomplete == [g3] and state.missing == [g5]
     assert state.failed == {g4: "glacier_domain: the DEM does not cover it"}
+    # what else lies under status/failures is not a record: a batch child's outcomes (measured: the
+    # main job crashed with KeyError 'glacier_id' when it read one while the other ranged run was
+    # still running), a record being written, a broken file
+    batches = tmp_path / "status/failures/.batches"
+    batches.mkdir(parents=True)
+    (batches / f"{g1}..{g3}.json").write_text(json.dumps({g1: {"calibration_status": "calibrated"}}))
+    (tmp_path / "status/failures" / g4 / ".glacier_domain.json.tmp.json").write_text("{}")
+    (tmp_path / "status/failures" / g4 / "other.json").write_text("[1, 2]")
+    assert list(read_failures(tmp_path)) == [g4] and len(read_failures(tmp_path)[g4]) == 1
+    assert region_state(tmp_path, codes, {g1: "a"}).failed == {g4: "glacier_domain: the DEM does not cover it"}
     assert set(state.simulations) == {g1}
     before = state.publication_fingerprint("albers", "1")
     record_failure(tmp_path, g5, "igm_simulation", "boom")

@@ -148,7 +148,7 @@ def thickness_plot_relpath(glacier_id: str) -> str:
 # bump one when a change to that step's code changes its products, so they are made again.
 CODE_VERSIONS = {
     "outline_inventory": "2",  # and outline_match
-    "iceflow_emulator": "3",  # 2: retrained every 10 steps (model.NETWORK_IGM); 3: its ice cap on a padded grid
+    "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
     "ice_rheology": "1",
     "glacier_domain": "2",
     "igm_simulation": "4",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up

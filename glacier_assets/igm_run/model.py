@@ -442,20 +442,29 @@ class IGMBatch:
         return Path(path)
 
 
+def reusable(settings: IGMSettings) -> bool:
+    """Whether a model of these settings can be re-targeted to another glacier: the network
+    emulator warm-started from shared weights, which it reloads for each (a cold start trains
+    from scratch once; the identity mapping's glaciers are packed instead)."""
+    return settings.mapping == "network" and settings.emulator_weights is not None
+
+
 class IGMGlacier(IGMBatch):
-    """One glacier's IGM model: a batch of one, with scalar shifts and per-glacier results. Its
-    grid is the domain padded to `model_shape` (ice-free, like a gutter), so that with the network
-    emulator one model serves every glacier of that grid in turn (`retarget`), its TensorFlow
-    functions built once: ~10 s of a glacier's start-up, measured."""
+    """One glacier's IGM model: a batch of one, with scalar shifts and per-glacier results. A
+    model that can be re-used (`reusable`: the network emulator warm-started from shared weights)
+    runs on the domain padded to `model_shape` (ice-free, like a gutter), so that one model serves
+    every glacier of that grid in turn (`retarget`), its TensorFlow functions built once (~10 s of
+    a glacier's start-up, measured); any other runs on the domain's own grid."""
 
     def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
-        super().__init__([domain], settings, canvas=model_shape((domain.sizes["y"], domain.sizes["x"])))
+        shape = (domain.sizes["y"], domain.sizes["x"])
+        super().__init__([domain], settings, canvas=model_shape(shape) if reusable(settings) else shape)
         self.domain = self.domains[0]
         self.retargeted = False  # built for another glacier's domain
 
     def fits(self, domain: xr.Dataset, settings: IGMSettings) -> bool:
         """Whether `retarget` can give this model `domain` run with `settings`."""
-        return (settings == self.settings and not self.identity and settings.emulator_weights is not None
+        return (settings == self.settings and reusable(settings)
                 and model_shape((domain.sizes["y"], domain.sizes["x"])) == self.packing.shape
                 and float(abs(domain["x"].values[1] - domain["x"].values[0])) == self.resolution)
 
@@ -502,7 +511,7 @@ class ModelPool:
                 self.reused += 1
                 return m
         m = IGMGlacier(domain, settings)
-        if not m.identity and settings.emulator_weights is not None:
+        if reusable(settings):
             self.models.append(m)
         return m
 

@@ -10,7 +10,8 @@ import pytest
 import xarray as xr
 
 from glacier_assets.constants import EMULATOR_RELPATH, EPOCHS, domain_relpath, simulation_relpath
-from glacier_assets.igm_run.batch import groups_by_size, processes_by_grid
+from glacier_assets.igm_run.batch import groups_by_size, processes_by_model
+from glacier_assets.igm_run.model import IGMSettings, model_key
 from glacier_assets.inventory.region import load_region_spec
 from glacier_assets.science.calibration import TOL_PCT, TOL_PIXELS
 from glacier_assets.science.packing import model_shape
@@ -162,10 +163,17 @@ def test_a_model_retargeted_to_another_glacier_gives_what_a_fresh_one_gives(demo
 
 def test_glaciers_sorted_by_grid_go_to_processes_of_at_most_n_grids():
     grids = [(40, 40)] * 3 + [(48, 48)] * 2 + [(64, 56)] + [(96, 96)] * 4
-    assert processes_by_grid(grids, 2) == [(0, 5), (5, 10)]  # a process per two grids, however many glaciers
-    assert processes_by_grid(grids, 10) == [(0, 10)]
-    assert processes_by_grid(grids, 1) == [(0, 3), (3, 5), (5, 6), (6, 10)]
-    assert processes_by_grid([], 3) == []
+    assert processes_by_model(grids, 2) == [(0, 5), (5, 10)]  # a process per two grids, however many glaciers
+    assert processes_by_model(grids, 10) == [(0, 10)]
+    assert processes_by_model(grids, 1) == [(0, 3), (3, 5), (5, 6), (6, 10)]
+    assert processes_by_model([], 3) == []
+    # a model that is not re-used (the identity mapping, a cold start) is one per glacier: at
+    # most `per_process` glaciers per process, whatever their grids
+    cold = IGMSettings(mapping="identity")
+    keys = [model_key(f"G{k}", (40, 40), cold) for k in range(5)]
+    assert processes_by_model(keys, 2) == [(0, 2), (2, 4), (4, 5)]
+    warm = IGMSettings(emulator_weights="shared.weights.h5")
+    assert {model_key(f"G{k}", (40, 40), warm) for k in range(5)} == {(40, 40)}
 
 
 def test_glaciers_are_grouped_by_size_into_grids_that_fit():

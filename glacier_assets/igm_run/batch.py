@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import xarray as xr
 from ..constants import BATCH_CELLS, END_YEAR, MODELS_PER_PROCESS, SPINUP_START
 from ..science.packing import GUTTER_CELLS, model_shape
 from .capacity import packing_capacity
-from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow
+from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow, model_key
 from .simulate import glacier_runs, simulate_glacier, write_simulation
 
 Log = Callable[[str], None]
@@ -120,8 +120,8 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
     what the device's free memory holds, `capacity.packing_capacity`) by `groups_by_size`, each
     grid one `simulate_batch`; with the network emulator, whose answers depend on the glaciers it
     serves, each runs alone in turn, sorted by model grid so that one model serves each grid
-    (`ModelPool`; with more than `per_process` grids, in fresh processes of at most that many,
-    `processes_by_grid`, `_alone_in_process`). `glaciers` are dicts with glacier_id, domain, output,
+    (`ModelPool`; with more than `per_process` models to build, in fresh processes of at most that
+    many, `processes_by_model`, `_alone_in_process`). `glaciers` are dicts with glacier_id, domain, output,
     targets, geodetic and fingerprint. A glacier with nothing to calibrate to, or whose grid fails
     as a whole, runs alone. Returns per glacier its figures or {"error": why}."""
     if max_cells is None and settings.mapping == "identity" and len(glaciers) > 1:
@@ -155,27 +155,30 @@ def simulate_glaciers(glaciers: list[dict], settings: IGMSettings, log: Log = pr
             alone += [[g] for g in grp]
     # glaciers of one model grid one after another, so that they share its model (`ModelPool`)
     solo = sorted((by_id[g] for (g,) in alone), key=lambda j: (model_shape(shapes[j["glacier_id"]]), j["glacier_id"]))
-    chunks = processes_by_grid([model_shape(shapes[j["glacier_id"]]) for j in solo], per_process)
+    chunks = processes_by_model([model_key(j["glacier_id"], shapes[j["glacier_id"]], settings) for j in solo],
+                                per_process)
     if len(chunks) == 1:
         out.update(_alone(solo, settings, log))
-    else:  # bounded memory: fresh processes of at most `per_process` model grids
+    else:  # bounded memory: fresh processes that build at most `per_process` models
         for first, stop in chunks:
             out.update(_alone_in_process(solo[first:stop], settings, log))
     return {g: {**out[g], "process_glaciers": len(glaciers)} if "error" not in out[g] else out[g] for g in out}
 
 
-def processes_by_grid(grids: list[tuple[int, int]], per_process: int = MODELS_PER_PROCESS) -> list[tuple[int, int]]:
-    """Consecutive glaciers (sorted by grid) split into processes that each build at most
-    `per_process` models, one per distinct grid: (first, stop) index ranges."""
+def processes_by_model(models: list[Hashable], per_process: int = MODELS_PER_PROCESS) -> list[tuple[int, int]]:
+    """Consecutive glaciers, each with the key of the model it runs on (`model.model_key`: its
+    grid's when models are re-used, else its own; sorted, so that a model's glaciers follow one
+    another), split into processes that each build at most `per_process` models: (first, stop)
+    index ranges."""
     chunks: list[tuple[int, int]] = []
-    first, seen = 0, set[tuple[int, int]]()
-    for k, grid in enumerate(grids):
-        if grid not in seen and len(seen) == per_process:
+    first, seen = 0, set[Hashable]()
+    for k, model in enumerate(models):
+        if model not in seen and len(seen) == per_process:
             chunks.append((first, k))
             first, seen = k, set()
-        seen.add(grid)
-    if grids:
-        chunks.append((first, len(grids)))
+        seen.add(model)
+    if models:
+        chunks.append((first, len(models)))
     return chunks
 
 
@@ -211,7 +214,7 @@ def _alone_in_process(jobs: list[dict], settings: IGMSettings, log: Log) -> dict
     """`_alone` in a fresh process that streams its log lines and each glacier's result back.
     TensorFlow keeps every IGM model's compiled functions until its process ends (~0.1-0.2 GB per
     model, measured), so a child that runs many glaciers runs them in processes that build at most
-    `MODELS_PER_PROCESS` models (`processes_by_grid`). If that process dies, the glacier it was
+    `MODELS_PER_PROCESS` models (`processes_by_model`). If that process dies, the glacier it was
     running is named with its exit code and the ones after it are not run."""
     ctx = multiprocessing.get_context("spawn")
     messages = ctx.Queue()

@@ -232,11 +232,8 @@ class IGMBatch:
         s.dy = tf.Variable(np.float32(dx), trainable=False)
         s.dX = tf.Variable(np.full(X.shape, dx, dtype="float32"), trainable=False)
         self.state = s
-        self._set_state()
         self._igm_initialized = False  # IGM's ice-flow module built (its TensorFlow functions traced)
-        self._iceflow_ready = False  # ... and started on these domains
-        self.runs = 0  # calls of run_batch(): the calibration's cost
-        self.last_series: list[dict[int, tuple[float, float]]] = []
+        self._set_state()
 
     @staticmethod
     def _flip(a) -> np.ndarray:
@@ -253,10 +250,10 @@ class IGMBatch:
             self.packing = padded(shapes[0], canvas)
         else:
             self.packing = pack_tiles(shapes, self.gutter)
-        self.startup_s = 0.0
 
     def _set_state(self) -> None:
-        """The domains' bed, initial ice and balance in IGM's state."""
+        """The domains' bed, initial ice and balance in IGM's state, and the model's record of
+        them: no ice-flow start-up and no runs yet."""
         import tensorflow as tf
 
         s = self.state
@@ -265,6 +262,10 @@ class IGMBatch:
         s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
         icemask = self.packing.pack([d["icemask"].values.astype("float64") for d in self.domains], fill=0.0)
         self.smb = _BalanceProcess([domain_profiles(d) for d in self.domains], icemask, self.packing)
+        self._iceflow_ready = False  # the ice flow started on these domains
+        self.startup_s = 0.0
+        self.runs = 0  # calls of run_batch(): the calibration's cost
+        self.last_series: list[dict[int, tuple[float, float]]] = []
 
     def initial_thk(self, thk0: list[np.ndarray | None] | None = None) -> np.ndarray:
         """The canvas of start thicknesses: `thk0[k]` (north-up), or the domain's initial ice."""
@@ -449,6 +450,12 @@ def reusable(settings: IGMSettings) -> bool:
     return settings.mapping == "network" and settings.emulator_weights is not None
 
 
+def model_key(glacier_id: str, shape: tuple[int, int], settings: IGMSettings) -> tuple[int, int] | str:
+    """The model a glacier alone runs on in a process (`ModelPool`): its grid's, shared, when
+    models are `reusable`, else its own."""
+    return model_shape(shape) if reusable(settings) else glacier_id
+
+
 class IGMGlacier(IGMBatch):
     """One glacier's IGM model: a batch of one, with scalar shifts and per-glacier results. A
     model that can be re-used (`reusable`: the network emulator warm-started from shared weights)
@@ -458,7 +465,7 @@ class IGMGlacier(IGMBatch):
 
     def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
         shape = (domain.sizes["y"], domain.sizes["x"])
-        super().__init__([domain], settings, canvas=model_shape(shape) if reusable(settings) else shape)
+        super().__init__([domain], settings, canvas=model_shape(shape) if reusable(settings) else None)
         self.domain = self.domains[0]
         self.retargeted = False  # built for another glacier's domain
 
@@ -479,10 +486,7 @@ class IGMGlacier(IGMBatch):
         self._set_domains([domain], self.packing.shape)
         self.domain = self.domains[0]
         self._set_state()
-        self._iceflow_ready = False
         self.retargeted = True
-        self.runs = 0
-        self.last_series = []
 
     def run(self, start: float = START_YEAR, end: float = END_YEAR, thk0: np.ndarray | None = None,
             d_ela: float = 0.0, on_save: Callable[[int, np.ndarray], None] | None = None,

@@ -129,3 +129,20 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
                                                                           "err": 0.2}, lambda msg: None), model.answer)
     assert record["status"] == "best" and record["value"] == 600.0
     assert record["flag"].startswith("geodetic balance missed (-1.020 vs -2.000 +- 0.20 m w.e./a, tail_shift_m 600)")
+
+
+def test_nested_and_left_out_searches_start_from_the_nearest_known_shifts():
+    """The geodetic calibration's nested searches start each period from the shifts expected at
+    the new gradient factor (the line through the two nearest factors tried); a left-out outline's
+    merged period starts from its two periods' shifts weighted by their lengths."""
+    from glacier_assets.igm_run.simulate import _Period, merged_shift, shifts_guess
+
+    tried = [(1.0, [10.0, 50.0, -20.0])]
+    assert shifts_guess(tried, 1.3) == [10.0, 50.0, -20.0]  # one factor tried: its shifts
+    tried.append((1.3, [10.0, 80.0, 10.0]))
+    assert shifts_guess(tried, 1.15) == pytest.approx([10.0, 65.0, -5.0])  # between: interpolated
+    assert shifts_guess(tried, 1.6) == pytest.approx([10.0, 110.0, 40.0])  # beyond: the line carried on
+    tried.append((0.7, [10.0, 0.0, -70.0]))
+    assert shifts_guess(tried, 0.8) == pytest.approx([10.0, 50.0 / 3, -160.0 / 3])  # the nearest two: 0.7, 1.0
+    spinup, nxt = _Period(1930, 1975, None, None, d_ela=-30.0), _Period(1975, 1990, None, None, d_ela=30.0)
+    assert merged_shift(spinup, nxt) == pytest.approx((-30.0 * 45 + 30.0 * 15) / 60)

@@ -51,6 +51,10 @@ MASK_NODATA = 0
 # --- quality gates (used from issue 3 on) ---------------------------------------------------------
 AREA_GATE_PCT = 2.8  # regional mean |A_sim - A_obs| / A_obs over the control epochs
 GLACIER_WARN_PCT = 10.0
+# The share of glaciers whose outlines are each predicted with it left out of the calibration (the
+# out-of-sample skill; ~30 % of a glacier's model runs): 1 validates every glacier; a large region
+# may validate a sample (science/quality.py: in_validation_sample), the same glaciers every run.
+VALIDATION_SHARE = 1.0
 
 # --- physical constants -------------------------------------------------------------------------
 ICE_DENSITY = 900.0  # kg m-3, for w.e. conversions

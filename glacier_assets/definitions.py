@@ -15,6 +15,7 @@ from .assets.quality import calibration_report, product_audit, validation_report
 from .assets.rheology import ice_rheology
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
+from .constants import VALIDATION_SHARE
 from .deploy import ExecutorName, executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
@@ -58,6 +59,20 @@ def _choice(name: str, field: str, resource: type[dg.ConfigurableResource]):
     return value
 
 
+def _share(name: str, default: float) -> float:
+    """A share (0 < share <= 1) from $name, checked now (Dagster's EnvVar resolves only str and int)."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name}={text!r}: use a share between 0 (exclusive) and 1, e.g. 0.1 for one glacier in ten")
+    return value
+
+
 def resources() -> dict:
     """The resources, configured from GLACIER_* variables where set (README: "Settings")."""
     return {
@@ -71,7 +86,8 @@ def resources() -> dict:
         "igm": IGMRunner(threads=_env("GLACIER_IGM_THREADS", 1),
                          launcher=_choice("GLACIER_IGM_LAUNCHER", "launcher", IGMRunner),
                          mapping=_choice("GLACIER_IGM_MAPPING", "mapping", IGMRunner),
-                         leave_one_out=os.environ.get("GLACIER_LEAVE_ONE_OUT", "1") not in ("0", "false", "no")),
+                         leave_one_out=os.environ.get("GLACIER_LEAVE_ONE_OUT", "1") not in ("0", "false", "no"),
+                         validation_share=_share("GLACIER_VALIDATION_SHARE", VALIDATION_SHARE)),
     }
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 import dagster as dg
 
-from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, CATALOG_LIVE_LINK, albers_crs
+from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, CATALOG_LIVE_LINK, VALIDATION_SHARE, albers_crs
 from .igm_run.model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS
 from .instance import REPO_ROOT
 from .inventory.demo import ensure_demo_region
@@ -93,7 +93,8 @@ class IGMRunner(dg.ConfigurableResource):
     use_emulator: bool = True
     warm_iterations: int = WARM_ITERATIONS
     cold_iterations: int = COLD_ITERATIONS
-    leave_one_out: bool = True  # predict every outline with it left out of the calibration (validation)
+    leave_one_out: bool = True  # predict every outline with it left out of the calibration (validation) ...
+    validation_share: float = VALIDATION_SHARE  # ... of this share of the glaciers (science/quality.py)
     python: str = ""
 
     @property
@@ -118,6 +119,7 @@ class IGMRunner(dg.ConfigurableResource):
         return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator,
                 "warm_iterations": self.warm_iterations, "cold_iterations": self.cold_iterations,
                 "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
+                **({"validation_share": self.validation_share} if self.validation_share < 1.0 else {}),
                 "versions": software_versions()}
 
     def settings_extras(self, emulator_path: Path | None) -> dict:
@@ -129,6 +131,7 @@ class IGMRunner(dg.ConfigurableResource):
             "warm_iterations": self.warm_iterations,
             "cold_iterations": self.cold_iterations,
             "leave_one_out": self.leave_one_out,
+            "validation_share": self.validation_share,
         }
 
     def run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:

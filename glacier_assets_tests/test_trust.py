@@ -79,6 +79,7 @@ def test_fit_vs_leave_one_out_and_volume_vs_reference():
     summary = validation_summary(report)
     assert summary["area_fit_mean_abs_pct"] == pytest.approx(0.533, abs=1e-3)
     assert summary["area_loo_mean_abs_pct"] == 4.0 and summary["n_left_out"] == 2
+    assert summary["n_glaciers_validated"] == 1  # B was not in the validation sample
     assert summary["n_with_reference_volume"] == 1 and summary["volume_vs_reference_pct"] == pytest.approx(-25.0)
 
 
@@ -251,3 +252,26 @@ def test_the_twins_geodetic_balances_are_the_truths_with_their_error(demo_region
                                                        truth.loc[(g, 2000), "area_km2"], truth.loc[(g, 2020), "area_km2"], 20)
            for g in geo.index]
     assert 0.05 < np.std(err) < 0.3 and abs(np.mean(err)) < 0.15  # sigma 0.15 m w.e. a-1, unbiased
+
+
+def test_a_large_region_validates_a_fixed_random_sample_of_its_glaciers(monkeypatch):
+    """With a validation share below 1 the leave-one-out runs on that share of the glaciers,
+    chosen by their ids alone: the same ones every run, a larger share keeping a smaller one's."""
+    from glacier_assets.definitions import resources
+    from glacier_assets.igm_run.model import IGMSettings, validates
+    from glacier_assets.science.quality import in_validation_sample
+
+    ids = [f"RGI60-13.{k:05d}" for k in range(2000)]
+    tenth = {g for g in ids if in_validation_sample(g, 0.1)}
+    assert 140 <= len(tenth) <= 260  # ~200: a binomial draw, 4 sigma either side
+    assert tenth == {g for g in ids if in_validation_sample(g, 0.1)}
+    assert tenth < {g for g in ids if in_validation_sample(g, 0.3)}
+    assert all(in_validation_sample(g, 1.0) for g in ids[:50])
+    assert validates(IGMSettings(validation_share=0.1), min(tenth))
+    assert not validates(IGMSettings(validation_share=0.1), min(set(ids) - tenth))
+    assert not validates(IGMSettings(leave_one_out=False), min(tenth))
+    monkeypatch.setenv("GLACIER_VALIDATION_SHARE", "0.25")
+    assert resources()["igm"].validation_share == 0.25
+    monkeypatch.setenv("GLACIER_VALIDATION_SHARE", "10%")
+    with pytest.raises(ValueError, match="GLACIER_VALIDATION_SHARE='10%'"):
+        resources()

@@ -17,6 +17,7 @@ from typing import Any
 
 
 def _settings(extras: Mapping[str, Any]):
+    from ..constants import VALIDATION_SHARE
     from .model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS, IGMSettings
 
     return IGMSettings(
@@ -27,6 +28,7 @@ def _settings(extras: Mapping[str, Any]):
         cold_iterations=int(extras.get("cold_iterations") or COLD_ITERATIONS),
         rheology_factor=float(extras.get("rheology_factor") or 1.0),
         leave_one_out=bool(extras.get("leave_one_out", True)),
+        validation_share=float(extras.get("validation_share", VALIDATION_SHARE)),
         mapping=extras.get("mapping") or FLOW_MAPPING,
     )
 

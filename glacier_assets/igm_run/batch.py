@@ -25,7 +25,7 @@ import xarray as xr
 from ..constants import BATCH_CELLS, END_YEAR, MODELS_PER_PROCESS, SPINUP_START
 from ..science.packing import GUTTER_CELLS, model_shape
 from .capacity import packing_capacity
-from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow, model_key
+from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow, model_key, validates
 from .simulate import glacier_runs, simulate_glacier, write_simulation
 
 Log = Callable[[str], None]
@@ -77,7 +77,7 @@ def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IG
         f"({model.packing.fill_fraction:.0%} glacier domains), {SPINUP_START}-{END_YEAR}")
     targets = [{int(t): float(a) for t, a in tg.items()} for tg in targets]
     runs = {k: glacier_runs(ids[k], targets[k], model.resolution, model.balanced_shift(k), log, geodetic[k],
-                            settings.leave_one_out) for k in range(n)}
+                            validates(settings, ids[k])) for k in range(n)}
     results, errors, rounds = run_packed(model, runs)
     runtime = time.perf_counter() - t0
     log(f"batch of {n} glaciers: {rounds} packed runs, {runtime:.1f} s")

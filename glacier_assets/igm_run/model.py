@@ -34,7 +34,7 @@ from typing import Any, Final, cast
 import numpy as np
 import xarray as xr
 
-from ..constants import END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR
+from ..constants import END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR, VALIDATION_SHARE
 from ..science.domain import domain_profiles, with_rheology
 from ..science.masks import volume_km3
 from ..science.massbalance import BalanceProfiles
@@ -68,7 +68,8 @@ class IGMSettings:
     warm_iterations: int = WARM_ITERATIONS
     cold_iterations: int = COLD_ITERATIONS
     rheology_factor: float = 1.0  # scales the ice's mobility (Glen A and sliding), science/inversion.py
-    leave_one_out: bool = True  # predict each outline with it left out of the calibration
+    leave_one_out: bool = True  # predict each outline with it left out of the calibration ...
+    validation_share: float = VALIDATION_SHARE  # ... on this share of the glaciers (science/quality.py)
     mapping: str = FLOW_MAPPING  # "network" (IGM's CNN emulator) or "identity" (velocities solved per cell)
     overrides: dict = field(default_factory=dict)  # dotted IGM config keys -> values
 
@@ -202,6 +203,13 @@ class TileRun:
     keep: tuple[int, ...] = ()
     flow: list | None = None
     gradient: tuple[float, float] = NO_GRADIENT
+
+
+def validates(settings: IGMSettings, glacier_id: str) -> bool:
+    """Whether the glacier's calibration is validated by leave-one-out under these settings."""
+    from ..science.quality import in_validation_sample
+
+    return settings.leave_one_out and in_validation_sample(glacier_id, settings.validation_share)
 
 
 class IGMBatch:

@@ -39,7 +39,7 @@ from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.resample import product_area_km2
 from ..science.skill import series_geodetic_balance
 from ..storage import write_netcdf
-from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, ModelPool, TileRun, software_versions
+from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, ModelPool, TileRun, software_versions, validates
 
 Log = Callable[[str], None]
 
@@ -334,7 +334,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     result: tuple[_Calibration, dict, list]  # the calibration, the geodetic record, the validation rows
     if targets:
         result = run_alone(model, glacier_runs(gid, targets, model.resolution, model.balanced_shift(), log, geodetic,
-                                               settings.leave_one_out))
+                                               validates(settings, gid)))
     else:
         def progress(year: int, thk: np.ndarray) -> None:
             if year >= START_YEAR:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,17 @@ def area_gate(report: pd.DataFrame, limit_pct: float = AREA_GATE_PCT, n_worst: i
             if uncalibrated else "")
     return GateResult(mean <= limit_pct and not uncalibrated, mean, len(report), report["glacier_id"].nunique(),
                       [(g, round(float(v), 3)) for g, v in worst.items()], note=note)
+
+
+def in_validation_sample(glacier_id: str, share: float) -> bool:
+    """Whether a glacier is among the `share` (0-1) of glaciers validated by leave-one-out: its id
+    hashed to a number in [0, 1) below `share`. The same glaciers whatever the run or the region's
+    other glaciers, a random sample of any region's glaciers, and a larger share keeps the
+    glaciers of a smaller one."""
+    if share >= 1.0:
+        return True
+    u = int.from_bytes(hashlib.sha256(glacier_id.encode()).digest()[:8], "big") / 2.0**64
+    return u < share
 
 
 def glaciers_above(report: pd.DataFrame, limit_pct: float = GLACIER_WARN_PCT) -> pd.Series:
@@ -119,6 +131,7 @@ def validation_summary(report: pd.DataFrame, geodetic: pd.DataFrame | None = Non
     vol, ref = float(with_ref["volume_km3"].sum()), float(with_ref["reference_volume_km3"].sum())
     return {
         "n_glaciers": int(len(table)), "n_outlines": int(len(report)), "n_left_out": int(len(loo)),
+        "n_glaciers_validated": int((table["n_loo"] > 0).sum()),
         "area_fit_mean_abs_pct": round(float(report["rel_diff_pct"].abs().mean()), 3) if len(report) else None,
         "area_loo_mean_abs_pct": round(float(loo.abs().mean()), 3) if len(loo) else None,
         "area_loo_median_abs_pct": round(float(loo.abs().median()), 3) if len(loo) else None,

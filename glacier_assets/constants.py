@@ -152,11 +152,11 @@ def thickness_plot_relpath(glacier_id: str) -> str:
 # bump one when a change to that step's code changes its products, so they are made again.
 CODE_VERSIONS = {
     "outline_inventory": "2",  # and outline_match
-    "iceflow_emulator": "3",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM); 3: every 20
+    "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
     "ice_rheology": "1",
     "glacier_domain": "2",
-    "igm_simulation": "6",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
-    # 5: the nested and left-out searches started from better guesses; 6: the emulator retrained every 20 steps
+    "igm_simulation": "5",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
+    # 5: the nested and left-out searches started from better guesses
     "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "4",  # what a publication holds (see ledger.RegionState.publication_fingerprint)

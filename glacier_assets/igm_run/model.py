@@ -52,13 +52,10 @@ FLOW_MAPPING: Final = "network"
 # RGI60-13.90008); these stay within 4 % of it (the emulator: +18 %) at the emulator's cost.
 IDENTITY_IGM = {"adam.lr": 0.05, "adam.lr_init": 0.05, "retrain_freq": 1, "nbit": 5}
 # The emulator keeps training as the glacier changes: IGM's default is 5 Adam iterations every 5 time
-# steps (yearly steps here), which is ~60 % of a run's time. Every 10 cost 22 % less IGM time on the demo
-# (make demo: IGM step 249 -> 193 s), every 20 another 11 % (176 -> 156 s), with the twin's skill
-# unchanged within the calibration's noise (bench/twin_skill.py, regional volume worst / per-glacier
-# median / left-out areas: every 5: 3.8, 3.1, 0.96 %; every 10: 3.3, 3.5, 0.90 %, then 4.95, 4.1, 1.10 %
-# with the searches warm-started; every 20: 3.97, 4.1, 1.05 %); a plain 1930-2020 run of RGI60-13.90011
-# moves by +0.2 % in volume from every 10 to every 20 (+1.6 % with no retraining at all)
-NETWORK_IGM = {"retrain_freq": 20}
+# steps; every 10 costs 22 % less IGM time on the demo (make demo: IGM step 249 -> 193 s) with the twin's
+# skill unchanged within the calibration's noise (bench/twin_skill.py: regional volume worst 3.8 -> 3.3 %,
+# per-glacier median 3.1 -> 3.5 %, left-out areas 0.96 -> 0.90 %)
+NETWORK_IGM = {"retrain_freq": 10}
 NO_GRADIENT = (1.0, float("inf"))  # a balance-gradient factor of 1 from no year on
 IDLE_SHIFT_M = 3000.0  # the ELA shift of a tile with nothing to run in a batch run: no snow anywhere
 

@@ -52,7 +52,7 @@ MASK_NODATA = 0
 AREA_GATE_PCT = 2.8  # regional mean |A_sim - A_obs| / A_obs over the control epochs
 GLACIER_WARN_PCT = 10.0
 # The share of glaciers whose outlines are each predicted with it left out of the calibration (the
-# out-of-sample skill; ~20 % of a glacier's IGM time): 1 validates every glacier; a large region
+# out-of-sample skill; ~25 % of a glacier's IGM time): 1 validates every glacier; a large region
 # may validate a sample (science/quality.py: in_validation_sample), the same glaciers every run.
 VALIDATION_SHARE = 1.0
 

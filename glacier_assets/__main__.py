@@ -91,15 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["GLACIER_REGION_SPEC"] = str(Path(args.region).resolve())
     if args.products:
         os.environ["GLACIER_PRODUCTS"] = str(Path(args.products).resolve())
-    if args.cmd == "remove":
-        from .main_job import remove_glaciers
+    from .resources import SettingsError
 
-        return remove_glaciers(args.glacier_ids)
-    if args.include:
-        os.environ["GLACIER_INCLUDE"] = ",".join(args.include)
-    from .main_job import run_chain
+    try:
+        if args.cmd == "remove":
+            from .main_job import remove_glaciers
 
-    return run_chain(args.workers, args.include)
+            return remove_glaciers(args.glacier_ids)
+        if args.include:
+            os.environ["GLACIER_INCLUDE"] = ",".join(args.include)
+        from .main_job import run_chain
+
+        return run_chain(args.workers, args.include)
+    except SettingsError as exc:  # a bad GLACIER_* variable: its message, not a traceback
+        print(f"settings: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

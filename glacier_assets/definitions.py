@@ -18,7 +18,7 @@ from .checks import CHECKS
 from .constants import VALIDATION_SHARE
 from .deploy import ExecutorName, executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
-from .resources import IGMRunner, ProductStore, RegionSource
+from .resources import IGMRunner, ProductStore, RegionSource, SettingsError
 
 ASSETS = [outline_inventory, iceflow_emulator, ice_rheology, glacier_domain, igm_simulation, epoch_products,
           regional_outlines, calibration_report, validation_report, product_audit, stac_catalog]
@@ -55,7 +55,7 @@ def _choice(name: str, field: str, resource: type[dg.ConfigurableResource]):
     choices = get_args(resource.model_fields[field].annotation)
     value = os.environ.get(name) or resource.model_fields[field].default
     if value not in choices:
-        raise ValueError(f"{name}={value!r}: use one of {', '.join(choices)}")
+        raise SettingsError(f"{name}={value!r}: use one of {', '.join(choices)}")
     return value
 
 
@@ -69,7 +69,8 @@ def _share(name: str, default: float) -> float:
     except ValueError:
         value = float("nan")
     if not 0.0 < value <= 1.0:
-        raise ValueError(f"{name}={text!r}: use a share between 0 (exclusive) and 1, e.g. 0.1 for one glacier in ten")
+        raise SettingsError(f"{name}={text!r}: use a share between 0 (exclusive) and 1, e.g. 0.1 for one glacier "
+                            "in ten")
     return value
 
 

@@ -48,3 +48,20 @@ def test_cli_names_a_bad_partition(cli_env):
     bad = _materialize(cli_env, "--select", "glacier_domain", "--partition", "RGI60-13.99999")
     assert bad.returncode != 0
     assert "RGI60-13.99999" in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("GLACIER_VALIDATION_SHARE", "10%", "use a share between 0 (exclusive) and 1"),
+    ("GLACIER_IGM_MAPPING", "fast", "use one of identity, network"),
+])
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path, variable, value, says):
+    """`python -m glacier_assets run` with a GLACIER_* variable it cannot use says which and what
+    to set, exits 2 and runs nothing."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "GLACIER_ASSETS_ROOT": str(tmp_path),
+           "GLACIER_PRODUCTS": str(tmp_path / "products"), variable: value}
+    run = subprocess.run([sys.executable, "-m", "glacier_assets", "run"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert run.stderr.strip() == f"settings: {variable}={value!r}: {says}" + \
+        (", e.g. 0.1 for one glacier in ten" if "share" in says else "")
+    assert "Traceback" not in run.stderr and not (tmp_path / "products").exists()

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(build_demo_region(Path(args.dest)))
         return 0
-    from .deploy import batch_event_writes
+    from .deploy import SettingsError, batch_event_writes
     from .instance import ensure_dagster_home
 
     os.environ.setdefault("GLACIER_ASSETS_ROOT", os.getcwd())
@@ -91,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["GLACIER_REGION_SPEC"] = str(Path(args.region).resolve())
     if args.products:
         os.environ["GLACIER_PRODUCTS"] = str(Path(args.products).resolve())
-    from .resources import SettingsError
-
     try:
         if args.cmd == "remove":
             from .main_job import remove_glaciers

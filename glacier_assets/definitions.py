@@ -16,9 +16,9 @@ from .assets.rheology import ice_rheology
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
 from .constants import VALIDATION_SHARE
-from .deploy import ExecutorName, executor
+from .deploy import ExecutorName, SettingsError, executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
-from .resources import IGMRunner, ProductStore, RegionSource, SettingsError
+from .resources import IGMRunner, ProductStore, RegionSource
 
 ASSETS = [outline_inventory, iceflow_emulator, ice_rheology, glacier_domain, igm_simulation, epoch_products,
           regional_outlines, calibration_report, validation_report, product_audit, stac_catalog]

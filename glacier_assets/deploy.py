@@ -61,11 +61,15 @@ def igm_pod_spec(gpus: int = 1, cpu: str = "4", memory: str = "16Gi") -> dict:
     }
 
 
+class SettingsError(ValueError):
+    """A GLACIER_* setting the definitions cannot use: the message names the variable and what to set."""
+
+
 def executor_name() -> ExecutorName:
     """$GLACIER_EXECUTOR, checked against the choices (default multiprocess)."""
     name = os.environ.get("GLACIER_EXECUTOR") or "multiprocess"
     if name not in get_args(ExecutorName):
-        raise ValueError(f"GLACIER_EXECUTOR={name!r}: use {', '.join(get_args(ExecutorName))}")
+        raise SettingsError(f"GLACIER_EXECUTOR={name!r}: use {', '.join(get_args(ExecutorName))}")
     return cast(ExecutorName, name)  # one of the choices, checked above
 
 

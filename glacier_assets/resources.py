@@ -17,10 +17,6 @@ from .inventory.region import RegionSpec, load_region_spec
 from .recovery import PARENT_PID_ENV
 
 
-class SettingsError(ValueError):
-    """A GLACIER_* setting the definitions cannot use: the message names the variable and what to set."""
-
-
 class IGMChildError(RuntimeError):
     """The IGM child process failed; the message is the cause it reported (or its exit status)."""
 

@@ -53,6 +53,7 @@ def test_cli_names_a_bad_partition(cli_env):
 @pytest.mark.parametrize("variable, value, says", [
     ("GLACIER_VALIDATION_SHARE", "10%", "use a share between 0 (exclusive) and 1"),
     ("GLACIER_IGM_MAPPING", "fast", "use one of identity, network"),
+    ("GLACIER_EXECUTOR", "slurm", "use multiprocess, in_process, dask, k8s"),
 ])
 def test_a_bad_setting_is_named_without_a_traceback(tmp_path, variable, value, says):
     """`python -m glacier_assets run` with a GLACIER_* variable it cannot use says which and what

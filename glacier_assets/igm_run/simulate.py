@@ -97,6 +97,7 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
     if before is None or first == 0:
         saved_all, series_all, rows, periods = {}, {}, [], []
         thk, start, p_prev, flow = None, SPINUP_START, first_shift, None
+        guess = None  # each period searched from the shift before
     else:
         start = before.periods[first].start
         saved_all = {t: v for t, v in before.saved.items() if t <= start}
@@ -106,7 +107,7 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
         guess = guess or [q.d_ela for q in before.periods]
     for end in times[first:]:
         obs = targets[end]
-        p0 = guess[len(periods)] if guess and first > 0 else p_prev
+        p0 = guess[len(periods)] if guess else p_prev
         period = _Period(start, end, thk, flow)
         counter = iter(range(1, 1000))
 

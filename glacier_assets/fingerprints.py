@@ -64,10 +64,27 @@ def input_parts(obj):
     return obj
 
 
-def simulation_fingerprint(domain_fp: str, emulator_fp: str | None, settings: dict, targets: dict,
-                           geodetic: dict | None = None) -> str:
-    return fingerprint("igm_simulation", domain_fp, emulator_fp, settings,
+def simulation_fingerprint(glacier_id: str, domain_fp: str, emulator_fp: str | None, settings: dict,
+                           targets: dict, geodetic: dict | None = None) -> str:
+    """A glacier's simulation: its domain, the emulator, the settings (`IGMRunner.simulation_settings`)
+    and what it is calibrated to. A validation share below 1 enters as whether this glacier is
+    validated (`glacier_settings`), so changing the share re-runs only the glaciers it adds or drops."""
+    return fingerprint("igm_simulation", domain_fp, emulator_fp, glacier_settings(settings, glacier_id),
                        {str(k): round(float(v), 6) for k, v in targets.items()}, *([geodetic] if geodetic else []))
+
+
+def glacier_settings(settings: dict, glacier_id: str) -> dict:
+    """The region's simulation settings as one glacier's result depends on them: a
+    `validation_share` replaced by whether the glacier is in the sample (its `leave_one_out`); at
+    a share of 1 every glacier validates, with the fingerprint it had before shares existed."""
+    from .science.quality import in_validation_sample
+
+    if "validation_share" not in settings:
+        return settings
+    out = {k: v for k, v in settings.items() if k != "validation_share"}
+    out["leave_one_out"] = bool(settings.get("leave_one_out", True)) and \
+        in_validation_sample(glacier_id, float(settings["validation_share"]))
+    return out
 
 
 def product_fingerprint(simulation_fp: str, year: int, code: int) -> str:

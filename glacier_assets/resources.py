@@ -113,7 +113,8 @@ class IGMRunner(dg.ConfigurableResource):
 
     def simulation_settings(self, rheology_factor: float) -> dict:
         """The settings a simulation's result depends on (part of its fingerprint), with the
-        region's rheology factor."""
+        region's rheology factor; a validation share below 1 enters each glacier's fingerprint as
+        whether that glacier validates (`fingerprints.glacier_settings`)."""
         from .igm_run.model import software_versions
 
         return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator,

@@ -737,7 +737,7 @@ def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulato
             continue
         targets, geo = simulation_inputs(glacier_rows(inventory, gid), geodetic, gid)
         out[gid] = {"domain": dom, "simulation": None if settings is None
-                    else simulation_fingerprint(dom, emulator_fp, settings, targets, geo)}
+                    else simulation_fingerprint(gid, dom, emulator_fp, settings, targets, geo)}
     return out
 
 

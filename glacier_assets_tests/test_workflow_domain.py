@@ -13,6 +13,7 @@ from glacier_assets.constants import MODEL_RESOLUTION_M, RHEOLOGY_FACTOR_STEP
 from glacier_assets.inventory.outlines import build_inventory
 from glacier_assets.inventory.region import load_region_spec
 from glacier_assets.science.masks import glacier_code
+from glacier_assets.science.quality import in_validation_sample
 from glacier_assets.workflow import (
     GlacierError,
     calibrate_rheology,
@@ -182,6 +183,22 @@ def test_expected_fingerprints_per_glacier(tiny):
         inv.loc[(inv["glacier_id"] == A) & (inv["role"] == "initial"), "geometry"].values
     far = expected_fingerprints(broken, spec, "emulator-fp", settings)
     assert far[A] == {"domain": None, "simulation": None} and far[B]["domain"] is not None
+
+
+def test_a_validation_share_re_runs_only_the_glaciers_it_adds_or_drops(tiny):
+    """Below 1 the share enters a glacier's simulation fingerprint as whether it validates: at 0.5
+    (B in the sample, A not) B keeps the fingerprint it had at 1 and A gets the one it has without
+    the leave-one-out; raising the share to 0.7 brings A back to its validated fingerprint."""
+    spec, inv = tiny
+    assert not in_validation_sample(A, 0.5) and in_validation_sample(B, 0.5) and in_validation_sample(A, 0.7)
+    settings = {"seed": 0, "rheology_factor": 0.5, "leave_one_out": True}
+    every = expected_fingerprints(inv, spec, "emulator-fp", settings)
+    none = expected_fingerprints(inv, spec, "emulator-fp", {**settings, "leave_one_out": False})
+    half = expected_fingerprints(inv, spec, "emulator-fp", {**settings, "validation_share": 0.5})
+    assert half[B] == every[B] and half[A] == none[A] != every[A]
+    assert expected_fingerprints(inv, spec, "emulator-fp", {**settings, "validation_share": 0.7}) == every
+    off = expected_fingerprints(inv, spec, "emulator-fp", {**settings, "leave_one_out": False, "validation_share": 0.5})
+    assert off == none
 
 
 def test_what_a_simulation_is_calibrated_to(tiny, tmp_path):

@@ -172,8 +172,8 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
             raise dg.Failure(description=f"no ice-flow emulator at {emulator}; materialize iceflow_emulator first")
         rows = glacier_rows(inventory, gid)
         targets, geodetic = simulation_inputs(rows, geodetic_all, gid)
-        fp = simulation_fingerprint(domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor), targets,
-                                    geodetic)
+        fp = simulation_fingerprint(gid, domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor),
+                                    targets, geodetic)
         out = store.path(simulation_relpath(gid))
         if netcdf_attrs(out).get("fingerprint") == fp:
             return {**metadata({"path": out}), "reused": True, "fingerprint": fp}, fp

@@ -74,7 +74,8 @@ else:
         raise SystemExit(f"failed: {failed}: {[figures[g]['error'] for g in failed]}")
     grids = [m.split("packed ")[1].split(" grid")[0] for m in log if "on a packed" in m]
     out = {"startup": sorted({f["iceflow_startup_s"] for f in figures.values()}), "grids": grids,
-           "runs": sorted({f["model_runs"] for f in figures.values()})}
+           "runs": sorted({f["model_runs"] for f in figures.values()}),
+           "years": [{k: v for k, v in f.items() if k.startswith("model_years")} for f in figures.values()]}
 use, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 # the child and the IGM processes it starts (one per at most MODELS_PER_PROCESS model grids)
 out["peak_mb"] = max(use.ru_maxrss, kids.ru_maxrss) / 1024
@@ -119,7 +120,8 @@ def child(glaciers: list[dict], factor: float, args, log_path: str | None = None
     return time.perf_counter() - t0, {"startup": [x for r in res for x in r["startup"]],
                                       "grids": [g for r in res for g in r["grids"]],
                                       "peak_mb": max(r["peak_mb"] for r in res), "cpu_s": sum(r["cpu_s"] for r in res),
-                                      "reused": sum(r.get("reused", 0) for r in res)}
+                                      "reused": sum(r.get("reused", 0) for r in res),
+                                      "years": [y for r in res for y in r.get("years", [])]}
 
 
 def main() -> None:
@@ -165,13 +167,14 @@ def main() -> None:
         per_alone = None
         for n in args.sizes:
             if n == 1:  # every demo glacier alone, one child each: the mean is the cost of one
-                walls, cpus = [], []
+                walls, cpus, years = [], [], []
                 for job in jobs:
                     wall, res = child([{**job, "output": str(tmp / "out" / f"{job['glacier_id']}.nc")}], factor, args,
                                       args.log)
                     walls.append(wall)
                     cpus.append(res["cpu_s"])
-                wall, res["cpu_s"] = sum(walls) / len(walls), sum(cpus) / len(cpus)
+                    years += res["years"]
+                wall, res["cpu_s"], res["years"] = sum(walls) / len(walls), sum(cpus) / len(cpus), years
                 per_alone = wall
             else:
                 batch = [{**jobs[k % len(jobs)], "glacier_id": f"{jobs[k % len(jobs)]['glacier_id']}-{k}",
@@ -184,6 +187,14 @@ def main() -> None:
                   f"{res['peak_mb']:>7.0f} | {res.get('reused', 0):>6} | "
                   f"{', '.join(res['grids']) if not args.plain else res['grids']}"
                   + (" (mean of the 12 alone)" if n == 1 else ""), flush=True)
+            if res["years"]:  # the cost model: CPU per glacier = its model years x CPU per model year
+                mean = {k: sum(y.get(k, 0) for y in res["years"]) / len(res["years"]) for k in res["years"][0]}
+                cpu_glacier = res["cpu_s"] / (1 if n == 1 else n)
+                print(f"{'':>5} | model years per glacier {mean['model_years']:.0f} ("
+                      + ", ".join(f"{k.removeprefix('model_years_')} {v:.0f}" for k, v in mean.items()
+                                  if k != "model_years")
+                      + f"); CPU {cpu_glacier:.1f} s per glacier, {1000 * cpu_glacier / mean['model_years']:.0f} ms "
+                      "per model year (start-up included)", flush=True)
         print("\nwall: the whole child process (import, TensorFlow and ice-flow start-up, every run, the files); "
               "per glacier: wall / batch size; vs alone: how many times cheaper per glacier than a glacier alone; "
               "reused: glaciers run by a model built for an earlier glacier of the same grid (ModelPool)")

@@ -146,3 +146,39 @@ def test_nested_and_left_out_searches_start_from_the_nearest_known_shifts():
     assert shifts_guess(tried, 0.8) == pytest.approx([10.0, 50.0 / 3, -160.0 / 3])  # the nearest two: 0.7, 1.0
     spinup, nxt = _Period(1930, 1975, None, None, d_ela=-30.0), _Period(1975, 1990, None, None, d_ela=30.0)
     assert merged_shift(spinup, nxt) == pytest.approx((-30.0 * 45 + 30.0 * 15) / 60)
+
+
+def test_each_phase_counts_the_model_years_it_ran():
+    """What a calibrated glacier costs, start-up aside, is its model years: each run's years are
+    added to its phase as the runs pass through (`glacier_runs` tallies the spin-up, the later
+    outlines, the geodetic balance and the leave-one-out), and the figures give them flat."""
+    from glacier_assets.igm_run.simulate import (
+        TileRun,
+        _calibrate_geodetic,
+        _Calibration,
+        _counted,
+        _Period,
+        model_year_figures,
+    )
+    from glacier_assets.science.calibration import drive
+
+    def runs():
+        answers = [(yield TileRun(1930, 1975, None, 0.0)), (yield TileRun(1930, 1975, None, 60.0)),
+                   (yield TileRun(1975, 1990, None, 60.0))]
+        return answers
+
+    years: dict = {}
+    got = drive(_counted(runs(), years, lambda run: "spinup" if run.start == 1930 else "outlines"), lambda run: run.d_ela)
+    assert got == [0.0, 60.0, 60.0]  # answers pass through to the generator, its value back out
+    assert years == {"spinup": 90, "outlines": 15}
+    model, thk = _Slab(), np.full((10, 10), 50.0)
+    model.run(2004, 2020, thk0=thk, d_ela=10.0)
+    cal = _Calibration({2004: thk}, {**{y: (0.05, 1.0) for y in range(1990, 2005)}, **model.last_series}, [],
+                       [_Period(1930, 2004, None, [], d_ela=10.0)], [])
+    model.runs = 0
+    drive(_counted(_calibrate_geodetic("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
+                                       lambda msg: None), years, lambda run: "geodetic"), model.answer)
+    assert model.runs >= 1 and years["geodetic"] == 16 * model.runs  # each run 2004-2020
+    assert model_year_figures(years) == {"model_years": 105 + 16 * model.runs, "model_years_spinup": 90,
+                                         "model_years_outlines": 15, "model_years_geodetic": 16 * model.runs,
+                                         "model_years_validation": 0}

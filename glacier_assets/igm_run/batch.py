@@ -26,7 +26,7 @@ from ..constants import BATCH_CELLS, END_YEAR, MODELS_PER_PROCESS, SPINUP_START
 from ..science.packing import GUTTER_CELLS, model_shape
 from .capacity import packing_capacity
 from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow, model_key, validates
-from .simulate import glacier_runs, simulate_glacier, write_simulation
+from .simulate import glacier_runs, model_year_figures, simulate_glacier, write_simulation
 
 Log = Callable[[str], None]
 
@@ -76,8 +76,9 @@ def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IG
     log(f"batch of {n} glaciers: IGM on a packed {model.packing.shape[0]}x{model.packing.shape[1]} grid "
         f"({model.packing.fill_fraction:.0%} glacier domains), {SPINUP_START}-{END_YEAR}")
     targets = [{int(t): float(a) for t, a in tg.items()} for tg in targets]
+    years: list[dict] = [{} for _ in range(n)]
     runs = {k: glacier_runs(ids[k], targets[k], model.resolution, model.balanced_shift(k), log, geodetic[k],
-                            validates(settings, ids[k])) for k in range(n)}
+                            validates(settings, ids[k]), years[k]) for k in range(n)}
     results, errors, rounds = run_packed(model, runs)
     runtime = time.perf_counter() - t0
     log(f"batch of {n} glaciers: {rounds} packed runs, {runtime:.1f} s")
@@ -88,7 +89,7 @@ def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IG
             out.append({"error": f"glacier {ids[k]}: {errors[k]}"})
             continue
         figures = {"runtime_s": round(runtime / n, 2), "batch_size": n, "batch_runtime_s": round(runtime, 2),
-                   "model_runs": rounds}
+                   "model_runs": rounds, **model_year_figures(years[k])}
         try:
             cal, geodetic_fit, validation = results[k]
             out.append(write_simulation(out_paths[k], domains[k], targets[k], cal, geodetic_fit, validation, settings,

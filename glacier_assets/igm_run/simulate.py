@@ -271,17 +271,43 @@ def merged_shift(period: _Period, nxt: _Period) -> float:
     return (period.d_ela * a + nxt.d_ela * b) / (a + b)
 
 
+MODEL_YEAR_PHASES = ("spinup", "outlines", "geodetic", "validation")
+
+
 def glacier_runs(gid: str, targets: dict[int, float], res: float, first_shift: float, log: Log,
-                 geodetic: dict | None = None, leave_one_out: bool = True):
+                 geodetic: dict | None = None, leave_one_out: bool = True, years: dict | None = None):
     """Everything one glacier's simulation needs, as a generator of runs: the calibration to its
     outlines, to its geodetic balance if it has one, the leave-one-out validation; returns
-    (calibration, geodetic record, validation rows)."""
-    cal = yield from _calibrate(gid, targets, res, first_shift, log)
+    (calibration, geodetic record, validation rows). `years` (if given) is filled with the model
+    years each phase ran (`MODEL_YEAR_PHASES`): what a calibrated glacier costs, start-up aside."""
+    years = {} if years is None else years
+    cal = yield from _counted(_calibrate(gid, targets, res, first_shift, log), years,
+                              lambda run: "spinup" if run.start == SPINUP_START else "outlines")
     fit: dict = {}
     if geodetic:
-        cal, fit = yield from _calibrate_geodetic(gid, targets, res, cal, geodetic, log)
-    validation = (yield from _leave_one_out(gid, targets, res, cal, log)) if leave_one_out else []
+        cal, fit = yield from _counted(_calibrate_geodetic(gid, targets, res, cal, geodetic, log), years,
+                                       lambda run: "geodetic")
+    validation = (yield from _counted(_leave_one_out(gid, targets, res, cal, log), years,
+                                      lambda run: "validation")) if leave_one_out else []
     return cal, fit, validation
+
+
+def _counted(runs, years: dict, phase: Callable[[TileRun], str]):
+    """A generator of runs passed through, each run's model years added to `years[phase(run)]`."""
+    try:
+        run = next(runs)
+        while True:
+            key = phase(run)
+            years[key] = years.get(key, 0) + int(round(run.end - run.start))
+            run = runs.send((yield run))
+    except StopIteration as done:
+        return done.value
+
+
+def model_year_figures(years: dict) -> dict:
+    """The model years by phase as flat figures (NetCDF attributes, Dagster metadata)."""
+    return {"model_years": int(sum(years.values())),
+            **{f"model_years_{p}": int(years.get(p, 0)) for p in MODEL_YEAR_PHASES}}
 
 
 def run_alone(model: IGMBatch, runs, tile: int = 0):
@@ -333,19 +359,22 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         f"(spin-up from {SPINUP_START}), rheology factor {settings.rheology_factor:g}")
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
     result: tuple[_Calibration, dict, list]  # the calibration, the geodetic record, the validation rows
+    years: dict = {}
     if targets:
         result = run_alone(model, glacier_runs(gid, targets, model.resolution, model.balanced_shift(), log, geodetic,
-                                               validates(settings, gid)))
+                                               validates(settings, gid), years))
     else:
         def progress(year: int, thk: np.ndarray) -> None:
             if year >= START_YEAR:
                 log(f"{gid}: simulated year {year}, volume {volume_km3(thk, model.resolution ** 2):.4f} km3")
 
         saved = model.run(SPINUP_START, END_YEAR, on_save=progress)
+        years["plain"] = END_YEAR - SPINUP_START  # counted in the total, in no calibration phase
         result = (_Calibration(saved, model.last_series[0], [], [], None), {}, [])
     return write_simulation(out_path, domain, targets, *result, settings, model,
                             {"runtime_s": round(time.perf_counter() - t0, 2), "model_runs": model.runs,
-                             "model_grid": grid, "model_reused": int(model.retargeted)}, fingerprint)
+                             **model_year_figures(years), "model_grid": grid, "model_reused": int(model.retargeted)},
+                            fingerprint)
 
 
 def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, float], cal: _Calibration,

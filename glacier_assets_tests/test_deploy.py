@@ -104,7 +104,6 @@ def test_k8s_instance_and_executor_configs_validate(monkeypatch):
         assert "postgres" in conf["storage"]
 
 
-@pytest.mark.igm
 def _stop_log_tails(home) -> None:
     """Dagster's compute-log capture follows each step's log with `tail -F`; the Dask worker stopped
     with its cluster leaves those behind (two per run of the test below, found alive hours later)."""
@@ -115,6 +114,7 @@ def _stop_log_tails(home) -> None:
             proc.kill()
 
 
+@pytest.mark.igm
 def test_postgres_instance_and_dask_worker_execute_partitions(demo_chain, tmp_path, monkeypatch):
     from distributed import Client, LocalCluster
 

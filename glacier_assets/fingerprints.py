@@ -77,13 +77,13 @@ def glacier_settings(settings: dict, glacier_id: str) -> dict:
     """The region's simulation settings as one glacier's result depends on them: a
     `validation_share` replaced by whether the glacier is in the sample (its `leave_one_out`); at
     a share of 1 every glacier validates, with the fingerprint it had before shares existed."""
-    from .science.quality import in_validation_sample
+    from .science.quality import validated
 
     if "validation_share" not in settings:
         return settings
     out = {k: v for k, v in settings.items() if k != "validation_share"}
-    out["leave_one_out"] = bool(settings.get("leave_one_out", True)) and \
-        in_validation_sample(glacier_id, float(settings["validation_share"]))
+    out["leave_one_out"] = validated(glacier_id, settings.get("leave_one_out", True),
+                                     float(settings["validation_share"]))
     return out
 
 

@@ -207,9 +207,9 @@ class TileRun:
 
 def validates(settings: IGMSettings, glacier_id: str) -> bool:
     """Whether the glacier's calibration is validated by leave-one-out under these settings."""
-    from ..science.quality import in_validation_sample
+    from ..science.quality import validated
 
-    return settings.leave_one_out and in_validation_sample(glacier_id, settings.validation_share)
+    return validated(glacier_id, settings.leave_one_out, settings.validation_share)
 
 
 class IGMBatch:

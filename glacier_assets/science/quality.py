@@ -62,6 +62,13 @@ def in_validation_sample(glacier_id: str, share: float) -> bool:
     return u < share
 
 
+def validated(glacier_id: str, leave_one_out: bool, share: float) -> bool:
+    """Whether a glacier's calibration is validated by leave-one-out: it is on (`leave_one_out`)
+    and the glacier is in the validation sample of `share`. The IGM run and the simulation's
+    fingerprint both ask this, so they agree."""
+    return bool(leave_one_out) and in_validation_sample(glacier_id, share)
+
+
 def glaciers_above(report: pd.DataFrame, limit_pct: float = GLACIER_WARN_PCT) -> pd.Series:
     """Glaciers whose mean |diff| over their outlines exceeds `limit_pct` (worst first)."""
     per = per_glacier_abs_diff(report)

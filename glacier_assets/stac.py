@@ -493,7 +493,6 @@ def all_item_paths(root: Path) -> list[Path]:
 
 def write_items_parquet(root: Path, items: list[tuple[Path, dict]]) -> Path:
     """Every item in one stac-geoparquet file, for clients that filter before they load."""
-    import pyarrow.fs  # noqa: F401  (stac-geoparquet 0.8 uses pyarrow.fs without importing it)
     import pyarrow.parquet as pq
     from stac_geoparquet.arrow import parse_stac_items_to_arrow
 

@@ -6,10 +6,16 @@ tests fail if either side breaks; test_cli.py runs the real `dagster asset mater
 and test_chain.py / test_hef.py real IGM runs in this same environment.
 """
 
+import shutil
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_pins():
@@ -59,3 +65,33 @@ def test_the_igm_child_drops_tensorflow_start_up_lines_and_keeps_the_rest():
     assert "XLA service" not in proc.stderr and "absl::InitializeLog" not in proc.stderr
     assert "a C++ warning" in proc.stderr and "glacier G: a Python message" in proc.stderr
     assert "Traceback" in proc.stderr and "RuntimeError: glacier G: the step failed" in proc.stderr
+
+
+def test_the_lock_agrees_with_pyproject():
+    """uv.lock is what both README commands install from; it must describe pyproject.toml as it is
+    (`make lock` re-locks after a change). Offline: the check compares, it resolves nothing."""
+    uv = ROOT / ".uv" / "bin" / "uv"
+    uv_cmd = str(uv) if uv.exists() else shutil.which("uv")
+    if uv_cmd is None:
+        pytest.fail("no uv: `make test` installs it into .uv/")
+    proc = subprocess.run([uv_cmd, "lock", "--check", "--offline"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, f"pyproject.toml and uv.lock disagree (run `make lock`):\n{proc.stderr}"
+
+
+def test_the_lock_pins_a_dask_that_distributed_accepts():
+    """distributed pins dask exactly; an unlocked resolver once paired dask 2026.11 with distributed
+    2021.4 (ImportError in the Dask executor)."""
+    from importlib.metadata import requires
+
+    pin = [r for r in requires("distributed") if r.startswith("dask")]
+    assert pin and version("dask") in pin[0], (version("dask"), pin)
+    import dask.distributed  # noqa: F401
+
+
+@pytest.mark.parametrize("module", ["stac_geoparquet", "dagster_dask", "odc.stac", "pystac"])
+def test_each_product_library_imports_on_its_own(module):
+    """A fresh interpreter imports it with nothing else imported first (stac-geoparquet 0.8.1-0.8.3
+    needed pyarrow.fs imported before it)."""
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -492,9 +492,10 @@ def all_item_paths(root: Path) -> list[Path]:
 
 
 def write_items_parquet(root: Path, items: list[tuple[Path, dict]]) -> Path:
-    """Every item in one stac-geoparquet file, for clients that filter before they load."""
-    import pyarrow.parquet as pq
-    from stac_geoparquet.arrow import parse_stac_items_to_arrow
+    """Every item in one stac-geoparquet file, for clients that filter before they load. Written by
+    stac-geoparquet's own writer, so it carries GeoParquet's `geo` metadata (geopandas, DuckDB
+    spatial, QGIS read it as GeoParquet) beside the `stac-geoparquet` key."""
+    from stac_geoparquet.arrow import parse_stac_items_to_arrow, to_parquet
 
     root = Path(root)
     rows = []
@@ -505,7 +506,7 @@ def write_items_parquet(root: Path, items: list[tuple[Path, dict]]) -> Path:
     table = parse_stac_items_to_arrow(rows).read_all()
     dest = root / "items.parquet"
     with atomic_path(dest, suffix=".parquet") as tmp:
-        pq.write_table(table, tmp)
+        to_parquet(table, tmp)
     return dest
 
 

@@ -30,9 +30,30 @@ from .science.grids import Grid
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
+def process_umask() -> int:
+    """The process's umask, read without changing it (Linux reports it in /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore
+    os.umask(mask)
+    return mask
+
+
+def publishable(path: str | Path, directory: bool = False) -> Path:
+    """Give a file (or folder) made private by mkstemp/mkdtemp the mode the process umask gives
+    any new file (0644 under umask 022), so a web server or a colleague can read what is published."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~process_umask())
+    return Path(path)
+
+
 @contextmanager
 def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it replaces `target`."""
+    """Yield a temporary path beside `target`; on success it replaces `target`. The temporary stays
+    private (0600) while it is written and takes the umask's mode just before the rename."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix or target.suffix,
@@ -41,6 +62,8 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            publishable(tmp_path)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

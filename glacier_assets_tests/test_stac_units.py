@@ -11,9 +11,10 @@ import pandas as pd
 import pystac
 import pytest
 import rasterio
-from shapely.geometry import box
+from shapely.geometry import box, shape
 
 from glacier_assets.constants import EPOCHS, albers_crs, thickness_relpath
+from glacier_assets.publication import new_version
 from glacier_assets.science.grids import Grid
 from glacier_assets.stac import (
     Provenance,
@@ -183,3 +184,57 @@ def test_a_catalog_written_rewritten_read_and_indexed(tmp_path):
     assert {p: b for p, b in before.items() if glaciers[1] in p.name} == \
         {p: p.read_bytes() for p in before if glaciers[1] in p.name}
     assert validate_objects(catalog_json_paths(root) + all_item_paths(root), SCHEMAS) == []
+
+
+def test_items_parquet_is_geoparquet_that_geopandas_and_stac_geoparquet_read(tmp_path):
+    """`items.parquet` carries GeoParquet's `geo` metadata: geopandas (and so DuckDB spatial and
+    QGIS) read it as GeoParquet, and stac-geoparquet turns its rows back into the items."""
+    import pyarrow.parquet as pq
+    from stac_geoparquet.arrow import stac_table_to_items
+
+    glaciers, years = ["RGI60-13.00001", "RGI60-13.00002"], list(EPOCHS[:2])
+    thickness, outlines = _products(tmp_path / "products", glaciers, years)
+    root = tmp_path / "catalog"
+    write_catalog(root, thickness, outlines, {g: PROV for g in glaciers}, "1.2.3")
+    items = {i.id: i for i in pystac.Catalog.from_file(str(root / "catalog.json")).get_items(recursive=True)}
+
+    gdf = gpd.read_parquet(root / "items.parquet")
+    assert gdf.crs.to_epsg() == 4326 and len(gdf) == len(items) == 6
+    for row in gdf.itertuples():
+        item = items[row.id]
+        assert row.geometry.equals_exact(shape(item.geometry), 1e-9)
+        assert pd.Timestamp(row.datetime) == pd.Timestamp(item.datetime)
+        assert getattr(row, "glacier_id", None) == item.properties.get("glacier_id")
+
+    back = {d["id"]: d for d in stac_table_to_items(pq.read_table(root / "items.parquet"))}
+    assert set(back) == set(items)
+    for iid, d in back.items():
+        assert d["properties"].get("glacier_id") == items[iid].properties.get("glacier_id")
+        assert pd.Timestamp(d["properties"]["datetime"]) == pd.Timestamp(items[iid].datetime)
+        assert d["geometry"]["type"] == items[iid].geometry["type"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_published_files_follow_the_process_umask(tmp_path, umask):
+    """Temporary files are private (mkstemp: 0600) until renamed; what is published takes the
+    umask's mode, so a web server or a colleague serving `catalog/` can read it."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        glaciers, years = ["RGI60-13.00001"], list(EPOCHS[:2])
+        thickness, outlines = _products(tmp_path / "products", glaciers, years)
+        with new_version(tmp_path / "catalog") as stage:  # a published version, as the publish asset makes it
+            write_catalog(stage, thickness, outlines, {g: PROV for g in glaciers}, "1.2.3")
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"]
+    assert any(p.suffix == ".tif" for p in files) and any(p.name == "items.parquet" for p in files)
+    assert any(p.suffix == ".zip" for p in files) and any(p.name == "catalog.json" for p in files)
+    wrong = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
+             if stat.S_IMODE(p.stat().st_mode) != 0o666 & ~umask}
+    assert wrong == {}
+    folders = [p for p in tmp_path.rglob("*") if p.is_dir()]
+    assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in folders
+            if stat.S_IMODE(p.stat().st_mode) != 0o777 & ~umask} == {}

@@ -69,6 +69,7 @@ from ..science.resample import bilinear_refine, product_area_km2
 from ..science.sia import GLEN_A, RHO_ICE, run_sia
 from ..science.skill import geodetic_balance
 from ..science.vectorize import mask_to_polygons
+from ..storage import publishable
 
 DEMO_CRS = "EPSG:32646"
 DEMO_CENTER_UTM = (323_400.0, 3_702_800.0)  # 91.10 E, 33.45 N in EPSG:32646, snapped to 100 m
@@ -401,6 +402,7 @@ def build_demo_region(dest: str | Path) -> Path:
         }
         (tmp / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         (tmp / "VERSION").write_text(str(FORMAT_VERSION))
+        publishable(tmp, directory=True)  # mkdtemp made it 0700
         if dest.exists():
             old = dest.with_name(dest.name + ".old")
             shutil.rmtree(old, ignore_errors=True)

@@ -159,7 +159,7 @@ CODE_VERSIONS = {
     # 5: the nested and left-out searches started from better guesses
     "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
     "regional_outlines": "2",  # a mosaic since 2
-    "stac_catalog": "4",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
+    "stac_catalog": "5",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }
 # Many glaciers per IGM run (igm_run/batch.py): a backfill of `igm_simulation` runs as ranged runs of
 # at most BATCH_GLACIERS glaciers, each one IGM child; the child packs them into grids of at most

@@ -346,7 +346,7 @@ class MainJob:
         import pandas as pd
 
         from .assets._steps import glacier_states
-        from .assets.publish import publication_record
+        from .assets.publish import publication_record, publication_settings
         from .publication import live_version
         from .science.quality import area_gate
 
@@ -354,7 +354,7 @@ class MainJob:
         state = glacier_states(store, self.region, self.igm, inventory)
         live = live_version(store.catalog_path())
         if live is not None and publication_record(store).get("fingerprint") == \
-                state.publication_fingerprint(store.albers, version("glacier_assets")):
+                state.publication_fingerprint(*publication_settings(store, self.region)):
             say(f"4/5 regional outlines, 5/5 publishing: unchanged since the last publication "
                 f"({store.catalog_path()} -> version {live.name})")
             self.out.published = True

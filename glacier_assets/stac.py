@@ -61,39 +61,20 @@ from .constants import (
     PRODUCT_RESOLUTION_M,
     THICKNESS_NODATA,
 )
+from .dataset_texts import DatasetTexts, neutral_texts
 from .storage import SHAPEFILE_PARTS, atomic_path
 
 PROCESSING = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"  # no pystac class for it
-LICENSE = "CC-BY-4.0"
-DATASET_CITATION = (
-    "Guo, W., Wang, Z., Wu, X. (2025): Simulated thickness and area of glaciers in the source region of "
-    "Yangtze and Yellow Rivers using IGM model (1960-2020). National Cryosphere Desert Data Center, "
-    "CSTR 11738.11.NCDC.GLACIER.DB6957.2025. Reproduced and extended by glacier_assets."
-)
 IGM_PUBLICATION = Publication(
     doi="10.1017/jog.2021.120",
     citation="Jouvet, G., Cordonnier, G., Kim, B., Luethi, M., Vieli, A., Aschwanden, A. (2022): Deep learning "
              "speeds up ice flow modelling by several orders of magnitude. Journal of Glaciology 68(270), 651-664.",
-)
-THICKNESS_LINEAGE = (
-    "Outlines (1970s initial state, ~1990/2000/2010/2020 controls) -> 100 m UTM domain (DEM, thickness "
-    "inverted by mass conservation with a regional rheology calibrated to reference volumes) -> IGM "
-    "simulation from a 1930 spin-up to 2020, calibrated to each outline at its date (one ELA shift per "
-    "period) -> thickness bilinearly resampled to 25 m, cropped to the non-zero extent."
 )
 ALBERS_TEXT = f"(lon_0 {ALBERS_LON_0:g}, lat_1 {ALBERS_LAT_1:g}, lat_2 {ALBERS_LAT_2:g})"
 OUTLINE_LINEAGE = (
     f"{PRODUCT_RESOLUTION_M:g} m thickness >= {ICE_THRESHOLD_M:g} m -> glacier mask coded per glacier -> raster "
     f"to vector (holes kept) -> all glaciers of the epoch reprojected to Albers equal-area {ALBERS_TEXT}."
 )
-PROVIDERS = [
-    pystac.Provider("glacier_assets", "IGM simulations calibrated to control outlines (this project)",
-                    [pystac.ProviderRole.PROCESSOR]),
-    pystac.Provider("National Cryosphere Desert Data Center", roles=[pystac.ProviderRole.LICENSOR],
-                    url="http://www.ncdc.ac.cn"),
-]
-
-
 def _thickness_band() -> RasterBand:
     return RasterBand.create(nodata=THICKNESS_NODATA, data_type=DataType.FLOAT32, unit="m",
                              spatial_resolution=PRODUCT_RESOLUTION_M)
@@ -133,11 +114,14 @@ def footprint(crs: str, bounds: Sequence[float]) -> tuple[dict, list[float]]:
 
 @dataclass(frozen=True)
 class Provenance:
-    """What made a glacier's products: software versions and calibration status."""
+    """What made a glacier's products: software versions, calibration status, the dataset's texts
+    (title, license, citation, the run's inputs) and the dates of the glacier's own outlines."""
 
     software: dict
     calibration_status: str = "uncalibrated"
     version: str = "0"
+    texts: DatasetTexts = neutral_texts("unnamed region")
+    outlines: str = ""  # dataset_texts.outline_dates_text
 
 
 @dataclass(frozen=True)
@@ -151,9 +135,9 @@ def _link(rel: str, href: str, title: str | None = None, media_type: str = Media
     return pystac.Link(rel, href, media_type, title)
 
 
-def _cite(obj, version: str) -> None:
-    """The dataset's citation, the IGM paper (its DOI also a `cite-as` link) and the version."""
-    ScientificExtension.ext(obj, add_if_missing=True).apply(citation=DATASET_CITATION, publications=[IGM_PUBLICATION])
+def _cite(obj, version: str, texts: DatasetTexts) -> None:
+    """The dataset's citation (if it has one), the IGM paper (its DOI also a `cite-as` link) and the version."""
+    ScientificExtension.ext(obj, add_if_missing=True).apply(citation=texts.citation, publications=[IGM_PUBLICATION])
     VersionExtension.ext(obj, add_if_missing=True).apply(version=version)
 
 
@@ -164,9 +148,9 @@ def _item(item_id: str, year: int, geometry: dict | None, bbox: list[float] | No
     item = pystac.Item(item_id, geometry, bbox, epoch_datetime(year),
                        {**properties, "processing:lineage": lineage, "processing:software": prov.software},
                        stac_extensions=[PROCESSING], collection=collection)
-    item.common_metadata.license = LICENSE
+    item.common_metadata.license = prov.texts.license
     item.add_links(links)
-    _cite(item, prov.version)
+    _cite(item, prov.version, prov.texts)
     return item
 
 
@@ -194,7 +178,8 @@ def thickness_item(product: ThicknessProduct, cog: Path, checksum: str, prov: Pr
                  {"glacier_id": gid, "epoch": year, "calibration_status": prov.calibration_status,
                   "processing:level": "L4"}, "thickness",
                  [_link("root", "../../catalog.json"), _link("parent", "./catalog.json", f"Thickness {year}"),
-                  _link("collection", "../collection.json", "Glacier thickness, 25 m")], prov, THICKNESS_LINEAGE)
+                  _link("collection", "../collection.json", "Glacier thickness, 25 m")], prov,
+                 prov.texts.thickness_lineage(prov.outlines))
     item.common_metadata.gsd = PRODUCT_RESOLUTION_M
     ProjectionExtension.ext(item, add_if_missing=True).apply(
         code=code, wkt2=None if code else crs.to_wkt(), shape=shape, transform=transform, bbox=bounds)
@@ -301,12 +286,13 @@ def _extent(bboxes: list[list[float]], years: list[int]) -> pystac.Extent:
 
 def _collection(cid: str, title: str, description: str, extent: pystac.Extent,
                 item_assets: dict[str, pystac.ItemAssetDefinition | dict[str, Any]], summaries: dict, version: str,
-                extra: dict) -> pystac.Collection:
-    collection = pystac.Collection(cid, description, extent, title=title, license=LICENSE, providers=PROVIDERS,
+                extra: dict, texts: DatasetTexts) -> pystac.Collection:
+    providers = [pystac.Provider.from_dict(p) for p in texts.providers]
+    collection = pystac.Collection(cid, description, extent, title=title, license=texts.license, providers=providers,
                                    summaries=pystac.Summaries({k: v for k, v in summaries.items() if v}),
                                    extra_fields=dict(extra))
     collection.item_assets = item_assets
-    _cite(collection, version)
+    _cite(collection, version, texts)
     return collection
 
 
@@ -386,11 +372,13 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     published for glaciers not in `thickness`. `failed`: glacier -> reason, listed in the
     collections (their earlier products, if any, stay published). `quality`: the figures that say
     how far to trust the products (area fit and its leave-one-out validation, the rheology and
-    its reference volumes), written into both collections as `glacier_assets:quality`. Returns
-    what changed."""
+    its reference volumes), written into both collections as `glacier_assets:quality`.
+    `provenance["__region__"]` carries the dataset's texts (dataset_texts.py) for the catalog and
+    collections. Returns what changed."""
     root = Path(root)
     stats = CatalogStats()
-    default = Provenance(software={}, version=version)
+    default = provenance.get("__region__", Provenance(software={}, version=version))
+    texts = default.texts
     replaced = set(thickness)
     products = [p for ps in thickness.values() for p in ps]
     jobs = [(p, root, provenance.get(p.glacier_id, default)) for p in products]
@@ -433,14 +421,14 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     links = [_link("root", "../catalog.json"), _link("parent", "../catalog.json")]
     collection = _collection(
         "thickness", "Glacier thickness, 25 m",
-        "Simulated ice thickness of every glacier (IGM, calibrated to control outlines), every 5 years "
-        "1960-2020, bilinearly resampled to 25 m, UTM, one Cloud-Optimized GeoTIFF per glacier and epoch "
-        "(`thickness/YEAR/RGI60-13.xxxxx_YEAR.tif`). datetime = 1 January of the epoch year.",
+        f"Simulated ice thickness of every glacier (IGM, calibrated to its outlines at their dates), every 5 years "
+        f"{EPOCHS[0]}-{EPOCHS[-1]}, bilinearly resampled to 25 m, UTM, one Cloud-Optimized GeoTIFF per glacier and "
+        f"epoch (`thickness/YEAR/GLACIERID_YEAR.tif`). datetime = 1 January of the epoch year. {texts.title}.",
         _extent([i["bbox"] for i in items.values()], years),
         {"thickness": pystac.ItemAssetDefinition.create("Ice thickness (m), 25 m", None, MediaType.COG, ["data"])},
         {"epoch": years, "proj:code": sorted({i["properties"]["proj:code"] for i in items.values()}),
          "gsd": [PRODUCT_RESOLUTION_M], "glacier_id": published, "failed_glacier_id": sorted(failed)},
-        version, failures)
+        version, failures, texts)
     RasterExtension.ext(collection.item_assets["thickness"], add_if_missing=True).apply([_thickness_band()])
     _write_json(thk_root / "collection.json", _catalog(collection, links + [
         _link("child", f"./{y}/catalog.json", f"Thickness {y}") for y in years]))
@@ -450,7 +438,7 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
         folder = out_root / str(year)
         if not _publish_outlines(folder, year, table, source, replaced):
             continue
-        item = outline_item(year, folder, provenance.get("__region__", default), region_bbox)
+        item = outline_item(year, folder, default, region_bbox)
         if _write_json(folder / f"{year}.json", item):
             stats.written.append(str(folder / f"{year}.json"))
     out_items = [orjson.loads(p.read_bytes()) for p in outline_item_paths(root)]
@@ -462,13 +450,11 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
         _extent([i["bbox"] for i in out_items if i.get("bbox")], out_years),
         {"shapefile": pystac.ItemAssetDefinition.create(None, None, "application/zip", ["data"]),
          "geoparquet": pystac.ItemAssetDefinition.create(None, None, MediaType.VND_APACHE_PARQUET, ["data"])},
-        {"epoch": out_years, "failed_glacier_id": sorted(failed)}, version, failures),
+        {"epoch": out_years, "failed_glacier_id": sorted(failed)}, version, failures, texts),
         links + [_link("item", f"./{y}/{y}.json") for y in out_years]))
     write_items_parquet(root, list(items.items()) + list(zip(outline_item_paths(root), out_items)))
     _write_json(root / "catalog.json", _catalog(
-        pystac.Catalog("glacier-assets", "Products of glacier_assets: IGM-simulated 25 m thickness and outlines "
-                       "every 5 years, published only after the quality gates passed. " + DATASET_CITATION,
-                       "Glacier thickness and area, source regions of the Yangtze and Yellow Rivers, 1960-2020"),
+        pystac.Catalog("glacier-assets", texts.description, texts.title),
         [_link("root", "./catalog.json"), _link("child", "./thickness/collection.json", "Glacier thickness, 25 m"),
          _link("child", "./outlines/collection.json", "Glacier outlines per epoch"),
          _link("alternate", "./items.parquet", "Every item as stac-geoparquet", MediaType.VND_APACHE_PARQUET)]))

@@ -72,3 +72,22 @@ def test_the_climate_variables_were_detected(oetztal):
     with xr.open_dataset(oetztal["products"] / domain_relpath(PAIR[0])) as ds:
         assert ds.attrs["forcing_variables"] == "temp, prcp, elevation hgt (histalp)"
         assert ds.attrs["dem_flag"] == ""
+
+
+def test_the_catalog_describes_the_oetztal_not_the_seed_dataset(oetztal):
+    """A region without a `dataset` key gets neutral texts naming it, and a lineage of its own run:
+    its climate file, its one outline date per glacier, no reference volumes (RGI5 ids)."""
+    import json
+
+    catalog = oetztal["catalog"]
+    cat = json.loads((catalog / "catalog.json").read_text())
+    assert cat["title"] == "Glacier thickness and area: oetztal, 1960-2020"
+    coll = json.loads((catalog / "thickness" / "collection.json").read_text())
+    assert coll["license"] == "other" and "sci:citation" not in coll
+    assert [p["name"] for p in coll["providers"]] == ["glacier_assets"]
+    item = json.loads(next(p for p in all_item_paths(catalog) if PAIR[0] in p.name).read_text())["properties"]
+    lineage = item["processing:lineage"]
+    assert "monthly climate (HISTALP_oetztal.nc)" in lineage and "precipitation factor 2.5" in lineage
+    assert "This glacier: initial outline 2003; no later outline" in lineage, lineage
+    everything = "".join(p.read_text() for p in catalog.rglob("*.json"))
+    assert "Yangtze" not in everything and "Guo, W." not in everything and "1990/2000/2010/2020" not in everything

@@ -14,6 +14,7 @@ import rasterio
 from shapely.geometry import box, shape
 
 from glacier_assets.constants import EPOCHS, albers_crs, thickness_relpath
+from glacier_assets.dataset_texts import SEED_TEXTS
 from glacier_assets.publication import new_version
 from glacier_assets.science.grids import Grid
 from glacier_assets.stac import (
@@ -33,7 +34,7 @@ from glacier_assets.storage import write_cog
 from .conftest import REPO
 
 SCHEMAS = REPO.parent / "shared" / "stac-schemas"
-PROV = Provenance({"igm-model": "3.2.1", "tensorflow": "2.17.0"}, "calibrated", "1.2.3")
+PROV = Provenance({"igm-model": "3.2.1", "tensorflow": "2.17.0"}, "calibrated", "1.2.3", texts=SEED_TEXTS)
 
 
 def _cog(path, crs="EPSG:32646", width=11, height=7):
@@ -238,3 +239,55 @@ def test_published_files_follow_the_process_umask(tmp_path, umask):
     folders = [p for p in tmp_path.rglob("*") if p.is_dir()]
     assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in folders
             if stat.S_IMODE(p.stat().st_mode) != 0o777 & ~umask} == {}
+
+
+def test_a_region_s_catalog_says_what_its_spec_and_its_run_say(tmp_path):
+    """Texts from the region spec's `dataset` key, a neutral default naming the region for what it
+    leaves out, never the seed dataset's; the lineage names the run's forcing, reference volumes,
+    geodetic balances and each glacier's outline dates."""
+    import yaml
+
+    from glacier_assets.dataset_texts import dataset_texts, outline_dates_text
+    from glacier_assets.inventory.region import load_region_spec
+
+    from .tiny import A, write_tiny_region
+
+    spec_path = write_tiny_region(tmp_path / "region", reference_km3={A: 0.01},
+                                  geodetic=pd.DataFrame({"glacier_id": [A], "start": [2000], "end": [2020],
+                                                         "dmdtda_mwe": [-0.5]}), calibrate_geodetic=False)
+    raw = yaml.safe_load(spec_path.read_text())
+    neutral = dataset_texts(load_region_spec(spec_path), builtin=False,
+                            rheology={"source": ["reference_volumes.csv"], "n_glaciers": 1})
+    assert neutral.title == "Glacier thickness and area: tiny, 1960-2020" and "'tiny'" in neutral.description
+    assert neutral.citation is None and neutral.license == "other"
+    assert [p["name"] for p in neutral.providers] == ["glacier_assets"]
+    assert neutral.inputs == ("Mass balance from the ELA table mass_balance.csv. Ice rheology calibrated to 1 "
+                              "reference volume (reference_volumes.csv). Geodetic mass balances geodetic.csv: "
+                              "compared with, not calibrated to.")
+    raw["dataset"] = {"title": "Tiny glaciers", "citation": "Me, A. (2027): Tiny glaciers.", "license": "CC0-1.0",
+                      "providers": [{"name": "My lab", "roles": ["producer", "licensor"], "url": "https://lab.example"}]}
+    spec_path.write_text(yaml.safe_dump(raw))
+    own = dataset_texts(load_region_spec(spec_path), builtin=False, rheology=None)
+    assert (own.title, own.citation, own.license) == ("Tiny glaciers", "Me, A. (2027): Tiny glaciers.", "CC0-1.0")
+    assert own.description == neutral.description  # not given: the neutral one
+    assert "No reference volumes: IGM's default rheology." in own.inputs
+
+    glaciers, years = [A], list(EPOCHS[:2])
+    thickness, outlines = _products(tmp_path / "products", glaciers, years)
+    dates = outline_dates_text([("initial", 1974), ("control", 2000)])
+    assert dates == "This glacier: initial outline 1974; calibrated to its outline of 2000."
+    prov = Provenance({"glacier_assets": "1.2.3"}, "calibrated", "1.2.3", texts=own, outlines=dates)
+    root = tmp_path / "catalog"
+    write_catalog(root, thickness, outlines, {A: prov, "__region__": prov}, "1.2.3")
+    assert validate_objects(catalog_json_paths(root) + all_item_paths(root), SCHEMAS) == []
+    cat = json.loads((root / "catalog.json").read_text())
+    assert cat["title"] == "Tiny glaciers" and cat["description"] == own.description
+    for name in ("thickness", "outlines"):
+        coll = json.loads((root / name / "collection.json").read_text())
+        assert coll["license"] == "CC0-1.0" and coll["sci:citation"] == own.citation
+        assert [p["name"] for p in coll["providers"]] == ["glacier_assets", "My lab"]
+    item = json.loads((root / thickness_relpath(A, years[0])).with_suffix(".json").read_text())["properties"]
+    assert item["license"] == "CC0-1.0" and item["sci:citation"] == own.citation
+    assert item["processing:lineage"].endswith(own.inputs + " " + dates)
+    everything = "".join(p.read_text() for p in root.rglob("*.json"))
+    assert "Yangtze" not in everything and "Guo, W." not in everything and "1990/2000/2010/2020" not in everything

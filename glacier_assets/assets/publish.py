@@ -25,6 +25,7 @@ from ..constants import (
     simulation_relpath,
     thickness_relpath,
 )
+from ..dataset_texts import DatasetTexts, dataset_texts, outline_dates_text
 from ..publication import live_version, new_version
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.quality import area_gate, validation_summary
@@ -53,7 +54,19 @@ def _software(package_version: str) -> dict[str, str]:
     return {"glacier_assets": package_version, "dagster": version("dagster")}
 
 
-def _provenance(store: ProductStore, glacier_id: str, package_version: str) -> Provenance:
+def catalog_texts(store: ProductStore, region: RegionSource) -> DatasetTexts:
+    """The catalog's texts: the region spec's `dataset` key, the seed dataset's for the built-in
+    region, and the lineage of what this run used (the rheology's reference volumes among it)."""
+    return dataset_texts(region.load(), builtin=not region.spec, rheology=read_rheology(store))
+
+
+def publication_settings(store: ProductStore, region: RegionSource) -> tuple:
+    """What a publication depends on beside the glaciers' states: projection, package version, texts."""
+    return store.albers, version("glacier_assets"), catalog_texts(store, region).digest()
+
+
+def _provenance(store: ProductStore, glacier_id: str, package_version: str, texts: DatasetTexts,
+                outlines: str) -> Provenance:
     software = _software(package_version)
     status = "uncalibrated"
     sim = store.path(simulation_relpath(glacier_id))
@@ -62,7 +75,8 @@ def _provenance(store: ProductStore, glacier_id: str, package_version: str) -> P
             software.update({k.removeprefix("version_"): str(v) for k, v in ds.attrs.items()
                              if k.startswith("version_")})
             status = ds.attrs.get("calibration_status", status)
-    return Provenance(software=software, calibration_status=status, version=package_version)
+    return Provenance(software=software, calibration_status=status, version=package_version, texts=texts,
+                      outlines=outlines)
 
 
 def published_glaciers(root: Path) -> list[str]:
@@ -110,8 +124,9 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         quality = {**validation_summary(report[report["glacier_id"].isin(glaciers)],
                                         geodetic_comparison(store, region, glaciers)),
                    "area_gate_pct": AREA_GATE_PCT, "rheology": _rheology_summary(store)}
-        stats, live = _publish(store, config, inventory, glaciers, state.failed, quality)
-        record = {"fingerprint": state.publication_fingerprint(store.albers, version("glacier_assets")),
+        texts = catalog_texts(store, region)
+        stats, live = _publish(store, config, inventory, glaciers, state.failed, quality, texts)
+        record = {"fingerprint": state.publication_fingerprint(*publication_settings(store, region)),
                   "version": live.name, "glaciers": glaciers, "failed": state.failed,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:
@@ -140,7 +155,7 @@ def _rheology_summary(store: ProductStore) -> dict:
 
 
 def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers: list[str],
-             failed: dict[str, str], quality: dict) -> tuple:
+             failed: dict[str, str], quality: dict, texts: DatasetTexts) -> tuple:
     """Write a new catalog version replacing `glaciers`' products (validated before it goes live)."""
     package_version = version("glacier_assets")
     thickness = {g: [ThicknessProduct(g, y, store.path(thickness_relpath(g, y))) for y in EPOCHS
@@ -152,8 +167,10 @@ def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers
             table = gpd.read_parquet(shp.with_suffix(".parquet"))
             kept = table[table["glacier_id"].isin(glaciers)]
             outlines[year] = (kept, shp if len(kept) == len(table) else None)
-    provenance = {g: _provenance(store, g, package_version) for g in glaciers}
-    provenance["__region__"] = Provenance(software=_software(package_version), version=package_version)
+    dates = inventory.groupby("glacier_id")[["role", "year"]].apply(lambda t: list(t.itertuples(index=False)))
+    provenance = {g: _provenance(store, g, package_version, texts, outline_dates_text(dates.get(g, [])))
+                  for g in glaciers}
+    provenance["__region__"] = Provenance(software=_software(package_version), version=package_version, texts=texts)
     bbox = [float(v) for v in inventory.total_bounds]
     with new_version(store.catalog_path()) as stage:
         stats = write_catalog(stage, thickness, outlines, provenance, package_version, workers=config.workers,

@@ -52,6 +52,12 @@ reference_volumes: {path: volumes.csv}        # optional: glacier_id, volume_km3
 geodetic_mass_balance: {path: geodetic.csv}   # optional: glacier_id, start, end, dmdtda_mwe[, err_mwe] (m w.e. a-1,
                                               # e.g. Hugonnet et al. 2021): each glacier's simulated balance of the
                                               # period is calibrated to it (calibrate: false: only compared)
+dataset:                                      # optional: what the published STAC catalog says of the dataset;
+  title: Glaciers of the Oetztal Alps          # each key optional, the default a neutral text naming `name`
+  description: IGM-simulated thickness ...    # (dataset_texts.py; the lineage is always written from the run)
+  citation: "Me, A. (2027): ..."              # sci:citation (the IGM paper is always cited too)
+  license: CC-BY-4.0                          # an SPDX id; "other" by default
+  providers: [{name: My lab, roles: [producer, licensor], url: "https://example.org"}]
 ```
 
 `load_region_spec` checks all of it before anything runs: unknown keys (with the closest valid
@@ -279,6 +285,28 @@ class GeodeticMassBalance:
     _table = _file_read_by(read_geodetic_table)
 
 
+@dataclass(frozen=True, config=_STRICT)
+class DatasetProvider:
+    name: str
+    roles: tuple[Literal["licensor", "producer", "processor", "host"], ...] = ("producer",)
+    url: str | None = None
+    description: str | None = None
+
+    def stac(self) -> dict:
+        optional = {"url": self.url, "description": self.description}
+        return {"name": self.name, "roles": list(self.roles), **{k: v for k, v in optional.items() if v}}
+
+
+@dataclass(frozen=True, config=_STRICT)
+class DatasetDescription:
+    """The published catalog's texts (dataset_texts.py); what is left out gets a neutral default."""
+    title: str | None = None
+    description: str | None = None
+    citation: str | None = None
+    license: str | None = None
+    providers: tuple[DatasetProvider, ...] = ()
+
+
 class RegionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -291,6 +319,7 @@ class RegionSpec(BaseModel):
     geodetic_mass_balance: GeodeticMassBalance | None = None
     selection: Selection | None = None
     id_pattern: str = RGI6_ID_PATTERN
+    dataset: DatasetDescription | None = None
     _root: Path = PrivateAttr(Path("."))
 
     @property
@@ -338,6 +367,8 @@ _SECTIONS = {  # where a key sits (list indices left out) -> the class that list
     ("geodetic_mass_balance",): GeodeticMassBalance,
     ("selection",): Selection,
     ("selection", "basins"): BasinSelection,
+    ("dataset",): DatasetDescription,
+    ("dataset", "providers"): DatasetProvider,
 }
 
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
+
+STARTED = time.perf_counter()  # the command's start, before Dagster's imports: the time the run reports
 
 
 def _evaluate(args) -> int:
@@ -84,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLACIER_ASSETS_ROOT", os.getcwd())
     ensure_dagster_home()
     batch_event_writes()  # for the runs this process (and the webserver and daemon it starts) creates
-    if args.cmd == "ui":
+    if args.cmd == "ui":  # supervised, so that a SIGTERM stops its webserver, daemon and code server too
+        from .stopping import run_supervised
+
         dagster = str(Path(sys.executable).parent / "dagster")
-        os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"])
+        return run_supervised([dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"])
     if args.region:
         os.environ["GLACIER_REGION_SPEC"] = str(Path(args.region).resolve())
     if args.products:
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["GLACIER_INCLUDE"] = ",".join(args.include)
         from .main_job import run_chain
 
-        return run_chain(args.workers, args.include)
+        return run_chain(args.workers, args.include, STARTED)
     except SettingsError as exc:  # a bad GLACIER_* variable: its message, not a traceback
         print(f"settings: {exc}", file=sys.stderr)
         return 2

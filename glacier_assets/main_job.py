@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -106,10 +106,18 @@ def execute(job_fn, tags: dict) -> tuple[bool, str, float]:
         return result.success, ("" if result.success else _failure_text(result)), time.perf_counter() - t0
 
 
-def _worker_init(parent: int) -> None:
-    from .recovery import die_with_parent
+def materialize(selection: list[str]) -> tuple[bool, str]:
+    """Materialize some of the code location's assets (with their checks) on the project's instance."""
+    import dagster as dg
 
-    die_with_parent(parent)
+    from .definitions import defs
+    from .recovery import process_tag
+
+    with dg.DagsterInstance.get() as instance:
+        targets: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
+        res = dg.materialize(targets, selection=selection, instance=instance, resources=defs.resources,
+                             raise_on_error=False, tags=process_tag(), run_config=QUIET_CONSOLE)
+        return res.success, ("" if res.success else _failure_text(res))
 
 
 def _block_members(order: list[str], needed: set[str]) -> list[list[str]]:
@@ -151,17 +159,54 @@ class MainJob:
     def __init__(self, workers: int, include: list[str] | None):
         import dagster as dg
 
-        from .definitions import defs, resolved_resources
+        from .definitions import resolved_resources
+        from .stopping import worker_pool
 
-        self.defs, self.workers, self.include = defs, workers, include
+        self.workers, self.include = workers, include
         self.store, self.region, self.igm = resolved_resources().values()
         self.instance = dg.DagsterInstance.get()
         self.out = Outcome()
+        self.pool = worker_pool(workers)  # every Dagster run of the job executes in one of these (stopping.py)
+        self.sims: dict[str, str | None] = {}  # glacier -> the simulation fingerprint this run is making
+        self.made = [0, 0]  # glacier-epochs made, to make
 
-    def run(self) -> int:
+    def run(self, started: float | None = None) -> int:
+        """The chain; a SIGTERM or Ctrl-C stops it cleanly (stopping.py) with status 128 + signal."""
+        from .stopping import Stopped, stop_on_signals
+
+        t0 = time.perf_counter() if started is None else started
+        with stop_on_signals():
+            try:
+                code = self.chain(t0)
+            except Stopped as stop:
+                return self.stop(stop, t0)
+        self.pool.shutdown()
+        return code
+
+    def _call(self, fn, *args):
+        """`fn(*args)` in a worker process, waited for."""
+        return self.pool.submit(fn, *args).result()
+
+    def stop(self, stop, t0: float) -> int:
+        """Kill the job's processes, mark its runs canceled, say in one line what was finished."""
+        from .stopping import stop_job
+        from .storage import netcdf_attrs
+
+        reason = f"stopped by {stop.name}; a re-run resumes"
+        canceled = stop_job(self.instance, self.pool, reason)
+        simulated = sum(1 for g, fp in self.sims.items()
+                        if fp and netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") == fp)
+        done = [f"{simulated} of {len(self.sims)} glacier simulations"] if self.sims else []
+        done += [f"{self.made[0]} of {self.made[1]} glacier-epochs"] if self.made[1] else []
+        say(f"\nStopped by {stop.name} after {time.perf_counter() - t0:.0f} s: finished "
+            f"{', '.join(done) or 'nothing yet'}{', published' if self.out.published else ', nothing published'}; "
+            f"{len(canceled)} Dagster run(s) marked canceled. Run the same command again to resume: it redoes only "
+            f"what is unfinished.", error=True)
+        return 128 + stop.signum
+
+    def chain(self, t0: float) -> int:
         from .inventory.region import RegionSpecError
 
-        t0 = time.perf_counter()
         self.recover()
         try:
             spec = self.region.load()
@@ -195,13 +240,11 @@ class MainJob:
     def inventory_and_emulator(self, spec):
         """1/5: (re)build the inventory, train the emulator and calibrate the regional rheology
         where they are not current."""
-        import dagster as dg
         import geopandas as gpd
 
         from .assets.inventory import inventory_fingerprint
         from .assets.rheology import read_rheology, rheology_current
         from .assets.simulation import emulator_current
-        from .recovery import process_tag
         from .storage import read_parquet_metadata
 
         say("1/5 outline inventory, ice-flow emulator and regional ice rheology")
@@ -213,11 +256,9 @@ class MainJob:
             ([] if not self.igm.needs_emulator or emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
             ([] if rheology_ok else ["ice_rheology"])
         if selection:
-            res = dg.materialize([*self.defs.assets, *self.defs.asset_checks], selection=selection,
-                                 instance=self.instance, resources=self.defs.resources, raise_on_error=False,
-                                 tags=process_tag(), run_config=QUIET_CONSOLE)
-            if not res.success:
-                say(f"   FAILED: {_failure_text(res)}", error=True)
+            ok, msg = self._call(materialize, selection)
+            if not ok:
+                say(f"   FAILED: {msg}", error=True)
                 return None
         rheology = read_rheology(self.store)
         self.rheology_factor = float(rheology["factor"])
@@ -273,6 +314,7 @@ class MainJob:
         failures = read_failures(self.store.path(""))
         todo = [g for g in glaciers if g in failures or expected[g]["simulation"] is None
                 or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") != expected[g]["simulation"]]
+        self.sims = {g: expected[g]["simulation"] for g in todo}
         head = f"2/5 domains and calibrated IGM simulations: {len(todo)} to run, {len(glaciers) - len(todo)} unchanged"
         if not todo:
             say(head)
@@ -282,24 +324,24 @@ class MainJob:
         ranges = [block[i:i + per_run] for block in _block_members(order, set(todo))
                   for i in range(0, len(block), per_run)]
         say(f"{head} (in {len(ranges)} ranged run(s), {self.workers} at a time)")
-        with ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-            futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": members[0],
-                                                                    "dagster/asset_partition_range_end": members[-1]}):
-                       members for members in ranges}
-            finished, started = 0, time.perf_counter()
-            for fut in as_completed(futures):
-                members = futures[fut]
-                ok, msg, secs = fut.result()
-                records = read_failures(self.store.path(""))
-                bad = {g: describe_failures(records[g]) for g in members
-                       if any(r["step"] in ("glacier_domain", "igm_simulation") for r in records.get(g, []))}
-                if not ok and not bad:  # the run failed before any glacier's step could say why
-                    bad = {g: msg for g in members}
-                self.out.failed.update(bad)
-                finished += len(members)
-                what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
-                say(f"   {progress(finished, len(todo), len(self.out.failed), started)}: {what} "
-                    f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())}")
+        pool = self.pool
+        futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": members[0],
+                                                                "dagster/asset_partition_range_end": members[-1]}):
+                   members for members in ranges}
+        finished, started = 0, time.perf_counter()
+        for fut in as_completed(futures):
+            members = futures[fut]
+            ok, msg, secs = fut.result()
+            records = read_failures(self.store.path(""))
+            bad = {g: describe_failures(records[g]) for g in members
+                   if any(r["step"] in ("glacier_domain", "igm_simulation") for r in records.get(g, []))}
+            if not ok and not bad:  # the run failed before any glacier's step could say why
+                bad = {g: msg for g in members}
+            self.out.failed.update(bad)
+            finished += len(members)
+            what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
+            say(f"   {progress(finished, len(todo), len(self.out.failed), started)}: {what} "
+                f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())}")
 
     def products(self, inventory, glaciers: list[str]) -> None:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one
@@ -322,6 +364,7 @@ class MainJob:
 
         todo = {year: {g for g in simulated if stale(g, year)} for year in EPOCHS}
         n = sum(len(v) for v in todo.values())
+        self.made = [0, n]
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
             f"{len(simulated) * len(EPOCHS) - n} unchanged")
         def failed() -> dict[str, str]:  # the simulated glaciers whose products failed, and why
@@ -333,10 +376,11 @@ class MainJob:
         for year in EPOCHS:
             for members in _block_members(order, todo[year]):
                 first, last = members[0], members[-1]
-                ok, msg, _ = execute(glacier_epoch_products_job, {
+                ok, msg, _ = self._call(execute, glacier_epoch_products_job, {
                     "dagster/asset_partition_range_start": f"{year}|{first}",
                     "dagster/asset_partition_range_end": f"{year}|{last}"})
                 done += len(members)
+                self.made[0] = done
                 say(f"   {progress(done, n, len(failed()), started)}: {year} {first}..{last} "
                     f"{'ok' if ok else 'FAILED: ' + msg}")
         self.out.failed.update(failed())
@@ -360,14 +404,15 @@ class MainJob:
             self.out.published = True
             return state
         say(f"4/5 regional outlines per epoch (Albers) from {len(state.current)} glaciers")
-        ok, msg, secs = execute(regional_products_job, {"dagster/asset_partition_range_start": str(EPOCHS[0]),
-                                                        "dagster/asset_partition_range_end": str(EPOCHS[-1])})
+        epochs = {"dagster/asset_partition_range_start": str(EPOCHS[0]),
+                  "dagster/asset_partition_range_end": str(EPOCHS[-1])}
+        ok, msg, secs = self._call(execute, regional_products_job, epochs)
         say(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
         if not ok:
             self.out.problems.append(f"regional outlines: {msg}")
             return state
         say("5/5 calibration report, product audit, quality gates, publishing")
-        published, msg, secs = execute(quality_and_publish_job, {})
+        published, msg, secs = self._call(execute, quality_and_publish_job, {})
         report = store.path(CALIBRATION_REPORT_RELPATH)
         if report.exists():
             gate = area_gate(pd.read_csv(report))
@@ -414,8 +459,9 @@ class MainJob:
             say(f"FAILED {p}", error=True)
 
 
-def run_chain(workers: int, include: list[str] | None = None) -> int:
-    return MainJob(workers, include).run()
+def run_chain(workers: int, include: list[str] | None = None, started: float | None = None) -> int:
+    """The main job; `started` (perf_counter) is when the command began, for the time it reports."""
+    return MainJob(workers, include).run(started)
 
 
 def remove_glaciers(ids: list[str], store=None, instance=None) -> int:

@@ -76,7 +76,7 @@ def recover(instance: dg.DagsterInstance, folders: list[Path]) -> Recovery:
     live = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
     with file_lock(Path(instance.root_directory) / ".glacier_assets_recover.lock"):  # two main jobs starting at once
         _fail_dead_runs(instance, live, rec)
-        _free_slots(instance, rec)
+        rec.freed_slot_runs += free_finished_slots(instance)
     for folder in folders:
         found = stale_temporaries(folder)
         remove_paths(found)
@@ -94,7 +94,9 @@ def _fail_dead_runs(instance: dg.DagsterInstance, statuses: list, rec: Recovery)
             rec.failed_runs.append(run.run_id)
 
 
-def _free_slots(instance: dg.DagsterInstance, rec: Recovery) -> None:
+def free_finished_slots(instance: dg.DagsterInstance) -> list[str]:
+    """Free the concurrency slots still held by finished (or vanished) runs; returns those runs."""
+    freed = []
     storage = instance.event_log_storage
     holders = set(storage.get_concurrency_run_ids())
     for key in storage.get_concurrency_keys():
@@ -103,7 +105,8 @@ def _free_slots(instance: dg.DagsterInstance, rec: Recovery) -> None:
         run = instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             storage.free_concurrency_slots_for_run(run_id)
-            rec.freed_slot_runs.append(run_id)
+            freed.append(run_id)
+    return freed
 
 
 def die_with_parent(expected_parent: int | None = None) -> None:

@@ -196,3 +196,61 @@ def test_6_removal_is_explicit(user, step):
     assert _digests(catalog, A) == {} and len(_digests(catalog, B)) == 2 * len(EPOCHS)
     assert _published_rows(catalog, 2020) == [B]
     assert validate_objects(catalog_json_paths(catalog) + all_item_paths(catalog), SCHEMAS) == []
+
+
+def _stop_during_igm(user, sig: int) -> tuple[int, str, str, float, list[str]]:
+    """Start a run over B, wait for its IGM child, send `sig` as `timeout`/systemd (SIGTERM to the
+    main process) or a terminal's Ctrl-C (SIGINT to the whole foreground process group) would.
+    Returns the exit status, stdout, stderr, the seconds until every process of the job was gone,
+    and the command lines of any still alive after 10 s."""
+    proc = subprocess.Popen(_cmd(user, "run", "--include", B, "--workers", "1"), env=user["env"], cwd=user["root"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline, igm = time.time() + 400, []
+    while time.time() < deadline and not igm:
+        igm = [c for c in descendants(proc.pid) if "glacier_assets.igm_run simulate" in _cmdline(c)]
+        assert proc.poll() is None, "the main job ended before its IGM run started"
+        time.sleep(0.5)
+    assert igm, "no IGM simulation started"
+    time.sleep(3)
+    family = [proc.pid, *descendants(proc.pid)]
+    t0 = time.time()
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, sig)
+    out, err = proc.communicate(timeout=60)
+    while time.time() < t0 + 10 and any(_alive(p) for p in family):
+        time.sleep(0.1)
+    return proc.returncode, out, err, time.time() - t0, [_cmdline(p) for p in family if _alive(p)]
+
+
+def _assert_stopped_cleanly(user, code, out, err, seconds, alive, sig, b_items):
+    assert code == 128 + sig, out[-2000:] + err[-2000:]
+    assert alive == [] and seconds < 10, (seconds, alive)
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err, err[-3000:]
+    assert "ERROR" not in out + err, err[-3000:]
+    name = signal.Signals(sig).name
+    assert f"Stopped by {name} after" in err and "finished 0 of 1 glacier simulations" in err, err
+    assert "Run the same command again to resume" in err
+    assert len(err.strip().splitlines()) == 1, err  # one line, nothing else
+    with dg.DagsterInstance.from_config(str(user["home"])) as instance:
+        run = instance.get_runs(limit=1)[0]
+        assert run.job_name == "simulate_glaciers" and run.status == dg.DagsterRunStatus.CANCELED
+        assert not [r for r in instance.get_runs() if not r.is_finished]
+        assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
+    assert _digests(user["catalog"], B) == b_items  # nothing published is lost
+
+
+def test_7_sigterm_stops_every_process_and_cancels_the_runs(user, step):
+    b_items = _digests(user["catalog"], B)
+    _move_outline(user, 2010, B, lambda s: s.to_crs(32646).buffer(-15).to_crs(s.crs))
+    _assert_stopped_cleanly(user, *_stop_during_igm(user, signal.SIGTERM), signal.SIGTERM, b_items)
+
+
+def test_8_ctrl_c_stops_as_quietly_and_a_re_run_resumes(user, step):
+    b_items = _digests(user["catalog"], B)
+    _assert_stopped_cleanly(user, *_stop_during_igm(user, signal.SIGINT), signal.SIGINT, b_items)
+    res = _run(user, "run", "--include", B)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "1 to run, 0 unchanged" in res.stdout and f"{B} ok" in res.stdout
+    assert _digests(user["catalog"], B) != b_items

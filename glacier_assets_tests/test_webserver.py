@@ -237,3 +237,50 @@ def test_browser_asset_graph_partition_run_picture_and_backfill(webserver):
         page.screenshot(path=str(ARTIFACTS / "04_backfill.png"))
         browser.close()
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
+
+
+def test_ui_stops_on_sigterm_with_its_code_server_and_daemon(tmp_path):
+    """`python -m glacier_assets ui` under SIGTERM (systemd, `timeout`, Kubernetes): within 10 s no
+    process of it is left, `dagster dev`'s webserver, daemon and code servers included."""
+    from glacier_assets.recovery import descendants
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    log = open(tmp_path / "ui.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "glacier_assets", "ui", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
+            time.sleep(1)
+        family = [proc.pid, *descendants(proc.pid)]
+        cmdlines = " ".join(Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace") for p in family
+                            if Path(f"/proc/{p}/cmdline").exists())
+        assert "dagster_webserver" in cmdlines and "_daemon" in cmdlines and "code-server" in cmdlines, cmdlines
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+
+        def alive(pid):
+            try:
+                return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            except OSError:
+                return False
+
+        while time.time() < t0 + 10 and any(alive(p) for p in family):
+            time.sleep(0.1)
+        assert not [p for p in family if alive(p)] and time.time() - t0 < 10, time.time() - t0
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

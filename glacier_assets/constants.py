@@ -175,6 +175,13 @@ FAILURES_DIR = "status/failures"  # one small JSON per glacier, step (and epoch)
 REGION_LOCK_RELPATH = ".locks/region.lock"  # the region-wide steps read and write under it, one at a time
 
 
+PROGRESS_DIR = "status/progress"  # the latest line of each running IGM child, for the main job's console
+
+
+def progress_relpath(run_id: str) -> str:
+    return f"{PROGRESS_DIR}/{run_id}.json"
+
+
 def igm_child_error_relpath(glacier_id: str) -> str:
     """Where the IGM child leaves the cause of its failure for the Dagster step (Pipes passes only
     the exit code)."""

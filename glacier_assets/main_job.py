@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -31,6 +31,7 @@ from .constants import (
     EPOCHS,
     INVENTORY_RELPATH,
     MISSING_RELPATH,
+    PROGRESS_DIR,
     PUBLICATION_RECORD_RELPATH,
     REGION_LOCK_RELPATH,
     REJECTED_RELPATH,
@@ -44,6 +45,8 @@ from .constants import (
     thickness_relpath,
 )
 
+PROGRESS_POLL_S = 20.0  # how often step 2 looks at its IGM children's latest lines
+PROGRESS_QUIET_S = 60.0  # the longest a running glacier goes without a line on the console
 IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 # The runs' own log lines (each IGM trial, each emulator year) stay in the event log, for the UI;
 # the console shows the main job's progress lines and the runs' warnings and errors.
@@ -328,20 +331,36 @@ class MainJob:
         futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": members[0],
                                                                 "dagster/asset_partition_range_end": members[-1]}):
                    members for members in ranges}
-        finished, started = 0, time.perf_counter()
-        for fut in as_completed(futures):
-            members = futures[fut]
-            ok, msg, secs = fut.result()
-            records = read_failures(self.store.path(""))
-            bad = {g: describe_failures(records[g]) for g in members
-                   if any(r["step"] in ("glacier_domain", "igm_simulation") for r in records.get(g, []))}
-            if not ok and not bad:  # the run failed before any glacier's step could say why
-                bad = {g: msg for g in members}
-            self.out.failed.update(bad)
-            finished += len(members)
-            what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
-            say(f"   {progress(finished, len(todo), len(self.out.failed), started)}: {what} "
-                f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())}")
+        finished, started, since = 0, time.perf_counter(), time.time()
+        pending, shown = set(futures), dict[str, tuple[str, float]]()
+        while pending:
+            done, pending = wait(pending, timeout=PROGRESS_POLL_S, return_when=FIRST_COMPLETED)
+            self.show_progress(since, shown)
+            for fut in done:
+                members = futures[fut]
+                ok, msg, secs = fut.result()
+                records = read_failures(self.store.path(""))
+                bad = {g: describe_failures(records[g]) for g in members
+                       if any(r["step"] in ("glacier_domain", "igm_simulation") for r in records.get(g, []))}
+                if not ok and not bad:  # the run failed before any glacier's step could say why
+                    bad = {g: msg for g in members}
+                self.out.failed.update(bad)
+                finished += len(members)
+                what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
+                say(f"   {progress(finished, len(todo), len(self.out.failed), started)}: {what} "
+                    f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())}")
+
+    def show_progress(self, since: float, shown: dict[str, tuple[str, float]]) -> None:
+        """The latest line of each running IGM child (igm_run/progress.py): a new one at most every
+        PROGRESS_POLL_S seconds, the same one again after PROGRESS_QUIET_S, so no glacier goes quiet."""
+        from .igm_run.progress import read_progress
+
+        now = time.time()  # a child ticks every 30 s: an older record is a finished or dead run's
+        for run, record in read_progress(self.store.path(PROGRESS_DIR), max(since, now - 3 * PROGRESS_POLL_S)).items():
+            line, last = shown.get(run, ("", 0.0))
+            if (record["line"] != line and now - last >= PROGRESS_POLL_S) or now - last >= PROGRESS_QUIET_S:
+                say(f"   ... {record['line']} ({record['running_s'] / 60:.0f} min in)")
+                shown[run] = (record["line"], now)
 
     def products(self, inventory, glaciers: list[str]) -> None:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one

@@ -26,11 +26,14 @@ from pathlib import Path
 from glacier_assets.igm_run.batch import simulate_glaciers
 from glacier_assets.igm_run.simulate import simulate_glacier
 from glacier_assets.igm_run.model import IGMSettings
+from glacier_assets.igm_run.progress import Progress
 a = json.loads(sys.argv[1])
 settings = IGMSettings(threads=1, rheology_factor=a["factor"], leave_one_out=False, mapping="identity")
-for g in a["glaciers"]:
-    simulate_glacier(Path(g["domain"]), Path(g["alone"]), settings, lambda m: None, targets=g["targets"],
-                     geodetic=g["geodetic"])
+lines = []
+for g in a["glaciers"]:  # a sign of life at every time step (quiet_s=0), recorded beside the run
+    simulate_glacier(Path(g["domain"]), Path(g["alone"]), settings, Progress(lines.append, a["progress"], quiet_s=0),
+                     targets=g["targets"], geodetic=g["geodetic"])
+print(json.dumps(lines))
 print(json.dumps(simulate_glaciers(a["glaciers"], settings, lambda m: None)))
 """
 
@@ -56,12 +59,17 @@ def test_glaciers_packed_together_get_the_answers_they_get_alone(demo_chain, tmp
                  "alone": str(tmp_path / f"alone_{g}.nc"), "geodetic": geo[g],
                  "targets": {str(r["time"]): r["obs_area_km2"] for r in json.loads(chain[g].attrs["calibration"])}}
                 for g in DEMO_PAIR]
-    args = {"glaciers": glaciers, "factor": float(chain[DEMO_PAIR[0]].attrs["rheology_factor"])}
+    args = {"glaciers": glaciers, "factor": float(chain[DEMO_PAIR[0]].attrs["rheology_factor"]),
+            "progress": str(tmp_path / "progress.json")}
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [figures[g]["batch_size"] for g in DEMO_PAIR] == [2, 2], figures
+    lines = json.loads(proc.stdout.strip().splitlines()[-2])  # igm_run/progress.py: phases, trials, model years
+    ticks = [ln for ln in lines if "still running, model year" in ln]
+    assert any(f"{DEMO_PAIR[0]}: calibrating" in ln for ln in ticks) and len(ticks) > 100, lines[:20]
+    assert json.loads((tmp_path / "progress.json").read_text())["line"] == lines[-1]
     for g in DEMO_PAIR:
         packed, alone = xr.load_dataset(tmp_path / f"packed_{g}.nc"), xr.load_dataset(tmp_path / f"alone_{g}.nc")
         assert packed.attrs["iceflow_mapping"] == alone.attrs["iceflow_mapping"] == "identity"

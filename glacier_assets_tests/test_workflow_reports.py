@@ -159,3 +159,26 @@ def test_calibration_records_are_read_back_as_written(tmp_path):
     (row,) = calibration_rows(_rows(("initial", 1974, 1970, 0.25, (X0 - 50, Y0 - 50, X0 + 450, Y0 + 450))), sim, None)
     assert (row["status"], row["d_ela_m"], row["iterations"]) == ("tolerance missed", 12.5, 3)
     assert row["glacier_status"] == "flagged: tolerance missed at 1974 (+3.10 %)"
+
+
+def test_a_sign_of_life_when_a_glacier_runs_long(tmp_path):
+    """igm_run/progress.py: every line goes to the run log and to the progress file the main job
+    reads; a tick says 'still running' with the model year when the child was quiet too long."""
+    import time
+
+    from glacier_assets.igm_run.progress import Progress, read_progress
+
+    lines: list[str] = []
+    progress = Progress(lines.append, tmp_path / "progress" / "run1.json", quiet_s=0.05)
+    progress("G: calibrating 1960-1990, trial 2: d_ela +10.0 m -> area 1.2 km2")
+    progress.tick(1971.0)  # not quiet long enough yet
+    assert lines == ["G: calibrating 1960-1990, trial 2: d_ela +10.0 m -> area 1.2 km2"]
+    time.sleep(0.06)
+    progress.tick(1972.4)
+    time.sleep(0.06)
+    progress.tick(1975.0)
+    assert lines[1:] == ["G: calibrating 1960-1990, trial 2: d_ela +10.0 m ... still running, model year 1972",
+                         "G: calibrating 1960-1990, trial 2: d_ela +10.0 m ... still running, model year 1975"]
+    found = read_progress(tmp_path / "progress", since=time.time() - 60)
+    assert list(found) == ["run1"] and found["run1"]["line"] == lines[-1]
+    assert read_progress(tmp_path / "progress", since=time.time() + 60) == {}

@@ -20,6 +20,7 @@ from ..constants import (
     igm_child_error_relpath,
     outline_model_time,
     plot_relpath,
+    progress_relpath,
     simulation_relpath,
     thickness_plot_relpath,
 )
@@ -185,7 +186,8 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
 
     done, failures, versions = _each(context, store, "igm_simulation", prepare)
     done = {g: md for g, md in done.items() if md is not None}
-    settings = {**igm.settings_extras(emulator), "rheology_factor": factor}
+    progress = store.path(progress_relpath(context.run_id))  # the children's latest line (igm_run/progress.py)
+    settings = {**igm.settings_extras(emulator), "rheology_factor": factor, "progress_path": str(progress)}
     outcomes = _run_batch(context, igm, store, settings, jobs) if len(jobs) > 1 else {}
     references = _references(context, region, inventory, spec) if jobs else {}
 
@@ -201,6 +203,7 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
                                   job["fingerprint"], references.get(gid)), job["fingerprint"]
 
     more_done, more_failures, _ = _each(context, store, "igm_simulation", finish, list(jobs))
+    progress.unlink(missing_ok=True)
     yield from _report(context, {**done, **more_done}, {**failures, **more_failures}, versions)
 
 

@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> None:
     if DAGSTER_PIPES_CONTEXT_ENV_VAR in os.environ:  # launched by Dagster Pipes
         with open_dagster_pipes() as pipes:
             mode = argv[0]
+            from .progress import Progress
+
             try:
-                result = _work(mode, pipes.extras, pipes.log.info)
+                result = _work(mode, pipes.extras, Progress(pipes.log.info, pipes.extras.get("progress_path")))
             except Exception as exc:
                 _report_error(pipes.extras, exc)
                 raise

@@ -73,6 +73,7 @@ def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IG
         raise ValueError("a packed batch calibrates its glaciers: every glacier needs outlines "
                          f"({', '.join(g for g, t in zip(ids, targets) if not t)} has none)")
     model = IGMBatch(domains, settings)
+    model.on_step = getattr(log, "tick", None)  # igm_run/progress.py
     log(f"batch of {n} glaciers: IGM on a packed {model.packing.shape[0]}x{model.packing.shape[1]} grid "
         f"({model.packing.fill_fraction:.0%} glacier domains), {SPINUP_START}-{END_YEAR}")
     targets = [{int(t): float(a) for t, a in tg.items()} for tg in targets]
@@ -206,7 +207,9 @@ def _alone_worker(jobs: list[dict], settings: IGMSettings, messages, parent: int
 
     die_with_parent(parent)  # never outlive the IGM child that started it
     configure_tensorflow(settings.threads, settings.seed)
-    _alone(jobs, settings, lambda line: messages.put(("log", line)),
+    from .progress import Progress
+
+    _alone(jobs, settings, Progress(lambda line: messages.put(("log", line))),  # ticks too, through the parent
            lambda kind, payload: messages.put((kind, payload)))
     messages.put(("done", None))
 

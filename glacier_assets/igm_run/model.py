@@ -161,8 +161,10 @@ class _Snapshots:
 
     def __init__(self, packing: Packing, offsets: np.ndarray, ends: list[int],
                  keep: Callable[[int, int], bool], cell_m2: float,
-                 on_save: Callable[[int, list[np.ndarray]], None] | None = None):
+                 on_save: Callable[[int, list[np.ndarray]], None] | None = None,
+                 on_step: Callable[[float], None] | None = None):
         self.packing, self.offsets, self.ends = packing, offsets, ends
+        self.on_step = on_step
         self.saved: list[dict[int, np.ndarray]] = [{} for _ in packing.tiles]
         self.series: list[dict[int, tuple[float, float]]] = [{} for _ in packing.tiles]  # (km3, km2 >= 2 m)
         self.on_save = on_save
@@ -170,6 +172,8 @@ class _Snapshots:
         self.cell_m2 = cell_m2
 
     def run(self, cfg, state) -> None:
+        if self.on_step is not None:
+            self.on_step(float(state.t.numpy()))
         if state.saveresult:
             year = int(round(float(state.t.numpy())))
             tiles = self.packing.unpack(state.thk.numpy()[::-1])  # north-up copies
@@ -225,6 +229,7 @@ class IGMBatch:
         from igm.common import State
 
         self.gutter = gutter
+        self.on_step: Callable[[float], None] | None = None  # called at every time step (a sign of life)
         self._set_domains(domains, canvas)
         self.cfg = igm_config(settings)
         ny, nx = self.packing.shape
@@ -424,7 +429,8 @@ class IGMBatch:
         wanted = {k: set(r.keep) | {int(r.end)} for k, r in runs.items()}
         ends = [runs[k].end if k in runs else -1 for k in range(n)]
         out = _Snapshots(self.packing, self.smb.offset, ends,
-                         lambda k, y: y % SAVE_EVERY_YEARS == 0 or y in wanted[k], self.resolution**2, on_save)
+                         lambda k, y: y % SAVE_EVERY_YEARS == 0 or y in wanted[k], self.resolution**2, on_save,
+                         self.on_step)
         modules = [self.smb, iceflow, timep, thk]
         initialize_modules([self.smb, timep, thk], self.cfg, s)
         update_modules(modules, [out], self.cfg, s)

@@ -353,6 +353,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         domain = ds.load()
     gid = domain.attrs["glacier_id"]
     model = pool.model(domain, settings) if pool is not None else IGMGlacier(domain, settings)
+    model.on_step = getattr(log, "tick", None)  # igm_run/progress.py
     grid = "x".join(map(str, model.packing.shape))
     log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells (a {grid} grid"
         f"{', its model re-used' if model.retargeted else ''}), {SPINUP_START}-{END_YEAR} "

@@ -151,7 +151,7 @@ def thickness_plot_relpath(glacier_id: str) -> str:
 # Code versions of the steps (Dagster `code_version`, and part of every product's fingerprint):
 # bump one when a change to that step's code changes its products, so they are made again.
 CODE_VERSIONS = {
-    "outline_inventory": "2",  # and outline_match
+    "outline_inventory": "3",  # and outline_match
     "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
     "ice_rheology": "1",
     "glacier_domain": "2",

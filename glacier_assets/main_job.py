@@ -76,7 +76,8 @@ def quality_and_publish_job():
 
 
 def _failure_text(result) -> str:
-    """The first line of each failed step's cause (a Failure's description, else the exception)."""
+    """The first line of each failed step's cause (a Failure's description, else the exception);
+    a blocking check's failure names the check and its problems, not only Dagster's header."""
     lines = []
     for event in result.all_events:
         if not event.is_step_failure:
@@ -88,8 +89,27 @@ def _failure_text(result) -> str:
         err = data.error
         while err is not None and err.cause is not None and err.message.startswith("Error occurred while"):
             err = err.cause
+        if err is not None and "blocking asset check" in err.message:
+            lines += _failed_checks(result) or [f"{event.step_key}: {' '.join(err.message.split())}"]
+            continue
         lines.append(f"{event.step_key}: {err.message.strip().splitlines()[0] if err else 'failed'}")
     return "; ".join(lines)
+
+
+def _failed_checks(result) -> list[str]:
+    """Each failed ERROR check: its asset, name and problems (its `problems` metadata, else its description)."""
+    import dagster as dg
+
+    out = []
+    for e in result.get_asset_check_evaluations():
+        if e.passed or e.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        problems = (e.metadata or {}).get("problems")
+        detail = getattr(problems, "value", None) if problems is not None else e.description
+        if isinstance(detail, list):
+            detail = "; ".join(map(str, detail[:5])) + (f" (+{len(detail) - 5} more)" if len(detail) > 5 else "")
+        out.append(f"check {e.check_name} of {e.asset_key.to_user_string()} failed: {detail or 'no detail'}")
+    return out
 
 
 def execute(job_fn, tags: dict) -> tuple[bool, str, float]:
@@ -214,7 +234,7 @@ class MainJob:
         try:
             spec = self.region.load()
         except (RegionSpecError, FileNotFoundError, ValueError) as exc:
-            say(f"region spec: {exc}", error=True)
+            say(str(exc) if str(exc).startswith("region spec") else f"region spec: {exc}", error=True)
             return 2
         inventory = self.inventory_and_emulator(spec)
         if inventory is None:

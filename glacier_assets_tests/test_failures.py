@@ -172,3 +172,27 @@ def test_pooled_products_keep_each_partitions_failure_its_own(tmp_path, monkeypa
             assert figures is None and why.startswith("no simulation at")
         else:
             assert why is None and figures == again[3]
+
+
+def test_a_failed_blocking_check_is_told_with_its_problems_not_only_dagster_s_header():
+    """The main job's failure line once ended at '1 blocking asset check failed with ERROR severity:'."""
+    from glacier_assets.main_job import _failure_text
+
+    @dg.asset
+    def table():
+        return 1
+
+    @dg.asset_check(asset=table, blocking=True)
+    def rows_in_range():
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                   metadata={"problems": dg.MetadataValue.json(["year: in_range(1900, 2030) (2035)"])})
+
+    @dg.asset(deps=[table])
+    def downstream():
+        return 2
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([table, rows_in_range, downstream], instance=instance, raise_on_error=False)
+    assert not result.success
+    text = _failure_text(result)
+    assert text == "check rows_in_range of table failed: year: in_range(1900, 2030) (2035)", text

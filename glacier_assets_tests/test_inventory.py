@@ -148,3 +148,32 @@ def test_demo_generation_is_deterministic():
     _, _, s1 = demo.simulate_truth(m, a)
     _, _, s2 = demo.simulate_truth(m, a)
     np.testing.assert_array_equal(s1[2020], s2[2020])
+
+
+def test_a_row_that_breaks_a_per_row_rule_is_rejected_with_its_column_and_value(shared_data, tmp_path):
+    """An outline dated 2035 and one dated 1850 (outside the years the model can use): each row is
+    rejected with its glacier, file, column and value, the control of the glacier that lost its
+    initial outline too, and the rest of the region goes on; the schema then holds."""
+    hef = gpd.read_file(shared_data / "oggm_hef" / "Hintereisferner_RGI6.shp")
+
+    def outlines(name, rows):
+        gdf = gpd.GeoDataFrame([hef.iloc[0].copy() for _ in rows], crs=hef.crs).reset_index(drop=True)
+        gdf["RGIId"] = [g for g, _ in rows]
+        gdf["BgnDate"] = [d for _, d in rows]
+        gdf["geometry"] = [translate(geom, xoff=0.1 * i) for i, geom in enumerate(gdf.geometry)]
+        gdf.to_file(tmp_path / name)
+        return OutlineSource(tmp_path / name, "initial" if "1970s" in name else "control", year_column="BgnDate")
+
+    sources = (outlines("1970s.shp", [("RGI60-11.00897", "19710801"), ("RGI60-11.00900", "20350801"),
+                                      ("RGI60-11.00901", "18500801")]),
+               outlines("controls.shp", [("RGI60-11.00897", "20030801"), ("RGI60-11.00901", "20030801")]))
+    inv, rejected = build_inventory(sources, r"^RGI60-\d{2}\.\d{5}$")[:2]
+    assert list(inv["glacier_id"]) == ["RGI60-11.00897"] * 2 and sorted(inv["year"]) == [1971, 2003]
+    by = {(r.glacier_id, r.source): r for r in rejected}
+    assert set(by) == {("RGI60-11.00900", "1970s.shp"), ("RGI60-11.00901", "1970s.shp"),
+                       ("RGI60-11.00901", "controls.shp")}
+    assert (by["RGI60-11.00900", "1970s.shp"].column, by["RGI60-11.00900", "1970s.shp"].value) == ("year", "2035")
+    assert (by["RGI60-11.00901", "1970s.shp"].column, by["RGI60-11.00901", "1970s.shp"].value) == ("year", "1850")
+    assert "year 2035 breaks in_range(1900, 2030)" in by["RGI60-11.00900", "1970s.shp"].reason
+    assert by["RGI60-11.00901", "controls.shp"].reason == "control outline without an initial outline"
+    inventory_schema(r"^RGI60-\d{2}\.\d{5}$").validate(pd.DataFrame(inv.drop(columns="geometry")), lazy=True)

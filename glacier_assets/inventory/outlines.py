@@ -43,8 +43,10 @@ STANDARD_COLUMNS = ["glacier_id", "role", "year", "epoch", "area_km2", "declared
 @dataclass(frozen=True)
 class Rejection:
     glacier_id: str
-    source: str
+    source: str  # the outline file
     reason: str
+    column: str = ""  # the offending column and value, where one is to blame
+    value: str = ""
 
     def __str__(self) -> str:
         return f"{self.glacier_id} ({self.source}): {self.reason}"
@@ -298,5 +300,30 @@ def build_inventory(sources: tuple[OutlineSource, ...], id_pattern: str, include
         unknown = sorted(set(include) - set(inv["glacier_id"]))
         rejections.extend(Rejection(g, "include", "requested glacier is not in the inventory") for g in unknown)
         inv = inv[inv["glacier_id"].isin(include)]
-    inv = _consistent(inv, rejections)
+    inv = _consistent(_per_row_rules(inv, id_pattern, rejections), rejections)
     return InventoryBuild(inv, rejections, matches, unmatched, missing, summary)
+
+
+def _per_row_rules(inv: gpd.GeoDataFrame, id_pattern: str, rejections: list) -> gpd.GeoDataFrame:
+    """Rows that break a per-row rule of the inventory schema (schemas.py: a year outside the
+    years the model can use, an id the pattern refuses, ...) are rejected, each with its glacier,
+    file, column and value, and the other rows go on; rules over the whole table stay with the
+    blocking schema check."""
+    import pandera.errors
+
+    from ..schemas import inventory_schema
+
+    inv = inv.reset_index(drop=True)
+    try:
+        inventory_schema(id_pattern).validate(pd.DataFrame(inv.drop(columns="geometry")), lazy=True)
+        return inv
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    cases = cases[cases["index"].notna() & cases["column"].isin(inv.columns)]
+    for idx, rows in cases.groupby(cases["index"].astype(int)):
+        r = inv.loc[idx]
+        first = rows.iloc[0]
+        reason = "; ".join(f"{c.column} {c.failure_case} breaks {c.check}" for c in rows.itertuples())
+        rejections.append(Rejection(r["glacier_id"], r["source"], reason, str(first["column"]),
+                                    str(first["failure_case"])))
+    return inv.drop(index=cases["index"].astype(int).unique()).reset_index(drop=True)

@@ -27,9 +27,14 @@ ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
 def audit_problems(audit: pd.DataFrame) -> dict[str, list[str]]:
-    """The audit's failures by check, each naming glacier and epoch."""
+    """The audit's failures by check, each naming glacier and epoch, and the file and its problem
+    where a file is to blame (`workflow.audit_glacier`)."""
     present = audit[audit["outline_present"]]
-    name = lambda df: [f"{r.glacier_id} {r.epoch}" for r in df.itertuples()]  # noqa: E731
+
+    def name(df: pd.DataFrame) -> list[str]:
+        problems = [p if isinstance(p, str) else "" for p in df.get("problem", pd.Series([""] * len(df)))]
+        return [f"{r.glacier_id} {r.epoch}" + (f": {p}" if p else "") for r, p in zip(df.itertuples(), problems)]
+
     return {
         "missing": name(audit[~audit["outline_present"]]),
         "thickness": name(present[~(present["thickness_ok"].astype(bool) & present["off_glacier_zero"].astype(bool))]),
@@ -37,6 +42,19 @@ def audit_problems(audit: pd.DataFrame) -> dict[str, list[str]]:
                                     | ~present["mask_codes_ok"].astype(bool)]),
         "outline": name(present[~(present["outline_valid"].astype(bool) & present["outline_crs_ok"].astype(bool))]),
     }
+
+
+def audit_failed_glaciers(audit: pd.DataFrame) -> dict[str, str]:
+    """Glacier -> why the audit failed it (its first failed epoch, and how many more): these
+    glaciers' items are not published; the others are."""
+    out: dict[str, dict[str, str]] = {}
+    for kind, lines in audit_problems(audit).items():
+        for line in lines:
+            gid, rest = line.split(" ", 1)
+            epoch = rest.split(":")[0]
+            out.setdefault(gid, {}).setdefault(epoch, rest if ":" in rest else f"{rest}: {kind} check failed")
+    return {g: f"product_audit {next(iter(v.values()))}" + (f" (+{len(v) - 1} more epochs)" if len(v) > 1 else "")
+            for g, v in out.items()}
 
 
 def overlap_problems(table: gpd.GeoDataFrame) -> tuple[list[str], float]:
@@ -73,7 +91,8 @@ def glacier_area_warning(store: ProductStore) -> dg.AssetCheckResult:
 
 
 def _audit_check(kind: str, description: str):
-    @dg.asset_check(asset=product_audit, name=f"{kind}_check", blocking=True, description=description)
+    # not blocking: a glacier that fails it is left out of the publication (stac_catalog), the others publish
+    @dg.asset_check(asset=product_audit, name=f"{kind}_check", blocking=False, description=description)
     def _check(store: ProductStore) -> dg.AssetCheckResult:
         problems = audit_problems(pd.read_csv(store.path(PRODUCT_AUDIT_RELPATH)))[kind]
         return dg.AssetCheckResult(passed=not problems, severity=ERROR, metadata={

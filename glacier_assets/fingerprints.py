@@ -51,6 +51,29 @@ def file_digest(path: str | Path) -> str:
     return out[0] if len(out) == 1 else hashlib.sha256("|".join(out).encode()).hexdigest()[:20]
 
 
+def file_record(path: str | Path) -> dict:
+    """What a product file was when it was made (size, modification time, checksum), recorded
+    beside its fingerprint so that a later run can tell it was damaged (`file_problem`)."""
+    st = Path(path).stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _digest(str(path), st.st_size, st.st_mtime_ns)}
+
+
+def file_problem(path: str | Path, record: dict) -> str | None:
+    """None while the file is as recorded; else what is wrong: missing, another size (truncated or
+    replaced), or other content (checksum; only read when the modification time moved)."""
+    try:
+        st = Path(path).stat()
+    except FileNotFoundError:
+        return "missing"
+    if st.st_size != record["size"]:
+        return f"{st.st_size} bytes where {record['size']} were written (truncated or replaced)"
+    if st.st_mtime_ns == record.get("mtime_ns"):
+        return None
+    if _digest(str(path), st.st_size, st.st_mtime_ns) != record["sha256"]:
+        return "content changed since it was written (checksum differs)"
+    return None
+
+
 def input_parts(obj):
     """A region-spec object (dataclass or pydantic model, lists of them, paths) as JSON-able
     parts, every file replaced by its name and content checksum."""

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .constants import EPOCHS, FAILURES_DIR, outline_relpath, simulation_relpath
-from .fingerprints import file_digest, fingerprint, product_fingerprint
+from .constants import EPOCHS, FAILURES_DIR, mask_relpath, outline_relpath, simulation_relpath, thickness_relpath
+from .fingerprints import file_digest, file_problem, fingerprint, product_fingerprint
 from .storage import atomic_path, netcdf_attrs, read_parquet_metadata
 
 
@@ -69,15 +69,39 @@ def describe_failures(records: list[dict]) -> str:
     return f"{where}: {first['message']}{more}"
 
 
+def product_problems(root: Path, glacier_id: str, year: int, meta: dict) -> list[str]:
+    """What is wrong with a glacier-epoch's thickness and mask against what its outline's metadata
+    (`meta`) recorded when they were made: missing, truncated, or changed. Products made before
+    the record existed are checked for presence only."""
+    root = Path(root)
+    if meta.get("vanished"):
+        return []
+    out = []
+    for name, relpath in (("thickness", thickness_relpath), ("mask", mask_relpath)):
+        path = root / relpath(glacier_id, year)
+        record = meta.get("files", {}).get(name)
+        problem = file_problem(path, record) if record else (None if path.exists() else "missing")
+        if problem:
+            out.append(f"{name} {path.name}: {problem}")
+    return out
+
+
+def products_current(root: Path, glacier_id: str, year: int, simulation_fp: str, code: int) -> bool:
+    """Whether the glacier-epoch's three products were made from this simulation and are whole."""
+    meta = read_parquet_metadata(Path(root) / outline_relpath(glacier_id, year))
+    return meta.get("fingerprint") == product_fingerprint(simulation_fp, year, code) and \
+        not product_problems(root, glacier_id, year, meta)
+
+
 def glacier_products_state(root: Path, glacier_id: str, code: int, expected_simulation_fp: str | None) -> str:
-    """"current", "stale" (complete, from older inputs), "incomplete" or "missing"."""
+    """"current", "stale" (complete, from older inputs), "incomplete" (an epoch's products missing,
+    damaged or from an older simulation) or "missing"."""
     root = Path(root)
     sim_fp = netcdf_attrs(root / simulation_relpath(glacier_id)).get("fingerprint")
     if sim_fp is None:
         return "missing"
     for year in EPOCHS:
-        meta = read_parquet_metadata(root / outline_relpath(glacier_id, year))
-        if meta.get("fingerprint") != product_fingerprint(sim_fp, year, code):
+        if not products_current(root, glacier_id, year, sim_fp, code):
             return "incomplete"
     return "current" if sim_fp == expected_simulation_fp else "stale"
 

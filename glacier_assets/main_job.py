@@ -386,7 +386,7 @@ class MainJob:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one
         ranged run per epoch and block of glaciers."""
         from .fingerprints import product_fingerprint
-        from .ledger import describe_failures, read_failures
+        from .ledger import describe_failures, product_problems, read_failures
         from .partitions import GLACIERS
         from .science.masks import glacier_code
         from .storage import netcdf_attrs, read_parquet_metadata
@@ -394,18 +394,31 @@ class MainJob:
         simulated = [g for g in glaciers if g not in self.out.failed]
         sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
 
+        damaged: list[str] = []
+
         def stale(g: str, year: int) -> bool:
             sim_fp = sim[g]
             if sim_fp is None:  # no simulation: left to the step, which names it
                 return True
-            made = read_parquet_metadata(self.store.path(outline_relpath(g, year))).get("fingerprint")
-            return made != product_fingerprint(sim_fp, year, glacier_code(g))
+            path = self.store.path(outline_relpath(g, year))
+            meta = read_parquet_metadata(path)
+            if not meta and path.exists():
+                damaged.append(f"{g} {year}: outline {path.name} cannot be read")
+                return True
+            if meta.get("fingerprint") != product_fingerprint(sim_fp, year, glacier_code(g)):
+                return True
+            problems = product_problems(self.store.path(""), g, year, meta)
+            damaged.extend(f"{g} {year}: {p}" for p in problems)
+            return bool(problems)
 
         todo = {year: {g for g in simulated if stale(g, year)} for year in EPOCHS}
         n = sum(len(v) for v in todo.values())
         self.made = [0, n]
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
             f"{len(simulated) * len(EPOCHS) - n} unchanged")
+        if damaged:
+            say(f"   remaking {len(damaged)} damaged product(s): " + "; ".join(damaged[:5])
+                + (f" (+{len(damaged) - 5} more)" if len(damaged) > 5 else ""))
         def failed() -> dict[str, str]:  # the simulated glaciers whose products failed, and why
             return {g: describe_failures(records) for g, records in read_failures(self.store.path("")).items()
                     if g in simulated and any(r["step"] == "glacier_products" for r in records)}
@@ -467,6 +480,8 @@ class MainJob:
         if published:
             now_live = live_version(store.catalog_path())
             say(f"   published to {store.catalog_path()} (version {now_live.name}) ({secs:.1f} s)")
+            self.out.failed.update({g: why for g, why in publication_record(store).get("failed", {}).items()
+                                    if why.startswith("product_audit")})  # left out of this publication
         else:
             say(f"   NOT published: {msg} ({secs:.1f} s)", error=True)
             self.out.problems.append(f"publishing: {msg}")

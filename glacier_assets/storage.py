@@ -134,12 +134,13 @@ def write_geoparquet(path: str | Path, gdf: gpd.GeoDataFrame, metadata: dict | N
 
 
 def read_parquet_metadata(path: str | Path) -> dict:
-    """The `glacier_assets` schema metadata of a Parquet file ({} if the file or the key is absent)."""
+    """The `glacier_assets` schema metadata of a Parquet file ({} if the file, a readable footer
+    or the key is absent)."""
     import pyarrow.parquet as pq
 
     try:
         raw = (pq.read_schema(path).metadata or {}).get(PARQUET_METADATA_KEY)
-    except (FileNotFoundError, OSError):
+    except (OSError, ValueError):  # absent, or not Parquet (truncated, overwritten): no record
         return {}
     return json.loads(raw) if raw else {}
 

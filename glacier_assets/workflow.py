@@ -38,7 +38,7 @@ from .constants import (
     THICKNESS_NODATA,
     outline_model_time,
 )
-from .fingerprints import fingerprint, input_parts
+from .fingerprints import file_record, fingerprint, input_parts
 from .inventory.forcing import climate_profiles, ela_table_profiles
 from .inventory.region import ElaTableForcing, RegionSpec
 from .science.domain import allowed_ice_mask, build_domain, rasterize
@@ -382,7 +382,8 @@ def make_epoch_products(sim_path: Path, glacier_id: str, year: int, code: int, t
     if grid is not None:
         grid = _as_written(grid)
     mask_figures, mask = _mask(thk, grid, glacier_id, code, mask_path)
-    outline_figures = _outline(mask, grid, glacier_id, year, outline_path, fingerprint_)
+    files = {k: file_record(p) for k, p in (("thickness", thickness_path), ("mask", mask_path)) if p.exists()}
+    outline_figures = _outline(mask, grid, glacier_id, year, outline_path, fingerprint_, files)
     return thk_figures, mask_figures, outline_figures
 
 
@@ -406,9 +407,10 @@ OUTLINE_COLUMNS = ["glacier_id", "year", "code", "area_km2", "geometry"]
 
 
 def _outline(mask: np.ndarray | None, grid: Grid | None, glacier_id: str, year: int, out_path: Path,
-             fingerprint_: str | None = None) -> dict:
-    """make_outline from a mask in memory (None: no mask)."""
-    meta = {"fingerprint": fingerprint_} if fingerprint_ else {}
+             fingerprint_: str | None = None, files: dict | None = None) -> dict:
+    """make_outline from a mask in memory (None: no mask). With the fingerprint, `files` records the
+    thickness and mask as written (`fingerprints.file_record`), for `ledger.product_problems`."""
+    meta = {"fingerprint": fingerprint_, **({"files": files} if files is not None else {})} if fingerprint_ else {}
     if mask is None or grid is None:
         gdf = gpd.GeoDataFrame([{"glacier_id": glacier_id, "year": year, "code": 0, "area_km2": 0.0,
                                  "geometry": None}], columns=OUTLINE_COLUMNS, geometry="geometry",
@@ -579,7 +581,7 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
 AUDIT_COLUMNS = ["glacier_id", "epoch", "outline_present", "vanished", "thickness_ok", "thickness_finite",
                  "thickness_min_m",
                  "thickness_max_m", "off_glacier_zero", "mask_codes_ok", "mask_area_km2", "outline_area_km2",
-                 "mask_outline_diff_pct", "outline_valid", "outline_crs_ok"]
+                 "mask_outline_diff_pct", "outline_valid", "outline_crs_ok", "problem"]
 
 
 def _border_ring(shape: tuple[int, int]) -> np.ndarray:
@@ -592,9 +594,8 @@ def audit_glacier(glacier_id: str, code: int, paths: dict) -> list[dict]:
     """Sanity of one glacier's products at every epoch: thickness finite, >= 0, plausible, zero on
     the model domain's border (off the glacier); mask codes; mask vs outline area; outline
     geometry and CRS. `paths` maps "simulation" to a path and "thickness"/"mask"/"outline" to
-    functions of the year."""
-    from .constants import THICKNESS_MAX_M
-
+    functions of the year. A file that is missing or cannot be read fails its row, with the file
+    and the problem in `problem`."""
     rows = []
     sim_crs, border_ok = None, {}
     if Path(paths["simulation"]).exists():
@@ -605,40 +606,65 @@ def audit_glacier(glacier_id: str, code: int, paths: dict) -> list[dict]:
                 border_ok[int(t)] = bool((sim["thk"].sel(time=t).values[ring] == 0).all())
     for year in EPOCHS:
         row: dict[str, Any] = dict.fromkeys(AUDIT_COLUMNS)
-        row.update(glacier_id=glacier_id, epoch=year, off_glacier_zero=border_ok.get(year, False))
-        outline_path = Path(paths["outline"](year))
-        row["outline_present"] = outline_path.exists()
-        if not row["outline_present"]:
-            rows.append(row)
-            continue
-        outline = gpd.read_parquet(outline_path)
-        geom = outline.geometry.iloc[0]
-        row["vanished"] = geom is None or geom.is_empty
-        row["outline_crs_ok"] = row["vanished"] or (outline.crs is not None and outline.crs.to_string() == sim_crs)
-        row["outline_valid"] = row["vanished"] or bool(geom.is_valid)
-        row["outline_area_km2"] = 0.0 if row["vanished"] else geom.area / 1e6
-        thk_path = Path(paths["thickness"](year))
-        if thk_path.exists():
-            data, _, nodata = read_raster(thk_path)
-            valid = data[data != nodata] if nodata is not None else data.ravel()
-            row["thickness_finite"] = bool(np.isfinite(valid).all())
-            row["thickness_min_m"] = float(valid.min()) if valid.size else 0.0
-            row["thickness_max_m"] = float(valid.max()) if valid.size else 0.0
-        else:
-            row.update(thickness_finite=row["vanished"], thickness_min_m=0.0, thickness_max_m=0.0)
-        mask_path = Path(paths["mask"](year))
-        if mask_path.exists():
-            mask, grid, _ = read_raster(mask_path)
-            row["mask_codes_ok"] = set(np.unique(mask)) <= {0, code}
-            row["mask_area_km2"] = float((mask != 0).sum() * grid.cell_area_m2 / 1e6)
-        else:
-            row.update(mask_codes_ok=row["vanished"], mask_area_km2=0.0)
-        m, o = row["mask_area_km2"], row["outline_area_km2"]
-        row["mask_outline_diff_pct"] = 0.0 if m == o == 0 else 100.0 * abs(o - m) / max(m, 1e-12)
-        row["thickness_ok"] = (row["thickness_finite"] and row["thickness_min_m"] >= 0
-                               and row["thickness_max_m"] <= THICKNESS_MAX_M)
+        row.update(glacier_id=glacier_id, epoch=year, off_glacier_zero=border_ok.get(year, False), problem="")
+        try:
+            _audit_epoch(row, year, code, sim_crs, paths)
+        except _Unreadable as exc:  # a damaged file fails its glacier-epoch, named; never the audit
+            row.update(outline_present=row["outline_present"] or False, thickness_ok=False, mask_codes_ok=False,
+                       outline_valid=False, outline_crs_ok=False, problem=str(exc))
         rows.append(row)
     return rows
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _read(kind: str, path: Path, reader):
+    try:
+        return reader(path)
+    except Exception as exc:  # noqa: BLE001 - whatever the reader says, the file is the problem
+        raise _Unreadable(f"{kind} {path.name}: cannot be read ({' '.join(str(exc).split())[:200]})") from None
+
+
+def _audit_epoch(row: dict, year: int, code: int, sim_crs: str | None, paths: dict) -> None:
+    from .constants import THICKNESS_MAX_M
+
+    outline_path = Path(paths["outline"](year))
+    row["outline_present"] = outline_path.exists()
+    if not row["outline_present"]:
+        row["problem"] = f"outline {outline_path.name}: missing"
+        return
+    outline = _read("outline", outline_path, gpd.read_parquet)
+    geom = outline.geometry.iloc[0]
+    row["vanished"] = geom is None or geom.is_empty
+    row["outline_crs_ok"] = row["vanished"] or (outline.crs is not None and outline.crs.to_string() == sim_crs)
+    row["outline_valid"] = row["vanished"] or bool(geom.is_valid)
+    row["outline_area_km2"] = 0.0 if row["vanished"] else geom.area / 1e6
+    thk_path = Path(paths["thickness"](year))
+    if thk_path.exists():
+        data, _, nodata = _read("thickness", thk_path, read_raster)
+        valid = data[data != nodata] if nodata is not None else data.ravel()
+        row["thickness_finite"] = bool(np.isfinite(valid).all())
+        row["thickness_min_m"] = float(valid.min()) if valid.size else 0.0
+        row["thickness_max_m"] = float(valid.max()) if valid.size else 0.0
+    else:
+        row.update(thickness_finite=row["vanished"], thickness_min_m=0.0, thickness_max_m=0.0)
+        if not row["vanished"]:
+            row["problem"] = f"thickness {thk_path.name}: missing"
+    mask_path = Path(paths["mask"](year))
+    if mask_path.exists():
+        mask, grid, _ = _read("mask", mask_path, read_raster)
+        row["mask_codes_ok"] = set(np.unique(mask)) <= {0, code}
+        row["mask_area_km2"] = float((mask != 0).sum() * grid.cell_area_m2 / 1e6)
+    else:
+        row.update(mask_codes_ok=row["vanished"], mask_area_km2=0.0)
+        if not row["vanished"]:
+            row["problem"] = f"mask {mask_path.name}: missing"
+    m, o = row["mask_area_km2"], row["outline_area_km2"]
+    row["mask_outline_diff_pct"] = 0.0 if m == o == 0 else 100.0 * abs(o - m) / max(m, 1e-12)
+    row["thickness_ok"] = (row["thickness_finite"] and row["thickness_min_m"] >= 0
+                           and row["thickness_max_m"] <= THICKNESS_MAX_M)
 
 
 def published_outline_table(paths: list[Path]) -> gpd.GeoDataFrame:

@@ -254,3 +254,24 @@ def test_8_ctrl_c_stops_as_quietly_and_a_re_run_resumes(user, step):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "1 to run, 0 unchanged" in res.stdout and f"{B} ok" in res.stdout
     assert _digests(user["catalog"], B) != b_items
+
+
+def test_9_damaged_products_are_found_and_remade_only_they(user, step):
+    """A thickness COG truncated to 100 bytes, a mask deleted: the re-run remakes those two
+    glacier-epochs, says so, and exits 0; the published catalog (its own copies) is untouched."""
+    from glacier_assets.constants import mask_relpath, thickness_relpath
+
+    products, b_items = user["products"], _digests(user["catalog"], B)
+    cog = products / thickness_relpath(B, 1990)
+    whole = cog.read_bytes()
+    cog.write_bytes(whole[:100])
+    (products / mask_relpath(B, 2000)).unlink()
+    untouched = (products / thickness_relpath(B, 2010)).stat().st_mtime_ns
+    res = _run(user, "run", "--include", B)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "2 glacier-epochs to make" in res.stdout, res.stdout
+    assert "remaking 2 damaged product(s)" in res.stdout and f"{B} 1990: thickness {cog.name}: 100 bytes" in res.stdout
+    assert f"{B} 2000: mask {B}_2000.tif: missing" in res.stdout
+    assert cog.read_bytes() == whole and (products / mask_relpath(B, 2000)).exists()
+    assert (products / thickness_relpath(B, 2010)).stat().st_mtime_ns == untouched  # only they
+    assert _digests(user["catalog"], B) == b_items

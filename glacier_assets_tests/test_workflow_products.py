@@ -165,7 +165,10 @@ def test_the_products_in_one_go_equal_the_three_steps(sim, tmp_path, year):
     o1, o2 = gpd.read_parquet(one / "o.parquet"), gpd.read_parquet(steps / "o.parquet")
     assert o1.crs == o2.crs and o1.drop(columns="geometry").equals(o2.drop(columns="geometry"))
     assert o1.geometry.iloc[0] == o2.geometry.iloc[0] or (o1.geometry.iloc[0] is None and o2.geometry.iloc[0] is None)
-    assert read_parquet_metadata(one / "o.parquet") == read_parquet_metadata(steps / "o.parquet")
+    together_meta = read_parquet_metadata(one / "o.parquet")
+    files = together_meta.pop("files")  # the thickness and mask as written, for a later run's integrity check
+    assert together_meta == read_parquet_metadata(steps / "o.parquet")
+    assert sorted(files) == sorted(n for n, f in (("thickness", "t.tif"), ("mask", "m.tif")) if (one / f).exists())
 
 
 def _products(tmp_path, sim, code=A_CODE):
@@ -190,7 +193,7 @@ def test_the_audit_passes_good_products_and_names_each_fault(tmp_path):
                     "thickness_ok": True, "thickness_finite": True, "thickness_min_m": 1.5625,
                     "thickness_max_m": 100.0, "off_glacier_zero": True, "mask_codes_ok": True,
                     "mask_area_km2": pytest.approx(SLAB_KM2), "outline_area_km2": pytest.approx(SLAB_KM2),
-                    "mask_outline_diff_pct": 0.0, "outline_valid": True, "outline_crs_ok": True}
+                    "mask_outline_diff_pct": 0.0, "outline_valid": True, "outline_crs_ok": True, "problem": ""}
     assert rows[2020]["off_glacier_zero"] is False and rows[2015]["off_glacier_zero"] is True
     thin = rows[1990]  # ice under 2 m: a thickness file, no mask, an empty outline
     assert thin["vanished"] and thin["thickness_ok"] and thin["thickness_max_m"] == 1.5
@@ -222,3 +225,61 @@ def test_the_audit_checks_the_outline_crs_against_the_simulation(tmp_path):
     sim.unlink()
     rows = {r["epoch"]: r for r in audit_glacier(A, A_CODE, paths)}
     assert rows[1995]["off_glacier_zero"] is False and rows[1995]["outline_crs_ok"] is False
+
+
+def test_a_damaged_product_is_found_named_and_not_current(tmp_path):
+    """ledger.product_problems: a thickness COG truncated to 100 bytes, a mask deleted, a mask
+    rewritten with other content: each is named with its file and problem, and the glacier-epoch
+    is no longer current (the main job remakes it; the audit never sees it as whole)."""
+    from glacier_assets.ledger import product_problems, products_current
+
+    sim = write_fake_simulation(tmp_path / "sim.nc", model_grid(), {y: slab() for y in EPOCHS})
+    root = tmp_path / "root"
+    from glacier_assets.constants import mask_relpath, outline_relpath, thickness_relpath
+    from glacier_assets.fingerprints import product_fingerprint
+
+    for year in (1990, 2000, 2010):
+        make_epoch_products(sim, A, year, A_CODE, root / thickness_relpath(A, year), root / mask_relpath(A, year),
+                            root / outline_relpath(A, year), product_fingerprint("fp-sim", year, A_CODE))
+    meta = {y: read_parquet_metadata(root / outline_relpath(A, y)) for y in (1990, 2000, 2010)}
+    assert all(product_problems(root, A, y, meta[y]) == [] and products_current(root, A, y, "fp-sim", A_CODE)
+               for y in meta)
+    cog = root / thickness_relpath(A, 1990)
+    cog.write_bytes(cog.read_bytes()[:100])
+    (root / mask_relpath(A, 2000)).unlink()
+    mask, grid, _ = read_raster(root / mask_relpath(A, 2010))
+    mask[0, 0] = A_CODE  # same size, other content
+    write_cog(root / mask_relpath(A, 2010), mask, grid, MASK_NODATA, "int32")
+    assert product_problems(root, A, 1990, meta[1990]) == [
+        f"thickness {cog.name}: 100 bytes where {meta[1990]['files']['thickness']['size']} were written "
+        "(truncated or replaced)"]
+    assert product_problems(root, A, 2000, meta[2000]) == [f"mask {A}_2000.tif: missing"]
+    problems = product_problems(root, A, 2010, meta[2010])
+    assert problems in ([f"mask {A}_2010.tif: content changed since it was written (checksum differs)"],
+                        [f"mask {A}_2010.tif: {(root / mask_relpath(A, 2010)).stat().st_size} bytes where "
+                         f"{meta[2010]['files']['mask']['size']} were written (truncated or replaced)"])
+    assert not any(products_current(root, A, y, "fp-sim", A_CODE) for y in meta)
+
+
+def test_the_audit_names_an_unreadable_file_and_goes_on(tmp_path):
+    """A truncated COG or outline fails its own glacier-epoch with the file and the problem; the
+    audit itself never fails on it (it once failed the whole publication, naming a bare file)."""
+    from glacier_assets.checks import audit_failed_glaciers
+
+    sim = write_fake_simulation(tmp_path / "sim.nc", model_grid(), {y: slab() for y in EPOCHS})
+    paths = _products(tmp_path, sim)
+    thk = paths["thickness"](1990)
+    thk.write_bytes(thk.read_bytes()[:100])
+    outline = paths["outline"](2000)
+    outline.write_bytes(b"not parquet")
+    rows = audit_glacier(A, A_CODE, paths)
+    by_year = {r["epoch"]: r for r in rows}
+    assert by_year[1990]["problem"].startswith(f"thickness {thk.name}: cannot be read (")
+    assert by_year[1990]["thickness_ok"] is False
+    assert by_year[2000]["problem"].startswith(f"outline {outline.name}: cannot be read (")
+    assert all(by_year[y]["problem"] == "" for y in EPOCHS if y not in (1990, 2000))
+    import pandas as pd
+
+    why = audit_failed_glaciers(pd.DataFrame(rows))
+    assert list(why) == [A] and why[A].startswith(f"product_audit 1990: thickness {thk.name}: cannot be read")
+    assert why[A].endswith("(+1 more epochs)")

@@ -182,6 +182,7 @@ class MainJob:
     def __init__(self, workers: int, include: list[str] | None):
         import dagster as dg
 
+        from .claims import CLAIMS_DIR, Claims
         from .definitions import resolved_resources
         from .stopping import worker_pool
 
@@ -190,6 +191,7 @@ class MainJob:
         self.instance = dg.DagsterInstance.get()
         self.out = Outcome()
         self.pool = worker_pool(workers)  # every Dagster run of the job executes in one of these (stopping.py)
+        self.claims = Claims(self.store.path(CLAIMS_DIR))  # the glaciers this job simulates (claims.py)
         self.sims: dict[str, str | None] = {}  # glacier -> the simulation fingerprint this run is making
         self.made = [0, 0]  # glacier-epochs made, to make
 
@@ -203,6 +205,8 @@ class MainJob:
                 code = self.chain(t0)
             except Stopped as stop:
                 return self.stop(stop, t0)
+            finally:
+                self.claims.release()
         self.pool.shutdown()
         return code
 
@@ -326,19 +330,45 @@ class MainJob:
 
     def simulate(self, inventory, spec, glaciers: list[str]) -> None:
         """2/5: the glaciers whose simulation is not current (or whose last attempt failed), as
-        ranged runs of contiguous glaciers, each one packed IGM child (igm_simulation)."""
-        from .ledger import describe_failures, read_failures
-        from .partitions import GLACIERS
+        ranged runs of contiguous glaciers, each one packed IGM child (igm_simulation). A glacier
+        another main job has claimed (claims.py) is left to it, and waited for at the end."""
+        from .ledger import read_failures
         from .storage import netcdf_attrs
         from .workflow import expected_fingerprints
 
         expected = expected_fingerprints(inventory, spec, self.igm.emulator_fingerprint(),
                                          self.igm.simulation_settings(self.rheology_factor), glaciers)
-        failures = read_failures(self.store.path(""))
-        todo = [g for g in glaciers if g in failures or expected[g]["simulation"] is None
-                or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") != expected[g]["simulation"]]
+
+        def not_current(ids: list[str]) -> list[str]:
+            failures = read_failures(self.store.path(""))
+            return [g for g in ids if g in failures or expected[g]["simulation"] is None
+                    or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint")
+                    != expected[g]["simulation"]]
+
+        todo = not_current(glaciers)
         self.sims = {g: expected[g]["simulation"] for g in todo}
         head = f"2/5 domains and calibrated IGM simulations: {len(todo)} to run, {len(glaciers) - len(todo)} unchanged"
+        busy = self.claims.claim(todo)
+        mine = [g for g in todo if g not in busy]
+        if busy:
+            say(f"{head}; {len(busy)} of them claimed by another run of the main job (pid "
+                f"{', '.join(sorted(set(busy.values())))}): left to it, and waited for at the end")
+        if mine or not busy:
+            self.run_simulations(mine, head if not busy else f"   {len(mine)} to run here")
+        if busy:
+            say(f"   waiting for the other run to finish {len(busy)} glacier(s) ...")
+            self.claims.wait(list(busy))
+            left = not_current(list(busy))
+            say(f"   the other run made {len(busy) - len(left)} of them"
+                + (f"; {len(left)} it did not are run here" if left else ""))
+            if left:
+                self.claims.claim(left)
+                self.run_simulations(left, "   ")
+
+    def run_simulations(self, todo: list[str], head: str) -> None:
+        from .ledger import describe_failures, read_failures
+        from .partitions import GLACIERS
+
         if not todo:
             say(head)
             return

@@ -247,12 +247,28 @@ def test_7_sigterm_stops_every_process_and_cancels_the_runs(user, step):
     _assert_stopped_cleanly(user, *_stop_during_igm(user, signal.SIGTERM), signal.SIGTERM, b_items)
 
 
-def test_8_ctrl_c_stops_as_quietly_and_a_re_run_resumes(user, step):
+def test_8_ctrl_c_stops_as_quietly_and_two_re_runs_resume_doing_the_work_once(user, step):
+    """After the Ctrl-C, two runs over the same glacier started 1 s apart: one claims and simulates
+    it, the other says so, waits, and finds it made (once 195 s each, both simulating)."""
     b_items = _digests(user["catalog"], B)
     _assert_stopped_cleanly(user, *_stop_during_igm(user, signal.SIGINT), signal.SIGINT, b_items)
-    res = _run(user, "run", "--include", B)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "1 to run, 0 unchanged" in res.stdout and f"{B} ok" in res.stdout
+    with dg.DagsterInstance.from_config(str(user["home"])) as instance:
+        sims_before = len(instance.get_runs(filters=dg.RunsFilter(job_name="simulate_glaciers")))
+    procs = []
+    for _ in range(2):
+        procs.append(subprocess.Popen(_cmd(user, "run", "--include", B), env=user["env"], cwd=user["root"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        time.sleep(1)
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:] + err[-3000:]
+    waited = [out for out, _ in outs if "claimed by another run of the main job" in out]
+    worked = [out for out, _ in outs if "claimed by another run of the main job" not in out]
+    assert len(waited) == len(worked) == 1, [o for o, _ in outs]
+    assert "1 to run, 0 unchanged" in worked[0] and f"{B} ok" in worked[0]
+    assert "the other run made 1 of them" in waited[0] and "0 glacier-epochs to make" in waited[0], waited[0]
+    with dg.DagsterInstance.from_config(str(user["home"])) as instance:
+        assert len(instance.get_runs(filters=dg.RunsFilter(job_name="simulate_glaciers"))) == sims_before + 1
     assert _digests(user["catalog"], B) != b_items
 
 

@@ -2,10 +2,11 @@
 providers, and a lineage that names what the run used.
 
 The texts come from the region spec's optional `dataset` key; what it leaves out is a neutral
-default naming the region. The built-in demo region, and only it, carries the seed dataset's texts
-(Guo et al. 2025, the Yangtze and Yellow River sources). The lineage is written from the run itself:
-the forcing, the reference volumes the rheology was calibrated to, the geodetic balances, and, on
-each thickness item, the dates of that glacier's own outlines.
+default naming the region. The built-in demo region's spec, and only it, carries the seed
+dataset's texts (`SEED_TEXTS`: Guo et al. 2025, the Yangtze and Yellow River sources). The
+lineage is written from the run itself: the forcing, the reference volumes the rheology was
+calibrated to, the geodetic balances, and, on each thickness item, the dates of that glacier's
+own outlines.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ def neutral_texts(region_name: str) -> DatasetTexts:
     )
 
 
-def dataset_texts(spec: RegionSpec, builtin: bool, rheology: dict | None = None) -> DatasetTexts:
-    """The texts of `spec`'s catalog: its `dataset` key over the seed dataset's texts (built-in region)
-    or the neutral ones, with the lineage of what the run used."""
-    base = SEED_TEXTS if builtin else neutral_texts(spec.name)
+def dataset_texts(spec: RegionSpec, rheology: dict | None = None) -> DatasetTexts:
+    """The texts of `spec`'s catalog: its `dataset` key over the neutral ones, with the lineage of
+    what the run used."""
+    base = neutral_texts(spec.name)
     own = spec.dataset
     if own is not None:
         base = dataclasses.replace(

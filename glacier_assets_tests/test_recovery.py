@@ -18,8 +18,8 @@ import pytest
 import xarray as xr
 from shapely.geometry import box
 
-from glacier_assets.constants import EPOCHS, outline_relpath, simulation_relpath
-from glacier_assets.fingerprints import product_fingerprint
+from glacier_assets.constants import EPOCHS, mask_relpath, outline_relpath, simulation_relpath, thickness_relpath
+from glacier_assets.fingerprints import file_record, product_fingerprint
 from glacier_assets.ledger import read_failures, record_failure, region_state
 from glacier_assets.publication import leftovers, live_version, new_version, versions_dir
 from glacier_assets.recovery import descendants, process_tag, recover
@@ -165,9 +165,14 @@ def _glacier(root: Path, gid: str, sim_fp: str, code: int, epochs=EPOCHS):
     ds = xr.Dataset({"thk": (("time", "y", "x"), np.zeros((len(EPOCHS), 2, 2)))},
                     coords={"time": list(EPOCHS)}, attrs={"fingerprint": sim_fp})
     write_netcdf(root / simulation_relpath(gid), ds)
-    for year in epochs:
+    for year in epochs:  # an outline and the thickness and mask it records as written
+        paths = {k: root / f(gid, year) for k, f in (("thickness", thickness_relpath), ("mask", mask_relpath))}
+        for path in paths.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"a product")
         gdf = gpd.GeoDataFrame({"glacier_id": [gid]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:32646")
-        write_geoparquet(root / outline_relpath(gid, year), gdf, {"fingerprint": product_fingerprint(sim_fp, year, code)})
+        write_geoparquet(root / outline_relpath(gid, year), gdf, {"fingerprint": product_fingerprint(sim_fp, year, code),
+                                                                  "files": {k: file_record(p) for k, p in paths.items()}})
 
 
 def test_glacier_states(tmp_path):

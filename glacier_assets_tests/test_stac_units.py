@@ -256,7 +256,7 @@ def test_a_region_s_catalog_says_what_its_spec_and_its_run_say(tmp_path):
                                   geodetic=pd.DataFrame({"glacier_id": [A], "start": [2000], "end": [2020],
                                                          "dmdtda_mwe": [-0.5]}), calibrate_geodetic=False)
     raw = yaml.safe_load(spec_path.read_text())
-    neutral = dataset_texts(load_region_spec(spec_path), builtin=False,
+    neutral = dataset_texts(load_region_spec(spec_path),
                             rheology={"source": ["reference_volumes.csv"], "n_glaciers": 1})
     assert neutral.title == "Glacier thickness and area: tiny, 1960-2020" and "'tiny'" in neutral.description
     assert neutral.citation is None and neutral.license == "other"
@@ -267,7 +267,7 @@ def test_a_region_s_catalog_says_what_its_spec_and_its_run_say(tmp_path):
     raw["dataset"] = {"title": "Tiny glaciers", "citation": "Me, A. (2027): Tiny glaciers.", "license": "CC0-1.0",
                       "providers": [{"name": "My lab", "roles": ["producer", "licensor"], "url": "https://lab.example"}]}
     spec_path.write_text(yaml.safe_dump(raw))
-    own = dataset_texts(load_region_spec(spec_path), builtin=False, rheology=None)
+    own = dataset_texts(load_region_spec(spec_path), rheology=None)
     assert (own.title, own.citation, own.license) == ("Tiny glaciers", "Me, A. (2027): Tiny glaciers.", "CC0-1.0")
     assert own.description == neutral.description  # not given: the neutral one
     assert "No reference volumes: IGM's default rheology." in own.inputs

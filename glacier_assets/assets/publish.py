@@ -55,9 +55,9 @@ def _software(package_version: str) -> dict[str, str]:
 
 
 def catalog_texts(store: ProductStore, region: RegionSource) -> DatasetTexts:
-    """The catalog's texts: the region spec's `dataset` key, the seed dataset's for the built-in
-    region, and the lineage of what this run used (the rheology's reference volumes among it)."""
-    return dataset_texts(region.load(), builtin=not region.spec, rheology=read_rheology(store))
+    """The catalog's texts: the region spec's `dataset` key (the built-in region's holds the seed
+    dataset's), and the lineage of what this run used (the rheology's reference volumes among it)."""
+    return dataset_texts(region.load(), rheology=read_rheology(store))
 
 
 def publication_settings(store: ProductStore, region: RegionSource) -> tuple:

@@ -63,6 +63,7 @@ from ..constants import (
     albers_crs,
     outline_model_time,
 )
+from ..dataset_texts import SEED_TEXTS
 from ..science.grids import Grid
 from ..science.masks import glacier_code, glacier_mask, volume_km3
 from ..science.resample import bilinear_refine, product_area_km2
@@ -78,7 +79,7 @@ TRUTH_RESOLUTION_M = 100.0
 HALF_EXTENT_M = (24_000.0, 18_000.0)
 BASE_ELEVATION_M = 5_000.0
 SPINUP_YEARS = 300
-FORMAT_VERSION = 4  # bump when the generator changes, so cached regions are rebuilt
+FORMAT_VERSION = 5  # bump when the generator changes, so cached regions are rebuilt
 
 # Public forcing
 ELA_1960_M = 5_720.0
@@ -399,6 +400,9 @@ def build_demo_region(dest: str | Path) -> Path:
             "mass_balance": {"path": "mass_balance.csv"},
             "reference_volumes": {"path": "reference_volumes.csv"},
             "geodetic_mass_balance": {"path": "geodetic_mass_balance.csv"},
+            "dataset": {"title": SEED_TEXTS.title, "description": SEED_TEXTS.description,  # the seed dataset's texts
+                        "citation": SEED_TEXTS.citation, "license": SEED_TEXTS.license,
+                        "providers": [p for p in SEED_TEXTS.providers if p["name"] != "glacier_assets"]},
         }
         (tmp / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         (tmp / "VERSION").write_text(str(FORMAT_VERSION))

@@ -92,6 +92,9 @@ def test_the_lock_pins_a_dask_that_distributed_accepts():
 @pytest.mark.parametrize("module", ["stac_geoparquet", "dagster_dask", "odc.stac", "pystac"])
 def test_each_product_library_imports_on_its_own(module):
     """A fresh interpreter imports it with nothing else imported first (stac-geoparquet 0.8.1-0.8.3
-    needed pyarrow.fs imported before it)."""
-    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    needed pyarrow.fs imported before it), and it leaves logging alone (0.8.0 configured the root
+    logger at INFO on stdout, which put every library's INFO lines on the main job's console)."""
+    code = f"import logging, {module}; print(len(logging.getLogger().handlers))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "0", proc.stdout

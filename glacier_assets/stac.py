@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -477,11 +478,25 @@ def all_item_paths(root: Path) -> list[Path]:
     return thickness_item_paths(root) + outline_item_paths(root)
 
 
+def stac_geoparquet_arrow():
+    """`stac_geoparquet.arrow`, imported with the process's logging kept as it was: stac-geoparquet
+    0.8.0 calls logging.basicConfig(INFO, stdout) when imported, which would put every library's
+    INFO lines on the main job's console."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import stac_geoparquet.arrow as arrow
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return arrow
+
+
 def write_items_parquet(root: Path, items: list[tuple[Path, dict]]) -> Path:
     """Every item in one stac-geoparquet file, for clients that filter before they load. Written by
     stac-geoparquet's own writer, so it carries GeoParquet's `geo` metadata (geopandas, DuckDB
     spatial, QGIS read it as GeoParquet) beside the `stac-geoparquet` key."""
-    from stac_geoparquet.arrow import parse_stac_items_to_arrow, to_parquet
+    arrow = stac_geoparquet_arrow()
 
     root = Path(root)
     rows = []
@@ -489,10 +504,10 @@ def write_items_parquet(root: Path, items: list[tuple[Path, dict]]) -> Path:
         folder = p.parent.relative_to(root).as_posix()
         rows.append({**item, "assets": {k: {**a, "href": f"{folder}/{a['href'].removeprefix('./')}"}
                                         for k, a in item["assets"].items()}})
-    table = parse_stac_items_to_arrow(rows).read_all()
+    table = arrow.parse_stac_items_to_arrow(rows).read_all()
     dest = root / "items.parquet"
     with atomic_path(dest, suffix=".parquet") as tmp:
-        to_parquet(table, tmp)
+        arrow.to_parquet(table, tmp)
     return dest
 
 

@@ -92,9 +92,16 @@ def test_the_lock_pins_a_dask_that_distributed_accepts():
 @pytest.mark.parametrize("module", ["stac_geoparquet", "dagster_dask", "odc.stac", "pystac"])
 def test_each_product_library_imports_on_its_own(module):
     """A fresh interpreter imports it with nothing else imported first (stac-geoparquet 0.8.1-0.8.3
-    needed pyarrow.fs imported before it), and it leaves logging alone (0.8.0 configured the root
-    logger at INFO on stdout, which put every library's INFO lines on the main job's console)."""
-    code = f"import logging, {module}; print(len(logging.getLogger().handlers))"
+    needed pyarrow.fs imported before it)."""
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_catalog_imports_stac_geoparquet_leaving_logging_alone():
+    """stac-geoparquet 0.8.0 configures the root logger at INFO on stdout when imported, which put
+    every library's INFO lines on the main job's console; stac.py imports it with logging kept."""
+    code = ("import logging; from glacier_assets.stac import stac_geoparquet_arrow; a = stac_geoparquet_arrow(); "
+            "print(len(logging.getLogger().handlers), logging.getLogger().level, hasattr(a, 'to_parquet'))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "0", proc.stdout
+    assert proc.stdout.split() == ["0", str(30), "True"], proc.stdout

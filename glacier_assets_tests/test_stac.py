@@ -137,7 +137,6 @@ def test_odc_stac_loads_a_glacier_through_time(published):
 def test_items_parquet_filters_by_glacier_and_epoch(published):
     import odc.stac
     import pyarrow.compute as pc
-    import pyarrow.fs  # noqa: F401  (stac-geoparquet 0.8 needs it imported)
     import pyarrow.parquet as pq
     from stac_geoparquet.arrow import stac_table_to_items
 

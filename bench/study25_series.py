@@ -1,0 +1,22 @@
+"""Issue 25 study: a simulation's calibration, area/volume by decade, mass balance vs WGMS (HEF)."""
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+WGMS = Path(__file__).resolve().parents[2] / "shared/data/oggm_hef/mbdata_WGMS-00491.csv"
+for path in sys.argv[1:]:
+    s = xr.open_dataset(path)
+    cal = json.loads(s.attrs["calibration"])
+    a, v, mb = s.area_series.to_series(), s.volume_series.to_series(), s.mass_balance.to_series()
+    ys = [y for y in (1930, 1945, 1960, 1975, 1990, 2004, 2020) if y in a.index]
+    print(Path(path).stem, "d_ela", [r["d_ela_m"] for r in cal], "model years", s.attrs.get("model_years"))
+    print("   area", " ".join(f"{y}:{a[y]:.2f}" for y in ys))
+    print("   vol ", " ".join(f"{y}:{v[y]:.3f}" for y in ys))
+    if s.attrs["glacier_id"] == "RGI60-11.00897":
+        w = pd.read_csv(WGMS).set_index("YEAR").ANNUAL_BALANCE / 1000
+        both = pd.concat([mb, w], axis=1).dropna().loc[1953:2019]
+        print(f"   mb 1953-2019 sim {both.iloc[:, 0].mean():+.2f} WGMS {both.iloc[:, 1].mean():+.2f} "
+              f"r {both.corr().iloc[0, 1]:.2f}; spin-up 1930-59 mean {mb.loc[1930:1959].mean():+.2f}")

@@ -106,9 +106,9 @@ def run_inputs(spec: RegionSpec, rheology: dict | None) -> str:
     volumes = (f"Ice rheology calibrated to {n} reference volume{'s' if n != 1 else ''} ({', '.join(sources)})."
                if sources and n else "No reference volumes: IGM's default rheology.")
     geo = spec.geodetic_mass_balance
-    geodetic = (f"Geodetic mass balances {Path(geo.path).name}: "
-                f"{'calibrated to' if geo.calibrate else 'compared with, not calibrated to'}."
-                if geo is not None else "No geodetic mass balances.")
+    geodetic = ("No geodetic mass balances." if geo is None else
+                f"{'Calibrated to' if geo.calibrate else 'Compared with, not calibrated to,'} the geodetic mass "
+                f"balances of {Path(geo.path).name}.")
     return " ".join((forcing, volumes, geodetic))
 
 

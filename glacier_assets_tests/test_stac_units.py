@@ -262,8 +262,8 @@ def test_a_region_s_catalog_says_what_its_spec_and_its_run_say(tmp_path):
     assert neutral.citation is None and neutral.license == "other"
     assert [p["name"] for p in neutral.providers] == ["glacier_assets"]
     assert neutral.inputs == ("Mass balance from the ELA table mass_balance.csv. Ice rheology calibrated to 1 "
-                              "reference volume (reference_volumes.csv). Geodetic mass balances geodetic.csv: "
-                              "compared with, not calibrated to.")
+                              "reference volume (reference_volumes.csv). Compared with, not calibrated to, the geodetic "
+                              "mass balances of geodetic.csv.")
     raw["dataset"] = {"title": "Tiny glaciers", "citation": "Me, A. (2027): Tiny glaciers.", "license": "CC0-1.0",
                       "providers": [{"name": "My lab", "roles": ["producer", "licensor"], "url": "https://lab.example"}]}
     spec_path.write_text(yaml.safe_dump(raw))

@@ -86,11 +86,22 @@ def product_problems(root: Path, glacier_id: str, year: int, meta: dict) -> list
     return out
 
 
+def epoch_products_made(root: Path, glacier_id: str, year: int, product_fp: str) -> tuple[bool, list[str]]:
+    """Whether a glacier-epoch's products were made with the fingerprint `product_fp`, and what is
+    damaged: an outline that cannot be read, a thickness or mask missing, truncated or changed."""
+    path = Path(root) / outline_relpath(glacier_id, year)
+    meta = read_parquet_metadata(path)
+    if not meta:
+        return False, [f"outline {path.name}: cannot be read"] if path.exists() else []
+    if meta.get("fingerprint") != product_fp:
+        return False, []
+    return True, product_problems(root, glacier_id, year, meta)
+
+
 def products_current(root: Path, glacier_id: str, year: int, simulation_fp: str, code: int) -> bool:
     """Whether the glacier-epoch's three products were made from this simulation and are whole."""
-    meta = read_parquet_metadata(Path(root) / outline_relpath(glacier_id, year))
-    return meta.get("fingerprint") == product_fingerprint(simulation_fp, year, code) and \
-        not product_problems(root, glacier_id, year, meta)
+    made, damaged = epoch_products_made(root, glacier_id, year, product_fingerprint(simulation_fp, year, code))
+    return made and not damaged
 
 
 def glacier_products_state(root: Path, glacier_id: str, code: int, expected_simulation_fp: str | None) -> str:

@@ -416,10 +416,10 @@ class MainJob:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one
         ranged run per epoch and block of glaciers."""
         from .fingerprints import product_fingerprint
-        from .ledger import describe_failures, product_problems, read_failures
+        from .ledger import describe_failures, epoch_products_made, read_failures
         from .partitions import GLACIERS
         from .science.masks import glacier_code
-        from .storage import netcdf_attrs, read_parquet_metadata
+        from .storage import netcdf_attrs
 
         simulated = [g for g in glaciers if g not in self.out.failed]
         sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
@@ -430,16 +430,10 @@ class MainJob:
             sim_fp = sim[g]
             if sim_fp is None:  # no simulation: left to the step, which names it
                 return True
-            path = self.store.path(outline_relpath(g, year))
-            meta = read_parquet_metadata(path)
-            if not meta and path.exists():
-                damaged.append(f"{g} {year}: outline {path.name} cannot be read")
-                return True
-            if meta.get("fingerprint") != product_fingerprint(sim_fp, year, glacier_code(g)):
-                return True
-            problems = product_problems(self.store.path(""), g, year, meta)
+            made, problems = epoch_products_made(self.store.path(""), g, year,
+                                                 product_fingerprint(sim_fp, year, glacier_code(g)))
             damaged.extend(f"{g} {year}: {p}" for p in problems)
-            return bool(problems)
+            return not made or bool(problems)
 
         todo = {year: {g for g in simulated if stale(g, year)} for year in EPOCHS}
         n = sum(len(v) for v in todo.values())

@@ -20,7 +20,7 @@ from ..constants import (
     thickness_relpath,
 )
 from ..fingerprints import file_digest, product_fingerprint, regional_fingerprint
-from ..ledger import clear_failure, product_problems
+from ..ledger import clear_failure, epoch_products_made
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png, save_png
 from ..resources import IGMRunner, ProductStore, RegionSource
@@ -201,8 +201,7 @@ def _glacier_epoch(root: Path, code: int, gid: str, year: int, selected: list) -
     thk_path, mask_path = root / thickness_relpath(gid, year), root / mask_relpath(gid, year)
     outline_path = root / outline_relpath(gid, year)
     all_three = len(selected) == 3
-    meta = read_parquet_metadata(outline_path)
-    if all_three and meta.get("fingerprint") == fp and not product_problems(root, gid, year, meta):
+    if all_three and epoch_products_made(root, gid, year, fp) == (True, []):
         return {k: {"path": p, "reused": True, "fingerprint": fp}
                 for k, p in ((THICKNESS, thk_path), (MASK, mask_path), (OUTLINE, outline_path))}
     if all_three:  # the usual case: each product made from the one before in memory

@@ -26,33 +26,38 @@ from .science.vectorize import overlaps
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
+def _failing_rows(audit: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The audit's rows (glacier x epoch) each check fails."""
+    present = audit[audit["outline_present"]]
+    return {
+        "missing": audit[~audit["outline_present"]],
+        "thickness": present[~(present["thickness_ok"].astype(bool) & present["off_glacier_zero"].astype(bool))],
+        "consistency": present[(present["mask_outline_diff_pct"] > MASK_OUTLINE_TOLERANCE_PCT)
+                               | ~present["mask_codes_ok"].astype(bool)],
+        "outline": present[~(present["outline_valid"].astype(bool) & present["outline_crs_ok"].astype(bool))],
+    }
+
+
+def _problem(row) -> str:
+    """The file to blame and its problem (`workflow.audit_glacier`), or ""."""
+    p = getattr(row, "problem", "")
+    return p if isinstance(p, str) else ""
+
+
 def audit_problems(audit: pd.DataFrame) -> dict[str, list[str]]:
     """The audit's failures by check, each naming glacier and epoch, and the file and its problem
-    where a file is to blame (`workflow.audit_glacier`)."""
-    present = audit[audit["outline_present"]]
-
-    def name(df: pd.DataFrame) -> list[str]:
-        problems = [p if isinstance(p, str) else "" for p in df.get("problem", pd.Series([""] * len(df)))]
-        return [f"{r.glacier_id} {r.epoch}" + (f": {p}" if p else "") for r, p in zip(df.itertuples(), problems)]
-
-    return {
-        "missing": name(audit[~audit["outline_present"]]),
-        "thickness": name(present[~(present["thickness_ok"].astype(bool) & present["off_glacier_zero"].astype(bool))]),
-        "consistency": name(present[(present["mask_outline_diff_pct"] > MASK_OUTLINE_TOLERANCE_PCT)
-                                    | ~present["mask_codes_ok"].astype(bool)]),
-        "outline": name(present[~(present["outline_valid"].astype(bool) & present["outline_crs_ok"].astype(bool))]),
-    }
+    where a file is to blame."""
+    return {kind: [f"{r.glacier_id} {r.epoch}" + (f": {_problem(r)}" if _problem(r) else "") for r in rows.itertuples()]
+            for kind, rows in _failing_rows(audit).items()}
 
 
 def audit_failed_glaciers(audit: pd.DataFrame) -> dict[str, str]:
     """Glacier -> why the audit failed it (its first failed epoch, and how many more): these
     glaciers' items are not published; the others are."""
-    out: dict[str, dict[str, str]] = {}
-    for kind, lines in audit_problems(audit).items():
-        for line in lines:
-            gid, rest = line.split(" ", 1)
-            epoch = rest.split(":")[0]
-            out.setdefault(gid, {}).setdefault(epoch, rest if ":" in rest else f"{rest}: {kind} check failed")
+    out: dict[str, dict[int, str]] = {}
+    for kind, rows in _failing_rows(audit).items():
+        for r in rows.itertuples():
+            out.setdefault(r.glacier_id, {}).setdefault(r.epoch, f"{r.epoch}: {_problem(r) or f'{kind} check failed'}")
     return {g: f"product_audit {next(iter(v.values()))}" + (f" (+{len(v) - 1} more epochs)" if len(v) > 1 else "")
             for g, v in out.items()}
 

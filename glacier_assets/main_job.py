@@ -248,7 +248,7 @@ class MainJob:
             return 1
         self.simulate(inventory, spec, glaciers)
         self.products(inventory, glaciers)
-        state = self.publish(inventory)
+        state = self.publish(inventory, spec)
         self.summary(state, glaciers, time.perf_counter() - t0)
         out = self.out
         return 0 if out.published and not (out.failed or out.problems or out.rejected) else 1
@@ -461,12 +461,12 @@ class MainJob:
                     f"{'ok' if ok else 'FAILED: ' + msg}")
         self.out.failed.update(failed())
 
-    def publish(self, inventory):
+    def publish(self, inventory, spec):
         """4/5 and 5/5, unless the live catalog already holds exactly this state."""
         import pandas as pd
 
         from .assets._steps import glacier_states
-        from .assets.publish import publication_record, publication_settings
+        from .assets.publish import catalog_texts, publication_record, publication_settings
         from .publication import live_version
         from .science.quality import area_gate
 
@@ -474,7 +474,7 @@ class MainJob:
         state = glacier_states(store, self.region, self.igm, inventory)
         live = live_version(store.catalog_path())
         if live is not None and publication_record(store).get("fingerprint") == \
-                state.publication_fingerprint(*publication_settings(store, self.region)):
+                state.publication_fingerprint(*publication_settings(store, catalog_texts(store, spec))):
             say(f"4/5 regional outlines, 5/5 publishing: unchanged since the last publication "
                 f"({store.catalog_path()} -> version {live.name})")
             self.out.published = True

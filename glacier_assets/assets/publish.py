@@ -26,6 +26,7 @@ from ..constants import (
     thickness_relpath,
 )
 from ..dataset_texts import DatasetTexts, dataset_texts, outline_dates_text
+from ..inventory.region import RegionSpec
 from ..publication import live_version, new_version
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.quality import area_gate, validation_summary
@@ -54,15 +55,15 @@ def _software(package_version: str) -> dict[str, str]:
     return {"glacier_assets": package_version, "dagster": version("dagster")}
 
 
-def catalog_texts(store: ProductStore, region: RegionSource) -> DatasetTexts:
+def catalog_texts(store: ProductStore, spec: RegionSpec) -> DatasetTexts:
     """The catalog's texts: the region spec's `dataset` key (the built-in region's holds the seed
     dataset's), and the lineage of what this run used (the rheology's reference volumes among it)."""
-    return dataset_texts(region.load(), rheology=read_rheology(store))
+    return dataset_texts(spec, rheology=read_rheology(store))
 
 
-def publication_settings(store: ProductStore, region: RegionSource) -> tuple:
+def publication_settings(store: ProductStore, texts: DatasetTexts) -> tuple:
     """What a publication depends on beside the glaciers' states: projection, package version, texts."""
-    return store.albers, version("glacier_assets"), catalog_texts(store, region).digest()
+    return store.albers, version("glacier_assets"), texts.digest()
 
 
 def _provenance(store: ProductStore, glacier_id: str, package_version: str, texts: DatasetTexts,
@@ -127,9 +128,9 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         quality = {**validation_summary(report[report["glacier_id"].isin(glaciers)],
                                         geodetic_comparison(store, region, glaciers)),
                    "area_gate_pct": AREA_GATE_PCT, "rheology": _rheology_summary(store)}
-        texts = catalog_texts(store, region)
+        texts = catalog_texts(store, region.load())
         stats, live = _publish(store, config, inventory, glaciers, state.failed, quality, texts)
-        record = {"fingerprint": state.publication_fingerprint(*publication_settings(store, region)),
+        record = {"fingerprint": state.publication_fingerprint(*publication_settings(store, texts)),
                   "version": live.name, "glaciers": glaciers, "failed": state.failed,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:

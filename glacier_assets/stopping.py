@@ -104,7 +104,8 @@ def stop_job(instance: dg.DagsterInstance, pool: ProcessPoolExecutor | None, rea
     return [r.run_id for r in runs]
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -131,7 +132,7 @@ def run_supervised(cmd: list[str], grace_s: float = 4.0) -> int:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and any(_alive(p) for p in family):
+        while time.monotonic() < deadline and any(alive(p) for p in family):
             proc.poll()
             time.sleep(0.1)
         for pid in family + descendants(proc.pid):

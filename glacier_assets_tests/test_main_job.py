@@ -20,6 +20,7 @@ import yaml
 from glacier_assets.constants import EPOCHS, simulation_relpath
 from glacier_assets.recovery import descendants
 from glacier_assets.stac import all_item_paths, catalog_json_paths, validate_objects
+from glacier_assets.stopping import alive
 
 from .conftest import CALL_REPORT, DEMO_PAIR, REPO
 
@@ -76,13 +77,6 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _digests(catalog: Path, glacier_id: str) -> dict:
     return {p.relative_to(catalog.resolve()): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in catalog.resolve().rglob(f"{glacier_id}_*")}
@@ -100,9 +94,8 @@ def _move_outline(user, year: int, glacier_id: str, change):
     g.to_file(path)
 
 
-def test_1_kill_9_mid_run_leaves_no_orphan(user, step):
-    proc = subprocess.Popen(_cmd(user, "run", "--include", A, "--workers", "1"), env=user["env"], cwd=user["root"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _wait_for_igm(proc: subprocess.Popen) -> None:
+    """Until the main job's IGM child has run for 3 s."""
     deadline, igm = time.time() + 400, []
     while time.time() < deadline and not igm:
         igm = [c for c in descendants(proc.pid) if "glacier_assets.igm_run simulate" in _cmdline(c)]
@@ -110,13 +103,19 @@ def test_1_kill_9_mid_run_leaves_no_orphan(user, step):
         time.sleep(0.5)
     assert igm, "no IGM simulation started"
     time.sleep(3)
+
+
+def test_1_kill_9_mid_run_leaves_no_orphan(user, step):
+    proc = subprocess.Popen(_cmd(user, "run", "--include", A, "--workers", "1"), env=user["env"], cwd=user["root"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_igm(proc)
     family = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 15
-    while time.time() < deadline and any(_alive(p) for p in family):
+    while time.time() < deadline and any(alive(p) for p in family):
         time.sleep(0.3)
-    assert not [p for p in family if _alive(p)], [_cmdline(p) for p in family if _alive(p)]  # no orphan IGM
+    assert not [p for p in family if alive(p)], [_cmdline(p) for p in family if alive(p)]  # no orphan IGM
     with dg.DagsterInstance.from_config(str(user["home"])) as instance:
         assert any(r.status == dg.DagsterRunStatus.STARTED for r in instance.get_runs())  # what the crash left
 
@@ -205,13 +204,7 @@ def _stop_during_igm(user, sig: int) -> tuple[int, str, str, float, list[str]]:
     and the command lines of any still alive after 10 s."""
     proc = subprocess.Popen(_cmd(user, "run", "--include", B, "--workers", "1"), env=user["env"], cwd=user["root"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline, igm = time.time() + 400, []
-    while time.time() < deadline and not igm:
-        igm = [c for c in descendants(proc.pid) if "glacier_assets.igm_run simulate" in _cmdline(c)]
-        assert proc.poll() is None, "the main job ended before its IGM run started"
-        time.sleep(0.5)
-    assert igm, "no IGM simulation started"
-    time.sleep(3)
+    _wait_for_igm(proc)
     family = [proc.pid, *descendants(proc.pid)]
     t0 = time.time()
     if sig == signal.SIGINT:
@@ -219,14 +212,14 @@ def _stop_during_igm(user, sig: int) -> tuple[int, str, str, float, list[str]]:
     else:
         os.kill(proc.pid, sig)
     out, err = proc.communicate(timeout=60)
-    while time.time() < t0 + 10 and any(_alive(p) for p in family):
+    while time.time() < t0 + 10 and any(alive(p) for p in family):
         time.sleep(0.1)
-    return proc.returncode, out, err, time.time() - t0, [_cmdline(p) for p in family if _alive(p)]
+    return proc.returncode, out, err, time.time() - t0, [_cmdline(p) for p in family if alive(p)]
 
 
-def _assert_stopped_cleanly(user, code, out, err, seconds, alive, sig, b_items):
+def _assert_stopped_cleanly(user, code, out, err, seconds, survivors, sig, b_items):
     assert code == 128 + sig, out[-2000:] + err[-2000:]
-    assert alive == [] and seconds < 10, (seconds, alive)
+    assert survivors == [] and seconds < 10, (seconds, survivors)
     assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err, err[-3000:]
     assert "ERROR" not in out + err, err[-3000:]
     name = signal.Signals(sig).name

@@ -46,6 +46,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_up(url: str, proc: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    """Until `dagster dev` (or `ui`) at `url` answers; fails with its log's end if it exits first."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{url}/server_info", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(1)
+    pytest.fail(f"dagster dev did not start in {seconds:.0f} s")
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory, demo_chain):
     home = tmp_path_factory.mktemp("dev_home")
@@ -59,17 +73,7 @@ def webserver(tmp_path_factory, demo_chain):
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, (home / "dagster_dev.log").read_text()[-3000:]
-            time.sleep(1)
-        else:
-            pytest.fail("dagster dev did not start in 180 s")
+        _wait_up(url, proc, home / "dagster_dev.log")
         yield {"url": url, "port": port, "home": home,
                "client": DagsterGraphQLClient("127.0.0.1", port_number=port)}
     finally:
@@ -243,6 +247,7 @@ def test_ui_stops_on_sigterm_with_its_code_server_and_daemon(tmp_path):
     """`python -m glacier_assets ui` under SIGTERM (systemd, `timeout`, Kubernetes): within 10 s no
     process of it is left, `dagster dev`'s webserver, daemon and code servers included."""
     from glacier_assets.recovery import descendants
+    from glacier_assets.stopping import alive
 
     home = tmp_path / "home"
     home.mkdir()
@@ -253,15 +258,7 @@ def test_ui_stops_on_sigterm_with_its_code_server_and_daemon(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "glacier_assets", "ui", "--port", str(port)], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
-            time.sleep(1)
+        _wait_up(f"http://127.0.0.1:{port}", proc, tmp_path / "ui.log")
         family = [proc.pid, *descendants(proc.pid)]
         cmdlines = " ".join(Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace") for p in family
                             if Path(f"/proc/{p}/cmdline").exists())
@@ -269,13 +266,6 @@ def test_ui_stops_on_sigterm_with_its_code_server_and_daemon(tmp_path):
         t0 = time.time()
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
-
-        def alive(pid):
-            try:
-                return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-            except OSError:
-                return False
-
         while time.time() < t0 + 10 and any(alive(p) for p in family):
             time.sleep(0.1)
         assert not [p for p in family if alive(p)] and time.time() - t0 < 10, time.time() - t0

@@ -95,6 +95,9 @@ class IGMRunner(dg.ConfigurableResource):
     cold_iterations: int = COLD_ITERATIONS
     leave_one_out: bool = True  # predict every outline with it left out of the calibration (validation) ...
     validation_share: float = VALIDATION_SHARE  # ... of this share of the glaciers (science/quality.py)
+    # each glacier's IGM mobility made consistent with the inversion's flux (igm_run/model.py, issue 25)
+    flow_consistency: bool = False
+    melt_downvalley_m: float | None = None  # melt beyond the outlines (igm_run/model.py: IGMSettings), issue 25
     python: str = ""
 
     @property
@@ -121,6 +124,8 @@ class IGMRunner(dg.ConfigurableResource):
                 "warm_iterations": self.warm_iterations, "cold_iterations": self.cold_iterations,
                 "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
                 **({"validation_share": self.validation_share} if self.validation_share < 1.0 else {}),
+                **({"flow_consistency": True} if self.flow_consistency else {}),  # off: fingerprints as before
+                **({"melt_downvalley_m": self.melt_downvalley_m} if self.melt_downvalley_m is not None else {}),
                 "versions": software_versions()}
 
     def settings_extras(self, emulator_path: Path | None) -> dict:
@@ -133,6 +138,8 @@ class IGMRunner(dg.ConfigurableResource):
             "cold_iterations": self.cold_iterations,
             "leave_one_out": self.leave_one_out,
             "validation_share": self.validation_share,
+            "flow_consistency": self.flow_consistency,
+            "melt_downvalley_m": self.melt_downvalley_m,
         }
 
     def run(self, context: dg.AssetExecutionContext, mode: str, extras: dict) -> dg.MaterializeResult:

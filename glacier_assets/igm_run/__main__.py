@@ -30,6 +30,8 @@ def _settings(extras: Mapping[str, Any]):
         leave_one_out=bool(extras.get("leave_one_out", True)),
         validation_share=float(extras.get("validation_share", VALIDATION_SHARE)),
         mapping=extras.get("mapping") or FLOW_MAPPING,
+        flow_consistency=bool(extras.get("flow_consistency", False)),
+        melt_downvalley_m=extras.get("melt_downvalley_m"),
     )
 
 

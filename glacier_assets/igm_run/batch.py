@@ -26,7 +26,7 @@ from ..constants import BATCH_CELLS, END_YEAR, MODELS_PER_PROCESS, SPINUP_START
 from ..science.packing import GUTTER_CELLS, model_shape
 from .capacity import packing_capacity
 from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow, model_key, validates
-from .simulate import glacier_runs, model_year_figures, simulate_glacier, write_simulation
+from .simulate import flow_figures, glacier_runs, model_year_figures, simulate_glacier, write_simulation
 
 Log = Callable[[str], None]
 
@@ -90,7 +90,7 @@ def simulate_batch(domain_paths: list[Path], out_paths: list[Path], settings: IG
             out.append({"error": f"glacier {ids[k]}: {errors[k]}"})
             continue
         figures = {"runtime_s": round(runtime / n, 2), "batch_size": n, "batch_runtime_s": round(runtime, 2),
-                   "model_runs": rounds, **model_year_figures(years[k])}
+                   "model_runs": rounds, **model_year_figures(years[k]), **flow_figures(model, k)}
         try:
             cal, geodetic_fit, validation = results[k]
             out.append(write_simulation(out_paths[k], domains[k], targets[k], cal, geodetic_fit, validation, settings,

@@ -68,6 +68,16 @@ class IGMSettings:
     warm_iterations: int = WARM_ITERATIONS
     cold_iterations: int = COLD_ITERATIONS
     rheology_factor: float = 1.0  # scales the ice's mobility (Glen A and sliding), science/inversion.py
+    # IGM's ice flow only (not the inversion's bed and first guess): its mobility is rheology_factor times
+    # this (issue 25: IGM's higher-order flow carries less flux than the inversion's shallow ice)
+    flow_enhancement: float = 1.0
+    # each glacier's IGM mobility scaled so that IGM's flux of its first guess equals the inversion's
+    # (science/inversion.py: flux_consistency); False: the regional factor alone, as before issue 25
+    flow_consistency: bool = False
+    # where the balance is forced to <= -10 m/a whatever its sign (science/domain.py: melt_mask): None
+    # (off: only positive balance outside the outlines is, IGM's `smb.simple` practice), else beyond the
+    # glacier's own outlines but for this many metres down-valley of their lowest fifth (issue 25)
+    melt_downvalley_m: float | None = None
     leave_one_out: bool = True  # predict each outline with it left out of the calibration ...
     validation_share: float = VALIDATION_SHARE  # ... on this share of the glaciers (science/quality.py)
     mapping: str = FLOW_MAPPING  # "network" (IGM's CNN emulator) or "identity" (velocities solved per cell)
@@ -107,7 +117,8 @@ def igm_config(settings: IGMSettings):
     flow: dict[str, Any] = {"processes.iceflow.unified.mapping": settings.mapping}
     tuning = IDENTITY_IGM if settings.mapping == "identity" else NETWORK_IGM
     flow.update({f"processes.iceflow.unified.{k}": v for k, v in tuning.items()})
-    for key, value in {**flow, **igm_overrides(settings.rheology_factor), **settings.overrides}.items():
+    for key, value in {**flow, **igm_overrides(settings.rheology_factor * settings.flow_enhancement),
+                       **settings.overrides}.items():
         OmegaConf.update(cfg, key, value)
     return cfg
 
@@ -129,6 +140,7 @@ class _BalanceProcess:
         self.gradient_from = np.full(n, np.inf)  # ... in the years from this one on (geodetic calibration)
         self.offset = np.zeros(n, dtype=int)  # each tile's calendar year = the run's year + its offset
         self._year: int | None = None
+        self.melt: np.ndarray | None = None  # north-up canvas: where the balance is at most -10 m/a
 
     def initialize(self, cfg, state) -> None:
         self._year = None
@@ -147,6 +159,8 @@ class _BalanceProcess:
             bk = self.profiles[k].at(own, usurf[tile.slices], self.d_ela[k])
             b[tile.slices] = self.gradient[k] * bk if own >= self.gradient_from[k] else bk
         b = np.where((b < 0) | (self.icemask > 0.5), b, -10.0)
+        if self.melt is not None:
+            b = np.where(self.melt, np.minimum(b, -10.0), b)
         state.smb = tf.constant(np.ascontiguousarray(b[::-1]).astype("float32"))
 
     def finalize(self, cfg, state) -> None:
@@ -275,10 +289,58 @@ class IGMBatch:
         s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
         icemask = self.packing.pack([d["icemask"].values.astype("float64") for d in self.domains], fill=0.0)
         self.smb = _BalanceProcess([domain_profiles(d) for d in self.domains], icemask, self.packing)
+        if self.settings.melt_downvalley_m is not None:
+            from ..science.domain import melt_mask
+
+            self.smb.melt = self.packing.pack(
+                [melt_mask(d["icemask"].values, d["dem"].values, self.resolution, 0.0,
+                           self.settings.melt_downvalley_m).astype("float64") for d in self.domains], fill=1.0) > 0.5
+        self.mobility = np.ones(len(self.domains))  # each tile's IGM mobility beyond the settings' (flow_consistency)
+        self.flux_ratios: list[float] = [float("nan")] * len(self.domains)
+        self._set_mobility()
         self._iceflow_ready = False  # the ice flow started on these domains
         self.startup_s = 0.0
         self.runs = 0  # calls of run_batch(): the calibration's cost
         self.last_series: list[dict[int, tuple[float, float]]] = []
+
+    def _set_mobility(self) -> None:
+        """IGM's rate factor and sliding stress as fields (IGM reads `state.arrhenius` and `state.tau_ref`
+        at every solve): the settings' values, each tile's scaled by its `mobility` m (arrhenius x m,
+        tau_ref x m^(-1/3): deformation and sliding velocities both x m at a given geometry)."""
+        import tensorflow as tf
+
+        phys = self.cfg.processes.iceflow.physics
+        a0 = float(phys.viscosity.arrhenius) * float(phys.viscosity.get("enhancement_factor", 1.0))
+        t0 = float(phys.sliding.tau_ref)
+        m = self.packing.pack([np.full((d.sizes["y"], d.sizes["x"]), self.mobility[k])
+                               for k, d in enumerate(self.domains)], fill=1.0)
+        exponent = float(phys.sliding.exponent)
+        self.state.arrhenius = tf.constant(self._flip(a0 * m))
+        self.state.tau_ref = tf.constant(self._flip(t0 * m ** (-1.0 / exponent)))
+
+    def _tile_speed(self, k: int) -> np.ndarray:
+        """Tile k's depth-mean ice speed (m/a, north-up) of IGM's last solve."""
+        rows, cols = self.packing.tiles[k].slices
+        speed = np.hypot(self.state.ubar.numpy(), self.state.vbar.numpy())[::-1]
+        return speed[rows, cols]
+
+    def _make_flow_consistent(self) -> None:
+        """Each tile's mobility from the start-up's solve on its first guess (issue 25): the ratio of
+        the inversion's flux to IGM's (`science.inversion.flux_consistency`), then the start-up again
+        with it. The inversion's shallow ice carries 3-6x the flux IGM's higher-order flow does on the
+        same ice (Hintereisferner: 5.6); a first guess IGM cannot drain piles up where the slope eases
+        and starves the tongue."""
+        from igm.processes.iceflow.unified.evaluator import evaluate_iceflow
+
+        from ..science.inversion import flux_consistency
+
+        evaluate_iceflow(self.cfg, self.state)
+        for k, d in enumerate(self.domains):
+            ratio = flux_consistency(d["flux_initial"].values, d["thk"].values, self._tile_speed(k),
+                                     d["outline_initial"].values > 0)
+            self.flux_ratios[k] = ratio
+            self.mobility[k] = ratio if np.isfinite(ratio) else 1.0
+        self._set_mobility()
 
     def initial_thk(self, thk0: list[np.ndarray | None] | None = None) -> np.ndarray:
         """The canvas of start thicknesses: `thk0[k]` (north-up), or the domain's initial ice."""
@@ -407,6 +469,16 @@ class IGMBatch:
 
         if not self._iceflow_ready:
             self._init_iceflow()
+            if self.settings.flow_consistency:
+                t0 = time.perf_counter()
+                spent = self.startup_s
+                self._make_flow_consistent()
+                if self.identity:  # the velocities solved again from the start-up's, for the new mobility
+                    from igm.processes.iceflow.unified.solver import solve_iceflow
+
+                    solve_iceflow(self.cfg, self.state, init=True)
+                self._init_iceflow()  # the emulator trained again (network); the flow state recorded
+                self.startup_s = spent + time.perf_counter() - t0
         n = len(self.domains)
         t0 = min(r.start for r in runs.values())
         length = max(r.end - r.start for r in runs.values())

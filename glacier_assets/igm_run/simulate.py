@@ -374,8 +374,18 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
         result = (_Calibration(saved, model.last_series[0], [], [], None), {}, [])
     return write_simulation(out_path, domain, targets, *result, settings, model,
                             {"runtime_s": round(time.perf_counter() - t0, 2), "model_runs": model.runs,
-                             **model_year_figures(years), "model_grid": grid, "model_reused": int(model.retargeted)},
+                             **model_year_figures(years), "model_grid": grid, "model_reused": int(model.retargeted),
+                             **flow_figures(model, 0)},
                             fingerprint)
+
+
+def flow_figures(model: IGMBatch, tile: int) -> dict:
+    """The tile's IGM mobility beyond the regional factor when the flow was made consistent with the
+    inversion (`IGMSettings.flow_consistency`): the measured flux ratio."""
+    if not model.settings.flow_consistency:
+        return {}
+    return {"flux_ratio": round(float(model.flux_ratios[tile]), 4),
+            "flow_mobility": round(float(model.mobility[tile]), 4)}
 
 
 def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, float], cal: _Calibration,

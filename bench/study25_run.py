@@ -25,6 +25,8 @@ def main() -> None:
     p.add_argument("--factor", type=float, help="rheology factor (default: the work folder's)")
     p.add_argument("--flow", type=float, default=1.0, help="IGM flow enhancement (IGMSettings.flow_enhancement)")
     p.add_argument("--consistent", action="store_true", help="IGMSettings.flow_consistency")
+    p.add_argument("--melt", type=float, help="IGMSettings.melt_downvalley_m (m)")
+    p.add_argument("--warm", type=int, default=100, help="IGMSettings.warm_iterations (network)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--domains", default="domains", help="domain subfolder")
     p.add_argument("--set", action="append", default=[], help="IGM override key=value")
@@ -42,7 +44,8 @@ def main() -> None:
         overrides[k] = json.loads(v)
     settings = IGMSettings(threads=args.threads, emulator_weights=str(emu) if args.mapping == "network" else None,
                            rheology_factor=factor, flow_enhancement=args.flow, flow_consistency=args.consistent,
-                           leave_one_out=False, mapping=args.mapping, overrides=overrides)
+                           melt_downvalley_m=args.melt, warm_iterations=args.warm, leave_one_out=False,
+                           mapping=args.mapping, overrides=overrides)
     pool = ModelPool()
     for gid in args.glaciers:
         out = args.out if len(args.glaciers) == 1 and args.out and args.out.suffix == ".nc" else \

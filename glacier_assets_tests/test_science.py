@@ -165,3 +165,19 @@ def test_margin_cap_matches_the_product_area_to_the_outline():
     fitted = match_product_area(h, 100.0, outline_km2)
     assert product_area_km2(fitted, 100.0) == pytest.approx(outline_km2, abs=2 * 625 / 1e6 * 8)
     assert (fitted[~margin_ring(ice)] == h[~margin_ring(ice)]).all()  # only the margin ring changes
+
+
+def test_melt_mask_keeps_the_outlines_and_the_valley_below_the_tongue():
+    """Issue 25: outside the glacier's outlines the balance is forced negative, except down-valley
+    of its lowest fifth (where the tongue reached before the outline's date)."""
+    from glacier_assets.science.domain import melt_mask
+
+    yy, xx = np.mgrid[0:30, 0:30]
+    dem = 3500.0 - 20.0 * xx  # a valley falling eastwards
+    own = (xx >= 5) & (xx < 20) & (yy >= 10) & (yy < 20)
+    melt = melt_mask(own.astype("float32"), dem, 100.0, 0.0, 500.0)
+    assert not melt[own].any()
+    assert melt[own.shape[0] // 2, 3]  # up-valley of the glacier: melt
+    assert melt[5, 10]  # beside it (higher than its lowest fifth): melt
+    assert not melt[15, 22] and melt[15, 27]  # below its end: kept within 500 m, melt beyond
+    assert not melt_mask(np.zeros((5, 5)), np.zeros((5, 5)), 100.0, 0.0, 500.0).any()

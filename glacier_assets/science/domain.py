@@ -41,6 +41,23 @@ def allowed_ice_mask(own: np.ndarray, others: np.ndarray, res: float,
     return (grown & ~others) | own
 
 
+def melt_mask(icemask: np.ndarray, dem: np.ndarray, res: float, margin_m: float, downvalley_m: float,
+              quantile: float = 0.2) -> np.ndarray:
+    """Where the balance is forced strongly negative whatever its sign (issue 25, IGM's `include_icemask`
+    practice taken further): everywhere but the cells where ice may accumulate (`icemask`: the union of
+    the glacier's own outlines), `margin_m` around them, and, down-valley, cells within `downvalley_m`
+    of them lower than their lowest `quantile` by elevation (where a tongue was longer before its
+    outline's date). Ice then neither spreads up side slopes nor over divides into neighbours' basins."""
+    own = np.asarray(icemask) > 0.5
+    if not own.any():
+        return np.zeros(own.shape, dtype=bool)
+    keep = binary_dilation(own, iterations=int(round(margin_m / res))) if margin_m >= res else own.copy()
+    if downvalley_m >= res:
+        low = float(np.quantile(dem[own], quantile))
+        keep |= binary_dilation(own, iterations=int(round(downvalley_m / res))) & (dem <= low)
+    return ~keep
+
+
 def build_domain(
     glacier_id: str,
     grid: Grid,

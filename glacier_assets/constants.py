@@ -51,6 +51,11 @@ MASK_NODATA = 0
 # --- quality gates (used from issue 3 on) ---------------------------------------------------------
 AREA_GATE_PCT = 2.8  # regional mean |A_sim - A_obs| / A_obs over the control epochs
 GLACIER_WARN_PCT = 10.0
+# a glacier whose simulated ice is in the wrong place at an outline date is flagged (published, with
+# the reason): IoU of simulated and observed masks (25 m) below this, or less than this share of the
+# outline's lowest fifth by elevation (its tongue) under ice >= ICE_THRESHOLD_M (science/shape.py)
+SHAPE_FLAG_IOU = 0.70
+SHAPE_FLAG_TONGUE = 0.5
 # The share of glaciers whose outlines are each predicted with it left out of the calibration (the
 # out-of-sample skill; ~25 % of a glacier's IGM time): 1 validates every glacier; a large region
 # may validate a sample (science/quality.py: in_validation_sample), the same glaciers every run.

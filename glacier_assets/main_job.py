@@ -501,6 +501,7 @@ class MainJob:
                 say(f"   {len(flagged)} glacier(s) flagged (published, with the reason in {report.name}): "
                     + "; ".join(f"{g} {s.removeprefix('flagged: ')}" for g, s in flagged.head(5).items())
                     + (" ..." if len(flagged) > 5 else ""))
+            self._say_shape(pd.read_csv(report), report.name)
         if published:
             now_live = live_version(store.catalog_path())
             say(f"   published to {store.catalog_path()} (version {now_live.name}) ({secs:.1f} s)")
@@ -511,6 +512,25 @@ class MainJob:
             self.out.problems.append(f"publishing: {msg}")
         self.out.published = published
         return state
+
+    @staticmethod
+    def _say_shape(report, name: str) -> None:
+        """Where the ice is at the outline dates (science/shape.py): the region's figures, then
+        the glaciers flagged for their shape."""
+        from .science.quality import shape_summary, validation_table
+
+        table = validation_table(report)
+        fig = shape_summary(table)
+        if fig["iou_median"] is None:
+            return
+        say(f"   shape at the outline dates: IoU median {fig['iou_median']:.2f} (model-grid ceiling "
+            f"{fig['ceiling_iou_median']:.2f}), lowest {fig['iou_min']:.2f}; tongues under ice: median "
+            + ("n/a" if fig["tongue_covered_median"] is None else f"{fig['tongue_covered_median']:.2f}"))
+        flagged = table[table["shape_flag"] != ""]
+        if len(flagged):
+            say(f"   {len(flagged)} glacier(s) flagged for their shape (published, with the reason in {name}): "
+                + "; ".join(f"{g} {f}" for g, f in zip(flagged["glacier_id"].head(5), flagged["shape_flag"].head(5)))
+                + (" ..." if len(flagged) > 5 else ""))
 
     def summary(self, state, glaciers: list[str], seconds: float) -> None:
 

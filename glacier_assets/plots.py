@@ -29,7 +29,14 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-from .constants import EPOCHS, GEOGRAPHIC_CRS, ICE_THRESHOLD_M, OUTLINE_TIME_OFFSET_YEARS  # noqa: E402
+from .constants import (  # noqa: E402
+    EPOCHS,
+    GEOGRAPHIC_CRS,
+    ICE_THRESHOLD_M,
+    OUTLINE_TIME_OFFSET_YEARS,
+    SHAPE_FLAG_IOU,
+    SHAPE_FLAG_TONGUE,
+)
 from .storage import atomic_path  # noqa: E402
 
 DPI = 100  # PNG resolution: ~1,000 px wide maps, sharp in the Dagster UI and in a paper draft
@@ -536,17 +543,34 @@ def outline_map_png(title: str, outlines, crs=None) -> bytes:
 # --- region: validation -------------------------------------------------------------------------
 
 
+def _shape_panel(ax, table: pd.DataFrame, x: np.ndarray) -> None:
+    """Per glacier at its outline dates: IoU (bars) under its model-grid ceiling (ticks), the share
+    of the outlines' tongues under ice (dots), and the flag thresholds."""
+    ax.bar(x, table["iou"], 0.6, color="tab:blue", label="IoU")
+    ax.plot(x, table["ceiling_iou"], "_", color="k", ms=8, label="IoU ceiling (100 m grid)")
+    ax.plot(x, table["tongue_covered"], "o", color="tab:red", ms=4, label="tongue (lowest fifth) under ice")
+    ax.axhline(SHAPE_FLAG_IOU, color="tab:blue", lw=0.8, ls="--")
+    ax.axhline(SHAPE_FLAG_TONGUE, color="tab:red", lw=0.8, ls="--")
+    ax.set_xticks(x, [g.split(".")[-1] for g in table["glacier_id"]], rotation=90, fontsize=6)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share", fontsize=8)
+    ax.set_title("Shape at the outline dates (flagged below the dashes)", fontsize=9)
+    ax.legend(fontsize=6, loc="lower left")
+
+
 def validation_png(table: pd.DataFrame) -> bytes:
     """Left: per glacier, the area misfit where the outline was fitted vs where it was left out
-    (mean |%|). Middle: simulated volume against the reference volume, with the 1:1 line. Right,
+    (mean |%|). Next: where the ice is (IoU against its ceiling, tongues covered). Then:
+    simulated volume against the reference volume, with the 1:1 line. Right,
     where there are geodetic balances: the simulated balance of their period against them (a fit
     where the simulation was calibrated to it, a validation where not)."""
     geo = table.dropna(subset=["geodetic_mb_mwe", "simulated_mb_mwe"]) if "geodetic_mb_mwe" in table else table.iloc[:0]
-    ratios = [1.6, 1, 1] if len(geo) else [1.6, 1]
+    ratios = [1.6, 1.6, 1, 1] if len(geo) else [1.6, 1.6, 1]
     fig = Figure(figsize=(10 + 3.5 * (len(ratios) - 2), 3.8))
     axes = fig.subplots(1, len(ratios), gridspec_kw={"width_ratios": ratios})
-    ax, bx = axes[0], axes[1]
+    ax, sx, bx = axes[0], axes[1], axes[2]
     x = np.arange(len(table))
+    _shape_panel(sx, table, x)
     ax.bar(x - 0.2, table["fit_mean_abs_pct"], 0.4, label="fitted (in sample)", color="tab:blue")
     ax.bar(x + 0.2, table["loo_mean_abs_pct"].fillna(0), 0.4, label="left out (validation)", color="tab:orange")
     ax.set_xticks(x, [g.split(".")[-1] for g in table["glacier_id"]], rotation=90, fontsize=6)
@@ -564,7 +588,7 @@ def validation_png(table: pd.DataFrame) -> bytes:
     bx.set_ylabel("simulated volume (km³)", fontsize=8)
     bx.set_title("Volume at the reference date", fontsize=9)
     if len(geo):
-        cx = axes[2]
+        cx = axes[3]
         lo = float(min(geo["geodetic_mb_mwe"].min(), geo["simulated_mb_mwe"].min())) - 0.1
         hi = float(max(geo["geodetic_mb_mwe"].max(), geo["simulated_mb_mwe"].max())) + 0.1
         cx.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)

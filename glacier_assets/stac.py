@@ -123,6 +123,7 @@ class Provenance:
     version: str = "0"
     texts: DatasetTexts = neutral_texts("unnamed region")
     outlines: str = ""  # dataset_texts.outline_dates_text
+    quality: dict = field(default_factory=dict)  # the glacier's figures, as item properties (shape: issue 25)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def thickness_item(product: ThicknessProduct, cog: Path, checksum: str, prov: Pr
     gid, year = product.glacier_id, product.year
     item = _item(f"{gid}_{year}", year, geometry, bbox,
                  {"glacier_id": gid, "epoch": year, "calibration_status": prov.calibration_status,
-                  "processing:level": "L4"}, "thickness",
+                  "processing:level": "L4", **prov.quality}, "thickness",
                  [_link("root", "../../catalog.json"), _link("parent", "./catalog.json", f"Thickness {year}"),
                   _link("collection", "../collection.json", "Glacier thickness, 25 m")], prov,
                  prov.texts.thickness_lineage(prov.outlines))
@@ -223,6 +224,7 @@ def _publish_cog(product: ThicknessProduct, root: Path, prov: Provenance) -> tup
     old = _read_json(item_path)
     if old and cog.exists() and old["assets"]["thickness"].get("file:checksum") == checksum \
             and old["properties"].get("calibration_status") == prov.calibration_status \
+            and all(old["properties"].get(k) == v for k, v in prov.quality.items()) \
             and old["properties"].get("processing:software") == prov.software:
         return "unchanged", str(item_path)
     with atomic_path(cog, suffix=".tif") as tmp:

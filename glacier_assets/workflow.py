@@ -531,16 +531,31 @@ __all__ = [
 
 REPORT_COLUMNS = ["glacier_id", "role", "epoch", "obs_year", "model_time", "obs_area_km2", "sim_area_km2",
                   "rel_diff_pct", "iou", "d_ela_m", "shift_flag", "iterations", "status", "glacier_status",
-                  "loo_area_km2", "loo_rel_diff_pct", "volume_km3", "reference_volume_km3", "reference_year"]
+                  "loo_area_km2", "loo_rel_diff_pct", "volume_km3", "reference_volume_km3", "reference_year",
+                  "ceiling_iou", "tongue_covered", "z_terminus_m", "z_outline_min_m", "shape_flag"]
 
 
-def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[float, int, str] | None) -> list[dict]:
+def domain_surface(path: Path) -> np.ndarray | None:
+    """The surface elevation of a glacier's model domain (its DEM on the model grid), None if absent."""
+    if not Path(path).exists():
+        return None
+    with xr.open_dataset(path) as dom:
+        return dom["dem"].values
+
+
+def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[float, int, str] | None,
+                     dem: np.ndarray | None = None) -> list[dict]:
     """Simulated vs observed area and mask overlap (IoU, at 25 m) for every outline, at the
     outline's own model time (its year + 1), not at the nearest epoch; the area predicted for it
-    when it was left out of the calibration; the volume, and the glacier's reference volume."""
+    when it was left out of the calibration; the volume, and the glacier's reference volume.
+    Where the ice is (science/shape.py): the IoU's ceiling on the model grid, and, given the
+    model grid's surface `dem`, the share of the outline's tongue (lowest fifth) under ice, the
+    simulated terminus elevation against the outline's lowest point, and the shape flag."""
     import json
 
     from .science.quality import iou
+    from .science.resample import bilinear_refine
+    from .science.shape import grid_ceiling, lowest_elevation, shape_flag, terminus_elevation, tongue_coverage
 
     gid = rows["glacier_id"].iloc[0]
     with xr.open_dataset(sim_path) as sim:
@@ -550,6 +565,7 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
         loo = {int(r["obs_year"]): r for r in json.loads(sim.attrs.get("validation", "[]"))}
         glacier_status = sim.attrs.get("calibration_status", "uncalibrated")
     fine = grid.refined(REFINE)
+    fine_dem = None if dem is None else bilinear_refine(np.asarray(dem, "float64"), REFINE)
     out = []
     for _, r in rows.sort_values("year").iterrows():
         year = int(r["year"])
@@ -558,14 +574,22 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
             continue
         sim_thk = refined_thickness(thk[t], REFINE)
         sim_mask = sim_thk >= ICE_THRESHOLD_M
-        obs_mask = rasterize([gpd.GeoSeries([r.geometry], crs=GEOGRAPHIC_CRS).to_crs(grid.crs).iloc[0]], fine)
+        geom = gpd.GeoSeries([r.geometry], crs=GEOGRAPHIC_CRS).to_crs(grid.crs).iloc[0]
+        obs_mask = rasterize([geom], fine)
         sim_area = glaciated_area_km2(sim_thk, fine.cell_area_m2)
+        overlap = iou(sim_mask, obs_mask)
+        tongue = np.nan if fine_dem is None else tongue_coverage(sim_mask, obs_mask, fine_dem)
+        no_dem = fine_dem is None
+        where = {"ceiling_iou": grid_ceiling(rasterize([geom], grid), obs_mask), "tongue_covered": tongue,
+                 "z_terminus_m": np.nan if no_dem else terminus_elevation(sim_mask, obs_mask, fine_dem),
+                 "z_outline_min_m": np.nan if no_dem else lowest_elevation(obs_mask, fine_dem),
+                 "shape_flag": shape_flag(overlap, tongue)}
         cal = calibration.get(year, {})
         out.append({
             "glacier_id": gid, "role": r["role"], "epoch": int(r["epoch"]), "obs_year": year, "model_time": t,
             "obs_area_km2": float(r["area_km2"]), "sim_area_km2": sim_area,
             "rel_diff_pct": 100.0 * (sim_area - r["area_km2"]) / r["area_km2"],
-            "iou": iou(sim_mask, obs_mask), "d_ela_m": cal.get("d_ela_m", np.nan),
+            "iou": overlap, "d_ela_m": cal.get("d_ela_m", np.nan),
             "shift_flag": cal.get("shift_flag", ""),
             "iterations": cal.get("iterations", 0), "status": cal.get("status", "uncalibrated"),
             "glacier_status": glacier_status,
@@ -574,6 +598,7 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
             "volume_km3": volume_km3(thk[t], grid.cell_area_m2),
             "reference_volume_km3": np.nan if reference is None else reference[0],
             "reference_year": np.nan if reference is None else reference[1],
+            **where,
         })
     return out
 

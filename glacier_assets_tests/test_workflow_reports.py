@@ -59,6 +59,9 @@ def test_calibration_rows_compare_each_outline_at_its_own_model_time(tmp_path):
     out = calibration_rows(rows, sim, (0.02, 2000, "table"))
     assert [list(r) for r in out] == [REPORT_COLUMNS] * 2
     first, second = out
+    shape = {k: first.pop(k) for k in ("ceiling_iou", "tongue_covered", "z_terminus_m", "z_outline_min_m", "shape_flag")}
+    assert 0.6 < shape["ceiling_iou"] <= 1.0 and shape["shape_flag"] == ""
+    assert all(np.isnan(shape[k]) for k in ("tongue_covered", "z_terminus_m", "z_outline_min_m"))  # no DEM given
     assert first == {
         "glacier_id": A, "role": "initial", "epoch": 1970, "obs_year": 1974, "model_time": 1975,
         "obs_area_km2": 0.25, "sim_area_km2": pytest.approx(396 * CELL_KM2), "rel_diff_pct": pytest.approx(-1.0),
@@ -77,6 +80,20 @@ def test_calibration_rows_compare_each_outline_at_its_own_model_time(tmp_path):
     (row,) = calibration_rows(rows, bare, None)
     assert np.isnan(row["reference_volume_km3"]) and np.isnan(row["d_ela_m"])
     assert (row["status"], row["glacier_status"], row["iterations"]) == ("uncalibrated", "uncalibrated", 0)
+
+
+def test_calibration_rows_see_a_glacier_that_lost_its_tongue(tmp_path):
+    """The outline runs 400 m further down-valley (south, 100 m lower a cell) than the simulated
+    ice: half of it is covered, none of its tongue, and the ice ends far above the outline's end."""
+    grid = model_grid()
+    dem = np.repeat(3500.0 - 100.0 * np.arange(12), 12).reshape(12, 12)  # row 0 is the north
+    sim = write_fake_simulation(tmp_path / "sim.nc", grid, {}, outline_thk={2004: slab()}, status="calibrated")
+    (row,) = calibration_rows(_rows(("initial", 2003, 2000, 0.32, (X0, Y0 - 400, X0 + 400, Y0 + 400))), sim, None, dem)
+    assert 0.4 < row["iou"] < 0.55 and row["ceiling_iou"] == 1.0
+    assert row["tongue_covered"] == 0.0
+    # the ice ends ~400 m higher up (the 25 m product spreads it by a fraction of a model cell)
+    assert -400.0 <= row["z_outline_min_m"] - row["z_terminus_m"] <= -300.0
+    assert row["shape_flag"] == f"IoU {row['iou']:.2f} < 0.70, tongue covered 0.00 < 0.50"
 
 
 def test_simulation_summary_counts_area_as_the_products_do():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -29,7 +30,7 @@ from ..dataset_texts import DatasetTexts, dataset_texts, outline_dates_text
 from ..inventory.region import RegionSpec
 from ..publication import live_version, new_version
 from ..resources import IGMRunner, ProductStore, RegionSource
-from ..science.quality import area_gate, validation_summary
+from ..science.quality import area_gate, validation_summary, validation_table
 from ..stac import (
     Provenance,
     ThicknessProduct,
@@ -66,8 +67,19 @@ def publication_settings(store: ProductStore, texts: DatasetTexts) -> tuple:
     return store.albers, version("glacier_assets"), texts.digest()
 
 
+def item_quality(report: pd.DataFrame) -> dict[str, dict]:
+    """Per glacier, the figures its thickness items carry: where the simulated ice is against its
+    outlines (mean IoU and its ceiling on the model grid, mean share of the tongues under ice) and
+    the shape flag (science/shape.py; "" when none)."""
+    table = validation_table(report).set_index("glacier_id")
+    num = {"iou": "glacier_assets:iou", "ceiling_iou": "glacier_assets:ceiling_iou",
+           "tongue_covered": "glacier_assets:tongue_covered"}
+    return {str(g): {**{key: (round(float(r[col]), 3) if np.isfinite(r[col]) else None) for col, key in num.items()},
+                     "glacier_assets:shape_flag": str(r["shape_flag"])} for g, r in table.iterrows()}
+
+
 def _provenance(store: ProductStore, glacier_id: str, package_version: str, texts: DatasetTexts,
-                outlines: str) -> Provenance:
+                outlines: str, quality: dict) -> Provenance:
     software = _software(package_version)
     status = "uncalibrated"
     sim = store.path(simulation_relpath(glacier_id))
@@ -77,7 +89,7 @@ def _provenance(store: ProductStore, glacier_id: str, package_version: str, text
                              if k.startswith("version_")})
             status = ds.attrs.get("calibration_status", status)
     return Provenance(software=software, calibration_status=status, version=package_version, texts=texts,
-                      outlines=outlines)
+                      outlines=outlines, quality=quality)
 
 
 def published_glaciers(root: Path) -> list[str]:
@@ -129,7 +141,7 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
                                         geodetic_comparison(store, region, glaciers)),
                    "area_gate_pct": AREA_GATE_PCT, "rheology": _rheology_summary(store)}
         texts = catalog_texts(store, region.load())
-        stats, live = _publish(store, config, inventory, glaciers, state.failed, quality, texts)
+        stats, live = _publish(store, config, inventory, glaciers, state.failed, quality, texts, item_quality(report))
         record = {"fingerprint": state.publication_fingerprint(*publication_settings(store, texts)),
                   "version": live.name, "glaciers": glaciers, "failed": state.failed,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -159,7 +171,7 @@ def _rheology_summary(store: ProductStore) -> dict:
 
 
 def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers: list[str],
-             failed: dict[str, str], quality: dict, texts: DatasetTexts) -> tuple:
+             failed: dict[str, str], quality: dict, texts: DatasetTexts, per_glacier: dict[str, dict]) -> tuple:
     """Write a new catalog version replacing `glaciers`' products (validated before it goes live)."""
     package_version = version("glacier_assets")
     thickness = {g: [ThicknessProduct(g, y, store.path(thickness_relpath(g, y))) for y in EPOCHS
@@ -172,8 +184,8 @@ def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers
             kept = table[table["glacier_id"].isin(glaciers)]
             outlines[year] = (kept, shp if len(kept) == len(table) else None)
     dates = inventory.groupby("glacier_id")[["role", "year"]].apply(lambda t: list(t.itertuples(index=False)))
-    provenance = {g: _provenance(store, g, package_version, texts, outline_dates_text(dates.get(g, [])))
-                  for g in glaciers}
+    provenance = {g: _provenance(store, g, package_version, texts, outline_dates_text(dates.get(g, [])),
+                                 per_glacier.get(g, {})) for g in glaciers}
     provenance["__region__"] = Provenance(software=_software(package_version), version=package_version, texts=texts)
     bbox = [float(v) for v in inventory.total_bounds]
     with new_version(store.catalog_path()) as stage:

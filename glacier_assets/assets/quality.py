@@ -11,6 +11,7 @@ from ..constants import (
     PRODUCT_AUDIT_RELPATH,
     REGION_LOCK_RELPATH,
     VALIDATION_REPORT_RELPATH,
+    domain_relpath,
     mask_relpath,
     outline_relpath,
     regional_outline_relpath,
@@ -28,6 +29,7 @@ from ..workflow import (
     REPORT_COLUMNS,
     audit_glacier,
     calibration_rows,
+    domain_surface,
     published_outline_table,
     simulated_geodetic_balance,
 )
@@ -81,14 +83,16 @@ def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, r
         rows = []
         for gid in state.current:
             rows.extend(calibration_rows(inventory[inventory["glacier_id"] == gid], store.path(simulation_relpath(gid)),
-                                         refs.get(gid)))
+                                         refs.get(gid), domain_surface(store.path(domain_relpath(gid)))))
         report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
         path = _write_csv(store.path(CALIBRATION_REPORT_RELPATH), report)
     gate = area_gate(report)
     warn = glaciers_above(report)
     per_glacier = report.groupby("glacier_id").agg(
         status=("glacier_status", "first"), mean_abs_diff_pct=("rel_diff_pct", lambda s: float(np.mean(np.abs(s)))),
-        mean_iou=("iou", "mean"), reference_km3=("reference_volume_km3", "first")).round(3).reset_index()
+        mean_iou=("iou", "mean"), mean_tongue_covered=("tongue_covered", "mean"),
+        shape_flag=("shape_flag", lambda s: "; ".join(str(f) for f in s.dropna() if f)),
+        reference_km3=("reference_volume_km3", "first")).round(3).reset_index()
     return dg.MaterializeResult(metadata={
         **metadata({"path": path}),
         "n_glaciers": int(report["glacier_id"].nunique()),
@@ -97,6 +101,7 @@ def calibration_report(context: dg.AssetExecutionContext, store: ProductStore, r
         "worst_glaciers": dg.MetadataValue.json([{"glacier_id": g, "mean_abs_diff_pct": v} for g, v in gate.worst]),
         "glaciers_above_10pct": dg.MetadataValue.json(list(warn.index)),
         "n_flagged": int((per_glacier["status"].str.startswith("flagged")).sum()),
+        "n_shape_flagged": int((per_glacier["shape_flag"] != "").sum()),
         "n_uncalibrated": int((per_glacier["status"] == "uncalibrated").sum()),
         "per_glacier": markdown_table(per_glacier.head(200)),
     })

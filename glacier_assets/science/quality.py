@@ -84,6 +84,37 @@ GEODETIC_COLUMNS = ["glacier_id", "start", "end", "geodetic_mb_mwe", "simulated_
                     "mb_calibration"]
 
 
+SHAPE_COLUMNS = ["iou", "ceiling_iou", "tongue_covered", "shape_flag"]
+
+
+def _mean(values: pd.Series) -> float:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def shape_figures(rows: pd.DataFrame) -> dict:
+    """One glacier's shape over its outlines (calibration report rows): the mean IoU, its mean
+    ceiling on the model grid, the mean share of the outlines' tongues under ice, and the shape
+    flags of its outline dates ("2003: IoU 0.62 < 0.70"; "" when none)."""
+    flags = rows["shape_flag"].fillna("").astype(str)
+    return {"iou": _mean(rows["iou"]), "ceiling_iou": _mean(rows["ceiling_iou"]),
+            "tongue_covered": _mean(rows["tongue_covered"]),
+            "shape_flag": "; ".join(f"{int(y)}: {f}" for y, f in zip(rows["obs_year"], flags) if f)}
+
+
+def shape_summary(table: pd.DataFrame) -> dict:
+    """The region's shape figures from `validation_table`: median and lowest IoU, the median
+    ceiling, the median tongue coverage, and how many glaciers are flagged for their shape."""
+    def fig(col: str, how: str) -> float | None:
+        v = pd.to_numeric(table[col], errors="coerce").dropna()
+        return round(float(getattr(v, how)()), 3) if len(v) else None
+
+    return {"iou_median": fig("iou", "median"), "iou_min": fig("iou", "min"),
+            "ceiling_iou_median": fig("ceiling_iou", "median"),
+            "tongue_covered_median": fig("tongue_covered", "median"),
+            "n_shape_flagged": int((table["shape_flag"].fillna("").astype(str) != "").sum())}
+
+
 def validation_table(report: pd.DataFrame, geodetic: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per glacier, from the calibration report: the in-sample area misfit (mean |%| over its
     outlines), the out-of-sample one (each outline predicted with it left out of the
@@ -102,9 +133,11 @@ def validation_table(report: pd.DataFrame, geodetic: pd.DataFrame | None = None)
             ref = _nearest_reference_row(rows)
             row.update(volume_km3=float(ref["volume_km3"]), reference_volume_km3=float(ref["reference_volume_km3"]),
                        volume_vs_reference_pct=100.0 * (ref["volume_km3"] / ref["reference_volume_km3"] - 1.0))
+        row.update(shape_figures(rows))
         out.append(row)
     table = pd.DataFrame(out, columns=["glacier_id", "status", "n_outlines", "fit_mean_abs_pct", "loo_mean_abs_pct",
-                                       "n_loo", "volume_km3", "reference_volume_km3", "volume_vs_reference_pct"])
+                                       "n_loo", "volume_km3", "reference_volume_km3", "volume_vs_reference_pct",
+                                       *SHAPE_COLUMNS])
     geo = geodetic if geodetic is not None else pd.DataFrame(columns=GEODETIC_COLUMNS)
     table = table.merge(geo[["glacier_id", "geodetic_mb_mwe", "simulated_mb_mwe", "mb_calibration"]],
                         on="glacier_id", how="left")
@@ -145,5 +178,6 @@ def validation_summary(report: pd.DataFrame, geodetic: pd.DataFrame | None = Non
         "n_with_reference_volume": int(len(with_ref)),
         "volume_km3": round(vol, 5), "reference_volume_km3": round(ref, 5),
         "volume_vs_reference_pct": round(100.0 * (vol / ref - 1.0), 2) if ref > 0 else None,
+        **shape_summary(table),
         **geodetic_summary(geodetic),
     }

@@ -1,0 +1,70 @@
+"""Is the simulated ice where the observed outline is? Shape figures of one glacier at one outline
+date, on boolean masks of one grid (issue 25): the IoU's ceiling on the model grid, the share of
+the outline's lowest fifth (by elevation: its tongue) under simulated ice, the simulated
+terminus elevation, and the flag a glaciologist would raise."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..constants import SHAPE_FLAG_IOU, SHAPE_FLAG_TONGUE
+
+
+def lowest_fifth(obs: np.ndarray, dem: np.ndarray) -> np.ndarray:
+    """The cells of the outline `obs` in its lowest fifth by surface elevation: its tongue."""
+    obs = obs.astype(bool)
+    if not obs.any():
+        return obs
+    return obs & (dem <= np.quantile(dem[obs], 0.2))
+
+
+def tongue_coverage(ice: np.ndarray, obs: np.ndarray, dem: np.ndarray) -> float:
+    """The share (0-1) of the outline's lowest fifth covered by simulated ice (nan: no outline)."""
+    low = lowest_fifth(obs, dem)
+    n = np.count_nonzero(low)
+    return float("nan") if n == 0 else float(np.count_nonzero(low & ice.astype(bool)) / n)
+
+
+def main_body(ice: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """The connected piece of simulated ice (8-neighbours) that overlaps the outline most."""
+    labels, n = ndimage.label(ice.astype(bool), structure=np.ones((3, 3)))
+    if n == 0:
+        return ice.astype(bool)
+    overlap = ndimage.sum(obs.astype(bool), labels, index=np.arange(1, n + 1))
+    return labels == 1 + int(np.argmax(overlap))
+
+
+def lowest_elevation(mask: np.ndarray, dem: np.ndarray) -> float:
+    """The lowest surface elevation in `mask` (nan: an empty mask)."""
+    mask = mask.astype(bool)
+    return float(dem[mask].min()) if mask.any() else float("nan")
+
+
+def terminus_elevation(ice: np.ndarray, obs: np.ndarray, dem: np.ndarray) -> float:
+    """The lowest surface elevation under the glacier's main body of simulated ice (nan: no ice)."""
+    return lowest_elevation(main_body(ice, obs), dem)
+
+
+def grid_ceiling(obs_coarse: np.ndarray, obs_fine: np.ndarray) -> float:
+    """The best IoU a model grid allows: the outline rasterized on it (`obs_coarse`), refined by
+    repeating cells, against the outline rasterized on the fine grid (`obs_fine`)."""
+    r = obs_fine.shape[0] // obs_coarse.shape[0]
+    coarse = np.kron(obs_coarse.astype(bool), np.ones((r, r), bool))
+    union = np.count_nonzero(coarse | obs_fine.astype(bool))
+    return 1.0 if union == 0 else float(np.count_nonzero(coarse & obs_fine.astype(bool)) / union)
+
+
+def shape_flag(iou: float, tongue: float) -> str:
+    """Why a glacier's simulated shape is not trusted at an outline date ("" if it is): an IoU
+    below `SHAPE_FLAG_IOU`, or less than `SHAPE_FLAG_TONGUE` of the outline's tongue under ice."""
+    why = []
+    if np.isfinite(iou) and iou < SHAPE_FLAG_IOU:
+        why.append(f"IoU {iou:.2f} < {SHAPE_FLAG_IOU:.2f}")
+    if np.isfinite(tongue) and tongue < SHAPE_FLAG_TONGUE:
+        why.append(f"tongue covered {tongue:.2f} < {SHAPE_FLAG_TONGUE:.2f}")
+    return ", ".join(why)
+
+
+__all__ = ["grid_ceiling", "lowest_elevation", "lowest_fifth", "main_body", "shape_flag", "terminus_elevation",
+           "tongue_coverage"]

@@ -56,6 +56,11 @@ GLACIER_WARN_PCT = 10.0
 # outline's lowest fifth by elevation (its tongue) under ice >= ICE_THRESHOLD_M (science/shape.py)
 SHAPE_FLAG_IOU = 0.70
 SHAPE_FLAG_TONGUE = 0.5
+# volume-area scaling V = c A^gamma (km3, km2; Bahr et al. 1997, valley glaciers): a reference volume
+# matched from another RGI version's id is kept only within this factor of it (inventory/reference.py)
+VOLUME_AREA_C = 0.034
+VOLUME_AREA_GAMMA = 1.375
+VOLUME_AREA_MATCH = 3.0
 # The share of glaciers whose outlines are each predicted with it left out of the calibration (the
 # out-of-sample skill; ~25 % of a glacier's IGM time): 1 validates every glacier; a large region
 # may validate a sample (science/quality.py: in_validation_sample), the same glaciers every run.

@@ -76,7 +76,8 @@ def test_the_climate_variables_were_detected(oetztal):
 
 def test_the_catalog_describes_the_oetztal_not_the_seed_dataset(oetztal):
     """A region without a `dataset` key gets neutral texts naming it, and a lineage of its own run:
-    its climate file, its one outline date per glacier, no reference volumes (RGI5 ids)."""
+    its climate file, its one outline date per glacier, the consensus volumes its RGI5 ids were
+    matched to (issue 25). Its items carry where the ice is at the outline date."""
     import json
 
     catalog = oetztal["catalog"]
@@ -89,5 +90,8 @@ def test_the_catalog_describes_the_oetztal_not_the_seed_dataset(oetztal):
     lineage = item["processing:lineage"]
     assert "monthly climate (HISTALP_oetztal.nc)" in lineage and "precipitation factor 2.5" in lineage
     assert "This glacier: initial outline 2003; no later outline" in lineage, lineage
+    assert "calibrated to 20 reference volumes (Farinotti et al. (2019) consensus, by the RGI6 id" in lineage, lineage
+    assert 0.0 < item["glacier_assets:iou"] <= item["glacier_assets:ceiling_iou"] <= 1.0
+    assert 0.0 <= item["glacier_assets:tongue_covered"] <= 1.0 and "glacier_assets:shape_flag" in item
     everything = "".join(p.read_text() for p in catalog.rglob("*.json"))
     assert "Yangtze" not in everything and "Guo, W." not in everything and "1990/2000/2010/2020" not in everything

@@ -11,7 +11,12 @@ from shapely.geometry import box
 from glacier_assets.constants import SPINUP_START, outline_model_time
 from glacier_assets.igm_run.simulate import annual_mass_balance, calibration_status, shift_flag
 from glacier_assets.inventory import demo
-from glacier_assets.inventory.reference import read_reference_table, reference_volumes
+from glacier_assets.inventory.reference import (
+    farinotti_volume_km3,
+    read_reference_table,
+    reference_volumes,
+    rgi6_counterpart,
+)
 from glacier_assets.inventory.region import ReferenceVolumes
 from glacier_assets.science.domain import build_domain, with_rheology
 from glacier_assets.science.grids import Grid
@@ -152,6 +157,24 @@ def test_reference_volumes_from_a_table_or_farinotti(tmp_path, shared_data):
     bad.write_text("rgi_id,vol\nA,1\n")
     with pytest.raises(ValueError, match=r"no column glacier_id, volume_km3"):
         read_reference_table(bad)
+
+
+def test_reference_volumes_for_other_rgi_versions_and_divides(shared_data):
+    """RGI5 ids (the Ötztal inventory) find their RGI6 glacier's consensus volume; two divides of
+    one glacier share it by volume-area scaling; a number whose RGI6 glacier is far too big or
+    small for the outline, and an id of another scheme, find nothing (issue 25)."""
+    h5 = shared_data / "oggm_rgi6_meta_farinotti_vol" / "rgi62_itmix_df.h5"
+    areas = {"RGI50-11.00897": 8.03, "RGI50-11.00719_d01": 6.54, "RGI50-11.00719_d02": 2.02,
+             "RGI50-11.00746": 0.05, "RGI2000-v7.0-G-11-03116": 8.0, "5K441M0100": 0.97}
+    refs = reference_volumes(None, h5, sorted(areas), 2000, areas)
+    assert refs["RGI50-11.00897"][0] == pytest.approx(0.578, abs=0.001) and "RGI6 id" in refs["RGI50-11.00897"][2]
+    d01, d02 = refs["RGI50-11.00719_d01"][0], refs["RGI50-11.00719_d02"][0]
+    assert d01 + d02 == pytest.approx(farinotti_volume_km3(h5, "RGI60-11.00719"))
+    assert d01 / d02 == pytest.approx((6.54 / 2.02) ** 1.375)
+    assert set(refs) == {"RGI50-11.00897", "RGI50-11.00719_d01", "RGI50-11.00719_d02"}
+    assert rgi6_counterpart("RGI50-11.00719_d02") == "RGI60-11.00719" and rgi6_counterpart("5K441M0100") is None
+    # without areas (or for an RGI6 id) nothing changes
+    assert reference_volumes(None, h5, ["RGI50-11.00897"], 2000) == {}
 
 
 def test_reference_outline_is_the_one_nearest_the_reference_date():

@@ -5,10 +5,13 @@ is validated against."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+
+from ..constants import VOLUME_AREA_C, VOLUME_AREA_GAMMA, VOLUME_AREA_MATCH
 
 
 @lru_cache(maxsize=4)
@@ -23,6 +26,54 @@ def farinotti_volume_km3(table_path: str | Path | None, glacier_id: str) -> floa
         return None
     vol = _farinotti_table(str(table_path)).get(glacier_id)
     return None if vol is None or pd.isna(vol) else float(vol)
+
+
+_RGI_ID = re.compile(r"^RGI(\d{2})-(\d{2})\.(\d{5})(_d\d{2})?$")
+
+
+def rgi6_counterpart(glacier_id: str) -> str | None:
+    """The RGI6 id an RGI id of another version (RGI50-11.00897, a divide RGI50-11.00719_d01)
+    stands for: the same region and number (RGI 6.0 kept RGI 5.0's numbering); None for other
+    schemes (RGI7, CGI), which only a location could match."""
+    m = _RGI_ID.match(glacier_id)
+    return None if m is None else f"RGI60-{m.group(2)}.{m.group(3)}"
+
+
+def volume_area_km3(area_km2: float) -> float:
+    """Volume-area scaling (Bahr et al. 1997; c, gamma of valley glaciers): the plausibility check
+    of a matched reference volume and how a volume is shared between an RGI glacier's divides."""
+    return VOLUME_AREA_C * area_km2 ** VOLUME_AREA_GAMMA
+
+
+def matched_farinotti(table_path: str | Path | None, areas: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """glacier -> (volume km3, what it was matched to) for glaciers whose ids are not RGI6 ones
+    but stand for one (`rgi6_counterpart`), given each glacier's outline area (`areas`, km2).
+    The RGI6 glacier's consensus volume is shared among the glaciers standing for it (the
+    divides `_d01`, `_d02` of one RGI6 glacier) in proportion to their volume-area scaling, and
+    is taken only if it is within a factor `VOLUME_AREA_MATCH` of what scaling gives for their
+    summed area: a number that now names another glacier does not pass."""
+    groups: dict[str, list[str]] = {}
+    for gid in areas:
+        twin = rgi6_counterpart(gid)
+        if twin is not None and not gid.startswith("RGI60-"):
+            groups.setdefault(twin, []).append(gid)
+    out = {}
+    for twin, members in groups.items():
+        vol = farinotti_volume_km3(table_path, twin)
+        total = sum(areas[g] for g in members)
+        if vol is None or not total > 0:
+            continue
+        if not 1 / VOLUME_AREA_MATCH <= vol / volume_area_km3(total) <= VOLUME_AREA_MATCH:
+            continue
+        weights = {g: volume_area_km3(areas[g]) for g in members}
+        out.update({g: (vol * weights[g] / sum(weights.values()), twin) for g in members})
+    return out
+
+
+def outline_areas(inventory: pd.DataFrame, year: int) -> dict[str, float]:
+    """Each glacier's outline area (km2) nearest `year` (an inventory: glacier_id, year, area_km2)."""
+    near = inventory.assign(gap=(inventory["year"] - year).abs()).sort_values(["glacier_id", "gap", "year"])
+    return {str(g): float(a) for g, a in near.groupby("glacier_id")["area_km2"].first().items()}
 
 
 def read_reference_table(path: str | Path) -> pd.DataFrame:
@@ -47,9 +98,11 @@ def read_reference_table(path: str | Path) -> pd.DataFrame:
 
 
 def reference_volumes(spec_refs, farinotti_path: str | Path | None, glacier_ids: list[str],
-                      default_year: int) -> dict[str, tuple[float, int, str]]:
+                      default_year: int, areas: dict[str, float] | None = None) -> dict[str, tuple[float, int, str]]:
     """glacier -> (volume km3, year of the outline it belongs to, source) for every glacier of
-    `glacier_ids` that has one: from the region's table if it gives one, else Farinotti."""
+    `glacier_ids` that has one: from the region's table if it gives one, else Farinotti, by RGI6
+    id or, given the glaciers' outline `areas`, matched from another RGI version's id
+    (`matched_farinotti`)."""
     out: dict[str, tuple[float, int, str]] = {}
     if spec_refs is not None:
         table = read_reference_table(spec_refs.path).set_index("glacier_id")
@@ -63,6 +116,9 @@ def reference_volumes(spec_refs, farinotti_path: str | Path | None, glacier_ids:
         vol = farinotti_volume_km3(farinotti_path, gid)
         if vol is not None:
             out[gid] = (vol, default_year, "Farinotti et al. (2019) consensus")
+    matched = matched_farinotti(farinotti_path, {g: a for g, a in (areas or {}).items() if g in set(glacier_ids)})
+    for gid, (vol, _) in matched.items():
+        out.setdefault(gid, (vol, default_year, "Farinotti et al. (2019) consensus, by the RGI6 id of the same number"))
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 def _settings(extras: Mapping[str, Any]):
     from ..constants import VALIDATION_SHARE
-    from .model import COLD_ITERATIONS, FLOW_CONSISTENCY, FLOW_MAPPING, MELT_DOWNVALLEY_M, WARM_ITERATIONS, IGMSettings
+    from .model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS, IGMSettings
 
     return IGMSettings(
         threads=int(extras.get("threads", 1)),
@@ -30,8 +30,8 @@ def _settings(extras: Mapping[str, Any]):
         leave_one_out=bool(extras.get("leave_one_out", True)),
         validation_share=float(extras.get("validation_share", VALIDATION_SHARE)),
         mapping=extras.get("mapping") or FLOW_MAPPING,
-        flow_consistency=bool(extras.get("flow_consistency", FLOW_CONSISTENCY)),
-        melt_downvalley_m=extras.get("melt_downvalley_m", MELT_DOWNVALLEY_M),
+        flow_consistency=bool(extras.get("flow_consistency", False)),
+        melt_downvalley_m=extras.get("melt_downvalley_m"),
     )
 
 

@@ -42,9 +42,7 @@ from ..science.packing import GUTTER_CELLS, Packing, model_shape, pack_tiles, pa
 
 _TF_CONFIGURED: dict = {}
 COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
-# from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py); with 100 the emulator,
-# trained on an ice cap, barely moved the thin ice of small valley glaciers (issue 25, docs/issue25/STUDY.md)
-WARM_ITERATIONS = 500
+WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py)
 # IGM unified solver's unknowns: "network" (a CNN emulator) or "identity" (each cell's velocities).
 # The identity solve is nearer the converged flow and packs glaciers exactly, but with the rheology
 # calibrated as it is (science/inversion.py) it loses the demo twin's volume after 1995 (README)
@@ -58,10 +56,6 @@ IDENTITY_IGM = {"adam.lr": 0.05, "adam.lr_init": 0.05, "retrain_freq": 1, "nbit"
 # skill unchanged within the calibration's noise (bench/twin_skill.py: regional volume worst 3.8 -> 3.3 %,
 # per-glacier median 3.1 -> 3.5 %, left-out areas 0.96 -> 0.90 %)
 NETWORK_IGM = {"retrain_freq": 10}
-# issue 25's levers, on by default (docs/issue25/STUDY.md): each glacier's IGM mobility made consistent
-# with the inversion's flux, and melt beyond its outlines but for this reach down-valley of its tongue
-FLOW_CONSISTENCY: Final = True
-MELT_DOWNVALLEY_M: Final = 1000.0
 NO_GRADIENT = (1.0, float("inf"))  # a balance-gradient factor of 1 from no year on
 IDLE_SHIFT_M = 3000.0  # the ELA shift of a tile with nothing to run in a batch run: no snow anywhere
 
@@ -79,11 +73,11 @@ class IGMSettings:
     flow_enhancement: float = 1.0
     # each glacier's IGM mobility scaled so that IGM's flux of its first guess equals the inversion's
     # (science/inversion.py: flux_consistency); False: the regional factor alone, as before issue 25
-    flow_consistency: bool = FLOW_CONSISTENCY
+    flow_consistency: bool = False
     # where the balance is forced to <= -10 m/a whatever its sign (science/domain.py: melt_mask): None
     # (off: only positive balance outside the outlines is, IGM's `smb.simple` practice), else beyond the
     # glacier's own outlines but for this many metres down-valley of their lowest fifth (issue 25)
-    melt_downvalley_m: float | None = MELT_DOWNVALLEY_M
+    melt_downvalley_m: float | None = None
     leave_one_out: bool = True  # predict each outline with it left out of the calibration ...
     validation_share: float = VALIDATION_SHARE  # ... on this share of the glaciers (science/quality.py)
     mapping: str = FLOW_MAPPING  # "network" (IGM's CNN emulator) or "identity" (velocities solved per cell)

@@ -163,7 +163,7 @@ def thickness_plot_relpath(glacier_id: str) -> str:
 CODE_VERSIONS = {
     "outline_inventory": "3",  # and outline_match
     "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
-    "ice_rheology": "2",  # 2: the inversion's apparent balance zero-mean per outlet, smoothed within the outline
+    "ice_rheology": "2",  # 2: the inversion's apparent balance zero-mean per outlet (issue 25)
     "glacier_domain": "3",  # 3: as ice_rheology 2 (the flux and first guess of issue 25)
     "igm_simulation": "5",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
     # 5: the nested and left-out searches started from better guesses

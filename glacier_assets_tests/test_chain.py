@@ -247,6 +247,12 @@ def test_gates_pass_and_products_are_published(demo_chain):
     assert quality["area_loo_mean_abs_pct"] == val["area_loo_mean_abs_pct"].value
     assert quality["rheology"]["factor"] > 0 and quality["rheology"]["n_glaciers"] == 12  # the whole region
     assert quality["n_with_reference_volume"] == 2 and quality["area_gate_pct"] == 2.8
+    # where the ice is (issue 25): the region's shape figures, and each glacier's on its items
+    assert 0.5 < quality["iou_median"] <= quality["ceiling_iou_median"] <= 1.0
+    assert 0.0 <= quality["tongue_covered_median"] <= 1.0 and quality["n_shape_flagged"] >= 0
+    item = json.loads((catalog / thickness_relpath(DEMO_PAIR[0], 1990)).with_suffix(".json").read_text())
+    assert item["properties"]["glacier_assets:iou"] <= item["properties"]["glacier_assets:ceiling_iou"]
+    assert "glacier_assets:tongue_covered" in item["properties"] and "glacier_assets:shape_flag" in item["properties"]
     # each glacier's 2000-2020 balance calibrated to the twin's geodetic one by its balance gradient
     assert val["n_geodetic"].value == 2 and val["n_geodetic_calibrated"].value == 2
     table = pd.read_csv(demo_chain["products"] / "reports" / "validation.csv").set_index("glacier_id")

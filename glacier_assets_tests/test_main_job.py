@@ -129,6 +129,8 @@ def test_2_two_main_jobs_at_once_after_the_crash_lose_nothing(user, step):
     assert "recovered: marked 1 run(s) of a dead process as failed" in outs[0][0] + outs[1][0]
     for out, err in outs:  # a quiet console: the progress lines, the runs' own INFO lines only in the event log
         assert " - dagster - INFO - " not in out + err, (out + err)[-3000:]
+    # the gate lines say where the ice is, beside the area (issue 25)
+    assert "shape at the outline dates: IoU median" in outs[0][0] + outs[1][0]
     with dg.DagsterInstance.from_config(str(user["home"])) as instance:
         assert not [r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.STARTED]
         assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0

@@ -16,7 +16,7 @@ SHARED = REPO.parent / "shared" / "data"
 
 from glacier_assets.constants import REFERENCE_VOLUME_YEAR  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
-from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
+from glacier_assets.inventory.reference import outline_areas, reference_volumes  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
 from glacier_assets.workflow import calibrate_rheology, glacier_rows, make_domain, simulation_inputs  # noqa: E402
 
@@ -77,7 +77,8 @@ def main() -> None:
     inv = build_inventory(spec.outlines, spec.id_pattern).outlines
     inv.to_parquet(work / "inventory.parquet")
     gids = sorted(inv["glacier_id"].unique())
-    refs = reference_volumes(spec.reference_volumes, FARINOTTI, gids, REFERENCE_VOLUME_YEAR)
+    refs = reference_volumes(spec.reference_volumes, FARINOTTI, gids, REFERENCE_VOLUME_YEAR,
+                             outline_areas(inv, REFERENCE_VOLUME_YEAR))
     rheo = calibrate_rheology(inv, spec, refs)
     (work / "rheology.json").write_text(json.dumps(rheo, indent=1))
     print("rheology factor", rheo["factor"], "from", rheo["n_glaciers"], "glaciers")

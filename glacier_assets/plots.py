@@ -552,10 +552,11 @@ def _shape_panel(ax, table: pd.DataFrame, x: np.ndarray) -> None:
     ax.axhline(SHAPE_FLAG_IOU, color="tab:blue", lw=0.8, ls="--")
     ax.axhline(SHAPE_FLAG_TONGUE, color="tab:red", lw=0.8, ls="--")
     ax.set_xticks(x, [g.split(".")[-1] for g in table["glacier_id"]], rotation=90, fontsize=6)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.3)  # room above the bars for the legend
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     ax.set_ylabel("share", fontsize=8)
     ax.set_title("Shape at the outline dates (flagged below the dashes)", fontsize=9)
-    ax.legend(fontsize=6, loc="lower left")
+    ax.legend(fontsize=6, loc="upper center", ncol=3, frameon=False)
 
 
 def validation_png(table: pd.DataFrame) -> bytes:

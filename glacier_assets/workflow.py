@@ -555,7 +555,7 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
 
     from .science.quality import iou
     from .science.resample import bilinear_refine
-    from .science.shape import grid_ceiling, lowest_elevation, shape_flag, terminus_elevation, tongue_coverage
+    from .science.shape import outline_shape
 
     gid = rows["glacier_id"].iloc[0]
     with xr.open_dataset(sim_path) as sim:
@@ -578,12 +578,7 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
         obs_mask = rasterize([geom], fine)
         sim_area = glaciated_area_km2(sim_thk, fine.cell_area_m2)
         overlap = iou(sim_mask, obs_mask)
-        tongue = np.nan if fine_dem is None else tongue_coverage(sim_mask, obs_mask, fine_dem)
-        no_dem = fine_dem is None
-        where = {"ceiling_iou": grid_ceiling(rasterize([geom], grid), obs_mask), "tongue_covered": tongue,
-                 "z_terminus_m": np.nan if no_dem else terminus_elevation(sim_mask, obs_mask, fine_dem),
-                 "z_outline_min_m": np.nan if no_dem else lowest_elevation(obs_mask, fine_dem),
-                 "shape_flag": shape_flag(overlap, tongue)}
+        where = outline_shape(sim_mask, obs_mask, rasterize([geom], grid), fine_dem, overlap)
         cal = calibration.get(year, {})
         out.append({
             "glacier_id": gid, "role": r["role"], "epoch": int(r["epoch"]), "obs_year": year, "model_time": t,

@@ -66,5 +66,20 @@ def shape_flag(iou: float, tongue: float) -> str:
     return ", ".join(why)
 
 
-__all__ = ["grid_ceiling", "lowest_elevation", "lowest_fifth", "main_body", "shape_flag", "terminus_elevation",
-           "tongue_coverage"]
+def outline_shape(ice: np.ndarray, obs: np.ndarray, obs_coarse: np.ndarray, dem: np.ndarray | None,
+                  overlap: float) -> dict:
+    """The shape figures of one outline date (the calibration report's columns): the IoU's ceiling
+    on the model grid (`obs_coarse`: the outline rasterized on it), and given the surface `dem` on
+    the fine grid (else NaN) the tongue covered, the simulated terminus and the outline's lowest
+    elevation; the flag from those and the IoU `overlap`."""
+    if dem is None:
+        tongue = z_term = z_low = float("nan")
+    else:
+        tongue, z_term, z_low = tongue_coverage(ice, obs, dem), terminus_elevation(ice, obs, dem), \
+            lowest_elevation(obs, dem)
+    return {"ceiling_iou": grid_ceiling(obs_coarse, obs), "tongue_covered": tongue, "z_terminus_m": z_term,
+            "z_outline_min_m": z_low, "shape_flag": shape_flag(overlap, tongue)}
+
+
+__all__ = ["grid_ceiling", "lowest_elevation", "lowest_fifth", "main_body", "outline_shape", "shape_flag",
+           "terminus_elevation", "tongue_coverage"]

@@ -64,6 +64,7 @@ def test_shape_flags_name_what_is_wrong():
     assert shape_flag(0.8, 0.3) == "tongue covered 0.30 < 0.50"
     assert shape_flag(0.6, 0.2) == "IoU 0.60 < 0.70, tongue covered 0.20 < 0.50"
     assert shape_flag(float("nan"), float("nan")) == ""
+    assert shape_flag(0.8, 0.4995) == "tongue covered 0.49 < 0.50"  # never "0.50 < 0.50"
 
 
 def test_the_region_s_shape_from_the_report():

@@ -5,6 +5,8 @@ terminus elevation, and the flag a glaciologist would raise."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -58,11 +60,14 @@ def grid_ceiling(obs_coarse: np.ndarray, obs_fine: np.ndarray) -> float:
 def shape_flag(iou: float, tongue: float) -> str:
     """Why a glacier's simulated shape is not trusted at an outline date ("" if it is): an IoU
     below `SHAPE_FLAG_IOU`, or less than `SHAPE_FLAG_TONGUE` of the outline's tongue under ice."""
+    def down(x: float) -> float:  # 2 decimals rounded down: 0.4995 is "0.49 < 0.50", not "0.50 < 0.50"
+        return math.floor(x * 100) / 100
+
     why = []
     if np.isfinite(iou) and iou < SHAPE_FLAG_IOU:
-        why.append(f"IoU {iou:.2f} < {SHAPE_FLAG_IOU:.2f}")
+        why.append(f"IoU {down(iou):.2f} < {SHAPE_FLAG_IOU:.2f}")
     if np.isfinite(tongue) and tongue < SHAPE_FLAG_TONGUE:
-        why.append(f"tongue covered {tongue:.2f} < {SHAPE_FLAG_TONGUE:.2f}")
+        why.append(f"tongue covered {down(tongue):.2f} < {SHAPE_FLAG_TONGUE:.2f}")
     return ", ".join(why)
 
 

@@ -15,12 +15,14 @@ from .constants import (
     MASK_OUTLINE_TOLERANCE_PCT,
     OUTLINE_TABLE_RELPATH,
     PRODUCT_AUDIT_RELPATH,
+    SHAPE_FLAG_IOU,
+    SHAPE_FLAG_TONGUE,
     THICKNESS_MAX_M,
 )
 from .expectations import run_outline_suite
 from .resources import ProductStore, RegionSource
 from .schemas import inventory_schema, published_outline_schema
-from .science.quality import area_gate, glaciers_above
+from .science.quality import area_gate, glaciers_above, shape_summary, validation_table
 from .science.vectorize import overlaps
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
@@ -95,6 +97,18 @@ def glacier_area_warning(store: ProductStore) -> dg.AssetCheckResult:
         "glaciers": dg.MetadataValue.json({g: round(float(v), 2) for g, v in above.items()})})
 
 
+@dg.asset_check(asset=calibration_report, description=f"No glacier's ice in the wrong place at an outline date "
+                                                    f"(IoU < {SHAPE_FLAG_IOU}, tongue covered < {SHAPE_FLAG_TONGUE})")
+def glacier_shape_warning(store: ProductStore) -> dg.AssetCheckResult:
+    """Where the simulated ice is (science/shape.py): the region's figures, and the glaciers
+    flagged for their shape with the reason. A warning: they are published, flagged."""
+    table = validation_table(pd.read_csv(store.path(CALIBRATION_REPORT_RELPATH)))
+    flagged = table[table["shape_flag"] != ""]
+    return dg.AssetCheckResult(passed=flagged.empty, severity=WARN, metadata={
+        **{k: v for k, v in shape_summary(table).items() if v is not None},
+        "glaciers": dg.MetadataValue.json(dict(zip(flagged["glacier_id"], flagged["shape_flag"])))})
+
+
 def _audit_check(kind: str, description: str):
     # not blocking: a glacier that fails it is left out of the publication (stac_catalog), the others publish
     @dg.asset_check(asset=product_audit, name=f"{kind}_check", blocking=False, description=description)
@@ -166,6 +180,6 @@ def inventory_table_schema(store: ProductStore, region: RegionSource) -> dg.Asse
         "rows": len(table), "problems": dg.MetadataValue.json(problems)})
 
 
-CHECKS = [area_agreement_gate, glacier_area_warning, thickness_sanity, mask_outline_consistency, outline_validity,
-          products_complete, published_outlines_schema, published_outlines_expectations, regional_outlines_contiguous,
-          inventory_table_schema]
+CHECKS = [area_agreement_gate, glacier_area_warning, glacier_shape_warning, thickness_sanity,
+          mask_outline_consistency, outline_validity, products_complete, published_outlines_schema,
+          published_outlines_expectations, regional_outlines_contiguous, inventory_table_schema]

@@ -232,6 +232,8 @@ def test_gates_pass_and_products_are_published(demo_chain):
     assert set(evals) >= {"area_agreement_gate", "glacier_area_warning", "thickness_check", "consistency_check",
                           "outline_check", "missing_check", "published_outlines_schema",
                           "published_outlines_expectations"}
+    shape = evals.pop("glacier_shape_warning")  # a warning: glaciers flagged for their shape still publish
+    assert shape.severity == dg.AssetCheckSeverity.WARN and shape.metadata["iou_median"].value > 0.5
     assert all(e.passed for e in evals.values()), {k: e.metadata for k, e in evals.items() if not e.passed}
     gate = evals["area_agreement_gate"].metadata
     assert gate["regional_mean_abs_diff_pct"].value <= 2.8

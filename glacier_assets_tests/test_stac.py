@@ -12,6 +12,7 @@ import pandas as pd
 import pystac
 import pytest
 import rasterio
+import xarray as xr
 
 from glacier_assets.constants import EPOCHS, simulation_relpath, thickness_relpath
 from glacier_assets.stac import all_item_paths, catalog_json_paths, validate_objects
@@ -77,7 +78,8 @@ def test_item_metadata(published):
     assert asset["file:size"] == cog.stat().st_size
     assert asset["file:checksum"] == "1220" + hashlib.sha256(cog.read_bytes()).hexdigest()
     assert {"igm-model", "tensorflow", "dagster", "glacier_assets"} <= set(props["processing:software"])
-    assert props["calibration_status"] == "calibrated"
+    with xr.open_dataset(published["products"] / simulation_relpath(DEMO_PAIR[1])) as sim:
+        assert props["calibration_status"] == sim.attrs["calibration_status"]  # "calibrated" or "flagged: ..."
     assert "IGM" in props["processing:lineage"] and props["sci:publications"][0]["doi"] == "10.1017/jog.2021.120"
     assert "Yangtze" in props["sci:citation"] and props["version"]
     coll = json.loads((catalog / "thickness" / "collection.json").read_text())

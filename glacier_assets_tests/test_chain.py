@@ -210,7 +210,8 @@ def test_calibration_meets_the_control_outlines_and_recovers_the_truth(demo_chai
     # the 200 m flag limit is the calibration's noise (README: which glaciers cross it moved with the
     # emulator's retraining, the padded grids and the inversion), so it may be flagged for that alone
     assert _calibrated_or_jump(status[DEMO_PAIR[1]]), status[DEMO_PAIR[1]]
-    assert status[DEMO_PAIR[0]].startswith("flagged: geodetic balance missed (") and "tolerance" not in status[DEMO_PAIR[0]]
+    # (and may cross the shift-jump limit too: the noise above)
+    assert "geodetic balance missed (" in status[DEMO_PAIR[0]] and "tolerance" not in status[DEMO_PAIR[0]]
     # each outline also predicted with it left out of the calibration: out of sample, so larger
     assert report.loo_rel_diff_pct.notna().all() and report.loo_rel_diff_pct.abs().mean() < 15.0
     assert report.loo_rel_diff_pct.abs().mean() > report.rel_diff_pct.abs().mean()

@@ -56,6 +56,12 @@ GLACIER_WARN_PCT = 10.0
 # outline's lowest fifth by elevation (its tongue) under ice >= ICE_THRESHOLD_M (science/shape.py)
 SHAPE_FLAG_IOU = 0.70
 SHAPE_FLAG_TONGUE = 0.5
+# IGM's flow made consistent with the inversion's flux (igm_run/model.py, issue 25): the mobility is
+# the ratio of the two fluxes on the first guess, smoothed over this scale (m), a field
+CONSISTENCY_SCALE_M = 150.0
+# balance forced to melt beyond a glacier's own outlines but for this reach (m) down-valley of their
+# lowest fifth, where a tongue may have reached (science/domain.py: melt_mask, issue 25)
+MELT_DOWNVALLEY_M = 1000.0
 # volume-area scaling V = c A^gamma (km3, km2; Bahr et al. 1997, valley glaciers): a reference volume
 # matched from another RGI version's id is kept only within this factor of it (inventory/reference.py)
 VOLUME_AREA_C = 0.034
@@ -164,10 +170,12 @@ CODE_VERSIONS = {
     "outline_inventory": "3",  # and outline_match
     "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
     "ice_rheology": "2",  # 2: the inversion's apparent balance zero-mean per outlet (issue 25)
-    "glacier_domain": "3",  # 3: as ice_rheology 2 (the flux and first guess of issue 25)
-    "igm_simulation": "5",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
-    # 5: the nested and left-out searches started from better guesses
-    "glacier_products": "1",  # thickness_25m, glacier_mask, glacier_outline
+    "glacier_domain": "4",  # 3: as ice_rheology 2 (the flux and first guess of issue 25); 4: the first
+    # guess's margin capped to the area within the model's ice cells (science/resample.py)
+    "igm_simulation": "6",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
+    # 5: the nested and left-out searches started from better guesses; 6: areas within the model's ice
+    # cells (science/resample.py, issue 25)
+    "glacier_products": "2",  # thickness_25m, glacier_mask, glacier_outline; 2: within the model's ice cells
     "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "5",  # what a publication holds (see ledger.RegionState.publication_fingerprint)
 }

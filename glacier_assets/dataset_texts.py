@@ -35,7 +35,8 @@ METHOD = (
     f"The initial outline and the later (control) outlines, each at its own date -> 100 m UTM domain (DEM, "
     f"thickness inverted by mass conservation with a regional rheology calibrated to reference volumes) -> IGM "
     f"simulation from a {SPINUP_START} spin-up to {END_YEAR}, calibrated to each outline at its date (one ELA "
-    f"shift per period) -> thickness bilinearly resampled to 25 m, cropped to the non-zero extent."
+    f"shift per period) -> thickness bilinearly resampled to 25 m within the model's ice cells (>= 2 m), "
+    f"cropped to the non-zero extent."
 )
 
 

@@ -425,8 +425,9 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     collection = _collection(
         "thickness", "Glacier thickness, 25 m",
         f"Simulated ice thickness of every glacier (IGM, calibrated to its outlines at their dates), every 5 years "
-        f"{EPOCHS[0]}-{EPOCHS[-1]}, bilinearly resampled to 25 m, UTM, one Cloud-Optimized GeoTIFF per glacier and "
-        f"epoch (`thickness/YEAR/GLACIERID_YEAR.tif`). datetime = 1 January of the epoch year. {texts.title}.",
+        f"{EPOCHS[0]}-{EPOCHS[-1]}, bilinearly resampled to 25 m within the model's ice cells, UTM, one "
+        f"Cloud-Optimized GeoTIFF per glacier and epoch (`thickness/YEAR/GLACIERID_YEAR.tif`). "
+        f"datetime = 1 January of the epoch year. {texts.title}.",
         _extent([i["bbox"] for i in items.values()], years),
         {"thickness": pystac.ItemAssetDefinition.create("Ice thickness (m), 25 m", None, MediaType.COG, ["data"])},
         {"epoch": years, "proj:code": sorted({i["properties"]["proj:code"] for i in items.values()}),

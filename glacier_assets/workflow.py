@@ -273,7 +273,8 @@ def simulation_inputs(rows: gpd.GeoDataFrame, geodetic: dict[str, dict], glacier
 
 
 def states_summary(states: dict[int, np.ndarray], res: float) -> pd.DataFrame:
-    """Area (the published recipe: bilinear to 25 m, >= 2 m) and volume of each thickness state
+    """Area (the published recipe: bilinear to 25 m within the model's ice
+    cells, >= 2 m) and volume of each thickness state
     on the model grid (`res` m), by year."""
     return pd.DataFrame([{"year": int(t), "area_km2": product_area_km2(thk, res),
                           "volume_km3": volume_km3(thk, res * res)} for t, thk in sorted(states.items())])
@@ -329,8 +330,9 @@ def _thickness(sim_path: Path, glacier_id: str, year: int,
 
 
 def make_thickness(sim_path: Path, glacier_id: str, year: int, out_path: Path) -> dict:
-    """25 m thickness: bilinear from the 100 m simulation, cropped to the non-zero extent, written
-    as a Cloud-Optimized GeoTIFF; ice-free cells inside the crop are nodata."""
+    """25 m thickness: bilinear from the 100 m simulation within its ice cells (`science/resample.py`),
+    cropped to the non-zero extent, written as a Cloud-Optimized GeoTIFF; ice-free cells inside the
+    crop are nodata."""
     return _thickness(sim_path, glacier_id, year, out_path)[0]
 
 

@@ -37,19 +37,22 @@ def test_bilinear_reproduces_a_linear_field_and_clamps_at_edges():
     np.testing.assert_allclose(fine, expected)
 
 
-def test_single_cell_spreads_over_an_8x8_window_at_25m():
+def test_a_single_ice_cell_stays_within_its_own_footprint_at_25m():
+    """Bilinear from the model grid, then clipped to the model's ice cells (the seed's "valid
+    simulated area"): the interpolation does not carry ice into the ice-free neighbours."""
     thk = np.zeros((5, 5))
     thk[2, 2] = 100.0
     grid = Grid("EPSG:32646", 1000.0, 2000.0, 100.0, 5, 5)
     fine, fgrid = cropped_thickness(thk, grid, 4)
-    # coarse offsets of fine centres: +-0.125, +-0.375, +-0.625, +-0.875 -> 8 cells per axis
-    assert fine.shape == (8, 8)
-    assert fgrid.res == 25.0 and fgrid.width == 8
-    # the window starts 0.875 coarse cells west of the centre of cell 2: x = 1000 + 250 - 87.5 - 12.5
-    assert fgrid.xmin == pytest.approx(1000 + 2.5 * 100 - 0.875 * 100 - 12.5)
+    # the fine centres within cell 2 lie at coarse offsets +-0.125, +-0.375 from its centre
+    assert fine.shape == (4, 4)
+    assert fgrid.res == 25.0 and fgrid.width == 4
+    assert fgrid.xmin == pytest.approx(1000 + 2 * 100) and fgrid.ymax == pytest.approx(2000 - 2 * 100)
     assert fine.max() == pytest.approx(100 * 0.875**2)
-    assert fine.min() == pytest.approx(100 * 0.125**2)
+    assert fine.min() == pytest.approx(100 * 0.625**2)
     assert cropped_thickness(np.zeros((3, 3)), grid, 4) is None
+    thin = np.where(thk > 0, 1.9, 0.0)  # below the masks' 2 m: no model ice, no product ice
+    assert cropped_thickness(thin, grid, 4) is None
 
 
 def test_valid_window():
@@ -161,9 +164,11 @@ def test_margin_cap_matches_the_product_area_to_the_outline():
     assert margin_ring(ice).sum() == 2 * 14 + 2 * 18 - 4
     h = np.where(ice, 60.0, 0.0)
     outline_km2 = ice.sum() * 1e4 / 1e6  # 100 m cells
-    assert product_area_km2(h, 100.0) > outline_km2 * 1.05  # bilinear spreads the margin outwards
-    fitted = match_product_area(h, 100.0, outline_km2)
-    assert product_area_km2(fitted, 100.0) == pytest.approx(outline_km2, abs=2 * 625 / 1e6 * 8)
+    assert product_area_km2(h, 100.0) == pytest.approx(outline_km2)  # the ice stays within its cells
+    target = 0.95 * outline_km2
+    fitted = match_product_area(h, 100.0, target)  # a thinner ring: less of it >= 2 m at 25 m
+    # a ring capped evenly loses its footprint's outer 25 m rows in steps: within one such row
+    assert product_area_km2(fitted, 100.0) == pytest.approx(target, abs=margin_ring(ice).sum() * 4 * 625 / 1e6)
     assert (fitted[~margin_ring(ice)] == h[~margin_ring(ice)]).all()  # only the margin ring changes
 
 

@@ -2,9 +2,11 @@
 the outline, all three in one go, and the audit of a glacier's products (workflow.py).
 
 The simulations are tiny NetCDFs in write_simulation's layout (tiny.py). Their figures are worked
-out by hand: a slab of ice on n x n model cells of 100 m, refined bilinearly to 25 m, spreads half
-a model cell (two fine cells) beyond its edge, so it covers (4n + 4)^2 fine cells less the four
-corners, where the interpolated thickness is 100 m x (1/8)^2 = 1.5625 m, below the 2 m threshold.
+out by hand: a slab of ice 100 m thick on n x n model cells of 100 m, refined bilinearly to 25 m
+within the model's ice cells (science/resample.py), covers its own 4n x 4n fine cells; towards the
+ice-free neighbours the thickness falls to 100 m x 7/8 and x 5/8 in the outer two fine rows (a
+corner: 100 m x (5/8)^2 = 39.0625 m). Ice thinner than 2 m is no glacier on the model grid: no
+product at all.
 """
 
 import geopandas as gpd
@@ -40,7 +42,8 @@ from .tiny import (
     write_fake_simulation,
 )
 
-SLAB_KM2 = (20 * 20 - 4) * CELL_KM2  # 4 x 4 model cells: 0.2475 km2
+SLAB_KM2 = 16 * 16 * CELL_KM2  # 4 x 4 model cells: 0.16 km2
+SLAB_KM3 = 100 * (2 * (5 / 8 + 7 / 8) + 12) ** 2 * 625 / 1e9  # each axis's weights 5/8, 7/8, 1 x 12, 7/8, 5/8
 
 
 def _ring() -> np.ndarray:
@@ -61,19 +64,20 @@ def sim(tmp_path):
 def test_thickness_is_bilinear_at_25m_cropped_and_a_cog(sim, tmp_path):
     out = tmp_path / "thk.tif"
     figures = make_thickness(sim, A, 2000, out)
-    assert figures == {"path": str(out), "vanished": False, "crs": UTM, "shape": [20, 20], "resolution_m": 25.0,
-                       "area_km2": pytest.approx(SLAB_KM2), "volume_km3": pytest.approx(0.016),  # 16 ha x 100 m
+    assert figures == {"path": str(out), "vanished": False, "crs": UTM, "shape": [16, 16], "resolution_m": 25.0,
+                       "area_km2": pytest.approx(SLAB_KM2), "volume_km3": pytest.approx(SLAB_KM3, abs=1e-6),  # rounded
                        "max_thickness_m": 100.0}
     assert cog_validate(str(out))[0]
     with rasterio.open(out) as src:
         assert src.crs.to_epsg() == 32646 and src.nodata == THICKNESS_NODATA and src.dtypes[0] == "float32"
-        # the crop starts half a model cell (50 m) west and north of the slab's edge at (X0, Y0 + 400)
-        assert (src.transform.c, src.transform.f, src.transform.a) == (X0 - 50.0, Y0 + 450.0, 25.0)
+        # the crop is the slab's own cells, from its edge at (X0, Y0 + 400)
+        assert (src.transform.c, src.transform.f, src.transform.a) == (X0, Y0 + 400.0, 25.0)
         data = src.read(1)
-    assert data[0, 0] == data[-1, -1] == pytest.approx(1.5625)  # a corner: 100 m x (1/8)^2
-    assert data[0, 10] == pytest.approx(12.5) and (data[4:16, 4:16] == 100.0).all()  # an edge: 100 m x 1/8
+    assert data[0, 0] == data[-1, -1] == pytest.approx(39.0625)  # a corner: 100 m x (5/8)^2
+    assert data[0, 8] == pytest.approx(62.5) and data[1, 8] == pytest.approx(87.5)  # an edge: 100 m x 5/8, 7/8
+    assert (data[2:14, 2:14] == 100.0).all()
     thk, grid = read_thickness(out)
-    assert grid == Grid(UTM, X0 - 50.0, Y0 + 450.0, 25.0, 20, 20) and thk.sum() * 625 / 1e9 == pytest.approx(0.016)
+    assert grid == Grid(UTM, X0, Y0 + 400.0, 25.0, 16, 16) and thk.sum() * 625 / 1e9 == pytest.approx(SLAB_KM3)
 
 
 def test_a_glacier_without_ice_gets_no_thickness_file_and_bad_simulations_are_named(sim, tmp_path):
@@ -81,9 +85,10 @@ def test_a_glacier_without_ice_gets_no_thickness_file_and_bad_simulations_are_na
     make_thickness(sim, A, 2000, out)
     assert make_thickness(sim, A, 1960, out) == {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0}
     assert not out.exists()  # the earlier epoch's file is not left standing for this one
-    # thin ice: a thickness file, but no glaciated area
+    # ice thinner than 2 m: no glacier on the model grid, so none on the product grid either
+    make_thickness(sim, A, 2000, out)
     thin = make_thickness(sim, A, 1990, out)
-    assert thin["area_km2"] == 0.0 and thin["max_thickness_m"] == 1.5 and out.exists()
+    assert thin == {"path": None, "vanished": True, "area_km2": 0.0, "volume_km3": 0.0} and not out.exists()
     with pytest.raises(GlacierError, match=rf"glacier {A}: no simulation at .*nowhere.nc \(materialize igm_simulation"):
         make_thickness(tmp_path / "nowhere.nc", A, 2000, out)
     with pytest.raises(GlacierError, match=rf"glacier {A}: the simulation has no thickness for 2003"):
@@ -98,14 +103,14 @@ def test_a_glacier_without_ice_gets_no_thickness_file_and_bad_simulations_are_na
 def test_the_mask_carries_the_code_where_the_ice_is_2m_or_more(sim, tmp_path):
     make_thickness(sim, A, 2000, tmp_path / "thk.tif")
     figures = make_mask(tmp_path / "thk.tif", A, A_CODE, tmp_path / "mask.tif")
-    assert figures == {"path": str(tmp_path / "mask.tif"), "vanished": False, "crs": UTM, "shape": [20, 20],
+    assert figures == {"path": str(tmp_path / "mask.tif"), "vanished": False, "crs": UTM, "shape": [16, 16],
                        "code": A_CODE, "area_km2": pytest.approx(SLAB_KM2)}
     mask, grid, nodata = read_raster(tmp_path / "mask.tif")
     assert mask.dtype == np.int32 and nodata == MASK_NODATA and grid.res == 25.0
-    assert set(np.unique(mask)) == {0, A_CODE}
-    assert [mask[0, 0], mask[0, -1], mask[-1, 0], mask[-1, -1]] == [0, 0, 0, 0] and (mask != 0).sum() == 396
+    assert (mask == A_CODE).all() and (mask != 0).sum() == 256
     # thickness below 2 m everywhere, or none at all: no mask, and an older one is removed
-    make_thickness(sim, A, 1990, tmp_path / "thin.tif")
+    thin = np.where(read_thickness(tmp_path / "thk.tif")[0] > 0, 1.5, 0.0).astype("float32")
+    write_cog(tmp_path / "thin.tif", thin, read_thickness(tmp_path / "thk.tif")[1], THICKNESS_NODATA, "float32")
     assert make_mask(tmp_path / "thin.tif", A, A_CODE, tmp_path / "mask.tif") == {
         "path": None, "vanished": True, "area_km2": 0.0, "code": A_CODE}
     assert not (tmp_path / "mask.tif").exists()
@@ -116,9 +121,9 @@ def test_the_outline_is_the_mask_vectorized_with_its_hole(sim, tmp_path):
     make_thickness(sim, A, 2010, tmp_path / "thk.tif")
     make_mask(tmp_path / "thk.tif", A, A_CODE, tmp_path / "mask.tif")
     figures = make_outline(tmp_path / "mask.tif", A, 2010, tmp_path / "outline.parquet", "fp-2010")
-    # 6 x 6 model cells: 28 x 28 fine cells less 4 corners, less the hole of 4 x 4
+    # 6 x 6 model cells: 24 x 24 fine cells less the hole's 8 x 8
     assert figures == {"path": str(tmp_path / "outline.parquet"), "vanished": False, "crs": UTM,
-                       "area_km2": pytest.approx((28 * 28 - 4 - 16) * CELL_KM2), "n_polygons": 1, "n_holes": 1}
+                       "area_km2": pytest.approx((24 * 24 - 8 * 8) * CELL_KM2), "n_polygons": 1, "n_holes": 1}
     table = gpd.read_parquet(tmp_path / "outline.parquet")
     assert table.crs.to_epsg() == 32646 and len(table) == 1
     row = table.iloc[0]
@@ -126,9 +131,9 @@ def test_the_outline_is_the_mask_vectorized_with_its_hole(sim, tmp_path):
     assert row["area_km2"] == pytest.approx(row.geometry.area / 1e6)
     mask, _, _ = read_raster(tmp_path / "mask.tif")
     assert row.geometry.area == (mask != 0).sum() * 625.0  # pixel edges: the polygon's area is the pixels'
-    # the 200 m hole (model cells 5-6) shrinks by the 50 m the ice spreads into it on each side
+    # the 200 m hole (model cells 5-6) is kept whole: the ice does not spread into it
     (hole,) = row.geometry.geoms[0].interiors
-    assert hole.bounds == (X0 + 150.0, Y0 + 150.0, X0 + 250.0, Y0 + 250.0)
+    assert hole.bounds == (X0 + 100.0, Y0 + 100.0, X0 + 300.0, Y0 + 300.0)
     assert read_parquet_metadata(tmp_path / "outline.parquet") == {"fingerprint": "fp-2010", "vanished": False}
 
 
@@ -190,13 +195,13 @@ def test_the_audit_passes_good_products_and_names_each_fault(tmp_path):
     assert sorted(rows) == list(EPOCHS) and all(list(r) == AUDIT_COLUMNS for r in rows.values())
     good = rows[2000]
     assert good == {"glacier_id": A, "epoch": 2000, "outline_present": True, "vanished": False,
-                    "thickness_ok": True, "thickness_finite": True, "thickness_min_m": 1.5625,
+                    "thickness_ok": True, "thickness_finite": True, "thickness_min_m": 39.0625,
                     "thickness_max_m": 100.0, "off_glacier_zero": True, "mask_codes_ok": True,
                     "mask_area_km2": pytest.approx(SLAB_KM2), "outline_area_km2": pytest.approx(SLAB_KM2),
                     "mask_outline_diff_pct": 0.0, "outline_valid": True, "outline_crs_ok": True, "problem": ""}
     assert rows[2020]["off_glacier_zero"] is False and rows[2015]["off_glacier_zero"] is True
-    thin = rows[1990]  # ice under 2 m: a thickness file, no mask, an empty outline
-    assert thin["vanished"] and thin["thickness_ok"] and thin["thickness_max_m"] == 1.5
+    thin = rows[1990]  # ice under 2 m: no glacier, no thickness or mask, an empty outline
+    assert thin["vanished"] and thin["outline_present"] and thin["problem"] == ""
     assert thin["mask_area_km2"] == thin["outline_area_km2"] == 0.0 and thin["mask_outline_diff_pct"] == 0.0
     # faults: negative thickness, a missing outline, a mask with another glacier's code
     data = np.full((4, 4), 10.0, "float32")
@@ -248,7 +253,7 @@ def test_a_damaged_product_is_found_named_and_not_current(tmp_path):
     cog.write_bytes(cog.read_bytes()[:100])
     (root / mask_relpath(A, 2000)).unlink()
     mask, grid, _ = read_raster(root / mask_relpath(A, 2010))
-    mask[0, 0] = A_CODE  # same size, other content
+    mask[0, 0] = 0  # same size, other content
     write_cog(root / mask_relpath(A, 2010), mask, grid, MASK_NODATA, "int32")
     assert product_problems(root, A, 1990, meta[1990]) == [
         f"thickness {cog.name}: 100 bytes where {meta[1990]['files']['thickness']['size']} were written "

@@ -2,10 +2,10 @@
 together, one epoch's mosaic in Albers (shapefile and GeoParquet), its figures, and the published
 outline table of all epochs (workflow.py).
 
-Two glaciers' simulated ice, slabs of 4 x 4 model cells side by side (tiny.py), spreads 50 m over
-their shared edge at x = X0 + 400 (see test_workflow_products.py): each glacier's outline holds
-396 cells of 25 m; both hold the 4 x 20 cells of the 100 m strip around the edge less the two
-corner cells of each, 76 cells or 0.0475 km2.
+Two glaciers' simulated ice (tiny.py): B a slab of 4 x 4 model cells east of x = X0 + 400, A one
+of 4 x 5 west of it that reaches one model cell over that edge. The products stay within each
+model's ice cells (see test_workflow_products.py): A's outline holds 320 cells of 25 m, B's 256,
+and both hold the 4 x 16 cells of the model cell column they share, 0.04 km2.
 """
 
 import geopandas as gpd
@@ -38,16 +38,18 @@ from .tiny import (
     write_fake_simulation,
 )
 
-EACH_KM2, TWICE_KM2 = 396 * CELL_KM2, 76 * CELL_KM2
+A_KM2, B_KM2, TWICE_KM2 = 320 * CELL_KM2, 256 * CELL_KM2, 64 * CELL_KM2
 C = "RGI60-13.00003"
 
 
 @pytest.fixture
 def outlines(tmp_path):
-    """Outline files of 2000: A's slab from (X0, Y0), B's from (X0 + 400, Y0), C vanished."""
+    """Outline files of 2000: A's slab from (X0, Y0) to X0 + 500, B's from (X0 + 400, Y0), C vanished."""
     paths = {}
-    for gid, code, x0 in ((A, A_CODE, X0 - 400.0), (B, B_CODE, X0)):
-        sim = write_fake_simulation(tmp_path / f"{gid}.nc", model_grid(x0=x0), {2000: slab()}, glacier_id=gid)
+    reaching = slab()
+    reaching[4:8, 8] = 100.0  # one model cell column beyond x = X0 + 400
+    for gid, code, x0, thk in ((A, A_CODE, X0 - 400.0, reaching), (B, B_CODE, X0, slab())):
+        sim = write_fake_simulation(tmp_path / f"{gid}.nc", model_grid(x0=x0), {2000: thk}, glacier_id=gid)
         paths[gid] = tmp_path / f"{gid}_2000.parquet"
         make_epoch_products(sim, gid, 2000, code, tmp_path / f"{gid}.tif", tmp_path / f"{gid}_m.tif", paths[gid])
     paths[C] = tmp_path / f"{C}_2000.parquet"
@@ -86,13 +88,13 @@ def test_one_epoch_in_albers_a_mosaic_without_the_vanished_glacier(outlines, tmp
     figures = make_regional_outlines(list(outlines.values()), 2000, albers_crs(), shp, parquet, _initial(), "fp-r")
     table = figures.pop("table")
     assert figures == {"path": str(shp), "geoparquet": str(parquet), "crs": albers_crs(), "n_glaciers": 2,
-                       "area_km2": pytest.approx(2 * EACH_KM2 - TWICE_KM2, rel=2e-3),  # nothing lost
+                       "area_km2": pytest.approx(A_KM2 + B_KM2 - TWICE_KM2, rel=2e-3),  # nothing lost
                        "overlapping_pairs": 0, "overlap_area_km2": 0.0,  # nothing counted twice
                        "mosaicked_overlap_km2": pytest.approx(TWICE_KM2, rel=2e-3)}
     # the strip goes to the glacier whose initial outline is nearer: each keeps its side of the edge
-    # (358 cells), to a cell or two where the ice reaches past the initial outlines' ends
+    # (256 cells each)
     assert list(table["glacier_id"]) == [A, B] and (table["year"] == 2000).all()
-    assert table["area_km2"].tolist() == pytest.approx([358 * CELL_KM2] * 2, abs=3 * CELL_KM2)
+    assert table["area_km2"].tolist() == pytest.approx([256 * CELL_KM2] * 2, abs=3 * CELL_KM2)
     stored = gpd.read_parquet(parquet)
     assert stored.crs.equals(table.crs) and stored.crs.to_proj4().startswith("+proj=aea")
     assert stored["area_km2"].tolist() == pytest.approx((stored.geometry.area / 1e6).tolist())
@@ -107,7 +109,7 @@ def test_without_initial_outlines_the_overlap_is_kept_and_counted(outlines, tmp_
                                      tmp_path / "r.parquet")
     assert figures["n_glaciers"] == 2 and figures["overlapping_pairs"] == 1
     assert figures["overlap_area_km2"] == pytest.approx(TWICE_KM2, rel=2e-3)
-    assert figures["area_km2"] == pytest.approx(2 * EACH_KM2, rel=2e-3)
+    assert figures["area_km2"] == pytest.approx(A_KM2 + B_KM2, rel=2e-3)
     assert read_parquet_metadata(tmp_path / "r.parquet") == {}
 
 

@@ -41,8 +41,8 @@ def _rows(*outlines):
 
 
 def test_calibration_rows_compare_each_outline_at_its_own_model_time(tmp_path):
-    # the ice at 1975 (4 x 4 cells) reaches 50 m past its cells: the initial outline, 500 m wide,
-    # holds all 396 cells of its product and the 4 corners it misses; at 2001, 3 x 3 cells
+    # the ice at 1975 (4 x 4 cells, 256 product cells): the initial outline, 50 m longer to the south,
+    # holds them and 32 more; at 2001, 3 x 3 cells (144), the control outline 50 m longer again
     late = slab(thickness=50.0)
     late[4, :] = 0.0
     late[:, 4] = 0.0
@@ -54,8 +54,8 @@ def test_calibration_rows_compare_each_outline_at_its_own_model_time(tmp_path):
                                 outline_thk={1975: slab(), 2001: late}, calibration=calibration,
                                 validation=validation, status="flagged: implausible shift at 2000")
     rows = _rows(("control", 2010, 2010, 0.1, (X0, Y0, X0 + 300, Y0 + 300)),  # no thickness saved at 2011
-                 ("control", 2000, 2000, 0.16, (X0 + 50, Y0 - 50, X0 + 450, Y0 + 350)),
-                 ("initial", 1974, 1970, 0.25, (X0 - 50, Y0 - 50, X0 + 450, Y0 + 450)))
+                 ("control", 2000, 2000, 0.16, (X0 + 100, Y0 - 50, X0 + 400, Y0 + 300)),
+                 ("initial", 1974, 1970, 0.18, (X0, Y0 - 50, X0 + 400, Y0 + 400)))
     out = calibration_rows(rows, sim, (0.02, 2000, "table"))
     assert [list(r) for r in out] == [REPORT_COLUMNS] * 2
     first, second = out
@@ -64,14 +64,14 @@ def test_calibration_rows_compare_each_outline_at_its_own_model_time(tmp_path):
     assert all(np.isnan(shape[k]) for k in ("tongue_covered", "z_terminus_m", "z_outline_min_m"))  # no DEM given
     assert first == {
         "glacier_id": A, "role": "initial", "epoch": 1970, "obs_year": 1974, "model_time": 1975,
-        "obs_area_km2": 0.25, "sim_area_km2": pytest.approx(396 * CELL_KM2), "rel_diff_pct": pytest.approx(-1.0),
-        "iou": pytest.approx(396 / 400), "d_ela_m": -35.0, "shift_flag": "", "iterations": 4, "status": "converged",
+        "obs_area_km2": 0.18, "sim_area_km2": pytest.approx(256 * CELL_KM2),
+        "rel_diff_pct": pytest.approx(100 * (0.16 - 0.18) / 0.18), "iou": pytest.approx(256 / 288), "d_ela_m": -35.0, "shift_flag": "", "iterations": 4, "status": "converged",
         "glacier_status": "flagged: implausible shift at 2000", "loo_area_km2": pytest.approx(np.nan, nan_ok=True),
         "loo_rel_diff_pct": pytest.approx(np.nan, nan_ok=True), "volume_km3": pytest.approx(0.016),
         "reference_volume_km3": 0.02, "reference_year": 2000}
-    assert second["model_time"] == 2001 and second["sim_area_km2"] == pytest.approx(252 * CELL_KM2)
-    assert second["rel_diff_pct"] == pytest.approx(100 * (252 * CELL_KM2 - 0.16) / 0.16)
-    assert second["iou"] == pytest.approx(252 / 256) and second["volume_km3"] == pytest.approx(9 * 0.01 * 0.05)
+    assert second["model_time"] == 2001 and second["sim_area_km2"] == pytest.approx(144 * CELL_KM2)
+    assert second["rel_diff_pct"] == pytest.approx(100 * (144 * CELL_KM2 - 0.16) / 0.16)
+    assert second["iou"] == pytest.approx(144 / 168) and second["volume_km3"] == pytest.approx(9 * 0.01 * 0.05)
     assert (second["d_ela_m"], second["iterations"], second["shift_flag"]) == (20.0, 6, "jump +250 m beyond +-200 m")
     assert (second["loo_area_km2"], second["loo_rel_diff_pct"]) == (0.17, 6.25)
     # no reference volume, no calibration record: NaN and "uncalibrated", not a guess
@@ -91,7 +91,7 @@ def test_calibration_rows_see_a_glacier_that_lost_its_tongue(tmp_path):
     (row,) = calibration_rows(_rows(("initial", 2003, 2000, 0.32, (X0, Y0 - 400, X0 + 400, Y0 + 400))), sim, None, dem)
     assert 0.4 < row["iou"] < 0.55 and row["ceiling_iou"] == 1.0
     assert row["tongue_covered"] == 0.0
-    # the ice ends ~400 m higher up (the 25 m product spreads it by a fraction of a model cell)
+    # the ice ends ~400 m higher up
     assert -400.0 <= row["z_outline_min_m"] - row["z_terminus_m"] <= -300.0
     assert row["shape_flag"] == f"IoU {row['iou']:.2f} < 0.70, tongue covered 0.00 < 0.50"
 
@@ -102,8 +102,8 @@ def test_simulation_summary_counts_area_as_the_products_do():
     sim = xr.Dataset({"thk": (("time", "y", "x"), thk)}, coords={"time": list(EPOCHS), "x": grid.x, "y": grid.y})
     summary = simulation_summary(sim).set_index("year")
     assert list(summary.index) == list(EPOCHS)
-    assert summary.loc[1960, "area_km2"] == pytest.approx(396 * CELL_KM2)
-    assert summary.loc[2000, "area_km2"] == pytest.approx(252 * CELL_KM2)
+    assert summary.loc[1960, "area_km2"] == pytest.approx(256 * CELL_KM2)
+    assert summary.loc[2000, "area_km2"] == pytest.approx(144 * CELL_KM2)
     assert summary.loc[1995, "volume_km3"] == pytest.approx(0.016)
     assert summary.loc[2015, "volume_km3"] == pytest.approx(0.009)
     assert summary.loc[2020, "area_km2"] == summary.loc[2020, "volume_km3"] == 0.0

@@ -53,8 +53,9 @@ by_epoch = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="e
         dg.AssetSpec(THICKNESS, deps=[dg.AssetDep("igm_simulation", partition_mapping=by_glacier)],
                      partitions_def=glacier_epoch_partitions, skippable=True, group_name="products",
                      code_version=CODE_VERSIONS[STEP], kinds={"cog"},
-                     description="Thickness at 25 m: bilinear from the 100 m simulation, cropped to the "
-                                 "non-zero extent; Cloud-Optimized GeoTIFF `thickness/YEAR/ID_YEAR.tif`."),
+                     description="Thickness at 25 m: bilinear from the 100 m simulation within its ice "
+                                 "cells, cropped to the non-zero extent; Cloud-Optimized GeoTIFF "
+                                 "`thickness/YEAR/ID_YEAR.tif`."),
         dg.AssetSpec(MASK, deps=[THICKNESS], partitions_def=glacier_epoch_partitions, skippable=True,
                      group_name="products", kinds={"cog"}, code_version=CODE_VERSIONS[STEP],
                      description="Glacier mask: thickness >= 2 m, coded with the glacier's unique integer."),

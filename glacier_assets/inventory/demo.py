@@ -66,7 +66,7 @@ from ..constants import (
 from ..dataset_texts import SEED_TEXTS
 from ..science.grids import Grid
 from ..science.masks import glacier_code, glacier_mask, volume_km3
-from ..science.resample import bilinear_refine, product_area_km2
+from ..science.resample import bilinear_refine, product_area_km2, refined_thickness
 from ..science.sia import GLEN_A, RHO_ICE, run_sia
 from ..science.skill import geodetic_balance
 from ..science.vectorize import mask_to_polygons
@@ -79,7 +79,8 @@ TRUTH_RESOLUTION_M = 100.0
 HALF_EXTENT_M = (24_000.0, 18_000.0)
 BASE_ELEVATION_M = 5_000.0
 SPINUP_YEARS = 300
-FORMAT_VERSION = 5  # bump when the generator changes, so cached regions are rebuilt
+# bump when the generator changes, so cached regions are rebuilt; 6: outlines within the truth's ice cells
+FORMAT_VERSION = 6
 
 # Public forcing
 ELA_1960_M = 5_720.0
@@ -246,9 +247,10 @@ def simulate_truth(m: DemoMountain, forcing: pd.DataFrame) -> tuple[Grid, np.nda
 
 
 def outline_from_thickness(thk: np.ndarray, grid: Grid, code: int) -> MultiPolygon | None:
-    """The dataset's recipe: bilinear to 25 m, thickness >= 2 m, raster to vector."""
+    """The dataset's recipe (`science/resample.py`): bilinear to 25 m within the ice cells,
+    thickness >= 2 m, raster to vector."""
     factor = int(round(grid.res / PRODUCT_RESOLUTION_M))
-    fine = bilinear_refine(thk, factor)
+    fine = refined_thickness(thk, factor)
     polys = mask_to_polygons(glacier_mask(fine, code), grid.refined(factor).transform)
     return polys.get(code)
 

@@ -1,7 +1,7 @@
 """Issue 25 study: does IGM carry the flux the inversion routed, on a glacier's first guess?
 
     .venv/bin/python bench/study25_flux.py WORK GLACIER_ID [--factor F] [--mapping network|identity]
-        [--flow C] [--warm N] [--band 100]
+        [--flow C] [--warm N] [--band 100] [--consistent [--field SCALE_M]]
 
 One IGM year from the domain's first guess (the balanced shift), then by elevation band of the
 initial outline: thickness, IGM's depth-mean speed, the shallow-ice speed of the inversion's flow
@@ -30,6 +30,8 @@ def main() -> None:
     p.add_argument("--mapping", default="network")
     p.add_argument("--flow", type=float, default=1.0)
     p.add_argument("--warm", type=int, default=100)
+    p.add_argument("--consistent", action="store_true", help="IGMSettings.flow_consistency")
+    p.add_argument("--field", type=float, default=150.0, help="IGMSettings.consistency_scale_m (m); 0: one ratio")
     p.add_argument("--band", type=float, default=100.0)
     args = p.parse_args()
     from glacier_assets.igm_run.model import IGMGlacier, IGMSettings, configure_tensorflow
@@ -41,7 +43,8 @@ def main() -> None:
     dom = xr.open_dataset(args.work / "domains" / f"{args.glacier}.nc").load()
     emu = REPO / "var" / "study25" / "iceflow_emulator.weights.h5"
     s = IGMSettings(threads=2, emulator_weights=str(emu) if args.mapping == "network" else None, rheology_factor=f,
-                    mapping=args.mapping, flow_enhancement=args.flow, warm_iterations=args.warm)
+                    mapping=args.mapping, flow_enhancement=args.flow, warm_iterations=args.warm,
+                    flow_consistency=args.consistent, consistency_scale_m=args.field or None)
     m = IGMGlacier(dom, s)
     d = m.domain
     saved = m.run(2000, 2001, d_ela=m.balanced_shift())

@@ -25,6 +25,8 @@ def main() -> None:
     p.add_argument("--factor", type=float, help="rheology factor (default: the work folder's)")
     p.add_argument("--flow", type=float, default=1.0, help="IGM flow enhancement (IGMSettings.flow_enhancement)")
     p.add_argument("--consistent", action="store_true", help="IGMSettings.flow_consistency")
+    p.add_argument("--field", type=float, default=150.0,
+                   help="IGMSettings.consistency_scale_m (m): the ratio as a field; 0: one ratio per glacier")
     p.add_argument("--melt", type=float, help="IGMSettings.melt_downvalley_m (m)")
     p.add_argument("--warm", type=int, default=100, help="IGMSettings.warm_iterations (network)")
     p.add_argument("--threads", type=int, default=2)
@@ -44,6 +46,7 @@ def main() -> None:
         overrides[k] = json.loads(v)
     settings = IGMSettings(threads=args.threads, emulator_weights=str(emu) if args.mapping == "network" else None,
                            rheology_factor=factor, flow_enhancement=args.flow, flow_consistency=args.consistent,
+                           consistency_scale_m=args.field or None,
                            melt_downvalley_m=args.melt, warm_iterations=args.warm, leave_one_out=False,
                            mapping=args.mapping, overrides=overrides)
     pool = ModelPool()

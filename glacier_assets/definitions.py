@@ -89,7 +89,7 @@ def resources() -> dict:
                          mapping=_choice("GLACIER_IGM_MAPPING", "mapping", IGMRunner),
                          leave_one_out=os.environ.get("GLACIER_LEAVE_ONE_OUT", "1") not in ("0", "false", "no"),
                          validation_share=_share("GLACIER_VALIDATION_SHARE", VALIDATION_SHARE),
-                         flow_consistency=os.environ.get("GLACIER_FLOW_CONSISTENCY", "0") in ("1", "true", "yes")),
+                         flow_consistency=os.environ.get("GLACIER_FLOW_CONSISTENCY", "1") not in ("0", "false", "no")),
     }
 
 

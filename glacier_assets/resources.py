@@ -9,7 +9,16 @@ from typing import Literal
 
 import dagster as dg
 
-from .constants import ALBERS_LAT_1, ALBERS_LAT_2, ALBERS_LON_0, CATALOG_LIVE_LINK, VALIDATION_SHARE, albers_crs
+from .constants import (
+    ALBERS_LAT_1,
+    ALBERS_LAT_2,
+    ALBERS_LON_0,
+    CATALOG_LIVE_LINK,
+    CONSISTENCY_SCALE_M,
+    MELT_DOWNVALLEY_M,
+    VALIDATION_SHARE,
+    albers_crs,
+)
 from .igm_run.model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS
 from .instance import REPO_ROOT
 from .inventory.demo import ensure_demo_region
@@ -96,8 +105,9 @@ class IGMRunner(dg.ConfigurableResource):
     leave_one_out: bool = True  # predict every outline with it left out of the calibration (validation) ...
     validation_share: float = VALIDATION_SHARE  # ... of this share of the glaciers (science/quality.py)
     # each glacier's IGM mobility made consistent with the inversion's flux (igm_run/model.py, issue 25)
-    flow_consistency: bool = False
-    melt_downvalley_m: float | None = None  # melt beyond the outlines (igm_run/model.py: IGMSettings), issue 25
+    flow_consistency: bool = True
+    # melt beyond the outlines but for this reach down-valley (igm_run/model.py: IGMSettings); None: off
+    melt_downvalley_m: float | None = MELT_DOWNVALLEY_M
     python: str = ""
 
     @property
@@ -124,7 +134,8 @@ class IGMRunner(dg.ConfigurableResource):
                 "warm_iterations": self.warm_iterations, "cold_iterations": self.cold_iterations,
                 "rheology_factor": rheology_factor, "leave_one_out": self.leave_one_out,
                 **({"validation_share": self.validation_share} if self.validation_share < 1.0 else {}),
-                **({"flow_consistency": True} if self.flow_consistency else {}),  # off: fingerprints as before
+                **({"flow_consistency": True, "consistency_scale_m": CONSISTENCY_SCALE_M}
+                   if self.flow_consistency else {}),
                 **({"melt_downvalley_m": self.melt_downvalley_m} if self.melt_downvalley_m is not None else {}),
                 "versions": software_versions()}
 

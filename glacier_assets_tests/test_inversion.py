@@ -11,6 +11,7 @@ from glacier_assets.science.inversion import (
     InversionInputs,
     apparent_flux,
     flux_consistency,
+    flux_consistency_field,
     igm_overrides,
     invert_thickness,
     quantize_factor,
@@ -121,6 +122,25 @@ def test_flux_consistency_is_the_mobility_ratio():
     assert flux_consistency(flux, thk, np.where(outline, 30.0 / 4.0, 0.0), outline) == pytest.approx(4.0)
     assert flux_consistency(flux, thk, np.where(outline, 1e-6, 0.0), outline) == 20.0  # bounded
     assert math.isnan(flux_consistency(flux, thk, np.zeros_like(thk), outline))
+
+
+def test_the_consistency_field_follows_where_the_model_falls_short():
+    """A basin the model drains at half the routed flux and a tongue (the east third) at a quarter:
+    one ratio is dominated by the basin, the field has ~2 there and ~4 on the tongue, and beyond
+    the outline, far from any interior cell, the glacier's one ratio."""
+    outline = np.zeros((20, 40), dtype=bool)
+    outline[4:16, 4:36] = True
+    thk = np.where(outline, 100.0, 0.0)
+    flux = np.where(outline, 3000.0, 0.0)
+    share = np.where(np.arange(40) >= 26, 0.25, 0.5)[None, :]
+    speed = np.where(outline, 30.0 * share, 0.0)
+    whole = flux_consistency(flux, thk, speed, outline)
+    field = flux_consistency_field(flux, thk, speed, outline, sigma_cells=1.5)
+    assert 2.0 < whole < 4.0
+    assert field[10, 10] == pytest.approx(2.0, rel=0.02) and field[10, 33] == pytest.approx(4.0, rel=0.02)
+    assert field[0, 0] == pytest.approx(whole)
+    assert (field >= 0.2).all() and (field <= 20.0).all()
+    assert np.isnan(flux_consistency_field(flux, thk, np.zeros_like(thk), outline, 1.5)).all()
 
 
 def test_apparent_flux_zero_balance_and_empty_outline():

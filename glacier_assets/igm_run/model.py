@@ -34,7 +34,7 @@ from typing import Any, Final, cast
 import numpy as np
 import xarray as xr
 
-from ..constants import END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR, VALIDATION_SHARE
+from ..constants import CONSISTENCY_SCALE_M, END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR, VALIDATION_SHARE
 from ..science.domain import domain_profiles, with_rheology
 from ..science.masks import volume_km3
 from ..science.massbalance import BalanceProfiles
@@ -74,6 +74,9 @@ class IGMSettings:
     # each glacier's IGM mobility scaled so that IGM's flux of its first guess equals the inversion's
     # (science/inversion.py: flux_consistency); False: the regional factor alone, as before issue 25
     flow_consistency: bool = False
+    # with flow_consistency: the mobility as a field, the ratio smoothed at this scale (m)
+    # (science/inversion.py: flux_consistency_field); None: one ratio per glacier
+    consistency_scale_m: float | None = CONSISTENCY_SCALE_M
     # where the balance is forced to <= -10 m/a whatever its sign (science/domain.py: melt_mask): None
     # (off: only positive balance outside the outlines is, IGM's `smb.simple` practice), else beyond the
     # glacier's own outlines but for this many metres down-valley of their lowest fifth (issue 25)
@@ -295,7 +298,8 @@ class IGMBatch:
             self.smb.melt = self.packing.pack(
                 [melt_mask(d["icemask"].values, d["dem"].values, self.resolution, 0.0,
                            self.settings.melt_downvalley_m).astype("float64") for d in self.domains], fill=1.0) > 0.5
-        self.mobility = np.ones(len(self.domains))  # each tile's IGM mobility beyond the settings' (flow_consistency)
+        # each tile's IGM mobility beyond the settings' (flow_consistency): a number or a field
+        self.mobility: list = [1.0] * len(self.domains)
         self.flux_ratios: list[float] = [float("nan")] * len(self.domains)
         self._set_mobility()
         self._iceflow_ready = False  # the ice flow started on these domains
@@ -312,7 +316,7 @@ class IGMBatch:
         phys = self.cfg.processes.iceflow.physics
         a0 = float(phys.viscosity.arrhenius) * float(phys.viscosity.get("enhancement_factor", 1.0))
         t0 = float(phys.sliding.tau_ref)
-        m = self.packing.pack([np.full((d.sizes["y"], d.sizes["x"]), self.mobility[k])
+        m = self.packing.pack([np.broadcast_to(self.mobility[k], (d.sizes["y"], d.sizes["x"]))
                                for k, d in enumerate(self.domains)], fill=1.0)
         exponent = float(phys.sliding.exponent)
         self.state.arrhenius = tf.constant(self._flip(a0 * m))
@@ -332,7 +336,7 @@ class IGMBatch:
         and starves the tongue."""
         from igm.processes.iceflow.unified.evaluator import evaluate_iceflow
 
-        from ..science.inversion import flux_consistency
+        from ..science.inversion import flux_consistency, flux_consistency_field
 
         evaluate_iceflow(self.cfg, self.state)
         for k, d in enumerate(self.domains):
@@ -340,6 +344,10 @@ class IGMBatch:
                                      d["outline_initial"].values > 0)
             self.flux_ratios[k] = ratio
             self.mobility[k] = ratio if np.isfinite(ratio) else 1.0
+            if self.settings.consistency_scale_m and np.isfinite(ratio):
+                self.mobility[k] = flux_consistency_field(
+                    d["flux_initial"].values, d["thk"].values, self._tile_speed(k), d["outline_initial"].values > 0,
+                    self.settings.consistency_scale_m / self.resolution)
         self._set_mobility()
 
     def initial_thk(self, thk0: list[np.ndarray | None] | None = None) -> np.ndarray:

@@ -381,11 +381,12 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
 
 def flow_figures(model: IGMBatch, tile: int) -> dict:
     """The tile's IGM mobility beyond the regional factor when the flow was made consistent with the
-    inversion (`IGMSettings.flow_consistency`): the measured flux ratio."""
+    inversion (`IGMSettings.flow_consistency`): the measured flux ratio, and the mobility (its median
+    where it is a field, `IGMSettings.consistency_scale_m`)."""
     if not model.settings.flow_consistency:
         return {}
     return {"flux_ratio": round(float(model.flux_ratios[tile]), 4),
-            "flow_mobility": round(float(model.mobility[tile]), 4)}
+            "flow_mobility": round(float(np.median(model.mobility[tile])), 4)}
 
 
 def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, float], cal: _Calibration,

@@ -75,7 +75,7 @@ def _share(name: str, default: float) -> float:
 
 
 def resources() -> dict:
-    """The resources, configured from GLACIER_* variables where set (README: "Settings")."""
+    """The resources, configured from GLACIER_* variables where set (README: "Settings" under scaling out)."""
     return {
         "store": ProductStore(root=_env("GLACIER_PRODUCTS", "var/products"),
                               catalog_root=_env("GLACIER_CATALOG", "catalog")),

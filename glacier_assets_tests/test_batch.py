@@ -53,7 +53,7 @@ def test_glaciers_packed_together_get_the_answers_they_get_alone(demo_chain, tmp
     areas agree within the calibration's tolerance and the volumes within 3 % (measured: 0.5 % and
     1.8 %; a plain run packed differs from its run alone by ~1e-5 until 2000 and 0.1 % by 2020, and
     the rest is the root finders landing elsewhere within the tolerance). The network emulator
-    does not pack this way (README), so with it each glacier of a batch runs alone."""
+    does not pack this way (docs/scaling.md), so with it each glacier of a batch runs alone."""
     products = demo_chain["products"]
     chain = {g: xr.load_dataset(products / simulation_relpath(g)) for g in DEMO_PAIR}
     geo = geodetic_targets(load_region_spec(demo_chain["region"]))

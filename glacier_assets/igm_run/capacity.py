@@ -6,7 +6,7 @@ graph's intermediate arrays). Measured on CPU (`bench/batch_cost.py`, identity m
 for a glacier alone of ~2,500 cells, 1.80 GB for 342,000 cells, i.e. ~2.5 kB per cell. On a GPU the
 cells live in the device's memory and the base mostly in the host's, so the device's free memory
 bounds the grid; on a CPU the host's available memory does, shared by the IGM children that run
-at once, and since a bigger grid saves nothing on a CPU (README) it is also capped at
+at once, and since a bigger grid saves nothing on a CPU (docs/scaling.md) it is also capped at
 `BATCH_CELLS`. A batch bigger than the figure is split into several grids (`batch.groups_by_size`),
 never run out of memory.
 """

@@ -45,7 +45,7 @@ COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratc
 WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py)
 # IGM unified solver's unknowns: "network" (a CNN emulator) or "identity" (each cell's velocities).
 # The identity solve is nearer the converged flow and packs glaciers exactly, but with the rheology
-# calibrated as it is (science/inversion.py) it loses the demo twin's volume after 1995 (README)
+# calibrated as it is (science/inversion.py) it loses the demo twin's volume after 1995 (docs/scaling.md)
 FLOW_MAPPING: Final = "network"
 # Adam on the velocities: IGM's defaults are tuned for a network's weights (lr 5e-4, 5 iterations
 # every 5 steps) and leave velocities far from converged (2020 volume +21 % off an L-BFGS solve on

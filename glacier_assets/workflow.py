@@ -273,9 +273,8 @@ def simulation_inputs(rows: gpd.GeoDataFrame, geodetic: dict[str, dict], glacier
 
 
 def states_summary(states: dict[int, np.ndarray], res: float) -> pd.DataFrame:
-    """Area (the published recipe: bilinear to 25 m within the model's ice
-    cells, >= 2 m) and volume of each thickness state
-    on the model grid (`res` m), by year."""
+    """Area (the published recipe: bilinear to 25 m within the model's ice cells, >= 2 m) and volume
+    of each thickness state on the model grid (`res` m), by year."""
     return pd.DataFrame([{"year": int(t), "area_km2": product_area_km2(thk, res),
                           "volume_km3": volume_km3(thk, res * res)} for t, thk in sorted(states.items())])
 

@@ -339,15 +339,18 @@ class IGMBatch:
         from ..science.inversion import flux_consistency, flux_consistency_field
 
         evaluate_iceflow(self.cfg, self.state)
+        scale = self.settings.consistency_scale_m
         for k, d in enumerate(self.domains):
-            ratio = flux_consistency(d["flux_initial"].values, d["thk"].values, self._tile_speed(k),
-                                     d["outline_initial"].values > 0)
+            flux, thk, outline, speed = (d["flux_initial"].values, d["thk"].values, d["outline_initial"].values > 0,
+                                         self._tile_speed(k))
+            ratio = flux_consistency(flux, thk, speed, outline)
             self.flux_ratios[k] = ratio
-            self.mobility[k] = ratio if np.isfinite(ratio) else 1.0
-            if self.settings.consistency_scale_m and np.isfinite(ratio):
-                self.mobility[k] = flux_consistency_field(
-                    d["flux_initial"].values, d["thk"].values, self._tile_speed(k), d["outline_initial"].values > 0,
-                    self.settings.consistency_scale_m / self.resolution)
+            if not np.isfinite(ratio):
+                self.mobility[k] = 1.0
+            elif scale:
+                self.mobility[k] = flux_consistency_field(flux, thk, speed, outline, scale / self.resolution)
+            else:
+                self.mobility[k] = ratio
         self._set_mobility()
 
     def initial_thk(self, thk0: list[np.ndarray | None] | None = None) -> np.ndarray:

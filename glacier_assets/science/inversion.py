@@ -197,6 +197,15 @@ class InversionInputs:
 FLUX_RATIO_BOUNDS = (0.2, 20.0)
 
 
+def _interior(outline: np.ndarray, thickness: np.ndarray) -> np.ndarray:
+    """Where the flux ratio is measured: the outline's cells with ice, less its margin ring (whose
+    first-guess ice is capped to match the area: `thickness.match_product_area`)."""
+    from .thickness import margin_ring
+
+    outline = np.asarray(outline, dtype=bool)
+    return outline & ~margin_ring(outline) & (np.asarray(thickness) > 0)
+
+
 def flux_consistency(flux: np.ndarray, thickness: np.ndarray, speed: np.ndarray, outline: np.ndarray,
                      bounds: tuple[float, float] = FLUX_RATIO_BOUNDS) -> float:
     """How many times its mobility a flow model needs so that it carries, on the inverted
@@ -205,10 +214,7 @@ def flux_consistency(flux: np.ndarray, thickness: np.ndarray, speed: np.ndarray,
     `bounds`. Velocities scale with the mobility at a given geometry (Glen A and Weertman sliding
     alike), so the ratio is the factor. The outline's margin ring is left out (its first-guess ice
     is capped to match the area: `thickness.match_product_area`). NaN when the model moves no ice there."""
-    from .thickness import margin_ring
-
-    outline = np.asarray(outline, dtype=bool)
-    inside = outline & ~margin_ring(outline) & (np.asarray(thickness) > 0)
+    inside = _interior(outline, thickness)
     carried = float((np.asarray(thickness) * np.asarray(speed))[inside].sum())
     routed = float(np.asarray(flux)[inside].sum())
     if not (carried > 0 and routed > 0):
@@ -226,14 +232,11 @@ def flux_consistency_field(flux: np.ndarray, thickness: np.ndarray, speed: np.nd
     a third of what it must (issue 25, Hintereisferner)."""
     from scipy.ndimage import gaussian_filter
 
-    from .thickness import margin_ring
-
-    outline = np.asarray(outline, dtype=bool)
     h = np.asarray(thickness, dtype="float64")
-    inside = (outline & ~margin_ring(outline) & (h > 0)).astype("float64")
+    inside = _interior(outline, h).astype("float64")
     whole = flux_consistency(flux, thickness, speed, outline, bounds)
     if not np.isfinite(whole):
-        return np.full(outline.shape, np.nan)
+        return np.full(inside.shape, np.nan)
     routed = gaussian_filter(np.asarray(flux, dtype="float64") * inside, sigma_cells, mode="constant")
     carried = gaussian_filter(h * np.asarray(speed, dtype="float64") * inside, sigma_cells, mode="constant")
     weight = gaussian_filter(inside, sigma_cells, mode="constant")

@@ -74,7 +74,16 @@ def refined_thickness(thk_model: np.ndarray, factor: int) -> np.ndarray:
     finer), negative values clipped to 0, and 0 in every fine cell whose model cell is not ice
     (`model_ice`). Every product and every area figure starts here."""
     fine = bilinear_refine(np.clip(thk_model, 0.0, None), factor)
-    return np.where(np.kron(model_ice(thk_model), np.ones((factor, factor), dtype=bool)), fine, 0.0)
+    return np.where(fine_ice(thk_model, factor), fine, 0.0)
+
+
+def fine_ice(thk_model: np.ndarray, factor: int, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """`model_ice` on the grid `factor` times finer (each fine cell takes its model cell's), only
+    the fine cells [row0, row1) x [col0, col1) of `window`."""
+    ice = model_ice(thk_model)
+    ny, nx = ice.shape
+    row0, row1, col0, col1 = window or (0, ny * factor, 0, nx * factor)
+    return ice[np.ix_(np.arange(row0, row1) // factor, np.arange(col0, col1) // factor)]
 
 
 def product_area_km2(thk_model: np.ndarray, model_res: float, product_res: float = PRODUCT_RESOLUTION_M) -> float:
@@ -109,8 +118,7 @@ def cropped_thickness(thk_model: np.ndarray, grid: Grid, factor: int) -> tuple[n
         return None
     (a0, a1), (b0, b1) = rows, cols
     part = _bilinear(coarse, factor, (a0, a1, b0, b1))
-    ice = np.kron(model_ice(coarse), np.ones((factor, factor), dtype=bool))[a0:a1, b0:b1]
-    part = np.where(ice, part, 0.0)
+    part = np.where(fine_ice(coarse, factor, (a0, a1, b0, b1)), part, 0.0)
     win = valid_window(part > 0.0)
     if win is None:
         return None

@@ -31,6 +31,8 @@ def main() -> None:
     p.add_argument("--warm", type=int, default=100, help="IGMSettings.warm_iterations (network)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--domains", default="domains", help="domain subfolder")
+    p.add_argument("--geodetic", help="START,END,MWE: a balance to calibrate to (one glacier), e.g. HEF's WGMS mean "
+                   "1960,2004,-0.483")
     p.add_argument("--set", action="append", default=[], help="IGM override key=value")
     args = p.parse_args()
     from glacier_assets.igm_run.model import IGMSettings, ModelPool, configure_tensorflow
@@ -50,13 +52,17 @@ def main() -> None:
                            melt_downvalley_m=args.melt, warm_iterations=args.warm, leave_one_out=False,
                            mapping=args.mapping, overrides=overrides)
     pool = ModelPool()
+    geodetic = None
+    if args.geodetic:
+        start, end, mwe = args.geodetic.split(",")
+        geodetic = {"start": int(start), "end": int(end), "mwe": float(mwe)}
     for gid in args.glaciers:
         out = args.out if len(args.glaciers) == 1 and args.out and args.out.suffix == ".nc" else \
             (args.out or args.work / "sims") / f"{gid}.nc"
         out.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         res = simulate_glacier(args.work / args.domains / f"{gid}.nc", out, settings, log=lambda m: None,
-                               targets=targets[gid], pool=pool)
+                               targets=targets[gid], pool=pool, geodetic=geodetic)
         import xarray as xr
         with xr.open_dataset(out) as sim:
             ratio = sim.attrs.get("flux_ratio", "")

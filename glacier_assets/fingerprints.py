@@ -91,7 +91,14 @@ def simulation_fingerprint(glacier_id: str, domain_fp: str, emulator_fp: str | N
                            targets: dict, geodetic: dict | None = None) -> str:
     """A glacier's simulation: its domain, the emulator, the settings (`IGMRunner.simulation_settings`)
     and what it is calibrated to. A validation share below 1 enters as whether this glacier is
-    validated (`glacier_settings`), so changing the share re-runs only the glaciers it adds or drops."""
+    validated (`glacier_settings`), so changing the share re-runs only the glaciers it adds or drops.
+    A balance met by the spin-up's offset (a period before the first outline, calibrated so since
+    issue 25) names it, so only those glaciers' earlier results are stale."""
+    from .science.calibration import geodetic_parameter
+
+    if geodetic and targets:
+        case = geodetic_parameter(sorted(int(k) for k in targets), int(geodetic["start"]), int(geodetic["end"]))
+        geodetic = {**geodetic, "parameter": case} if case == "spinup_offset_m" else geodetic
     return fingerprint("igm_simulation", domain_fp, emulator_fp, glacier_settings(settings, glacier_id),
                        {str(k): round(float(v), 6) for k, v in targets.items()}, *([geodetic] if geodetic else []))
 

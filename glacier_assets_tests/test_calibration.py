@@ -131,6 +131,51 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
     assert record["flag"].startswith("geodetic balance missed (-1.020 vs -2.000 +- 0.20 m w.e./a, tail_shift_m 600)")
 
 
+class _Ramp:
+    """A stand-in for IGM whose glacier thins everywhere by 0.3 m + 0.002 m per metre of ELA shift
+    each year (the spin-up's shift `d_ela + spinup_offset` before 1960), from a field of 1,600
+    cells of 2-120 m: its area shrinks smoothly as cells fall below 2 m."""
+
+    def __init__(self):
+        self.base = np.linspace(2.0, 120.0, 1600)[np.random.default_rng(1).permutation(1600)].reshape(40, 40)
+
+    def answer(self, run):
+        thk, series = (self.base if run.thk0 is None else run.thk0).copy(), {}
+        for year in range(run.start, run.end + 1):
+            series[year] = (float(thk.sum()) * 1e4 / 1e9, float(np.count_nonzero(thk >= 2)) * 1e-2)
+            if year < run.end:
+                shift = run.d_ela + (run.spinup_offset if year < 1960 else 0.0)
+                thk = np.maximum(thk - (0.3 + 0.002 * shift), 0.0)
+        return {run.end: thk}, series, []
+
+
+def test_a_balance_before_the_first_outline_sets_the_spinup_offset():
+    """A balance period mostly before a glacier's only outline (HEF: WGMS 1960-2003, one 2003
+    outline) is met by the spin-up's ELA offset, the shift to the outline solved again for each
+    offset: the area at the outline still met, the 1960 glacier made larger for a more negative
+    balance. The three cases by the outlines' model times and the period."""
+    from glacier_assets.igm_run.simulate import _calibrate, _calibrate_geodetic
+    from glacier_assets.science.calibration import drive, geodetic_parameter
+
+    assert geodetic_parameter([2004], 1960, 2004) == "spinup_offset_m"
+    assert geodetic_parameter([2004], 2000, 2020) == "tail_shift_m"  # mostly after the only outline
+    assert geodetic_parameter([1976, 1991, 2001, 2010], 2000, 2020) == "balance_gradient_factor"
+    assert geodetic_parameter([1976, 2020], 2000, 2020) == "tail_shift_m"  # no outline within the period but the last
+
+    model, obs = _Ramp(), 11.0
+    cal = drive(_calibrate("G", {2004: obs}, 100.0, 0.0, lambda msg: None), model.answer)
+    assert cal.rows[0]["status"] == "converged" and cal.spinup_offset == 0.0
+    new, record = drive(_calibrate_geodetic("G", {2004: obs}, 100.0, cal, {"start": 1960, "end": 2004, "mwe": -0.6},
+                                            lambda msg: None), model.answer)
+    assert record["parameter"] == "spinup_offset_m" and record["from_year"] == 1930, record
+    assert record["status"] == "converged" and abs(record["simulated_mwe"] + 0.6) <= 0.02, record
+    # the thinning after 1960 is faster (the shift higher), the spin-up's slower: an offset below zero
+    assert record["value"] < 0 and new.spinup_offset == pytest.approx(record["value"], abs=1e-4)
+    assert new.periods[0].d_ela > cal.periods[0].d_ela
+    assert new.rows[0]["status"] == "converged" and abs(new.rows[0]["rel_diff_pct"]) <= 1.0
+    assert new.series[1960][0] > cal.series[1960][0]  # a larger 1960 glacier
+
+
 def test_nested_and_left_out_searches_start_from_the_nearest_known_shifts():
     """The geodetic calibration's nested searches start each period from the shifts expected at
     the new gradient factor (the line through the two nearest factors tried); a left-out outline's
@@ -182,3 +227,18 @@ def test_each_phase_counts_the_model_years_it_ran():
     assert model_year_figures(years) == {"model_years": 105 + 16 * model.runs, "model_years_spinup": 90,
                                          "model_years_outlines": 15, "model_years_geodetic": 16 * model.runs,
                                          "model_years_validation": 0}
+
+
+def test_only_a_balance_met_by_the_spinup_changes_a_simulations_fingerprint():
+    """Since the spin-up offset, a glacier whose balance period lies before its first outline is
+    simulated differently: its fingerprint says so, every other glacier's stays as it was."""
+    from glacier_assets.fingerprints import fingerprint, simulation_fingerprint
+
+    def before(targets, geodetic):  # the fingerprint as it was made before the spin-up offset
+        return fingerprint("igm_simulation", "dom", None, {}, {str(k): v for k, v in targets.items()}, geodetic)
+
+    wgms, hugonnet = {"start": 1960, "end": 2004, "mwe": -0.48}, {"start": 2000, "end": 2020, "mwe": -0.5}
+    assert simulation_fingerprint("G", "dom", None, {}, {2004: 8.0}, wgms) != before({2004: 8.0}, wgms)
+    assert simulation_fingerprint("G", "dom", None, {}, {2004: 8.0}, hugonnet) == before({2004: 8.0}, hugonnet)
+    assert simulation_fingerprint("G", "dom", None, {}, {1976: 9.0, 2001: 8.0}, hugonnet) == \
+        before({1976: 9.0, 2001: 8.0}, hugonnet)

@@ -141,6 +141,7 @@ class _BalanceProcess:
         self.d_ela = np.zeros(n)
         self.gradient = np.ones(n)  # balance-gradient factor: b = gradient * b(z - d_ela) ...
         self.gradient_from = np.full(n, np.inf)  # ... in the years from this one on (geodetic calibration)
+        self.spinup_offset = np.zeros(n)  # the spin-up's ELA shifted this much more (geodetic calibration)
         self.offset = np.zeros(n, dtype=int)  # each tile's calendar year = the run's year + its offset
         self._year: int | None = None
         self.melt: np.ndarray | None = None  # north-up canvas: where the balance is at most -10 m/a
@@ -159,7 +160,7 @@ class _BalanceProcess:
         b = np.full(usurf.shape, -10.0)
         for k, tile in enumerate(self.packing.tiles):
             own = year + int(self.offset[k])
-            bk = self.profiles[k].at(own, usurf[tile.slices], self.d_ela[k])
+            bk = self.profiles[k].at(own, usurf[tile.slices], self.d_ela[k], self.spinup_offset[k])
             b[tile.slices] = self.gradient[k] * bk if own >= self.gradient_from[k] else bk
         b = np.where((b < 0) | (self.icemask > 0.5), b, -10.0)
         if self.melt is not None:
@@ -212,10 +213,11 @@ class _Snapshots:
 class TileRun:
     """One glacier's run within a batch run: from `start` to `end` of its own calendar, from
     `thk0` (north-up; None: the domain's initial ice), with ELA shift `d_ela` and gradient factor
-    `gradient` = (factor, from year); thickness kept every `SAVE_EVERY_YEARS` years, at the end
-    and in the years of `keep`. `flow` is the flow state the run starts from, as a run returned
-    it (None: the model's initial one): with the identity mapping each tile starts from its own
-    velocities; with the network, a batch run starts from the weights most of its runs ask for."""
+    `gradient` = (factor, from year), the spin-up's ELA shifted `spinup_offset` more; thickness
+    kept every `SAVE_EVERY_YEARS` years, at the end and in the years of `keep`. `flow` is the flow
+    state the run starts from, as a run returned it (None: the model's initial one): with the
+    identity mapping each tile starts from its own velocities; with the network, a batch run starts
+    from the weights most of its runs ask for."""
 
     start: int
     end: int
@@ -224,6 +226,7 @@ class TileRun:
     keep: tuple[int, ...] = ()
     flow: list | None = None
     gradient: tuple[float, float] = NO_GRADIENT
+    spinup_offset: float = 0.0
 
 
 def validates(settings: IGMSettings, glacier_id: str) -> bool:
@@ -507,6 +510,7 @@ class IGMBatch:
         self.smb.d_ela = np.array([runs[k].d_ela if k in runs else IDLE_SHIFT_M for k in range(n)], dtype="float64")
         self.smb.gradient = np.array([runs[k].gradient[0] if k in runs else 1.0 for k in range(n)])
         self.smb.gradient_from = np.array([runs[k].gradient[1] if k in runs else np.inf for k in range(n)])
+        self.smb.spinup_offset = np.array([runs[k].spinup_offset if k in runs else 0.0 for k in range(n)])
         self.runs += 1
         self._start_flow(runs)
         wanted = {k: set(r.keep) | {int(r.end)} for k, r in runs.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from ..science.calibration import (
     TOL_PCT,
     TOL_PIXELS,
     drive,
+    geodetic_parameter,
     period_search,
     scalar_search,
 )
@@ -61,6 +62,7 @@ class _Calibration:
     periods: list  # _Period per outline
     tail_flow: list | None  # the flow state after the last outline
     gradient: tuple = NO_GRADIENT  # the balance-gradient factor and the year it applies from
+    spinup_offset: float = 0.0  # the spin-up's ELA shifted this much more than its period's shift
 
 
 # The calibration is written as generators of model runs: each yields a `TileRun` and is sent back
@@ -82,7 +84,8 @@ def _search(search, trial):
 
 
 def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: float, log: Log, first: int = 0,
-               before: _Calibration | None = None, gradient: tuple = NO_GRADIENT, guess: list[float] | None = None):
+               before: _Calibration | None = None, gradient: tuple = NO_GRADIENT, guess: list[float] | None = None,
+               spinup_offset: float = 0.0):
     """Period by period, the ELA shift that makes the simulated area at each outline's model time
     (its year + 1) match the outline. The first period is the spin-up: from the first guess
     `SPINUP_YEARS` before 1960 under the spin-up climate (its first trial `first_shift`), then the
@@ -91,13 +94,13 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
     is kept). Every trial of a period starts from the flow state at the period's start, so
     each trial is the same function of the shift. With `before` (an earlier calibration) only the
     periods from the `first` on are solved again, from that calibration's state there, each search
-    from `guess` (a shift per period) or else that calibration's shift. A generator of runs that
-    returns the `_Calibration`."""
+    from `guess` (a shift per period) or else that calibration's shift. `spinup_offset` shifts the
+    spin-up climate's ELA further (the years before 1960 only). A generator of runs that returns
+    the `_Calibration`."""
     times = sorted(t for t in targets if t > SPINUP_START)
     if before is None or first == 0:
         saved_all, series_all, rows, periods = {}, {}, [], []
-        thk, start, p_prev, flow = None, SPINUP_START, first_shift, None
-        guess = None  # each period searched from the shift before
+        thk, start, p_prev, flow = None, SPINUP_START, first_shift, None  # without `guess`: from the shift before
     else:
         start = before.periods[first].start
         saved_all = {t: v for t, v in before.saved.items() if t <= start}
@@ -113,7 +116,7 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
 
         def trial(p: float, period=period, obs=obs, counter=counter):
             saved, series, end_flow = yield TileRun(period.start, period.end, period.thk0, p, tuple(times),
-                                                       period.flow, gradient)
+                                                       period.flow, gradient, spinup_offset)
             area = product_area_km2(saved[period.end], res)
             log(f"{gid}: calibrating {period.start}-{period.end}, trial {next(counter)}: d_ela {p:+.1f} m -> "
                 f"area {area:.4f} km2 (observed {obs:.4f})")
@@ -135,18 +138,23 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
             f"({fit.rel_diff_pct:+.2f} %), {fit.iterations} runs, {fit.status}")
         thk, start, p_prev = saved[end], end, fit.p
     if start < END_YEAR:  # after the last outline: the last shift carries on
-        saved, series, _ = yield TileRun(start, END_YEAR, thk, p_prev, (), flow, gradient)
+        saved, series, _ = yield TileRun(start, END_YEAR, thk, p_prev, (), flow, gradient, spinup_offset)
         saved_all.update(saved)
         series_all.update(series)
         log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later outline)")
-    return _Calibration(saved_all, series_all, rows, periods, flow, gradient)
+    return _Calibration(saved_all, series_all, rows, periods, flow, gradient, spinup_offset)
 
 
 def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _Calibration, geodetic: dict,
                         log: Log):
     """Make the simulated balance of the geodetic period match the geodetic one, the area still
-    matching every outline. Two cases:
+    matching every outline. Three cases (`geodetic_parameter`):
 
+    * a period mostly before the first outline (e.g. a glaciological record 1960-2003 and one 2003
+      outline): the spin-up's ELA offset, with the shifts of every period solved again for each
+      offset. It sets how far out of balance the 1960 glacier is, which the area at a later outline
+      leaves free (like OGGM's dynamic spin-up: a bias over the spin-up years, found with the mass
+      balance and the area together);
     * outlines from the period's start on (a glacier with a later outline): the balance-gradient
       factor g (b = g b(z - d_ela), the ELA kept) applies from the outline nearest the period's
       start, and the shifts of the periods after it are solved again for each g. g decides how a
@@ -162,9 +170,26 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
     missed = [r["obs_year"] for r in cal.rows if r["status"] != "converged"]
     if missed:  # the outlines come first: a balance fitted on top of missed areas would mean nothing
         return cal, {"status": f"not calibrated: the outline(s) of {', '.join(map(str, missed))} were missed"}
-    later = [k for k, p in enumerate(cal.periods) if k > 0 and p.start >= start - GEODETIC_OUTLINE_SLACK_YEARS]
+    case = geodetic_parameter([p.end for p in cal.periods], start, end)
     trial: Callable[[float], Any]  # a generator of runs that returns (balance, calibration)
-    if later:
+    if case == "spinup_offset_m":
+        param, from_year = case, SPINUP_START
+        tried_offsets: list[tuple[float, list[float]]] = [(cal.spinup_offset, [q.d_ela for q in cal.periods])]
+
+        def spinup_trial(offset: float):
+            new = yield from _calibrate(gid, targets, res, cal.periods[0].d_ela, log, before=cal, gradient=cal.gradient,
+                                        guess=shifts_guess(tried_offsets, offset), spinup_offset=offset)
+            tried_offsets.append((offset, [q.d_ela for q in new.periods]))
+            mb = series_geodetic_balance(new.series, start, end)
+            log(f"{gid}: geodetic calibration: spin-up offset {offset:+.1f} m -> balance {start}-{end} "
+                f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
+            return mb, new
+
+        trial = spinup_trial  # a colder spin-up (offset < 0) leaves a larger glacier to lose more mass
+        x0 = cal.spinup_offset
+        x1, bounds, step = x0 + (ref - mb0) * SHIFT_PER_MWE, BOUNDS_M, MAX_STEP_M
+    elif case == "balance_gradient_factor":
+        later = [k for k, p in enumerate(cal.periods) if k > 0 and p.start >= start - GEODETIC_OUTLINE_SLACK_YEARS]
         first = later[0]
         param, from_year = "balance_gradient_factor", cal.periods[first].start
 
@@ -191,8 +216,8 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
         def shift_trial(p: float):
             saved, series, _ = yield TileRun(from_year, END_YEAR, thk_last, p, (), cal.tail_flow, cal.gradient)
             series = {**{t: v for t, v in cal.series.items() if t <= from_year}, **series}
-            new = _Calibration({**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved}, series,
-                               cal.rows, cal.periods, cal.tail_flow, cal.gradient)
+            new = replace(cal, saved={**{t: v for t, v in cal.saved.items() if t <= from_year}, **saved},
+                          series=series)
             mb = series_geodetic_balance(series, start, end)
             log(f"{gid}: geodetic calibration: shift after {from_year} {p:+.1f} m -> balance {start}-{end} "
                 f"{mb:+.3f} m w.e./a (geodetic {ref:+.3f})")
@@ -233,7 +258,7 @@ def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibr
 
             def trial(p: float, period=period, nxt=nxt, t_obs=t_obs):
                 saved, _, _ = yield TileRun(period.start, nxt.end, period.thk0, p, (t_obs,), period.flow,
-                                            cal.gradient)
+                                            cal.gradient, cal.spinup_offset)
                 return product_area_km2(saved[nxt.end], res), saved
 
             p0 = merged_shift(period, nxt)
@@ -242,7 +267,8 @@ def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibr
             saved, how, shift = fit.result, f"calibrated to the {nxt.end - OUTLINE_TIME_OFFSET_YEARS} outline", fit.p
         else:
             shift = periods[k - 1].d_ela
-            saved, _, _ = yield TileRun(period.start, t_obs, period.thk0, shift, (), period.flow, cal.gradient)
+            saved, _, _ = yield TileRun(period.start, t_obs, period.thk0, shift, (), period.flow, cal.gradient,
+                                        cal.spinup_offset)
             how = "the shift before it carried on"
         area = product_area_km2(saved[t_obs], res)
         out.append({"obs_year": t_obs - OUTLINE_TIME_OFFSET_YEARS, "time": t_obs, "obs_area_km2": obs,
@@ -254,9 +280,9 @@ def _leave_one_out(gid: str, targets: dict[int, float], res: float, cal: _Calibr
 
 
 def shifts_guess(tried: list[tuple[float, list[float]]], g: float) -> list[float]:
-    """Each period's shift expected at gradient factor `g` from the factors tried so far, (g,
-    shifts) pairs: the line through the two nearest, or the one tried. A nested search started
-    there needs fewer runs than one started from the uncalibrated shifts."""
+    """Each period's shift expected at parameter `g` (a gradient factor, a spin-up offset) from
+    the values tried so far, (g, shifts) pairs: the line through the two nearest, or the one tried.
+    A nested search started there needs fewer runs than one started from the uncalibrated shifts."""
     near = sorted(tried, key=lambda t: abs(t[0] - g))[:2]
     if len(near) < 2 or near[0][0] == near[1][0]:
         return list(near[0][1])

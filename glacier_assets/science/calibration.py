@@ -214,3 +214,17 @@ def scalar_search(
 def solve_scalar(evaluate: Callable[[float], tuple[float, Any]], target: float, *args, **options) -> ScalarFit:
     """`scalar_search` with `evaluate(x)` returning (value, anything to keep)."""
     return drive(scalar_search(target, *args, **options), evaluate)
+
+
+def geodetic_parameter(outline_times: list[int], start: int, end: int) -> str:
+    """What the geodetic calibration solves for a balance period `start`-`end`, given the model
+    times of a glacier's outlines (ascending; the first ends the spin-up period):
+    `spinup_offset_m` if most of the period lies before the first outline, else
+    `balance_gradient_factor` if an outline other than the first lies at or after the period's
+    start (within `GEODETIC_OUTLINE_SLACK_YEARS`), else `tail_shift_m` (the shift after the last
+    outline)."""
+    if 2 * (outline_times[0] - start) >= end - start:
+        return "spinup_offset_m"
+    if any(t >= start - GEODETIC_OUTLINE_SLACK_YEARS for t in outline_times[:-1]):
+        return "balance_gradient_factor"
+    return "tail_shift_m"

@@ -42,9 +42,12 @@ class BalanceProfiles:
         if not np.isfinite(self.b).all():
             raise ValueError("balance profiles contain non-finite values")
 
-    def at(self, year: int, z: np.ndarray, d_ela: float = 0.0) -> np.ndarray:
-        """Balance at elevations `z` in `year` (clamped to the table's elevations). Before the
-        table's first year: the spin-up climate (`spinup_profile`); after its last: the last year."""
+    def at(self, year: int, z: np.ndarray, d_ela: float = 0.0, spinup_offset: float = 0.0) -> np.ndarray:
+        """Balance at elevations `z` in `year` (clamped to the table's elevations), the ELA shifted
+        by `d_ela`. Before the table's first year: the spin-up climate (`spinup_profile`), its ELA
+        shifted by `spinup_offset` more; after its last: the last year."""
+        if year < self.years[0]:
+            d_ela = d_ela + spinup_offset
         return np.interp(np.asarray(z, dtype="float64") - d_ela, self.z, self.profile(year))
 
     def profile(self, year: int) -> np.ndarray:

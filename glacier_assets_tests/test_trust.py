@@ -14,6 +14,7 @@ from glacier_assets.inventory import demo
 from glacier_assets.inventory.reference import (
     farinotti_volume_km3,
     read_reference_table,
+    read_rgi6_outlines,
     reference_volumes,
     rgi6_counterpart,
 )
@@ -175,6 +176,54 @@ def test_reference_volumes_for_other_rgi_versions_and_divides(shared_data):
     assert rgi6_counterpart("RGI50-11.00719_d02") == "RGI60-11.00719" and rgi6_counterpart("5K441M0100") is None
     # without areas (or for an RGI6 id) nothing changes
     assert reference_volumes(None, h5, ["RGI50-11.00897"], 2000) == {}
+
+
+def test_reference_volumes_by_location_for_any_id_scheme(tmp_path, shared_data):
+    """Given the RGI6 outlines (`reference_volumes: {rgi6_outlines: ...}`), an outline of any id
+    scheme gets the consensus volume of the RGI6 glacier it overlaps: HEF's RGI7 outline gets
+    RGI60-11.00897's, in any CRS (here the CGI2 inventory's Albers); its two halves share it by
+    volume-area scaling; the Ötztal neighbours touching HEF get none of it (issue 25, item 5)."""
+    h5 = shared_data / "oggm_rgi6_meta_farinotti_vol" / "rgi62_itmix_df.h5"
+    rgi6 = shared_data / "oggm_hef" / "Hintereisferner_RGI6.shp"
+    hef = farinotti_volume_km3(h5, "RGI60-11.00897")
+    rgi7 = gpd.read_file(shared_data / "oggm_rgi7_hef" / "rgi7g_hef.shp")
+    albers = gpd.read_file(shared_data / "oggm_cgi2" / "cgi2.shp").crs
+    oetztal = gpd.read_file(shared_data / "oggm_oetztal" / "rgi_oetztal.shp")
+    neighbours = oetztal[oetztal["RGIId"] != "RGI50-11.00897"]
+    outlines = gpd.GeoSeries([*rgi7.geometry, *neighbours.geometry], crs=rgi7.crs,
+                             index=["RGI2000-v7.0-G-11-03116", *[f"N{k}" for k in range(len(neighbours))]]).to_crs(albers)
+    refs = reference_volumes(ReferenceVolumes(rgi6_outlines=rgi6), h5, sorted(outlines.index), 2000,
+                             outlines=outlines)
+    assert set(refs) == {"RGI2000-v7.0-G-11-03116"}  # the neighbours overlap HEF by slivers at most
+    vol, year, source = refs["RGI2000-v7.0-G-11-03116"]
+    assert vol == pytest.approx(hef) and year == 2000 and source.endswith("by location (RGI60-11.00897)")
+    # one outline split in two (as CGI splits what RGI6 holds as one): the halves share it
+    geom = outlines.iloc[0]
+    x0, y0, x1, y1 = geom.bounds
+    x = geom.centroid.x
+    halves = [geom.intersection(box(x0 - 1, y0 - 1, x, y1 + 1)), geom.intersection(box(x, y0 - 1, x1 + 1, y1 + 1))]
+    pieces = gpd.GeoSeries(halves, index=["5Y000A0001", "5Y000A0002"], crs=albers)
+    shared = reference_volumes(ReferenceVolumes(rgi6_outlines=rgi6), h5, list(pieces.index), 2000, outlines=pieces)
+    assert sum(v for v, _, _ in shared.values()) == pytest.approx(hef)
+    ratio = shared["5Y000A0001"][0] / shared["5Y000A0002"][0]
+    assert ratio == pytest.approx((halves[0].area / halves[1].area) ** 1.375, rel=0.01)
+    # from an inventory of RGI7 ids, as the ice_rheology asset asks (the outline nearest 2000)
+    from glacier_assets.inventory.outlines import build_inventory
+    from glacier_assets.inventory.reference import outline_areas, outline_geometries
+    from glacier_assets.inventory.region import OutlineSource
+
+    inv = build_inventory((OutlineSource(shared_data / "oggm_rgi7_hef" / "rgi7g_hef.shp", year_column="src_date",
+                                         id_column="rgi_id"),), r"^RGI2000-v7\.0-G-\d{2}-\d{5}$").outlines
+    refs = reference_volumes(ReferenceVolumes(rgi6_outlines=rgi6), h5, list(inv["glacier_id"]), 2000,
+                             outline_areas(inv, 2000), outline_geometries(inv, 2000))
+    assert refs["RGI2000-v7.0-G-11-03116"][0] == pytest.approx(hef)
+    # a file without RGI6 ids, or neither a table nor outlines, is the spec's error
+    bad = tmp_path / "bad.gpkg"
+    rgi7.to_file(bad)
+    with pytest.raises(ValueError, match=r"bad.gpkg: ids that are not RGI6 ones: RGI2000-v7.0-G-11-03116"):
+        read_rgi6_outlines(bad)
+    with pytest.raises(ValueError, match="either `path`"):
+        ReferenceVolumes()
 
 
 def test_reference_outline_is_the_one_nearest_the_reference_date():

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from ..constants import CODE_VERSIONS, REFERENCE_VOLUME_YEAR, REGION_LOCK_RELPATH, RHEOLOGY_RELPATH
-from ..inventory.reference import outline_areas, reference_volumes
+from ..inventory.reference import outline_areas, outline_geometries, reference_volumes
 from ..resources import ProductStore, RegionSource
 from ..storage import atomic_path, file_lock
 from ..workflow import calibrate_rheology, rheology_fingerprint
@@ -33,7 +33,8 @@ def region_references(region: RegionSource, inventory, spec=None) -> dict:
     spec = region.load() if spec is None else spec
     return reference_volumes(spec.reference_volumes, region.farinotti_path(),
                              sorted(inventory["glacier_id"].unique()), REFERENCE_VOLUME_YEAR,
-                             outline_areas(inventory, REFERENCE_VOLUME_YEAR))
+                             outline_areas(inventory, REFERENCE_VOLUME_YEAR),
+                             outline_geometries(inventory, REFERENCE_VOLUME_YEAR))
 
 
 def current_fingerprint(region: RegionSource, inventory, spec=None) -> tuple[str, dict]:

@@ -49,6 +49,8 @@ climate:                                      # or, instead of mass_balance, mon
   lapse_rate: -0.0065                         # optional temperature lapse rate, K m-1
 reference_volumes: {path: volumes.csv}        # optional: glacier_id, volume_km3[, year] the ice rheology is
                                               # calibrated to; default: Farinotti et al. (2019) for RGI6 ids
+                                              # (and RGI5 ones); {rgi6_outlines: rgi6.shp}: Farinotti for any
+                                              # id, by the RGI6 glaciers each outline overlaps
 geodetic_mass_balance: {path: geodetic.csv}   # optional: glacier_id, start, end, dmdtda_mwe[, err_mwe] (m w.e. a-1,
                                               # e.g. Hugonnet et al. 2021): each glacier's simulated balance of the
                                               # period is calibrated to it (calibrate: false: only compared)
@@ -91,7 +93,7 @@ from pydantic_core import ErrorDetails
 from ..constants import END_YEAR, MIN_DEM_MARGIN_M, REFERENCE_VOLUME_YEAR, RGI6_ID_PATTERN, START_YEAR
 from .forcing import check_climate_source, read_ela_table
 from .outlines import check_outline_source
-from .reference import read_geodetic_table, read_reference_table
+from .reference import read_geodetic_table, read_reference_table, read_rgi6_outlines
 from .selection import read_basins
 
 _STRICT = ConfigDict(extra="forbid")
@@ -134,14 +136,19 @@ def _vector_file(value: Path, info: ValidationInfo) -> Path:
     return path
 
 
+def _file_read_by_check(value: Path, info: ValidationInfo, check) -> Path:
+    """The file resolved and found (`_file`) and, while a spec loads, read by `check`, which
+    raises on a bad table."""
+    path = _file(value, info)
+    if _root(info):
+        check(path)
+    return path
+
+
 def _file_read_by(check):
-    """A `path` validator: the file resolved and found (`_file`) and, while a spec loads, read by
-    `check`, which raises on a bad table."""
+    """A `path` validator: `_file_read_by_check`."""
     def validate(value: Path, info: ValidationInfo) -> Path:
-        path = _file(value, info)
-        if _root(info):
-            check(path)
-        return path
+        return _file_read_by_check(value, info, check)
 
     return field_validator("path")(validate)
 
@@ -266,12 +273,29 @@ class ClimateForcing:
 
 @dataclass(frozen=True, config=_STRICT)
 class ReferenceVolumes:
-    """A table of reference ice volumes (CSV: `glacier_id`, `volume_km3`, optional `year` of the
-    outline they belong to, else `year`)."""
-    path: Path
+    """Reference ice volumes: a table at `path` (CSV: `glacier_id`, `volume_km3`, optional `year`
+    of the outline they belong to, else `year`), or the RGI6 outlines around the region
+    (`rgi6_outlines`), by which a glacier of any id scheme finds the Farinotti volumes of the RGI6
+    glaciers it overlaps (`inventory/reference.py: located_farinotti`)."""
+    path: Path | None = None
     year: int = REFERENCE_VOLUME_YEAR
+    rgi6_outlines: Path | None = None
 
-    _table = _file_read_by(read_reference_table)
+    @field_validator("path")
+    @classmethod
+    def _table(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _file_read_by_check(value, info, read_reference_table)
+
+    @field_validator("rgi6_outlines")
+    @classmethod
+    def _rgi6(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _file_read_by_check(_vector_file(value, info), info, read_rgi6_outlines)
+
+    @model_validator(mode="after")
+    def _one(self) -> ReferenceVolumes:
+        if (self.path is None) == (self.rgi6_outlines is None):
+            raise ValueError("give either `path` (a table of volumes) or `rgi6_outlines`")
+        return self
 
 
 @dataclass(frozen=True, config=_STRICT)

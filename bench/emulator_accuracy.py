@@ -61,7 +61,7 @@ def main() -> None:
         shared = REPO.parent / "shared" / "data" / "oggm_hef"
         if shared.exists():
             sys.path.insert(0, str(REPO))
-            from glacier_assets_tests.conftest import hef_region_yaml
+            from glacier_assets.inventory.examples import hef_region_yaml
 
             hspec = load_region_spec(hef_region_yaml(shared.parent, tmp / "hef"))
             hinv = build_inventory(hspec.outlines, hspec.id_pattern).outlines

@@ -142,7 +142,7 @@ def instance_for(storage: str, home: Path):
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             yield instance
         return
-    from glacier_assets_tests.services import postgres_server
+    from glacier_assets.services import postgres_server
 
     with postgres_server() as pg:
         os.environ.update({"DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]),

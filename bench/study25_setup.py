@@ -15,50 +15,13 @@ sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "data"
 
 from glacier_assets.constants import REFERENCE_VOLUME_YEAR  # noqa: E402
+from glacier_assets.inventory.examples import hef_region_yaml, oetztal_region_yaml  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import outline_areas, reference_volumes  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
 from glacier_assets.workflow import calibrate_rheology, glacier_rows, make_domain, simulation_inputs  # noqa: E402
 
 FARINOTTI = SHARED / "oggm_rgi6_meta_farinotti_vol" / "rgi62_itmix_df.h5"
-
-
-def oetztal_yaml(dest: Path) -> Path:
-    data = SHARED / "oggm_oetztal"
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "region.yaml").write_text(f"""
-name: oetztal
-id_pattern: "^RGI50-\\\\d{{2}}\\\\.\\\\d{{5}}(_d\\\\d{{2}})?$"
-outlines:
-  - {{path: {data}/rgi_oetztal.shp, role: initial, year_column: BgnDate}}
-dem: {{path: {data}/srtm_oetztal.tif}}
-climate:
-  sources:
-    - {{path: {data}/HISTALP_oetztal.nc}}
-  prcp_factor: 2.5
-""")
-    return dest / "region.yaml"
-
-
-def hef_yaml(dest: Path) -> Path:
-    """As glacier_assets_tests/conftest.py: hef_region_yaml (RGI6 outline, SRTM, HISTALP + ERA5)."""
-    hef = SHARED / "oggm_hef"
-    (dest / "region.yaml").write_text(f"""
-name: hintereisferner
-outlines:
-  - {{path: {hef}/Hintereisferner_RGI6.shp, role: initial, year_column: BgnDate}}
-dem: {{path: {hef}/hef_srtm.tif, year: 2000}}
-climate:
-  sources:
-    - {{path: {hef}/histalp_merged_hef.nc, temperature: temp, precipitation: prcp, elevation: hgt}}
-    - path: [{hef}/sel_era5_monthly_t2m_1979-2018.nc, {hef}/sel_era5_monthly_prcp_1979-2018.nc]
-      temperature: t2m
-      precipitation: tp
-      geopotential: z
-      invariant_path: {hef}/sel_era5_invariant.nc
-  prcp_factor: 2.5
-""")
-    return dest / "region.yaml"
 
 
 def main() -> None:
@@ -70,9 +33,9 @@ def main() -> None:
     work = args.work or REPO / "var" / "study25" / args.region
     work.mkdir(parents=True, exist_ok=True)
     if args.region == "hef":
-        spec_path = hef_yaml(work)
+        spec_path = hef_region_yaml(SHARED, work)
     else:
-        spec_path = oetztal_yaml(work)
+        spec_path = oetztal_region_yaml(SHARED, work)
     spec = load_region_spec(spec_path)
     inv = build_inventory(spec.outlines, spec.id_pattern).outlines
     inv.to_parquet(work / "inventory.parquet")

@@ -167,30 +167,6 @@ def demo_region(tmp_path_factory) -> Path:
     return build_demo_region(tmp_path_factory.mktemp("demo") / "region")
 
 
-def hef_region_yaml(shared_data: Path, dest: Path) -> Path:
-    """A region spec for Hintereisferner: RGI6 outline, SRTM DEM, HISTALP + ERA5 climate."""
-    hef = shared_data / "oggm_hef"
-    text = f"""
-name: hintereisferner
-outlines:
-  - {{path: {hef}/Hintereisferner_RGI6.shp, role: initial, year_column: BgnDate}}
-dem: {{path: {hef}/hef_srtm.tif, year: 2000}}
-climate:
-  sources:
-    - {{path: {hef}/histalp_merged_hef.nc, temperature: temp, precipitation: prcp, elevation: hgt}}
-    - path: [{hef}/sel_era5_monthly_t2m_1979-2018.nc, {hef}/sel_era5_monthly_prcp_1979-2018.nc]
-      temperature: t2m
-      precipitation: tp
-      geopotential: z
-      invariant_path: {hef}/sel_era5_invariant.nc
-  prcp_factor: 2.5
-"""
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / "region.yaml"
-    path.write_text(text)
-    return path
-
-
 def chain_definitions(products: Path, region_spec: Path, include=(), leave_one_out: bool = True):
     """The project's assets and jobs with resources pointing at a test products folder."""
     import dagster as dg

@@ -6,11 +6,10 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
+from glacier_assets.inventory.examples import hef_region_yaml
 from glacier_assets.inventory.outlines import build_inventory
 from glacier_assets.inventory.region import DemSource, load_region_spec
 from glacier_assets.workflow import GlacierError, domain_layout, make_domain, read_dem
-
-from .conftest import hef_region_yaml
 
 GID = "RGI60-11.00897"
 

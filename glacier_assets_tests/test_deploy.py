@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from glacier_assets.deploy import EVENT_BATCHING, GPU_RESOURCE, IGM_STEP_K8S_CONFIG, batch_event_writes, igm_pod_spec
+from glacier_assets.services import postgres_bin, postgres_server
 
 from .conftest import DEMO_PAIR, REPO, chain_definitions
-from .services import postgres_bin, postgres_server
 
 DEPLOY = REPO / "deploy"
 

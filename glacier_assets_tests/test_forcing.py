@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from glacier_assets.constants import END_YEAR, START_YEAR
+from glacier_assets.inventory.examples import hef_region_yaml
 from glacier_assets.inventory.forcing import (
     climate_profiles,
     ela_table_profiles,
@@ -14,8 +15,6 @@ from glacier_assets.inventory.forcing import (
 )
 from glacier_assets.inventory.region import ElaTableForcing, load_region_spec
 from glacier_assets.science.massbalance import elevation_bins, equilibrium_line_altitude
-
-from .conftest import hef_region_yaml
 
 HEF_LONLAT = (10.7584, 46.8003)
 

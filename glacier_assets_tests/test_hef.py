@@ -19,9 +19,10 @@ from glacier_assets.constants import (
     simulation_relpath,
     thickness_relpath,
 )
+from glacier_assets.inventory.examples import hef_region_yaml
 from glacier_assets.workflow import evaluate_mass_balance, evaluate_thickness, read_thickness
 
-from .conftest import chain_definitions, hef_region_yaml, range_tags
+from .conftest import chain_definitions, range_tags
 
 pytestmark = pytest.mark.igm
 HEF = "RGI60-11.00897"

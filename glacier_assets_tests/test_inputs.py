@@ -12,10 +12,9 @@ import yaml
 from shapely.geometry import GeometryCollection, LineString, Polygon
 
 from glacier_assets.constants import albers_crs
+from glacier_assets.inventory.examples import hef_region_yaml
 from glacier_assets.inventory.outlines import build_inventory
 from glacier_assets.inventory.region import OutlineSource, RegionSpecError, load_region_spec
-
-from .conftest import hef_region_yaml
 
 RGI6 = r"^RGI60-\d{2}\.\d{5}$"
 

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from glacier_assets.constants import EMULATOR_RELPATH, EPOCHS, domain_relpath, regional_outline_relpath
+from glacier_assets.inventory.examples import oetztal_region_yaml
 from glacier_assets.science.vectorize import overlaps
 from glacier_assets.stac import all_item_paths, catalog_json_paths, validate_objects
 
@@ -24,18 +25,7 @@ PAIR = ("RGI50-11.00719_d01", "RGI50-11.00719_d02")
 @pytest.fixture(scope="module")
 def oetztal(tmp_path_factory, shared_data, demo_chain):
     root = tmp_path_factory.mktemp("oetztal")
-    data = shared_data / "oggm_oetztal"
-    (root / "region.yaml").write_text(f"""
-name: oetztal
-id_pattern: "^RGI50-\\\\d{{2}}\\\\.\\\\d{{5}}(_d\\\\d{{2}})?$"
-outlines:
-  - {{path: {data}/rgi_oetztal.shp, role: initial, year_column: BgnDate}}
-dem: {{path: {data}/srtm_oetztal.tif}}
-climate:
-  sources:
-    - {{path: {data}/HISTALP_oetztal.nc}}
-  prcp_factor: 2.5
-""")
+    oetztal_region_yaml(shared_data, root)
     products = root / "var" / "products"
     for suffix in (".weights.h5", ".json"):  # the emulator does not depend on the region: reuse the demo's
         src = (demo_chain["products"] / EMULATOR_RELPATH).with_name(f"iceflow_emulator{suffix}")

@@ -1,4 +1,5 @@
-"""Real services for deployment tests, started from the machine's packages on loopback."""
+"""Real services started from the machine's packages on loopback: PostgreSQL for the deployment
+tests and the benchmarks (`bench/region_scale.py`)."""
 
 from __future__ import annotations
 

@@ -52,11 +52,17 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# the suite in TEST_WORKERS processes (pytest-xdist), each test file in one of them, so a module's
+# fixtures and the main job's story (test_main_job.py) stay in order; each process builds its own
+# demo chain
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.installed-test system-deps lint
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 ui: $(VENV)/.installed-main
 	$(BIN)/python -m glacier_assets ui --port 3000

@@ -29,7 +29,8 @@ from glacier_assets.igm_run.simulate import train_emulator  # noqa: E402
 from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
-from glacier_assets.workflow import make_domain, simulation_summary  # noqa: E402
+from glacier_assets.simulation_file import SimulationFile  # noqa: E402
+from glacier_assets.workflow import make_domain  # noqa: E402
 
 
 def run(domain: Path, out: Path, emulator: Path | None, warm: int) -> tuple[float, dict, dict]:
@@ -40,9 +41,8 @@ def run(domain: Path, out: Path, emulator: Path | None, warm: int) -> tuple[floa
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = time.perf_counter() - t0
-    with xr.open_dataset(out) as sim:
-        summary = simulation_summary(sim).set_index("year").loc[2020].to_dict()
-        return wall, dict(sim.attrs), summary
+    sim = SimulationFile(out).load()
+    return wall, sim.attrs, sim.summary().set_index("year").loc[2020].to_dict()
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from glacier_assets.constants import ICE_THRESHOLD_M  # noqa: E402
 from glacier_assets.science.resample import product_area_km2  # noqa: E402
 from glacier_assets.science.thickness import margin_ring  # noqa: E402
+from glacier_assets.simulation_file import SimulationFile  # noqa: E402
 
 
 def show(tag: str, thk: np.ndarray, res: float = 100.0) -> None:
@@ -33,12 +34,11 @@ def show(tag: str, thk: np.ndarray, res: float = 100.0) -> None:
 def main() -> None:
     work, sims = Path(sys.argv[1]), sys.argv[2:]
     for path in sims:
-        with xr.open_dataset(path) as sim:
-            gid = sim.attrs["glacier_id"]
-            outline = sim["thk_outline"].values
+        sim = SimulationFile(path).load()
+        gid, outline = sim.attrs["glacier_id"], next(iter(sim.outlines.values()))
         with xr.open_dataset(work / "domains" / f"{gid}.nc") as dom:
             show(f"{gid} first guess", np.clip(dom["thk"].values, 0, None))
-        show(f"{gid} at its outline", outline[0] if outline.ndim == 3 else outline)
+        show(f"{gid} at its outline", outline)
 
 
 if __name__ == "__main__":

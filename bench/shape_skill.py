@@ -36,9 +36,10 @@ sys.path.insert(0, str(REPO))
 
 from glacier_assets.constants import GEOGRAPHIC_CRS, ICE_THRESHOLD_M, outline_model_time  # noqa: E402
 from glacier_assets.science.domain import rasterize, with_rheology  # noqa: E402
-from glacier_assets.science.grids import Grid, reproject_raster  # noqa: E402
+from glacier_assets.science.grids import reproject_raster  # noqa: E402
 from glacier_assets.science.quality import iou  # noqa: E402
 from glacier_assets.science.resample import bilinear_refine, refined_thickness  # noqa: E402
+from glacier_assets.simulation_file import SimulationFile  # noqa: E402
 
 HEF = "RGI60-11.00897"
 SHARED = REPO.parent / "shared" / "data"
@@ -82,18 +83,16 @@ class Axis:
 
 def evaluate(work: Path, sim_path: Path, domains: str = "domains") -> list[dict]:
     inv = gpd.read_parquet(work / "inventory.parquet")
-    with xr.open_dataset(sim_path) as sim:
-        sim = sim.load()
+    sim = SimulationFile(sim_path).load()
     gid = sim.attrs["glacier_id"]
     with xr.open_dataset(work / domains / f"{gid}.nc") as dom:
         dom = with_rheology(dom.load(), float(sim.attrs["rheology_factor"]))
-    grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
+    grid = sim.grid
     fine = grid.refined(R)
     dem = bilinear_refine(dom["dem"].values, R)
     X, Y = np.meshgrid(fine.x, fine.y)
     fg = refined_thickness(dom["thk"].values, R) >= ICE_THRESHOLD_M
-    saved = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}
-    saved.update({int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values})
+    saved = sim.states
     rows = inv[inv["glacier_id"] == gid].sort_values("year")
     out = []
     for _, r in rows.iterrows():

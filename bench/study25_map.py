@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from glacier_assets.science.domain import with_rheology  # noqa: E402
+from glacier_assets.simulation_file import SimulationFile  # noqa: E402
 
 
 def main() -> None:
@@ -28,20 +29,16 @@ def main() -> None:
     p.add_argument("png", type=Path)
     p.add_argument("--times", nargs="+", type=int, default=[1960, 1990, 2004, 2020])
     args = p.parse_args()
-    sim = xr.open_dataset(args.sim).load()
+    sim = SimulationFile(args.sim).load()
     gid = sim.attrs["glacier_id"]
     dom = xr.open_dataset(args.work / "domains" / f"{gid}.nc").load()
     dom = with_rheology(dom, float(sim.attrs["rheology_factor"]))
     inv = gpd.read_parquet(args.work / "inventory.parquet")
     geom = inv[inv.glacier_id == gid].to_crs(sim.attrs["crs"]).geometry
-    x, y = sim.x.values, sim.y.values
-    ext = [x[0] - 50, x[-1] + 50, y[-1] - 50, y[0] + 50]
+    x, y = sim.grid.x, sim.grid.y
+    ext = [sim.grid.xmin, sim.grid.xmax, sim.grid.ymin, sim.grid.ymax]
     panels = [("first guess", dom["thk"].values)]
-    for t in args.times:
-        if t in sim.time.values:
-            panels.append((str(t), sim.thk.sel(time=t).values))
-        elif t in sim.outline_time.values:
-            panels.append((str(t), sim.thk_outline.sel(outline_time=t).values))
+    panels += [(str(t), sim.states[t]) for t in args.times if t in sim.states]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
     for ax, (name, thk) in zip(axes, panels):
         im = ax.imshow(np.where(thk >= 2, thk, np.nan), extent=ext, vmin=0, vmax=300, cmap="viridis")

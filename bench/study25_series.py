@@ -1,16 +1,17 @@
 """Issue 25 study: a simulation's calibration, area/volume by decade, mass balance vs WGMS (HEF)."""
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
-import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from glacier_assets.simulation_file import SimulationFile  # noqa: E402
 
 WGMS = Path(__file__).resolve().parents[2] / "shared/data/oggm_hef/mbdata_WGMS-00491.csv"
 for path in sys.argv[1:]:
-    s = xr.open_dataset(path)
-    cal = json.loads(s.attrs["calibration"])
-    a, v, mb = s.area_series.to_series(), s.volume_series.to_series(), s.mass_balance.to_series()
+    s = SimulationFile(path).load()
+    cal = s.calibration
+    a, v, mb = s.yearly["area_km2"], s.yearly["volume_km3"], s.yearly["mass_balance_mwe"]
     ys = [y for y in (1930, 1945, 1960, 1975, 1990, 2004, 2020) if y in a.index]
     print(Path(path).stem, "d_ela", [r["d_ela_m"] for r in cal], "model years", s.attrs.get("model_years"))
     print("   area", " ".join(f"{y}:{a[y]:.2f}" for y in ys))

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .constants import EPOCHS, FAILURES_DIR, mask_relpath, outline_relpath, simulation_relpath, thickness_relpath
 from .fingerprints import file_digest, file_problem, fingerprint, product_fingerprint
-from .storage import atomic_path, netcdf_attrs, read_parquet_metadata
+from .simulation_file import SimulationFile
+from .storage import atomic_path, read_parquet_metadata
 
 
 def _record_path(root: Path, glacier_id: str, step: str, epoch: int | None) -> Path:
@@ -108,7 +109,7 @@ def glacier_products_state(root: Path, glacier_id: str, code: int, expected_simu
     """"current", "stale" (complete, from older inputs), "incomplete" (an epoch's products missing,
     damaged or from an older simulation) or "missing"."""
     root = Path(root)
-    sim_fp = netcdf_attrs(root / simulation_relpath(glacier_id)).get("fingerprint")
+    sim_fp = SimulationFile(root / simulation_relpath(glacier_id)).fingerprint()
     if sim_fp is None:
         return "missing"
     for year in EPOCHS:

@@ -216,13 +216,13 @@ class MainJob:
 
     def stop(self, stop, t0: float) -> int:
         """Kill the job's processes, mark its runs canceled, say in one line what was finished."""
+        from .simulation_file import SimulationFile
         from .stopping import stop_job
-        from .storage import netcdf_attrs
 
         reason = f"stopped by {stop.name}; a re-run resumes"
         canceled = stop_job(self.instance, self.pool, reason)
         simulated = sum(1 for g, fp in self.sims.items()
-                        if fp and netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") == fp)
+                        if fp and SimulationFile(self.store.path(simulation_relpath(g))).fingerprint() == fp)
         done = [f"{simulated} of {len(self.sims)} glacier simulations"] if self.sims else []
         done += [f"{self.made[0]} of {self.made[1]} glacier-epochs"] if self.made[1] else []
         say(f"\nStopped by {stop.name} after {time.perf_counter() - t0:.0f} s: finished "
@@ -333,7 +333,7 @@ class MainJob:
         ranged runs of contiguous glaciers, each one packed IGM child (igm_simulation). A glacier
         another main job has claimed (claims.py) is left to it, and waited for at the end."""
         from .ledger import read_failures
-        from .storage import netcdf_attrs
+        from .simulation_file import SimulationFile
         from .workflow import expected_fingerprints
 
         expected = expected_fingerprints(inventory, spec, self.igm.emulator_fingerprint(),
@@ -342,7 +342,7 @@ class MainJob:
         def not_current(ids: list[str]) -> list[str]:
             failures = read_failures(self.store.path(""))
             return [g for g in ids if g in failures or expected[g]["simulation"] is None
-                    or netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint")
+                    or SimulationFile(self.store.path(simulation_relpath(g))).fingerprint()
                     != expected[g]["simulation"]]
 
         todo = not_current(glaciers)
@@ -419,10 +419,10 @@ class MainJob:
         from .ledger import describe_failures, epoch_products_made, read_failures
         from .partitions import GLACIERS
         from .science.masks import glacier_code
-        from .storage import netcdf_attrs
+        from .simulation_file import SimulationFile
 
         simulated = [g for g in glaciers if g not in self.out.failed]
-        sim = {g: netcdf_attrs(self.store.path(simulation_relpath(g))).get("fingerprint") for g in simulated}
+        sim = {g: SimulationFile(self.store.path(simulation_relpath(g))).fingerprint() for g in simulated}
 
         damaged: list[str] = []
 

@@ -38,6 +38,7 @@ from .constants import (
     THICKNESS_NODATA,
     outline_model_time,
 )
+from .errors import GlacierError
 from .fingerprints import file_record, fingerprint, input_parts
 from .inventory.forcing import climate_profiles, ela_table_profiles
 from .inventory.region import ElaTableForcing, RegionSpec
@@ -49,13 +50,10 @@ from .science.massbalance import elevation_bins
 from .science.resample import cropped_thickness, product_area_km2, refined_thickness
 from .science.vectorize import mask_to_polygons, overlaps
 from .science.zones import mosaic
+from .simulation_file import SimulationFile
 from .storage import read_raster, remove_product, write_cog, write_geoparquet, write_netcdf, write_shapefile
 
 REFINE = int(round(MODEL_RESOLUTION_M / PRODUCT_RESOLUTION_M))
-
-
-class GlacierError(RuntimeError):
-    """A problem with one glacier's inputs or products; the message names the glacier."""
 
 
 def glacier_rows(inventory: gpd.GeoDataFrame, glacier_id: str) -> gpd.GeoDataFrame:
@@ -272,42 +270,10 @@ def simulation_inputs(rows: gpd.GeoDataFrame, geodetic: dict[str, dict], glacier
     return targets, geodetic.get(glacier_id) if targets else None
 
 
-def states_summary(states: dict[int, np.ndarray], res: float) -> pd.DataFrame:
-    """Area (the published recipe: bilinear to 25 m within the model's ice cells, >= 2 m) and volume
-    of each thickness state on the model grid (`res` m), by year."""
-    return pd.DataFrame([{"year": int(t), "area_km2": product_area_km2(thk, res),
-                          "volume_km3": volume_km3(thk, res * res)} for t, thk in sorted(states.items())])
-
-
-def simulation_summary(sim: xr.Dataset) -> pd.DataFrame:
-    """Area and volume per epoch (`states_summary`)."""
-    res = float(abs(sim["x"].values[1] - sim["x"].values[0]))
-    return states_summary({int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}, res)
-
-
-def _simulation_thickness(sim_path: Path, glacier_id: str, year: int) -> tuple[np.ndarray, Grid]:
-    """The simulated thickness at `year` and the model grid. Read with netCDF4 directly (xarray's
-    open_dataset costs ~7 ms a file, more than the rest of an epoch's thickness): one slice of
-    `thk`, masked and scaled as xarray decodes it (fill values become NaN)."""
-    import netCDF4
-
-    if not Path(sim_path).exists():
-        raise GlacierError(f"glacier {glacier_id}: no simulation at {sim_path} (materialize igm_simulation first)")
-    with netCDF4.Dataset(str(sim_path)) as sim:
-        times = [int(t) for t in np.asarray(sim.variables["time"][:])]
-        if year not in times:
-            raise GlacierError(f"glacier {glacier_id}: the simulation has no thickness for {year}")
-        thk = np.ma.filled(sim.variables["thk"][times.index(year)].astype("float64"), np.nan)
-        grid = Grid.from_xy(sim.getncattr("crs"), np.asarray(sim.variables["x"][:]), np.asarray(sim.variables["y"][:]))
-    if not np.isfinite(thk).all():
-        raise GlacierError(f"glacier {glacier_id}: simulated thickness for {year} has non-finite values")
-    return thk, grid
-
-
 def _thickness(sim_path: Path, glacier_id: str, year: int,
                out_path: Path) -> tuple[dict, np.ndarray | None, Grid | None]:
     """make_thickness, also returning the thickness as the file holds it (float64, ice-free 0)."""
-    thk, grid = _simulation_thickness(sim_path, glacier_id, year)
+    thk, grid = SimulationFile(sim_path, glacier_id).thickness(year)
     product = cropped_thickness(thk, grid, REFINE)
     if product is None:
         remove_product(out_path)
@@ -524,7 +490,7 @@ def regional_figures(table: gpd.GeoDataFrame, crs: str, shp_path: Path, parquet_
 
 __all__ = [
     "EPOCHS", "GlacierError", "make_domain", "make_thickness", "make_mask", "make_outline", "make_epoch_products",
-    "make_regional_outlines", "simulation_summary",
+    "make_regional_outlines",
 ]
 
 
@@ -552,19 +518,16 @@ def calibration_rows(rows: gpd.GeoDataFrame, sim_path: Path, reference: tuple[fl
     Where the ice is (science/shape.py): the IoU's ceiling on the model grid, and, given the
     model grid's surface `dem`, the share of the outline's tongue (lowest fifth) under ice, the
     simulated terminus elevation against the outline's lowest point, and the shape flag."""
-    import json
 
     from .science.quality import iou
     from .science.resample import bilinear_refine
     from .science.shape import outline_shape
 
     gid = rows["glacier_id"].iloc[0]
-    with xr.open_dataset(sim_path) as sim:
-        grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
-        thk = {int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values}
-        calibration = {int(r["obs_year"]): r for r in json.loads(sim.attrs.get("calibration", "[]"))}
-        loo = {int(r["obs_year"]): r for r in json.loads(sim.attrs.get("validation", "[]"))}
-        glacier_status = sim.attrs.get("calibration_status", "uncalibrated")
+    sim = SimulationFile(sim_path, gid).load()
+    grid, thk, glacier_status = sim.grid, sim.outlines, sim.status
+    calibration = {int(r["obs_year"]): r for r in sim.calibration}
+    loo = {int(r["obs_year"]): r for r in sim.validation}
     fine = grid.refined(REFINE)
     fine_dem = None if dem is None else bilinear_refine(np.asarray(dem, "float64"), REFINE)
     out = []
@@ -620,11 +583,9 @@ def audit_glacier(glacier_id: str, code: int, paths: dict) -> list[dict]:
     rows = []
     sim_crs, border_ok = None, {}
     if Path(paths["simulation"]).exists():
-        with xr.open_dataset(paths["simulation"]) as sim:
-            sim_crs = sim.attrs["crs"]
-            ring = _border_ring((sim.sizes["y"], sim.sizes["x"]))
-            for t in sim["time"].values:
-                border_ok[int(t)] = bool((sim["thk"].sel(time=t).values[ring] == 0).all())
+        sim = SimulationFile(paths["simulation"], glacier_id).load()
+        sim_crs, ring = sim.crs, _border_ring(sim.grid.shape)
+        border_ok = {t: bool((thk[ring] == 0).all()) for t, thk in sim.epochs.items()}
     for year in EPOCHS:
         row: dict[str, Any] = dict.fromkeys(AUDIT_COLUMNS)
         row.update(glacier_id=glacier_id, epoch=year, off_glacier_zero=border_ok.get(year, False), problem="")
@@ -794,13 +755,10 @@ def expected_fingerprints(inventory: gpd.GeoDataFrame, spec: RegionSpec, emulato
 def simulated_thickness_at(sim_path: Path, year: int) -> tuple[np.ndarray, Grid, int]:
     """The simulated thickness on the 25 m product grid at the saved model time nearest the
     start of `year` (an epoch, or an outline's date), with that time."""
-    with xr.open_dataset(sim_path) as sim:
-        grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
-        saved = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}
-        if "outline_time" in sim.dims:
-            saved.update({int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values})
+    sim = SimulationFile(sim_path).load()
+    saved = sim.states
     when = min(saved, key=lambda t: (abs(t - year), t))
-    return refined_thickness(saved[when], REFINE), grid.refined(REFINE), when
+    return refined_thickness(saved[when], REFINE), sim.grid.refined(REFINE), when
 
 
 def evaluate_thickness(sim_path: Path, observed_tif: Path, year: int) -> dict:
@@ -820,10 +778,8 @@ def simulated_geodetic_balance(sim_path: Path, start: int, end: int) -> dict:
     (`mb_calibration`, e.g. "balance_gradient_factor 1.153 from 2000, converged"; "" if not)."""
     from .science.skill import series_geodetic_balance
 
-    with xr.open_dataset(sim_path) as sim:
-        years = sim["year"].values.astype(int).tolist()
-        series = dict(zip(years, zip(sim["volume_series"].values.tolist(), sim["area_series"].values.tolist())))
-        record = json.loads(sim.attrs.get("geodetic_calibration") or "{}")
+    sim = SimulationFile(sim_path).load()
+    series, record = sim.series(), sim.geodetic_calibration
     both = start in series and end in series
     return {"simulated_mb_mwe": series_geodetic_balance(series, start, end),
             "mean_area_km2": 0.5 * (series[start][1] + series[end][1]) if both else float("nan"),
@@ -833,8 +789,8 @@ def simulated_geodetic_balance(sim_path: Path, start: int, end: int) -> dict:
 
 def simulated_mass_balance(sim_path: Path) -> pd.Series:
     """The simulation's glacier-wide annual balance (m w.e.), indexed by balance year."""
-    with xr.open_dataset(sim_path) as sim:
-        return pd.Series(sim["mass_balance"].values, index=sim["year"].values.astype(int)).dropna()
+    yearly = SimulationFile(sim_path).load().yearly
+    return pd.Series(dtype="float64") if yearly is None else yearly["mass_balance_mwe"].dropna()
 
 
 def read_wgms_balance(path: Path) -> pd.Series:

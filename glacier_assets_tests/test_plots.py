@@ -243,18 +243,17 @@ def test_pngs_are_written_atomically_and_embedded(tmp_path):
 
 def test_a_glaciers_figures_show_its_outlines_at_their_dates(tmp_path, monkeypatch):
     from glacier_assets.assets import simulation
+    from glacier_assets.simulation_file import SimulationFile
 
     x = 300_050.0 + 100.0 * np.arange(24)
     y = 3_712_350.0 - 100.0 * np.arange(24)
     dome = np.clip(60.0 * (1 - ((np.arange(24)[:, None] - 12) ** 2 + (np.arange(24)[None] - 12) ** 2) / 49.0), 0, None)
     thk = np.stack([dome * (1 - 0.01 * i) for i in range(len(EPOCHS))]).astype("float32")
-    sim = xr.Dataset({"thk": (("time", "y", "x"), thk), "thk_outline": (("outline_time", "y", "x"), thk[[3, 8]]),
-                      "volume_series": (("year",), np.linspace(0.1, 0.05, 91))},
-                     coords={"time": list(EPOCHS), "outline_time": [1978, 2002], "year": np.arange(1930, 2021),
-                             "x": x, "y": y}, attrs={"crs": UTM46})
+    yearly = {int(t): (v, 1.0, -0.5) for t, v in zip(np.arange(1930, 2021), np.linspace(0.1, 0.05, 91))}
+    SimulationFile(tmp_path / "sim.nc").write(x, y, dict(zip(EPOCHS, thk)), {1978: thk[3], 2002: thk[8]}, yearly,
+                                              {"crs": UTM46})
     dom = xr.Dataset({"dem": (("y", "x"), np.full((24, 24), 5000.0) + np.arange(24)[None] * 20.0)},
                      coords={"x": x, "y": y}, attrs={"dem_year": 2000})
-    sim.to_netcdf(tmp_path / "sim.nc")
     dom.to_netcdf(tmp_path / "dom.nc")
     to_lonlat = Transformer.from_crs(UTM46, GEOGRAPHIC_CRS, always_xy=True)
     square = box(*to_lonlat.transform(300_800.0, 3_710_800.0), *to_lonlat.transform(301_600.0, 3_711_600.0))

@@ -18,6 +18,7 @@ from shapely.geometry import box
 
 from glacier_assets.constants import EPOCHS, GEOGRAPHIC_CRS
 from glacier_assets.science.grids import Grid
+from glacier_assets.simulation_file import SimulationFile
 from glacier_assets.workflow import (
     REPORT_COLUMNS,
     calibration_rows,
@@ -27,7 +28,6 @@ from glacier_assets.workflow import (
     simulated_geodetic_balance,
     simulated_mass_balance,
     simulated_thickness_at,
-    simulation_summary,
 )
 
 from .tiny import CELL_KM2, UTM, X0, Y0, A, model_grid, slab, write_fake_simulation
@@ -96,11 +96,10 @@ def test_calibration_rows_see_a_glacier_that_lost_its_tongue(tmp_path):
     assert row["shape_flag"] == f"IoU {row['iou']:.2f} < 0.70, tongue covered 0.00 < 0.50"
 
 
-def test_simulation_summary_counts_area_as_the_products_do():
+def test_simulation_summary_counts_area_as_the_products_do(tmp_path):
     grid = model_grid()
-    thk = np.stack([slab() if y < 2000 else slab(12, 5, 8) if y < 2020 else np.zeros(grid.shape) for y in EPOCHS])
-    sim = xr.Dataset({"thk": (("time", "y", "x"), thk)}, coords={"time": list(EPOCHS), "x": grid.x, "y": grid.y})
-    summary = simulation_summary(sim).set_index("year")
+    thk = {y: slab() if y < 2000 else slab(12, 5, 8) if y < 2020 else np.zeros(grid.shape) for y in EPOCHS}
+    summary = SimulationFile(write_fake_simulation(tmp_path / "sim.nc", grid, thk)).load().summary().set_index("year")
     assert list(summary.index) == list(EPOCHS)
     assert summary.loc[1960, "area_km2"] == pytest.approx(256 * CELL_KM2)
     assert summary.loc[2000, "area_km2"] == pytest.approx(144 * CELL_KM2)

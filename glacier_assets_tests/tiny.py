@@ -15,13 +15,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
-import xarray as xr
 import yaml
 from shapely.geometry import box
 
 from glacier_assets.constants import EPOCHS, GEOGRAPHIC_CRS, PRODUCT_RESOLUTION_M
 from glacier_assets.science.grids import Grid
-from glacier_assets.storage import write_netcdf
+from glacier_assets.simulation_file import SimulationFile
 
 UTM = "EPSG:32646"
 CELL_KM2 = PRODUCT_RESOLUTION_M**2 / 1e6  # one 25 m product cell
@@ -102,24 +101,8 @@ def write_fake_simulation(path: Path, grid: Grid, thk_at: dict[int, np.ndarray],
     zero where not given), `thk_outline` at the outlines' model times, the yearly series
     (year -> (volume km3, area km2, balance m w.e.)), and the calibration records as JSON."""
     zero = np.zeros(grid.shape, "float32")
-    thk = np.stack([np.asarray(thk_at.get(y, zero), "float32") for y in EPOCHS])
-    outline_thk = outline_thk or {}
-    times = sorted(outline_thk)
-    thk_obs = (np.stack([outline_thk[t] for t in times]).astype("float32") if times
-               else np.zeros((0, *grid.shape), "float32"))
-    series = series or {}
-    years = np.array(sorted(series), "int32")
-    ds = xr.Dataset(
-        {"thk": (("time", "y", "x"), thk, {"units": "m"}),
-         "thk_outline": (("outline_time", "y", "x"), thk_obs, {"units": "m"}),
-         "volume_series": (("year",), np.array([series[y][0] for y in years], "float64"), {"units": "km3"}),
-         "area_series": (("year",), np.array([series[y][1] for y in years], "float64"), {"units": "km2"}),
-         "mass_balance": (("year",), np.array([series[y][2] for y in years], "float64"), {"units": "m w.e. a-1"})},
-        coords={"time": ("time", np.array(EPOCHS, "int32")), "outline_time": ("outline_time", np.array(times, "int32")),
-                "year": ("year", years), "x": ("x", grid.x), "y": ("y", grid.y)},
-        attrs={"glacier_id": glacier_id, "crs": grid.crs, "calibration_status": status,
-               "calibration": json.dumps(calibration or []), "validation": json.dumps(validation or []),
-               "geodetic_calibration": json.dumps(geodetic or {}),
-               **({"fingerprint": fingerprint} if fingerprint else {})},
-    )
-    return write_netcdf(path, ds)
+    attrs = {"glacier_id": glacier_id, "crs": grid.crs, "calibration_status": status,
+             "calibration": json.dumps(calibration or []), "validation": json.dumps(validation or []),
+             "geodetic_calibration": json.dumps(geodetic or {}), **({"fingerprint": fingerprint} if fingerprint else {})}
+    return SimulationFile(path, glacier_id).write(grid.x, grid.y, {y: thk_at.get(y, zero) for y in EPOCHS},
+                                                  outline_thk or {}, series or {}, attrs)

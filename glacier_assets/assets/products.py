@@ -25,7 +25,8 @@ from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
 from ..plots import markdown_image, outline_map_png, save_png
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.masks import glacier_code
-from ..storage import file_lock, netcdf_attrs, read_parquet_metadata
+from ..simulation_file import SimulationFile
+from ..storage import file_lock, read_parquet_metadata
 from ..workflow import (
     GlacierError,
     make_epoch_products,
@@ -195,7 +196,7 @@ def _glacier_epoch(root: Path, code: int, gid: str, year: int, selected: list) -
     all three are made). `code` is the glacier's mask code."""
     root = Path(root)
     sim = root / simulation_relpath(gid)
-    sim_fp = netcdf_attrs(sim).get("fingerprint")
+    sim_fp = SimulationFile(sim).fingerprint()
     if sim_fp is None:
         raise GlacierError(f"glacier {gid}: no simulation at {sim} (materialize igm_simulation first)")
     fp = product_fingerprint(sim_fp, year, code)

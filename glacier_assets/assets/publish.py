@@ -10,7 +10,6 @@ import dagster as dg
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from ..checks import audit_failed_glaciers, overlap_problems
 from ..constants import (
@@ -31,6 +30,7 @@ from ..inventory.region import RegionSpec
 from ..publication import live_version, new_version
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.quality import area_gate, validation_summary, validation_table
+from ..simulation_file import SimulationFile
 from ..stac import (
     Provenance,
     ThicknessProduct,
@@ -82,12 +82,9 @@ def _provenance(store: ProductStore, glacier_id: str, package_version: str, text
                 outlines: str, quality: dict) -> Provenance:
     software = _software(package_version)
     status = "uncalibrated"
-    sim = store.path(simulation_relpath(glacier_id))
-    if sim.exists():
-        with xr.open_dataset(sim) as ds:
-            software.update({k.removeprefix("version_"): str(v) for k, v in ds.attrs.items()
-                             if k.startswith("version_")})
-            status = ds.attrs.get("calibration_status", status)
+    attrs = SimulationFile(store.path(simulation_relpath(glacier_id))).attrs()
+    software.update({k.removeprefix("version_"): str(v) for k, v in attrs.items() if k.startswith("version_")})
+    status = attrs.get("calibration_status", status)
     return Provenance(software=software, calibration_status=status, version=package_version, texts=texts,
                       outlines=outlines, quality=quality)
 

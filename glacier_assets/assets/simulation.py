@@ -31,6 +31,7 @@ from ..partitions import glacier_partitions
 from ..plots import area_volume_png, markdown_image, save_png, thickness_map_png
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
 from ..science.resample import refined_thickness
+from ..simulation_file import SimulationFile, states_summary
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
     REFINE,
@@ -41,8 +42,6 @@ from ..workflow import (
     observed_areas,
     reference_outline,
     simulation_inputs,
-    simulation_summary,
-    states_summary,
 )
 from ._metadata import failure, markdown_table, metadata
 from ._steps import glacier_step
@@ -176,7 +175,7 @@ def igm_simulation(context: dg.AssetExecutionContext, igm: IGMRunner, store: Pro
         fp = simulation_fingerprint(gid, domain_fp, igm.emulator_fingerprint(), igm.simulation_settings(factor),
                                     targets, geodetic)
         out = store.path(simulation_relpath(gid))
-        if netcdf_attrs(out).get("fingerprint") == fp:
+        if SimulationFile(out).fingerprint() == fp:
             return {**metadata({"path": out}), "reused": True, "fingerprint": fp}, fp
         jobs[gid] = {"domain": str(domain), "output": str(out), "targets": {str(k): v for k, v in targets.items()},
                      "geodetic": geodetic, "fingerprint": fp,
@@ -240,9 +239,8 @@ def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store:
                        reference: tuple[float, int, str] | None = None) -> dict:
     """Figures and pictures of a finished simulation for the UI (with the IGM child's own); the
     two figures (area and volume series, thickness maps) are also written beside the products."""
-    with xr.open_dataset(out) as sim:
-        summary = simulation_summary(sim)
-        crs, calibration = sim.attrs["crs"], json.loads(sim.attrs["calibration"])
+    sim = SimulationFile(out, gid).load()
+    summary, crs, calibration = sim.summary(), sim.crs, sim.calibration
     series_png, maps_png = glacier_figures(gid, out, store.path(domain_relpath(gid)), rows, reference)
     plot = save_png(store.path(plot_relpath(gid)), series_png)
     maps = save_png(store.path(thickness_plot_relpath(gid)), maps_png)
@@ -282,16 +280,11 @@ def glacier_figures(gid: str, sim_path: Path, domain_path: Path, rows, reference
     and at the first and last epochs (at most `MAP_PANELS` panels). `reference`: (km3, year,
     source) as `inventory.reference.reference_volumes` gives it, placed at the model time of the
     outline it belongs to (as the validation compares it)."""
-    with xr.open_dataset(sim_path) as sim:
-        crs = sim.attrs["crs"]
-        x, y = sim["x"].values, sim["y"].values
-        at_epochs = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}
-        at_outlines = {int(t): sim["thk_outline"].sel(outline_time=t).values for t in sim["outline_time"].values}
-        yearly = sim["volume_series"].to_series() if "volume_series" in sim else None
-    res = float(abs(x[1] - x[0]))
-    extent = (float(x.min()) - res / 2, float(x.max()) + res / 2, float(y.min()) - res / 2, float(y.max()) + res / 2)
-    states = {**at_epochs, **at_outlines}
-    series = states_summary(states, res)
+    sim = SimulationFile(sim_path, gid).load()
+    crs, grid, at_outlines, states = sim.crs, sim.grid, sim.outlines, sim.states
+    yearly = None if sim.yearly is None else sim.yearly["volume_km3"]
+    extent = (grid.xmin, grid.xmax, grid.ymin, grid.ymax)
+    series = states_summary(states, grid.res)
     observed = observed_areas(rows)
     ref = None
     if reference is not None:
@@ -317,7 +310,7 @@ def glacier_figures(gid: str, sim_path: Path, domain_path: Path, rows, reference
     dem, dem_label = None, "none"
     if Path(domain_path).exists():
         with xr.open_dataset(domain_path) as dom:
-            if dom["dem"].shape == (len(y), len(x)):
+            if dom["dem"].shape == grid.shape:
                 dem = dom["dem"].values
                 dem_label = f"DEM of {dom.attrs['dem_year']}" if "dem_year" in dom.attrs else "DEM"
     maps_png = thickness_map_png(gid, panels, dem, extent, crs, dem_label=dem_label)

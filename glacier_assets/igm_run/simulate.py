@@ -39,7 +39,7 @@ from ..science.masks import volume_km3
 from ..science.massbalance import elevation_bins, profiles_from_ela
 from ..science.resample import product_area_km2
 from ..science.skill import series_geodetic_balance
-from ..storage import write_netcdf
+from ..simulation_file import SimulationFile
 from .model import NO_GRADIENT, IGMBatch, IGMGlacier, IGMSettings, ModelPool, TileRun, software_versions, validates
 
 Log = Callable[[str], None]
@@ -426,44 +426,30 @@ def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, floa
     missing = sorted(set(EPOCHS) - set(saved))
     if missing:
         raise RuntimeError(f"glacier {gid}: IGM saved no thickness for {missing}")
-    thk = np.stack([saved[y] for y in EPOCHS])
     outline_times = sorted(t for t in targets if t in saved)
-    thk_obs = np.stack([saved[t] for t in outline_times]) if outline_times else np.zeros((0, *thk.shape[1:]), "float32")
-    if not (np.isfinite(thk).all() and np.isfinite(thk_obs).all()):
+    if not all(np.isfinite(saved[t]).all() for t in [*EPOCHS, *outline_times]):
         raise RuntimeError(f"glacier {gid}: IGM produced non-finite thickness")
     versions = software_versions()
     status = calibration_status(calibration, geodetic_fit)
-    years = np.array(sorted(series), dtype="int32")
-    vol = np.array([series[y][0] for y in years])
-    area = np.array([series[y][1] for y in years])
-    out = xr.Dataset(
-        {"thk": (("time", "y", "x"), thk, {"long_name": "ice thickness", "units": "m"}),
-         "thk_outline": (("outline_time", "y", "x"), thk_obs,
-                         {"long_name": "ice thickness at the outlines' model times (outline year + 1)", "units": "m"}),
-         "volume_series": (("year",), vol, {"long_name": "ice volume at the start of each year", "units": "km3"}),
-         "area_series": (("year",), area, {"long_name": "model-grid area with thickness >= 2 m", "units": "km2"}),
-         "mass_balance": (("year",), annual_mass_balance(vol, area),
-                          {"long_name": "glacier-wide mass balance of the balance year starting then",
-                           "units": "m w.e. a-1"})},
-        coords={"time": ("time", np.array(EPOCHS, dtype="int32"), {"units": "year"}),
-                "outline_time": ("outline_time", np.array(outline_times, dtype="int32"), {"units": "year"}),
-                "year": ("year", years, {"units": "year"}),
-                "x": domain["x"], "y": domain["y"]},
-        attrs={"glacier_id": gid, "crs": domain.attrs["crs"], "device": model.device,
-               "iceflow_startup_s": round(model.startup_s, 2), **figures,
-               "iceflow_mapping": settings.mapping,
-               **({"emulator": settings.emulator_weights or "cold start",
-                   "emulator_iterations": settings.warm_iterations if settings.emulator_weights
-                   else settings.cold_iterations} if settings.mapping == "network" else
-                  {"iceflow_start_iterations": settings.cold_iterations}),
-               "spinup_start": SPINUP_START, "rheology_factor": settings.rheology_factor,
-               "calibration_status": status, "calibration": json.dumps(calibration),
-               "validation": json.dumps(validation), "geodetic_calibration": json.dumps(geodetic_fit),
-               "domain_fingerprint": domain.attrs.get("fingerprint", ""),
-               **({"fingerprint": fingerprint} if fingerprint else {}),
-               **{f"version_{k}": v for k, v in versions.items()}},
-    )
-    write_netcdf(out_path, out)
+    vol = np.array([series[y][0] for y in sorted(series)])
+    area = np.array([series[y][1] for y in sorted(series)])
+    yearly = {y: (v, a, b) for y, v, a, b in zip(sorted(series), vol, area, annual_mass_balance(vol, area),
+                                                  strict=True)}
+    attrs = {"glacier_id": gid, "crs": domain.attrs["crs"], "device": model.device,
+             "iceflow_startup_s": round(model.startup_s, 2), **figures,
+             "iceflow_mapping": settings.mapping,
+             **({"emulator": settings.emulator_weights or "cold start",
+                 "emulator_iterations": settings.warm_iterations if settings.emulator_weights
+                 else settings.cold_iterations} if settings.mapping == "network" else
+                {"iceflow_start_iterations": settings.cold_iterations}),
+             "spinup_start": SPINUP_START, "rheology_factor": settings.rheology_factor,
+             "calibration_status": status, "calibration": json.dumps(calibration),
+             "validation": json.dumps(validation), "geodetic_calibration": json.dumps(geodetic_fit),
+             "domain_fingerprint": domain.attrs.get("fingerprint", ""),
+             **({"fingerprint": fingerprint} if fingerprint else {}),
+             **{f"version_{k}": v for k, v in versions.items()}}
+    SimulationFile(out_path, gid).write(domain["x"].values, domain["y"].values, {y: saved[y] for y in EPOCHS},
+                                        {t: saved[t] for t in outline_times}, yearly, attrs)
     return {"device": model.device, **figures, "iceflow_startup_s": round(model.startup_s, 2),
             "calibration_status": status, "rheology_factor": settings.rheology_factor, "versions": versions}
 

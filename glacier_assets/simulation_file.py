@@ -102,7 +102,7 @@ class SimulationFile:
         return thk, grid
 
     def load(self) -> SimulationState:
-        """Everything but the yearly series' raw arrays, in memory."""
+        """The whole file in memory: grid, states, yearly series and attributes."""
         with xr.open_dataset(self.path) as sim:
             grid = Grid.from_xy(sim.attrs["crs"], sim["x"].values, sim["y"].values)
             epochs = {int(t): sim["thk"].sel(time=t).values for t in sim["time"].values}

@@ -264,7 +264,7 @@ def test_a_glaciers_figures_show_its_outlines_at_their_dates(tmp_path, monkeypat
         panels=panels, dem=dem, extent=extent, crs=crs, **kw) or b"maps")
     monkeypatch.setattr(simulation, "area_volume_png", lambda gid, series, observed, **kw: seen.update(
         series=series, observed=observed, **kw) or b"series")
-    assert simulation.glacier_figures("g", tmp_path / "sim.nc", tmp_path / "dom.nc", rows,
+    assert simulation.glacier_figures("g", SimulationFile(tmp_path / "sim.nc").load(), tmp_path / "dom.nc", rows,
                                       (0.05, 2000, "Farinotti et al. (2019) consensus")) == (b"series", b"maps")
     # the first epoch, each outline at its model time, the last epoch
     assert [p[0] for p in seen["panels"]] == ["1960", "1978 (outline 1977)", "2002 (outline 2001)", "2020"]

@@ -31,7 +31,7 @@ from ..partitions import glacier_partitions
 from ..plots import area_volume_png, markdown_image, save_png, thickness_map_png
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
 from ..science.resample import refined_thickness
-from ..simulation_file import SimulationFile, states_summary
+from ..simulation_file import SimulationFile, SimulationState, states_summary
 from ..storage import atomic_path, netcdf_attrs
 from ..workflow import (
     REFINE,
@@ -241,7 +241,7 @@ def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store:
     two figures (area and volume series, thickness maps) are also written beside the products."""
     sim = SimulationFile(out, gid).load()
     summary, crs, calibration = sim.summary(), sim.crs, sim.calibration
-    series_png, maps_png = glacier_figures(gid, out, store.path(domain_relpath(gid)), rows, reference)
+    series_png, maps_png = glacier_figures(gid, sim, store.path(domain_relpath(gid)), rows, reference)
     plot = save_png(store.path(plot_relpath(gid)), series_png)
     maps = save_png(store.path(thickness_plot_relpath(gid)), maps_png)
     by_year = summary.set_index("year")
@@ -272,15 +272,14 @@ def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store:
 MAP_PANELS = 6  # thickness panels per glacier: its outlines' dates, and the first and last epochs
 
 
-def glacier_figures(gid: str, sim_path: Path, domain_path: Path, rows, reference: tuple[float, int, str] | None
-                    ) -> tuple[bytes, bytes]:
+def glacier_figures(gid: str, sim: SimulationState, domain_path: Path, rows,
+                    reference: tuple[float, int, str] | None) -> tuple[bytes, bytes]:
     """A glacier's two figures (PNG): its simulated area and volume over the epochs with its
     observed outline areas and its reference volume; and its thickness (the 25 m product's
     recipe) on a hillshade of the domain's DEM at each outline's model time with that outline,
     and at the first and last epochs (at most `MAP_PANELS` panels). `reference`: (km3, year,
     source) as `inventory.reference.reference_volumes` gives it, placed at the model time of the
-    outline it belongs to (as the validation compares it)."""
-    sim = SimulationFile(sim_path, gid).load()
+    outline it belongs to (as the validation compares it). `sim`: the simulation file's contents."""
     crs, grid, at_outlines, states = sim.crs, sim.grid, sim.outlines, sim.states
     yearly = None if sim.yearly is None else sim.yearly["volume_km3"]
     extent = (grid.xmin, grid.xmax, grid.ymin, grid.ymax)

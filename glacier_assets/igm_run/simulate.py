@@ -17,7 +17,6 @@ from ..science.calibration import (
     BOUNDS_M,
     GEODETIC_ERROR_MWE,
     GEODETIC_MAX_ITER,
-    GEODETIC_OUTLINE_SLACK_YEARS,
     GEODETIC_TOL_MWE,
     GRADIENT_BOUNDS,
     GRADIENT_PER_MWE,
@@ -30,6 +29,7 @@ from ..science.calibration import (
     TOL_PIXELS,
     drive,
     geodetic_parameter,
+    gradient_period,
     period_search,
     scalar_search,
 )
@@ -170,7 +170,8 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
     missed = [r["obs_year"] for r in cal.rows if r["status"] != "converged"]
     if missed:  # the outlines come first: a balance fitted on top of missed areas would mean nothing
         return cal, {"status": f"not calibrated: the outline(s) of {', '.join(map(str, missed))} were missed"}
-    case = geodetic_parameter([p.end for p in cal.periods], start, end)
+    outline_times = [p.end for p in cal.periods]
+    case = geodetic_parameter(outline_times, start, end)
     trial: Callable[[float], Any]  # a generator of runs that returns (balance, calibration)
     if case == "spinup_offset_m":
         param, from_year = case, SPINUP_START
@@ -189,8 +190,8 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
         x0 = cal.spinup_offset
         x1, bounds, step = x0 + (ref - mb0) * SHIFT_PER_MWE, BOUNDS_M, MAX_STEP_M
     elif case == "balance_gradient_factor":
-        later = [k for k, p in enumerate(cal.periods) if k > 0 and p.start >= start - GEODETIC_OUTLINE_SLACK_YEARS]
-        first = later[0]
+        first = gradient_period(outline_times, start)
+        assert first is not None  # what makes the case
         param, from_year = "balance_gradient_factor", cal.periods[first].start
 
         tried: list[tuple[float, list[float]]] = [(1.0, [q.d_ela for q in cal.periods])]  # (g, shifts)
@@ -431,10 +432,9 @@ def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, floa
         raise RuntimeError(f"glacier {gid}: IGM produced non-finite thickness")
     versions = software_versions()
     status = calibration_status(calibration, geodetic_fit)
-    vol = np.array([series[y][0] for y in sorted(series)])
-    area = np.array([series[y][1] for y in sorted(series)])
-    yearly = {y: (v, a, b) for y, v, a, b in zip(sorted(series), vol, area, annual_mass_balance(vol, area),
-                                                  strict=True)}
+    years = sorted(series)
+    vol, area = (np.array([series[y][k] for y in years]) for k in (0, 1))
+    yearly = {y: (v, a, b) for y, v, a, b in zip(years, vol, area, annual_mass_balance(vol, area), strict=True)}
     attrs = {"glacier_id": gid, "crs": domain.attrs["crs"], "device": model.device,
              "iceflow_startup_s": round(model.startup_s, 2), **figures,
              "iceflow_mapping": settings.mapping,

@@ -123,8 +123,9 @@ def located_farinotti(table_path: str | Path | None, glaciers: gpd.GeoSeries,
         if vol is None or sum(shares.values()) < LOCATED_MIN_COVER * float(theirs.loc[rid].area) / 1e6:
             continue
         weights = {g: volume_area_km3(a) for g, a in shares.items()}
+        total = sum(weights.values())
         for gid, w in weights.items():
-            volumes[gid] = volumes.get(gid, 0.0) + vol * w / sum(weights.values())
+            volumes[gid] = volumes.get(gid, 0.0) + vol * w / total
             sources.setdefault(gid, []).append(rid)
     out = {}
     for gid, vol in volumes.items():
@@ -192,11 +193,12 @@ def reference_volumes(spec_refs, farinotti_path: str | Path | None, glacier_ids:
         vol = farinotti_volume_km3(farinotti_path, gid)
         if vol is not None:
             out[gid] = (vol, default_year, "Farinotti et al. (2019) consensus")
-    matched = matched_farinotti(farinotti_path, {g: a for g, a in (areas or {}).items() if g in set(glacier_ids)})
+    wanted = set(glacier_ids)
+    matched = matched_farinotti(farinotti_path, {g: a for g, a in (areas or {}).items() if g in wanted})
     for gid, (vol, _) in matched.items():
         out.setdefault(gid, (vol, default_year, "Farinotti et al. (2019) consensus, by the RGI6 id of the same number"))
     if spec_refs is not None and spec_refs.rgi6_outlines is not None and outlines is not None:
-        left = outlines[[g for g in outlines.index if g in set(glacier_ids) and g not in out]]
+        left = outlines[[g for g in outlines.index if g in wanted and g not in out]]
         located = located_farinotti(farinotti_path, left, read_rgi6_outlines(spec_refs.rgi6_outlines))
         for gid, (vol, rids) in located.items():
             out[gid] = (vol, default_year, f"Farinotti et al. (2019) consensus, by location ({rids})")

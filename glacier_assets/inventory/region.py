@@ -289,7 +289,12 @@ class ReferenceVolumes:
     @field_validator("rgi6_outlines")
     @classmethod
     def _rgi6(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else _file_read_by_check(_vector_file(value, info), info, read_rgi6_outlines)
+        if value is None:
+            return None
+        path = _vector_file(value, info)
+        if _root(info):
+            read_rgi6_outlines(path)
+        return path
 
     @model_validator(mode="after")
     def _one(self) -> ReferenceVolumes:

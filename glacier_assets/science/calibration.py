@@ -216,15 +216,23 @@ def solve_scalar(evaluate: Callable[[float], tuple[float, Any]], target: float, 
     return drive(scalar_search(target, *args, **options), evaluate)
 
 
+def gradient_period(outline_times: list[int], start: int) -> int | None:
+    """The calibration period (0: the spin-up to the first outline) from whose start a balance
+    period beginning in `start` gets its gradient factor: the first that starts at an outline at or
+    after `start` (within `GEODETIC_OUTLINE_SLACK_YEARS`); None if none does. `outline_times`:
+    the model times of the glacier's outlines, ascending (period k starts at outline k - 1)."""
+    return next((k for k in range(1, len(outline_times))
+                 if outline_times[k - 1] >= start - GEODETIC_OUTLINE_SLACK_YEARS), None)
+
+
 def geodetic_parameter(outline_times: list[int], start: int, end: int) -> str:
     """What the geodetic calibration solves for a balance period `start`-`end`, given the model
     times of a glacier's outlines (ascending; the first ends the spin-up period):
     `spinup_offset_m` if most of the period lies before the first outline, else
-    `balance_gradient_factor` if an outline other than the first lies at or after the period's
-    start (within `GEODETIC_OUTLINE_SLACK_YEARS`), else `tail_shift_m` (the shift after the last
-    outline)."""
+    `balance_gradient_factor` if a period starts at an outline at or after the period's start
+    (`gradient_period`), else `tail_shift_m` (the shift after the last outline)."""
     if 2 * (outline_times[0] - start) >= end - start:
         return "spinup_offset_m"
-    if any(t >= start - GEODETIC_OUTLINE_SLACK_YEARS for t in outline_times[:-1]):
+    if gradient_period(outline_times, start) is not None:
         return "balance_gradient_factor"
     return "tail_shift_m"

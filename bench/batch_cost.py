@@ -39,13 +39,9 @@ from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
-from glacier_assets.workflow import (  # noqa: E402
-    calibrate_rheology,
-    geodetic_targets,
-    glacier_rows,
-    make_domain,
-    simulation_inputs,
-)
+from glacier_assets.steps.domain import glacier_rows, make_domain  # noqa: E402
+from glacier_assets.steps.inputs import geodetic_targets, simulation_inputs  # noqa: E402
+from glacier_assets.steps.rheology import calibrate_rheology  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time

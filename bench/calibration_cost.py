@@ -35,7 +35,9 @@ from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
-from glacier_assets.workflow import calibrate_rheology, calibration_targets, geodetic_targets, make_domain  # noqa: E402
+from glacier_assets.steps.domain import make_domain  # noqa: E402
+from glacier_assets.steps.inputs import calibration_targets, geodetic_targets  # noqa: E402
+from glacier_assets.steps.rheology import calibrate_rheology  # noqa: E402
 
 CHILD = """
 import json, sys

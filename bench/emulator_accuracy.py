@@ -30,7 +30,7 @@ from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
 from glacier_assets.simulation_file import SimulationFile  # noqa: E402
-from glacier_assets.workflow import make_domain  # noqa: E402
+from glacier_assets.steps.domain import make_domain  # noqa: E402
 
 
 def run(domain: Path, out: Path, emulator: Path | None, warm: int) -> tuple[float, dict, dict]:

@@ -11,7 +11,7 @@ runs, simulation files made from the demo's hidden truth runs. Timed:
    as batched runs, one ranged run per epoch (what a UI backfill launches under the single-run
    backfill policy), and `regional_outlines` for the 13 epochs in one ranged run.
 
-For 2 the science (the workflow functions) is timed inside the runs; the rest of the wall time is
+For 2 the science (the steps functions) is timed inside the runs; the rest of the wall time is
 orchestration (Dagster's planning, event log, per-partition materializations). Prints the overhead
 per partition and its share of the wall time (target <= 5 %). `--no-batching` turns off the bulk
 event writes of deploy.EVENT_BATCHING to show what they save.
@@ -39,9 +39,9 @@ sys.path.insert(0, str(REPO))
 
 import dagster as dg  # noqa: E402
 
-from glacier_assets import workflow  # noqa: E402
 from glacier_assets.constants import EPOCHS, simulation_relpath  # noqa: E402
 from glacier_assets.inventory import demo  # noqa: E402
+from glacier_assets.steps.inputs import expected_fingerprints  # noqa: E402
 
 TILE_M = 40_000.0
 
@@ -104,7 +104,7 @@ def stamp_simulations(defs, products: Path, glaciers: list[str]) -> None:
     from glacier_assets.definitions import resolved_resources
 
     store, region, igm = resolved_resources(defs).values()
-    expected = workflow.expected_fingerprints(load_inventory(store), region.load(),
+    expected = expected_fingerprints(load_inventory(store), region.load(),
                                               igm.emulator_fingerprint(), igm.simulation_settings(1.0), glaciers)
     for gid in glaciers:
         with netCDF4.Dataset(str(products / simulation_relpath(gid)), "a") as ds:
@@ -112,7 +112,7 @@ def stamp_simulations(defs, products: Path, glaciers: list[str]) -> None:
 
 
 class ScienceClock:
-    """Wraps the workflow functions the per-epoch assets call and adds up their time."""
+    """Wraps the steps functions the per-epoch assets call and adds up their time."""
 
     names = ("make_thickness", "make_mask", "make_outline", "make_epoch_products", "make_regional_outlines")
 

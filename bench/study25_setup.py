@@ -19,7 +19,9 @@ from glacier_assets.inventory.examples import hef_region_yaml, oetztal_region_ya
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import outline_areas, reference_volumes  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402
-from glacier_assets.workflow import calibrate_rheology, glacier_rows, make_domain, simulation_inputs  # noqa: E402
+from glacier_assets.steps.domain import glacier_rows, make_domain  # noqa: E402
+from glacier_assets.steps.inputs import simulation_inputs  # noqa: E402
+from glacier_assets.steps.rheology import calibrate_rheology  # noqa: E402
 
 FARINOTTI = SHARED / "oggm_rgi6_meta_farinotti_vol" / "rgi62_itmix_df.h5"
 

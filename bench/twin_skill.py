@@ -117,7 +117,7 @@ def main() -> None:
     geodetic = region / "geodetic_mass_balance.csv"
     if geodetic.exists():
         from glacier_assets.science.skill import geodetic_balance
-        from glacier_assets.workflow import simulated_geodetic_balance
+        from glacier_assets.steps.evaluation import simulated_geodetic_balance
 
         geo = pd.read_csv(geodetic).set_index("glacier_id")
         t = truth.set_index(["glacier_id", "year"])

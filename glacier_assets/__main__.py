@@ -24,7 +24,7 @@ STARTED = time.perf_counter()  # the command's start, before Dagster's imports: 
 
 def _evaluate(args) -> int:
     from .constants import simulation_relpath
-    from .workflow import evaluate_mass_balance, evaluate_thickness
+    from .steps.evaluation import evaluate_mass_balance, evaluate_thickness
 
     sim = Path(args.products) / simulation_relpath(args.glacier_id)
     if not sim.exists():

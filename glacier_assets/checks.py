@@ -41,7 +41,7 @@ def _failing_rows(audit: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def _problem(row) -> str:
-    """The file to blame and its problem (`workflow.audit_glacier`), or ""."""
+    """The file to blame and its problem (`steps.reports.audit_glacier`), or ""."""
     p = getattr(row, "problem", "")
     return p if isinstance(p, str) else ""
 

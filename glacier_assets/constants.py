@@ -36,6 +36,7 @@ def outline_model_time(year: int) -> int:
 # --- grids and thresholds -----------------------------------------------------------------------
 MODEL_RESOLUTION_M = 100.0  # IGM grid
 PRODUCT_RESOLUTION_M = 25.0  # published thickness
+REFINE = int(round(MODEL_RESOLUTION_M / PRODUCT_RESOLUTION_M))  # product cells per model cell, each way
 ICE_THRESHOLD_M = 2.0  # thickness >= this is glacier
 DOMAIN_BORDER_CELLS = 15  # least ice-free margin around the glacier's outlines on the model grid (1.5 km)...
 DOMAIN_MARGIN_PER_SIZE = 0.2  # ...or this times the square root of its largest outline, if more

@@ -334,7 +334,7 @@ class MainJob:
         another main job has claimed (claims.py) is left to it, and waited for at the end."""
         from .ledger import read_failures
         from .simulation_file import SimulationFile
-        from .workflow import expected_fingerprints
+        from .steps.inputs import expected_fingerprints
 
         expected = expected_fingerprints(inventory, spec, self.igm.emulator_fingerprint(),
                                          self.igm.simulation_settings(self.rheology_factor), glaciers)

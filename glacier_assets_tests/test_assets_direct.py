@@ -41,8 +41,9 @@ from glacier_assets.fingerprints import product_fingerprint
 from glacier_assets.ledger import read_failures, record_failure
 from glacier_assets.resources import IGMRunner, ProductStore, RegionSource
 from glacier_assets.science.grids import Grid
+from glacier_assets.steps.domain import domain_fingerprint
+from glacier_assets.steps.inputs import expected_fingerprints
 from glacier_assets.storage import netcdf_attrs, read_parquet_metadata
-from glacier_assets.workflow import domain_fingerprint, expected_fingerprints
 
 from .tiny import A_CODE, B_CODE, CELL_KM2, A, B, write_fake_simulation, write_tiny_region
 

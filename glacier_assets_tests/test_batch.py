@@ -16,7 +16,7 @@ from glacier_assets.inventory.region import load_region_spec
 from glacier_assets.science.calibration import TOL_PCT, TOL_PIXELS
 from glacier_assets.science.packing import model_shape
 from glacier_assets.science.resample import product_area_km2
-from glacier_assets.workflow import geodetic_targets
+from glacier_assets.steps.inputs import geodetic_targets
 
 from .conftest import DEMO_PAIR
 

@@ -24,7 +24,7 @@ from glacier_assets.constants import (
 )
 from glacier_assets.partitions import GLACIERS
 from glacier_assets.science.masks import glacier_code
-from glacier_assets.workflow import read_thickness
+from glacier_assets.steps.epoch import read_thickness
 
 from .conftest import DEMO_PAIR, range_tags
 

@@ -6,10 +6,11 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
+from glacier_assets.errors import GlacierError
 from glacier_assets.inventory.examples import hef_region_yaml
 from glacier_assets.inventory.outlines import build_inventory
 from glacier_assets.inventory.region import DemSource, load_region_spec
-from glacier_assets.workflow import GlacierError, domain_layout, make_domain, read_dem
+from glacier_assets.steps.domain import domain_layout, make_domain, read_dem
 
 GID = "RGI60-11.00897"
 
@@ -85,7 +86,7 @@ def test_the_domain_border_follows_the_glacier_size_or_the_spec(hef):
     rows = inv[inv["glacier_id"] == GID]
     assert domain_layout(GID, inv)[1].width - domain_layout(GID, inv, 500.0)[1].width == 2 * (15 - 5)
     big = rows.assign(area_km2=400.0)  # sqrt(400 km2) x 0.2 = 4 km
-    from glacier_assets.workflow import domain_border_cells
+    from glacier_assets.steps.domain import domain_border_cells
     assert domain_border_cells(rows) == 15 and domain_border_cells(big) == 40 and domain_border_cells(rows, 720) == 8
 
 

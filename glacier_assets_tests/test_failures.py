@@ -10,8 +10,9 @@ import pytest
 import xarray as xr
 
 from glacier_assets.constants import domain_relpath
+from glacier_assets.errors import GlacierError
 from glacier_assets.ledger import read_failures
-from glacier_assets.workflow import GlacierError, _pct, domain_layout, fill_dem_voids
+from glacier_assets.steps.domain import domain_layout, fill_dem_voids, percent
 
 from .conftest import DEMO_PAIR, chain_definitions
 
@@ -30,7 +31,7 @@ def test_small_dem_voids_are_filled_and_counted_large_ones_named_with_their_shar
     big[:, :5] = np.nan  # 12.5 %
     with pytest.raises(GlacierError, match=rf"glacier {GID}: the DEM dem.tif leaves 12 % of its 50x40-cell"):
         fill_dem_voids(big, GID, "dem.tif")
-    assert _pct(0.0003) == "0.03 %" and _pct(0.042) == "4.2 %" and _pct(1.0) == "100 %"
+    assert percent(0.0003) == "0.03 %" and percent(0.042) == "4.2 %" and percent(1.0) == "100 %"
 
 
 def test_an_outline_in_the_wrong_place_is_named(demo_region):

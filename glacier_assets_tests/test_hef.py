@@ -20,7 +20,8 @@ from glacier_assets.constants import (
     thickness_relpath,
 )
 from glacier_assets.inventory.examples import hef_region_yaml
-from glacier_assets.workflow import evaluate_mass_balance, evaluate_thickness, read_thickness
+from glacier_assets.steps.epoch import read_thickness
+from glacier_assets.steps.evaluation import evaluate_mass_balance, evaluate_thickness
 
 from .conftest import chain_definitions, range_tags
 

@@ -23,7 +23,9 @@ from glacier_assets.science.domain import build_domain, with_rheology
 from glacier_assets.science.grids import Grid
 from glacier_assets.science.massbalance import profiles_from_ela
 from glacier_assets.science.quality import area_gate, validation_summary, validation_table
-from glacier_assets.workflow import REPORT_COLUMNS, calibration_targets, reference_outline
+from glacier_assets.steps.inputs import calibration_targets
+from glacier_assets.steps.reports import REPORT_COLUMNS
+from glacier_assets.steps.rheology import reference_outline
 
 
 def _rows(*outlines):

@@ -62,7 +62,8 @@ def test_a_glacier_whose_ice_all_lies_nearer_a_neighbour_leaves_the_regional_fil
     """Regional files never hold an empty outline: a glacier whose simulated ice overlaps a
     neighbour's and lies nearer the neighbour's initial outline cedes all of it."""
     from glacier_assets.constants import albers_crs
-    from glacier_assets.workflow import OUTLINE_COLUMNS, make_regional_outlines
+    from glacier_assets.steps.epoch import OUTLINE_COLUMNS
+    from glacier_assets.steps.regional import make_regional_outlines
 
     crs = "EPSG:32646"
     initial = gpd.GeoSeries([box(0, 0, 1000, 1000), box(1000, 0, 1010, 10)], crs=crs).to_crs("EPSG:4326")

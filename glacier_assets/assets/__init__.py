@@ -1,4 +1,4 @@
-"""Dagster assets, one module per part of the chain, each a thin wrapper over `workflow`."""
+"""Dagster assets, one module per part of the chain, each a thin wrapper over `steps`."""
 
 import warnings
 

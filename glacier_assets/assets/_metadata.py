@@ -1,4 +1,4 @@
-"""Turning the workflow's plain dicts into Dagster metadata."""
+"""Turning the steps' plain dicts into Dagster metadata."""
 
 from __future__ import annotations
 

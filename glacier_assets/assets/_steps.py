@@ -9,10 +9,11 @@ from contextlib import contextmanager
 import dagster as dg
 import geopandas as gpd
 
+from ..errors import GlacierError
 from ..ledger import RegionState, clear_failure, record_failure, region_state
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
 from ..science.masks import glacier_code
-from ..workflow import GlacierError, expected_fingerprints
+from ..steps.inputs import expected_fingerprints
 
 PLAIN = (GlacierError, IGMChildError, ValueError, FileNotFoundError)
 

@@ -19,6 +19,7 @@ from ..constants import (
     simulation_relpath,
     thickness_relpath,
 )
+from ..errors import GlacierError
 from ..fingerprints import file_digest, product_fingerprint, regional_fingerprint
 from ..ledger import clear_failure, epoch_products_made
 from ..partitions import epoch_partitions, glacier_epoch_partitions, split_key
@@ -26,16 +27,9 @@ from ..plots import markdown_image, outline_map_png, save_png
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.masks import glacier_code
 from ..simulation_file import SimulationFile
+from ..steps.epoch import make_epoch_products, make_mask, make_outline, make_thickness
+from ..steps.regional import make_regional_outlines, regional_figures
 from ..storage import file_lock, read_parquet_metadata
-from ..workflow import (
-    GlacierError,
-    make_epoch_products,
-    make_mask,
-    make_outline,
-    make_regional_outlines,
-    make_thickness,
-    regional_figures,
-)
 from ._metadata import failure, metadata
 from ._steps import cause, glacier_states, note_cause, state_metadata
 from .inventory import load_inventory

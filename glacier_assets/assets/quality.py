@@ -23,16 +23,10 @@ from ..plots import markdown_image, save_png, validation_png
 from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.masks import glacier_code
 from ..science.quality import GEODETIC_COLUMNS, area_gate, glaciers_above, validation_summary, validation_table
+from ..steps.evaluation import simulated_geodetic_balance
+from ..steps.regional import published_outline_table
+from ..steps.reports import AUDIT_COLUMNS, REPORT_COLUMNS, audit_glacier, calibration_rows, domain_surface
 from ..storage import atomic_path, file_lock, write_geoparquet
-from ..workflow import (
-    AUDIT_COLUMNS,
-    REPORT_COLUMNS,
-    audit_glacier,
-    calibration_rows,
-    domain_surface,
-    published_outline_table,
-    simulated_geodetic_balance,
-)
 from ._metadata import markdown_table, metadata
 from ._steps import glacier_states, state_metadata
 from .inventory import INVENTORY, load_inventory

@@ -9,8 +9,8 @@ import pandas as pd
 from ..constants import CODE_VERSIONS, REFERENCE_VOLUME_YEAR, REGION_LOCK_RELPATH, RHEOLOGY_RELPATH
 from ..inventory.reference import outline_areas, outline_geometries, reference_volumes
 from ..resources import ProductStore, RegionSource
+from ..steps.rheology import calibrate_rheology, rheology_fingerprint
 from ..storage import atomic_path, file_lock
-from ..workflow import calibrate_rheology, rheology_fingerprint
 from ._metadata import markdown_table, metadata
 from .inventory import INVENTORY, load_inventory
 

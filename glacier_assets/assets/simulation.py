@@ -15,6 +15,7 @@ from ..constants import (
     EMULATOR_RELPATH,
     EPOCHS,
     OUTLINE_TIME_OFFSET_YEARS,
+    REFINE,
     domain_relpath,
     igm_batch_relpath,
     igm_child_error_relpath,
@@ -32,17 +33,10 @@ from ..plots import area_volume_png, markdown_image, save_png, thickness_map_png
 from ..resources import IGMChildError, IGMRunner, ProductStore, RegionSource
 from ..science.resample import refined_thickness
 from ..simulation_file import SimulationFile, SimulationState, states_summary
+from ..steps.domain import domain_fingerprint, glacier_rows, make_domain
+from ..steps.inputs import geodetic_targets, observed_areas, simulation_inputs
+from ..steps.rheology import reference_outline
 from ..storage import atomic_path, netcdf_attrs
-from ..workflow import (
-    REFINE,
-    domain_fingerprint,
-    geodetic_targets,
-    glacier_rows,
-    make_domain,
-    observed_areas,
-    reference_outline,
-    simulation_inputs,
-)
 from ._metadata import failure, markdown_table, metadata
 from ._steps import glacier_step
 from .inventory import INVENTORY, load_inventory

@@ -211,7 +211,7 @@ class Selection:
 class DemSource:
     path: Path | tuple[Path, ...]  # one raster (GeoTIFF, VRT, ...) or several tiles
     year: int = 2000
-    # the model domain's border; default workflow.domain_border_cells
+    # the model domain's border; default steps.domain.domain_border_cells
     margin_m: float | None = Field(default=None, gt=0)
     min_margin_m: float = Field(default=MIN_DEM_MARGIN_M, ge=0)  # the DEM must cover the outlines and this around them
 

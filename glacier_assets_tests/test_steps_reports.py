@@ -1,9 +1,9 @@
 """What the region-wide reports are made of, from tiny simulation files without IGM: the rows of
 the calibration report, a simulation's area and volume by epoch, its thickness at a date, and its
-thickness and mass balance against observations (workflow.py).
+thickness and mass balance against observations (steps/reports.py, steps/evaluation.py).
 
 The products of a slab of ice on n x n model cells of 100 m cover (4n + 4)^2 - 4 cells of 25 m
-(see test_workflow_products.py): 396 cells for 4 x 4, 252 for 3 x 3.
+(see test_steps_products.py): 396 cells for 4 x 4, 252 for 3 x 3.
 """
 
 import json
@@ -19,9 +19,7 @@ from shapely.geometry import box
 from glacier_assets.constants import EPOCHS, GEOGRAPHIC_CRS
 from glacier_assets.science.grids import Grid
 from glacier_assets.simulation_file import SimulationFile
-from glacier_assets.workflow import (
-    REPORT_COLUMNS,
-    calibration_rows,
+from glacier_assets.steps.evaluation import (
     evaluate_mass_balance,
     evaluate_thickness,
     read_wgms_balance,
@@ -29,6 +27,7 @@ from glacier_assets.workflow import (
     simulated_mass_balance,
     simulated_thickness_at,
 )
+from glacier_assets.steps.reports import REPORT_COLUMNS, calibration_rows
 
 from .tiny import CELL_KM2, UTM, X0, Y0, A, model_grid, slab, write_fake_simulation
 

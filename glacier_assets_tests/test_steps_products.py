@@ -1,5 +1,5 @@
 """The per-glacier, per-epoch products on tiny rasters, without IGM: the 25 m thickness, the mask,
-the outline, all three in one go, and the audit of a glacier's products (workflow.py).
+the outline, all three in one go, and the audit of a glacier's products (steps/epoch.py, steps/reports.py).
 
 The simulations are tiny NetCDFs in write_simulation's layout (tiny.py). Their figures are worked
 out by hand: a slab of ice 100 m thick on n x n model cells of 100 m, refined bilinearly to 25 m
@@ -16,18 +16,11 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from glacier_assets.constants import EPOCHS, MASK_NODATA, THICKNESS_NODATA
+from glacier_assets.errors import GlacierError
 from glacier_assets.science.grids import Grid
+from glacier_assets.steps.epoch import make_epoch_products, make_mask, make_outline, make_thickness, read_thickness
+from glacier_assets.steps.reports import AUDIT_COLUMNS, audit_glacier
 from glacier_assets.storage import read_parquet_metadata, read_raster, write_cog
-from glacier_assets.workflow import (
-    AUDIT_COLUMNS,
-    GlacierError,
-    audit_glacier,
-    make_epoch_products,
-    make_mask,
-    make_outline,
-    make_thickness,
-    read_thickness,
-)
 
 from .tiny import (
     A_CODE,

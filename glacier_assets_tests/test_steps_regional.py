@@ -1,10 +1,10 @@
 """The regional outline files on tiny geometries, without IGM: the glaciers' outline files read
 together, one epoch's mosaic in Albers (shapefile and GeoParquet), its figures, and the published
-outline table of all epochs (workflow.py).
+outline table of all epochs (steps/regional.py).
 
 Two glaciers' simulated ice (tiny.py): B a slab of 4 x 4 model cells east of x = X0 + 400, A one
 of 4 x 5 west of it that reaches one model cell over that edge. The products stay within each
-model's ice cells (see test_workflow_products.py): A's outline holds 320 cells of 25 m, B's 256,
+model's ice cells (see test_steps_products.py): A's outline holds 320 cells of 25 m, B's 256,
 and both hold the 4 x 16 cells of the model cell column they share, 0.04 km2.
 """
 
@@ -14,15 +14,9 @@ import pytest
 from shapely.geometry import box
 
 from glacier_assets.constants import GEOGRAPHIC_CRS, albers_crs
+from glacier_assets.steps.epoch import OUTLINE_COLUMNS, make_epoch_products, make_outline
+from glacier_assets.steps.regional import make_regional_outlines, published_outline_table, read_outline_files
 from glacier_assets.storage import read_parquet_metadata
-from glacier_assets.workflow import (
-    OUTLINE_COLUMNS,
-    make_epoch_products,
-    make_outline,
-    make_regional_outlines,
-    published_outline_table,
-    read_outline_files,
-)
 
 from .tiny import (
     A_CODE,

@@ -1,7 +1,7 @@
 """A glacier's model domain and the region's rheology on a tiny region without IGM: two square
 glaciers side by side, a DEM that is a plane, an ELA table (tiny.py). What a domain is laid out
 from, what it holds, what its fingerprint depends on, the rheology factor, the fingerprints
-expected from today's inputs, and the mask codes (workflow.py)."""
+expected from today's inputs, and the mask codes (steps/domain.py, steps/inputs.py, steps/rheology.py)."""
 
 import geopandas as gpd
 import numpy as np
@@ -10,24 +10,14 @@ import pytest
 import xarray as xr
 
 from glacier_assets.constants import MODEL_RESOLUTION_M, RHEOLOGY_FACTOR_STEP
+from glacier_assets.errors import GlacierError
 from glacier_assets.inventory.outlines import build_inventory
 from glacier_assets.inventory.region import load_region_spec
 from glacier_assets.science.masks import glacier_code
 from glacier_assets.science.quality import in_validation_sample
-from glacier_assets.workflow import (
-    GlacierError,
-    calibrate_rheology,
-    domain_fingerprint,
-    domain_layout,
-    expected_fingerprints,
-    geodetic_targets,
-    glacier_rows,
-    inversion_inputs,
-    make_domain,
-    observed_areas,
-    rheology_fingerprint,
-    simulation_inputs,
-)
+from glacier_assets.steps.domain import domain_fingerprint, domain_layout, glacier_rows, make_domain
+from glacier_assets.steps.inputs import expected_fingerprints, geodetic_targets, observed_areas, simulation_inputs
+from glacier_assets.steps.rheology import calibrate_rheology, inversion_inputs, rheology_fingerprint
 
 from .tiny import A_CODE, ELA_M, UTM, X0, Y0, A, B, dem_surface, write_tiny_region
 

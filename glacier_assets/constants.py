@@ -19,6 +19,12 @@ CONTROL_EPOCHS: tuple[int, ...] = (1990, 2000, 2010, 2020)  # outlines that stee
 # region's glaciers, ~10-30 years), so the 1960 state is the model's own, not the first guess.
 SPINUP_YEARS = 30
 SPINUP_START = START_YEAR - SPINUP_YEARS
+# A glacier whose balance record before its first outline sets its spin-up (the calibration's
+# "spinup_offset_m" case) spins up for TREND_SPINUP_YEARS under a climate that warms linearly to
+# 1960 (`massbalance.spinup_shift`): a glacier that was larger a century before and still retreats
+# in 1960, as Alpine glaciers did after the Little Ice Age (Hintereisferner's length record).
+TREND_SPINUP_YEARS = 150
+TREND_SPINUP_START = START_YEAR - TREND_SPINUP_YEARS
 SPINUP_CLIMATE_YEARS = 10  # before the forcing starts: the mean balance profile of its first years
 # An outline dated in year Y (a late-summer image) is compared with the model state at the end of
 # that balance year, t = Y + 1 (OGGM's `rgi_date + 1`).

@@ -93,12 +93,15 @@ def simulation_fingerprint(glacier_id: str, domain_fp: str, emulator_fp: str | N
     and what it is calibrated to. A validation share below 1 enters as whether this glacier is
     validated (`glacier_settings`), so changing the share re-runs only the glaciers it adds or drops.
     A balance met by the spin-up's offset (a period before the first outline, calibrated so since
-    issue 25) names it, so only those glaciers' earlier results are stale."""
+    issue 25) names it and the spin-up's start (a trend from `TREND_SPINUP_START` since), so only
+    those glaciers' earlier results are stale."""
+    from .constants import TREND_SPINUP_START
     from .science.calibration import geodetic_parameter
 
     if geodetic and targets:
         case = geodetic_parameter(sorted(int(k) for k in targets), int(geodetic["start"]), int(geodetic["end"]))
-        geodetic = {**geodetic, "parameter": case} if case == "spinup_offset_m" else geodetic
+        if case == "spinup_offset_m":
+            geodetic = {**geodetic, "parameter": case, "spinup_start": TREND_SPINUP_START}
     return fingerprint("igm_simulation", domain_fp, emulator_fp, glacier_settings(settings, glacier_id),
                        {str(k): round(float(v), 6) for k, v in targets.items()}, *([geodetic] if geodetic else []))
 

@@ -133,18 +133,22 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
 
 class _Ramp:
     """A stand-in for IGM whose glacier thins everywhere by 0.3 m + 0.002 m per metre of ELA shift
-    each year (the spin-up's shift `d_ela + spinup_offset` before 1960), from a field of 1,600
-    cells of 2-120 m: its area shrinks smoothly as cells fall below 2 m."""
+    each year (before 1960 the spin-up's shift, `d_ela` plus the offset's trend `spinup_shift`), from
+    a field of 1,600 cells of 2-120 m: its area shrinks smoothly as cells fall below 2 m."""
 
     def __init__(self):
         self.base = np.linspace(2.0, 120.0, 1600)[np.random.default_rng(1).permutation(1600)].reshape(40, 40)
+        self.starts: list[int] = []
 
     def answer(self, run):
+        from glacier_assets.science.massbalance import spinup_shift
+
+        self.starts.append(run.start)
         thk, series = (self.base if run.thk0 is None else run.thk0).copy(), {}
         for year in range(run.start, run.end + 1):
             series[year] = (float(thk.sum()) * 1e4 / 1e9, float(np.count_nonzero(thk >= 2)) * 1e-2)
             if year < run.end:
-                shift = run.d_ela + (run.spinup_offset if year < 1960 else 0.0)
+                shift = run.d_ela + spinup_shift(year, run.spinup_offset)
                 thk = np.maximum(thk - (0.3 + 0.002 * shift), 0.0)
         return {run.end: thk}, series, []
 
@@ -154,8 +158,10 @@ def test_a_balance_before_the_first_outline_sets_the_spinup_offset():
     outline) is met by the spin-up's ELA offset, the shift to the outline solved again for each
     offset: the area at the outline still met, the 1960 glacier made larger for a more negative
     balance. The three cases by the outlines' model times and the period."""
-    from glacier_assets.igm_run.simulate import _calibrate, _calibrate_geodetic
+    from glacier_assets.constants import SPINUP_START, TREND_SPINUP_START
+    from glacier_assets.igm_run.simulate import _calibrate, _calibrate_geodetic, glacier_runs, spinup_start
     from glacier_assets.science.calibration import drive, geodetic_parameter
+    from glacier_assets.science.massbalance import spinup_shift
 
     assert geodetic_parameter([2004], 1960, 2004) == "spinup_offset_m"
     assert geodetic_parameter([2004], 2000, 2020) == "tail_shift_m"  # mostly after the only outline
@@ -163,17 +169,32 @@ def test_a_balance_before_the_first_outline_sets_the_spinup_offset():
     assert geodetic_parameter([1976, 2020], 2000, 2020) == "tail_shift_m"  # no outline within the period but the last
 
     model, obs = _Ramp(), 11.0
-    cal = drive(_calibrate("G", {2004: obs}, 100.0, 0.0, lambda msg: None), model.answer)
+    cal = drive(_calibrate("G", {2004: obs}, 100.0, 0.0, lambda msg: None, spinup_start=TREND_SPINUP_START),
+                model.answer)
     assert cal.rows[0]["status"] == "converged" and cal.spinup_offset == 0.0
     new, record = drive(_calibrate_geodetic("G", {2004: obs}, 100.0, cal, {"start": 1960, "end": 2004, "mwe": -0.6},
                                             lambda msg: None), model.answer)
-    assert record["parameter"] == "spinup_offset_m" and record["from_year"] == 1930, record
+    assert record["parameter"] == "spinup_offset_m" and record["from_year"] == TREND_SPINUP_START, record
     assert record["status"] == "converged" and abs(record["simulated_mwe"] + 0.6) <= 0.02, record
     # the thinning after 1960 is faster (the shift higher), the spin-up's slower: an offset below zero
     assert record["value"] < 0 and new.spinup_offset == pytest.approx(record["value"], abs=1e-4)
     assert new.periods[0].d_ela > cal.periods[0].d_ela
     assert new.rows[0]["status"] == "converged" and abs(new.rows[0]["rel_diff_pct"]) <= 1.0
     assert new.series[1960][0] > cal.series[1960][0]  # a larger 1960 glacier
+    # the offset is a trend: twice its value 150 years before 1960, none from 1960
+    assert spinup_shift(TREND_SPINUP_START, -50.0) == -100.0 and spinup_shift(1885, -50.0) == -50.0
+    assert spinup_shift(1960, -50.0) == 0.0 and spinup_shift(1700, -50.0) == -100.0
+    # a whole glacier's runs: such a glacier spins up from TREND_SPINUP_START, one without that balance
+    # (or with a balance after its outline) from SPINUP_START
+    model = _Ramp()
+    cal, record, _ = drive(glacier_runs("G", {2004: obs}, 100.0, 0.0, lambda msg: None,
+                                        {"start": 1960, "end": 2004, "mwe": -0.6}), model.answer)
+    assert min(model.starts) == TREND_SPINUP_START and SPINUP_START not in model.starts
+    assert cal.spinup_start == TREND_SPINUP_START
+    assert record["from_year"] == TREND_SPINUP_START and record["status"] == "converged", record
+    assert cal.rows[0]["start"] == TREND_SPINUP_START and cal.rows[0]["spinup"]
+    assert spinup_start({2004: obs}, {"start": 2000, "end": 2020, "mwe": -0.6}) == SPINUP_START
+    assert spinup_start({2004: obs}, None) == SPINUP_START
 
 
 def test_nested_and_left_out_searches_start_from_the_nearest_known_shifts():

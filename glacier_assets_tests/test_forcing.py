@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glacier_assets.constants import END_YEAR, START_YEAR
+from glacier_assets.constants import END_YEAR, START_YEAR, TREND_SPINUP_START
 from glacier_assets.inventory.examples import hef_region_yaml
 from glacier_assets.inventory.forcing import (
     climate_profiles,
@@ -42,13 +42,17 @@ def test_hef_profiles_put_the_reference_ela_at_the_median_elevation(shared_data,
     spec = load_region_spec(hef_region_yaml(shared_data, tmp_path))
     z = elevation_bins(2400, 3700)
     prof, info = climate_profiles(spec.forcing, *HEF_LONLAT, z, target_ela=3051.0)
-    assert list(prof.years) == list(range(START_YEAR, END_YEAR + 1))
+    # the climate's own years before 1960 from TREND_SPINUP_START (HISTALP starts in October 1801)
+    assert list(prof.years) == list(range(TREND_SPINUP_START, END_YEAR + 1)) and info.details["first_year"] == 1810
+    # the spin-up climate before the table is the 1960s', whatever years the table holds before them
+    sixties = (prof.years >= START_YEAR) & (prof.years < START_YEAR + 10)
+    assert np.allclose(prof.spinup_profile(), prof.b[sixties].mean(axis=0))
     ref = (prof.years >= 1960) & (prof.years <= 1989)
     assert equilibrium_line_altitude(z, prof.b[ref].mean(axis=0)) == pytest.approx(3051.0, abs=5)
     assert info.details["padded_years"] == [2019, 2020]
     assert abs(info.details["temperature_bias_k"]) < 5
     # balance falls with elevation loss, and the 2003 heat wave stands out
-    assert (np.diff(prof.b[0][z < 3000]) > 0).all()
+    assert (np.diff(prof.profile(START_YEAR)[z < 3000]) > 0).all()
     assert prof.ela(2003) > prof.ela(2001) + 200
 
 

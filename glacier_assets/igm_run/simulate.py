@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..constants import END_YEAR, EPOCHS, ICE_DENSITY, OUTLINE_TIME_OFFSET_YEARS, SPINUP_START, START_YEAR
+from ..constants import (
+    END_YEAR,
+    EPOCHS,
+    ICE_DENSITY,
+    OUTLINE_TIME_OFFSET_YEARS,
+    SPINUP_START,
+    START_YEAR,
+    TREND_SPINUP_START,
+)
 from ..science.calibration import (
     BOUNDS_M,
     GEODETIC_ERROR_MWE,
@@ -62,7 +70,8 @@ class _Calibration:
     periods: list  # _Period per outline
     tail_flow: list | None  # the flow state after the last outline
     gradient: tuple = NO_GRADIENT  # the balance-gradient factor and the year it applies from
-    spinup_offset: float = 0.0  # the spin-up's ELA shifted this much more than its period's shift
+    spinup_offset: float = 0.0  # the spin-up's ELA shifted this much more, on average (massbalance.spinup_shift)
+    spinup_start: int = SPINUP_START  # the year the spin-up starts from the first guess
 
 
 # The calibration is written as generators of model runs: each yields a `TileRun` and is sent back
@@ -85,22 +94,22 @@ def _search(search, trial):
 
 def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: float, log: Log, first: int = 0,
                before: _Calibration | None = None, gradient: tuple = NO_GRADIENT, guess: list[float] | None = None,
-               spinup_offset: float = 0.0):
+               spinup_offset: float = 0.0, spinup_start: int = SPINUP_START):
     """Period by period, the ELA shift that makes the simulated area at each outline's model time
-    (its year + 1) match the outline. The first period is the spin-up: from the first guess
-    `SPINUP_YEARS` before 1960 under the spin-up climate (its first trial `first_shift`), then the
+    (its year + 1) match the outline. The first period is the spin-up: from the first guess in
+    `spinup_start` under the spin-up climate (its first trial `first_shift`), then the
     forcing, to the first outline; each later period starts from the end state of the one before,
     and its search from the shift before (so of the shifts within tolerance the one nearest the last
     is kept). Every trial of a period starts from the flow state at the period's start, so
     each trial is the same function of the shift. With `before` (an earlier calibration) only the
     periods from the `first` on are solved again, from that calibration's state there, each search
     from `guess` (a shift per period) or else that calibration's shift. `spinup_offset` shifts the
-    spin-up climate's ELA further (the years before 1960 only). A generator of runs that returns
-    the `_Calibration`."""
+    spin-up climate's ELA further (before 1960 only, as a trend: `massbalance.spinup_shift`). A
+    generator of runs that returns the `_Calibration`."""
     times = sorted(t for t in targets if t > SPINUP_START)
     if before is None or first == 0:
         saved_all, series_all, rows, periods = {}, {}, [], []
-        thk, start, p_prev, flow = None, SPINUP_START, first_shift, None  # without `guess`: from the shift before
+        thk, start, p_prev, flow = None, spinup_start, first_shift, None  # without `guess`: from the shift before
     else:
         start = before.periods[first].start
         saved_all = {t: v for t, v in before.saved.items() if t <= start}
@@ -129,9 +138,9 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
         periods.append(period)
         saved_all.update(saved)
         rows.append({"time": end, "obs_year": end - OUTLINE_TIME_OFFSET_YEARS, "start": start,
-                     "spinup": start == SPINUP_START, "d_ela_m": round(fit.p, 2), "sim_area_km2": fit.area_km2,
+                     "spinup": start == spinup_start, "d_ela_m": round(fit.p, 2), "sim_area_km2": fit.area_km2,
                      "obs_area_km2": obs, "rel_diff_pct": fit.rel_diff_pct, "iterations": fit.iterations,
-                     "status": fit.status, "shift_flag": shift_flag(fit.p, None if start == SPINUP_START else p_prev),
+                     "status": fit.status, "shift_flag": shift_flag(fit.p, None if start == spinup_start else p_prev),
                      "volume_km3": volume_km3(saved[end], res * res),
                      "trials": [[round(p, 2), round(a, 5)] for p, a in fit.history]})
         log(f"{gid}: {start}-{end} d_ela {fit.p:+.1f} m, area {fit.area_km2:.4f} vs {obs:.4f} km2 "
@@ -142,7 +151,7 @@ def _calibrate(gid: str, targets: dict[int, float], res: float, first_shift: flo
         saved_all.update(saved)
         series_all.update(series)
         log(f"{gid}: {start}-{END_YEAR} continued with d_ela {p_prev:+.1f} m (no later outline)")
-    return _Calibration(saved_all, series_all, rows, periods, flow, gradient, spinup_offset)
+    return _Calibration(saved_all, series_all, rows, periods, flow, gradient, spinup_offset, spinup_start)
 
 
 def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _Calibration, geodetic: dict,
@@ -174,12 +183,13 @@ def _calibrate_geodetic(gid: str, targets: dict[int, float], res: float, cal: _C
     case = geodetic_parameter(outline_times, start, end)
     trial: Callable[[float], Any]  # a generator of runs that returns (balance, calibration)
     if case == "spinup_offset_m":
-        param, from_year = case, SPINUP_START
+        param, from_year = case, cal.spinup_start
         tried_offsets: list[tuple[float, list[float]]] = [(cal.spinup_offset, [q.d_ela for q in cal.periods])]
 
         def spinup_trial(offset: float):
             new = yield from _calibrate(gid, targets, res, cal.periods[0].d_ela, log, before=cal, gradient=cal.gradient,
-                                        guess=shifts_guess(tried_offsets, offset), spinup_offset=offset)
+                                        guess=shifts_guess(tried_offsets, offset), spinup_offset=offset,
+                                        spinup_start=cal.spinup_start)
             tried_offsets.append((offset, [q.d_ela for q in new.periods]))
             mb = series_geodetic_balance(new.series, start, end)
             log(f"{gid}: geodetic calibration: spin-up offset {offset:+.1f} m -> balance {start}-{end} "
@@ -308,8 +318,9 @@ def glacier_runs(gid: str, targets: dict[int, float], res: float, first_shift: f
     (calibration, geodetic record, validation rows). `years` (if given) is filled with the model
     years each phase ran (`MODEL_YEAR_PHASES`): what a calibrated glacier costs, start-up aside."""
     years = {} if years is None else years
-    cal = yield from _counted(_calibrate(gid, targets, res, first_shift, log), years,
-                              lambda run: "spinup" if run.start == SPINUP_START else "outlines")
+    start = spinup_start(targets, geodetic)
+    cal = yield from _counted(_calibrate(gid, targets, res, first_shift, log, spinup_start=start), years,
+                              lambda run: "spinup" if run.start == start else "outlines")
     fit: dict = {}
     if geodetic:
         cal, fit = yield from _counted(_calibrate_geodetic(gid, targets, res, cal, geodetic, log), years,
@@ -317,6 +328,16 @@ def glacier_runs(gid: str, targets: dict[int, float], res: float, first_shift: f
     validation = (yield from _counted(_leave_one_out(gid, targets, res, cal, log), years,
                                       lambda run: "validation")) if leave_one_out else []
     return cal, fit, validation
+
+
+def spinup_start(targets: dict[int, float], geodetic: dict | None) -> int:
+    """The year a glacier's spin-up starts: `TREND_SPINUP_START` when a balance period before its
+    first outline sets the spin-up (`geodetic_parameter`: "spinup_offset_m"), else `SPINUP_START`."""
+    times = sorted(t for t in targets if t > SPINUP_START)
+    if geodetic and times and geodetic_parameter(times, int(geodetic["start"]), int(geodetic["end"])) \
+            == "spinup_offset_m":
+        return TREND_SPINUP_START
+    return SPINUP_START
 
 
 def _counted(runs, years: dict, phase: Callable[[TileRun], str]):
@@ -382,10 +403,11 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     model = pool.model(domain, settings) if pool is not None else IGMGlacier(domain, settings)
     model.on_step = getattr(log, "tick", None)  # igm_run/progress.py
     grid = "x".join(map(str, model.packing.shape))
-    log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells (a {grid} grid"
-        f"{', its model re-used' if model.retargeted else ''}), {SPINUP_START}-{END_YEAR} "
-        f"(spin-up from {SPINUP_START}), rheology factor {settings.rheology_factor:g}")
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
+    first = spinup_start(targets, geodetic) if targets else SPINUP_START
+    log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells (a {grid} grid"
+        f"{', its model re-used' if model.retargeted else ''}), {first}-{END_YEAR} "
+        f"(spin-up from {first}), rheology factor {settings.rheology_factor:g}")
     result: tuple[_Calibration, dict, list]  # the calibration, the geodetic record, the validation rows
     years: dict = {}
     if targets:
@@ -442,7 +464,7 @@ def write_simulation(out_path: Path, domain: xr.Dataset, targets: dict[int, floa
                  "emulator_iterations": settings.warm_iterations if settings.emulator_weights
                  else settings.cold_iterations} if settings.mapping == "network" else
                 {"iceflow_start_iterations": settings.cold_iterations}),
-             "spinup_start": SPINUP_START, "rheology_factor": settings.rheology_factor,
+             "spinup_start": cal.spinup_start, "rheology_factor": settings.rheology_factor,
              "calibration_status": status, "calibration": json.dumps(calibration),
              "validation": json.dumps(validation), "geodetic_calibration": json.dumps(geodetic_fit),
              "domain_fingerprint": domain.attrs.get("fingerprint", ""),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..constants import END_YEAR, START_YEAR
+from ..constants import END_YEAR, START_YEAR, TREND_SPINUP_START
 from ..science.massbalance import (
     BalanceProfiles,
     MonthlySeries,
@@ -302,7 +302,10 @@ def climate_profiles(
     forcing: ClimateForcing, lon: float, lat: float, z: np.ndarray, target_ela: float
 ) -> tuple[BalanceProfiles, ForcingInfo]:
     """Temperature-index balance profiles, with the temperature bias that puts the mean ELA of the
-    reference years at `target_ela` (the median elevation of the initial outline)."""
+    reference years at `target_ela` (the median elevation of the initial outline). The table starts
+    with the climate's first whole year from `TREND_SPINUP_START` on: a spin-up runs the climate's own
+    years before 1960 where it has them (HISTALP from 1801, CRU from 1901), as OGGM's historical
+    runs do; before them the spin-up climate (`BalanceProfiles.spinup_profile`)."""
     read = [read_monthly_source(s, lon, lat) for s in forcing.sources]
     merged, info = merge_monthly([series for series, _ in read])
     if not np.isfinite(merged.z_ref):  # any reference height works: the bias below absorbs it
@@ -312,12 +315,12 @@ def climate_profiles(
         raise ValueError(f"climate starts in {merged.year.min()}, after {START_YEAR}")
     params = TemperatureIndexParams(ddf_mm_per_day_k=forcing.ddf, prcp_factor=forcing.prcp_factor,
                                     lapse_k_per_m=forcing.lapse_rate)
-    series = merged.between(START_YEAR, END_YEAR)
+    series = merged.between(max(int(merged.year.min()), TREND_SPINUP_START), END_YEAR)
     bias = bias_for_ela(series, z, params, target_ela=target_ela, ref_years=forcing.reference_years)
     prof = profiles_from_monthly_climate(series, z, params, bias_k=bias)
     has_height = np.isfinite(read[0][0].z_ref)
     info.update({"temperature_bias_k": round(bias, 3),
                  "reference_elevation_m": round(merged.z_ref, 1) if has_height else NO_HEIGHT,
                  "variables": "; ".join(var.describe() for _, var in read),
-                 "padded_years": padded, "target_ela_m": round(target_ela, 1)})
+                 "padded_years": padded, "target_ela_m": round(target_ela, 1), "first_year": int(prof.years[0])})
     return prof, ForcingInfo("monthly_climate", info)

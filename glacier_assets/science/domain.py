@@ -74,7 +74,7 @@ def build_domain(
     outline's area) the initial ice is matched to it."""
     if np.isnan(dem).any():
         raise ValueError(f"glacier {glacier_id}: the DEM does not cover the whole model domain")
-    balance = np.interp(dem, profiles.z, profiles.b.mean(axis=0))
+    balance = np.interp(dem, profiles.z, profiles.mean_profile())
     slope = surface_slope_rad(dem, grid.res, 2)
     dims = ("y", "x")
     ds = xr.Dataset(

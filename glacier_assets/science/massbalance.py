@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from ..constants import SPINUP_CLIMATE_YEARS
+from ..constants import SPINUP_CLIMATE_YEARS, START_YEAR, TREND_SPINUP_YEARS
 
 ICE_WE = 0.9  # m w.e. per m ice eq. (rho_ice / rho_water)
 PROFILE_STEP_M = 10.0
@@ -44,10 +44,11 @@ class BalanceProfiles:
 
     def at(self, year: int, z: np.ndarray, d_ela: float = 0.0, spinup_offset: float = 0.0) -> np.ndarray:
         """Balance at elevations `z` in `year` (clamped to the table's elevations), the ELA shifted
-        by `d_ela`. Before the table's first year: the spin-up climate (`spinup_profile`), its ELA
-        shifted by `spinup_offset` more; after its last: the last year."""
-        if year < self.years[0]:
-            d_ela = d_ela + spinup_offset
+        by `d_ela`; before 1960 shifted more by the spin-up's trend `spinup_shift(year, spinup_offset)`.
+        Before the table's first year: the spin-up climate (`spinup_profile`); after its last: the
+        last year."""
+        if year < START_YEAR:
+            d_ela = d_ela + spinup_shift(year, spinup_offset)
         return np.interp(np.asarray(z, dtype="float64") - d_ela, self.z, self.profile(year))
 
     def profile(self, year: int) -> np.ndarray:
@@ -56,8 +57,15 @@ class BalanceProfiles:
         return self.b[int(np.clip(np.searchsorted(self.years, year, side="right") - 1, 0, len(self.years) - 1))]
 
     def spinup_profile(self, n_years: int = SPINUP_CLIMATE_YEARS) -> np.ndarray:
-        """The constant climate of the spin-up: the mean profile of the table's first `n_years`."""
-        return self.b[:n_years].mean(axis=0)
+        """The constant climate of the years before the table: the mean profile of its first
+        `n_years` from 1960 (a table with years before 1960 uses its own for them)."""
+        first = int(np.searchsorted(self.years, START_YEAR))
+        return self.b[first:first + n_years].mean(axis=0)
+
+    def mean_profile(self) -> np.ndarray:
+        """The mean profile of the table's years from 1960 on (the simulated period): the balance the
+        inversion's apparent balance comes from, whatever years before 1960 the table holds."""
+        return self.b[self.years >= START_YEAR].mean(axis=0)
 
     def balanced_shift(self, z: np.ndarray, bounds: tuple[float, float] = (-2000.0, 2000.0)) -> float:
         """The ELA shift (m) that puts surface cells at elevations `z` in balance (mean b = 0)
@@ -73,6 +81,16 @@ class BalanceProfiles:
 
     def ela(self, year: int) -> float:
         return equilibrium_line_altitude(self.z, self.b[int(np.searchsorted(self.years, year))])
+
+
+def spinup_shift(year: int, offset: float) -> float:
+    """The spin-up climate's further ELA shift in `year` (before 1960) for a spin-up `offset`: a
+    linear trend from 2 x offset `TREND_SPINUP_YEARS` before 1960 to 0 in 1960, so `offset` is its
+    mean over those years. An offset below 0 is a colder past: the glacier grows to a maximum and
+    is still retreating in 1960 (a constant offset left Hintereisferner advancing until 1985)."""
+    if year >= START_YEAR or offset == 0.0:
+        return 0.0
+    return offset * min(2.0, 2.0 * (START_YEAR - year) / TREND_SPINUP_YEARS)
 
 
 def elevation_bins(zmin: float, zmax: float, margin: float = 1000.0, step: float = PROFILE_STEP_M) -> np.ndarray:

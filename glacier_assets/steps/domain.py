@@ -21,6 +21,7 @@ from ..constants import (
     ICE_ALLOWED_BUFFER_M,
     MAX_DOMAIN_SIDE_KM,
     MODEL_RESOLUTION_M,
+    TREND_SPINUP_START,
 )
 from ..errors import GlacierError
 from ..fingerprints import fingerprint, input_parts
@@ -98,8 +99,10 @@ def domain_fingerprint(glacier_id: str, inventory: gpd.GeoDataFrame, spec: Regio
     rows, grid, others = domain_layout(glacier_id, inventory, spec.dem.margin_m)
     outlines = [(r.role, int(r.year), r.geometry.wkb_hex) for r in rows.itertuples()]
     neighbours_ = sorted((r.glacier_id, r.geometry.wkb_hex) for r in others.itertuples())
+    climate = [] if isinstance(spec.forcing, ElaTableForcing) else [TREND_SPINUP_START]  # its table's first year
     return fingerprint("glacier_domain", glacier_id, outlines, neighbours_, list(grid.bounds), grid.res,
-                       ICE_ALLOWED_BUFFER_M, DEM_VOID_FILL_MAX_PCT, input_parts(spec.dem), input_parts(spec.forcing))
+                       ICE_ALLOWED_BUFFER_M, DEM_VOID_FILL_MAX_PCT, input_parts(spec.dem), input_parts(spec.forcing),
+                       *climate)
 
 
 def percent(fraction: float) -> str:

@@ -41,7 +41,7 @@ def inversion_inputs(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionS
     if not mask.any():
         raise GlacierError(f"glacier {glacier_id}: its outline of {ref['year']} covers no 100 m cell centre")
     profiles, _ = forcing_profiles(spec, point, dem, mask)
-    return InversionInputs.from_surface(dem, mask, np.interp(dem, profiles.z, profiles.b.mean(axis=0)), grid.res)
+    return InversionInputs.from_surface(dem, mask, np.interp(dem, profiles.z, profiles.mean_profile()), grid.res)
 
 
 def rheology_fingerprint(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict) -> str:

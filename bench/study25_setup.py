@@ -56,8 +56,8 @@ def main() -> None:
     (work / "targets.json").write_text(json.dumps(targets, indent=1))
     print(len(gids), "domains;", targets if len(gids) < 3 else "")
     if args.emulator:
+        from glacier_assets.igm_run.emulator import train_emulator
         from glacier_assets.igm_run.model import IGMSettings
-        from glacier_assets.igm_run.simulate import train_emulator
         emu = REPO / "var" / "study25" / "iceflow_emulator.weights.h5"
         print(train_emulator(emu, IGMSettings(threads=2), log=lambda m: None))
 

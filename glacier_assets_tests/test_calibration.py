@@ -97,7 +97,7 @@ class _Slab:
         return {int(end): thk}
 
     def answer(self, run):
-        """What a model answers a calibration's run request (igm_run/simulate.py)."""
+        """What a model answers a calibration's run request (igm_run/calibrate.py)."""
         saved = self.run(run.start, run.end, run.thk0, run.d_ela)
         return saved, self.last_series, []
 
@@ -106,16 +106,16 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
     """No outline after the geodetic period's start (one RGI outline, 2003): the shift after the
     outline, which nothing else constrains, is solved for the 2000-2020 balance; the years before
     the outline keep the area calibration's states."""
-    from glacier_assets.igm_run.simulate import _calibrate_geodetic, _Calibration, _Period
+    from glacier_assets.igm_run.calibrate import Calibration, Period, calibrate_balance
     from glacier_assets.science.calibration import drive
 
     model, thk = _Slab(), np.full((10, 10), 50.0)
     before = {y: (0.05, 1.0) for y in range(1990, 2005)}  # 50 m on 1 km2, unchanged up to the outline (2004)
     model.run(2004, 2020, thk0=thk, d_ela=10.0)  # the area calibration carried its shift on after the outline
-    cal = _Calibration({2004: thk}, {**before, **model.last_series}, [], [_Period(1930, 2004, None, [], d_ela=10.0)],
+    cal = Calibration({2004: thk}, {**before, **model.last_series}, [], [Period(1930, 2004, None, [], d_ela=10.0)],
                        [])
     model.runs = 0
-    new, record = drive(_calibrate_geodetic("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
+    new, record = drive(calibrate_balance("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
                                             lambda msg: None), model.answer)
     # 16 of the 20 years thin by 0.3 + 0.002 p m of ice: -0.5 m w.e./a needs p = 217.6 m
     assert record["parameter"] == "tail_shift_m" and record["from_year"] == 2004 and record["status"] == "converged"
@@ -125,7 +125,7 @@ def test_a_single_outline_glacier_gets_the_shift_after_it_from_the_geodetic_bala
     assert model.runs == record["runs"] <= 2  # linear: one secant step lands on it
     assert "flag" not in record
     # a balance no shift within the bounds reaches: the best kept, and flagged beyond the error
-    _, record = drive(_calibrate_geodetic("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -2.0,
+    _, record = drive(calibrate_balance("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -2.0,
                                                                           "err": 0.2}, lambda msg: None), model.answer)
     assert record["status"] == "best" and record["value"] == 600.0
     assert record["flag"].startswith("geodetic balance missed (-1.020 vs -2.000 +- 0.20 m w.e./a, tail_shift_m 600)")
@@ -159,7 +159,7 @@ def test_a_balance_before_the_first_outline_sets_the_spinup_offset():
     offset: the area at the outline still met, the 1960 glacier made larger for a more negative
     balance. The three cases by the outlines' model times and the period."""
     from glacier_assets.constants import SPINUP_START, TREND_SPINUP_START
-    from glacier_assets.igm_run.simulate import _calibrate, _calibrate_geodetic, glacier_runs, spinup_start
+    from glacier_assets.igm_run.calibrate import calibrate_balance, calibrate_outlines, glacier_runs, spinup_start
     from glacier_assets.science.calibration import drive, geodetic_parameter
     from glacier_assets.science.massbalance import spinup_shift
 
@@ -169,10 +169,10 @@ def test_a_balance_before_the_first_outline_sets_the_spinup_offset():
     assert geodetic_parameter([1976, 2020], 2000, 2020) == "tail_shift_m"  # no outline within the period but the last
 
     model, obs = _Ramp(), 11.0
-    cal = drive(_calibrate("G", {2004: obs}, 100.0, 0.0, lambda msg: None, spinup_start=TREND_SPINUP_START),
+    cal = drive(calibrate_outlines("G", {2004: obs}, 100.0, 0.0, lambda msg: None, spinup_start=TREND_SPINUP_START),
                 model.answer)
     assert cal.rows[0]["status"] == "converged" and cal.spinup_offset == 0.0
-    new, record = drive(_calibrate_geodetic("G", {2004: obs}, 100.0, cal, {"start": 1960, "end": 2004, "mwe": -0.6},
+    new, record = drive(calibrate_balance("G", {2004: obs}, 100.0, cal, {"start": 1960, "end": 2004, "mwe": -0.6},
                                             lambda msg: None), model.answer)
     assert record["parameter"] == "spinup_offset_m" and record["from_year"] == TREND_SPINUP_START, record
     assert record["status"] == "converged" and abs(record["simulated_mwe"] + 0.6) <= 0.02, record
@@ -201,7 +201,7 @@ def test_nested_and_left_out_searches_start_from_the_nearest_known_shifts():
     """The geodetic calibration's nested searches start each period from the shifts expected at
     the new gradient factor (the line through the two nearest factors tried); a left-out outline's
     merged period starts from its two periods' shifts weighted by their lengths."""
-    from glacier_assets.igm_run.simulate import _Period, merged_shift, shifts_guess
+    from glacier_assets.igm_run.calibrate import Period, merged_shift, shifts_guess
 
     tried = [(1.0, [10.0, 50.0, -20.0])]
     assert shifts_guess(tried, 1.3) == [10.0, 50.0, -20.0]  # one factor tried: its shifts
@@ -210,7 +210,7 @@ def test_nested_and_left_out_searches_start_from_the_nearest_known_shifts():
     assert shifts_guess(tried, 1.6) == pytest.approx([10.0, 110.0, 40.0])  # beyond: the line carried on
     tried.append((0.7, [10.0, 0.0, -70.0]))
     assert shifts_guess(tried, 0.8) == pytest.approx([10.0, 50.0 / 3, -160.0 / 3])  # the nearest two: 0.7, 1.0
-    spinup, nxt = _Period(1930, 1975, None, None, d_ela=-30.0), _Period(1975, 1990, None, None, d_ela=30.0)
+    spinup, nxt = Period(1930, 1975, None, None, d_ela=-30.0), Period(1975, 1990, None, None, d_ela=30.0)
     assert merged_shift(spinup, nxt) == pytest.approx((-30.0 * 45 + 30.0 * 15) / 60)
 
 
@@ -218,12 +218,12 @@ def test_each_phase_counts_the_model_years_it_ran():
     """What a calibrated glacier costs, start-up aside, is its model years: each run's years are
     added to its phase as the runs pass through (`glacier_runs` tallies the spin-up, the later
     outlines, the geodetic balance and the leave-one-out), and the figures give them flat."""
-    from glacier_assets.igm_run.simulate import (
+    from glacier_assets.igm_run.calibrate import (
+        Calibration,
+        Period,
         TileRun,
-        _calibrate_geodetic,
-        _Calibration,
         _counted,
-        _Period,
+        calibrate_balance,
         model_year_figures,
     )
     from glacier_assets.science.calibration import drive
@@ -239,10 +239,10 @@ def test_each_phase_counts_the_model_years_it_ran():
     assert years == {"spinup": 90, "outlines": 15}
     model, thk = _Slab(), np.full((10, 10), 50.0)
     model.run(2004, 2020, thk0=thk, d_ela=10.0)
-    cal = _Calibration({2004: thk}, {**{y: (0.05, 1.0) for y in range(1990, 2005)}, **model.last_series}, [],
-                       [_Period(1930, 2004, None, [], d_ela=10.0)], [])
+    cal = Calibration({2004: thk}, {**{y: (0.05, 1.0) for y in range(1990, 2005)}, **model.last_series}, [],
+                       [Period(1930, 2004, None, [], d_ela=10.0)], [])
     model.runs = 0
-    drive(_counted(_calibrate_geodetic("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
+    drive(_counted(calibrate_balance("G", {2004: 1.0}, 100.0, cal, {"start": 2000, "end": 2020, "mwe": -0.5},
                                        lambda msg: None), years, lambda run: "geodetic"), model.answer)
     assert model.runs >= 1 and years["geodetic"] == 16 * model.runs  # each run 2004-2020
     assert model_year_figures(years) == {"model_years": 105 + 16 * model.runs, "model_years_spinup": 90,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from glacier_assets.constants import CONSISTENCY_SCALE_M
+from glacier_assets.igm_run.emulator import reference_icecap
 from glacier_assets.igm_run.model import IGMGlacier, IGMSettings
-from glacier_assets.igm_run.simulate import reference_icecap
 from glacier_assets.science.inversion import flux_consistency
 
 pytestmark = pytest.mark.igm

@@ -9,7 +9,8 @@ import pytest
 from shapely.geometry import box
 
 from glacier_assets.constants import SPINUP_START, outline_model_time
-from glacier_assets.igm_run.simulate import annual_mass_balance, calibration_status, shift_flag
+from glacier_assets.igm_run.calibrate import shift_flag
+from glacier_assets.igm_run.simulate import annual_mass_balance, calibration_status
 from glacier_assets.inventory import demo
 from glacier_assets.inventory.reference import (
     farinotti_volume_km3,

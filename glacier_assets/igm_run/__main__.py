@@ -41,7 +41,8 @@ def _work(mode: str, extras: Mapping[str, Any], log) -> dict:
 
     settings = _settings(extras)
     configure_tensorflow(settings.threads, settings.seed)
-    from .simulate import simulate_glacier, train_emulator
+    from .emulator import train_emulator
+    from .simulate import simulate_glacier
 
     if mode == "simulate":
         return simulate_glacier(Path(extras["domain"]), Path(extras["output"]), settings, log,

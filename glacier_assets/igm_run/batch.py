@@ -1,7 +1,7 @@
 """Many glaciers simulated and calibrated in one packed IGM run (`IGMBatch`).
 
 Each glacier's calibration is the same generator of runs as when it runs alone
-(`simulate.glacier_runs`): the spin-up onto its first outline, a shift per later outline, its
+(`calibrate.glacier_runs`): the spin-up onto its first outline, a shift per later outline, its
 geodetic balance, the leave-one-out predictions. Here they advance side by side: every round is
 one IGM run of the packed grid in which each glacier still calibrating runs the trial its own
 root finder asked for, on its own calendar (its period's years), and gets its answer back; a
@@ -24,11 +24,10 @@ import xarray as xr
 
 from ..constants import BATCH_CELLS, END_YEAR, MODELS_PER_PROCESS, SPINUP_START
 from ..science.packing import GUTTER_CELLS, model_shape
+from .calibrate import glacier_runs, model_year_figures
 from .capacity import packing_capacity
-from .model import IGMBatch, IGMSettings, ModelPool, configure_tensorflow, model_key, validates
-from .simulate import flow_figures, glacier_runs, model_year_figures, simulate_glacier, write_simulation
-
-Log = Callable[[str], None]
+from .model import IGMBatch, IGMSettings, Log, ModelPool, configure_tensorflow, model_key, validates
+from .simulate import flow_figures, simulate_glacier, write_simulation
 
 
 def run_packed(model: IGMBatch, runs: dict[int, Any]) -> tuple[dict[int, Any], dict[int, str], int]:

@@ -56,6 +56,7 @@ IDENTITY_IGM = {"adam.lr": 0.05, "adam.lr_init": 0.05, "retrain_freq": 1, "nbit"
 # skill unchanged within the calibration's noise (bench/twin_skill.py: regional volume worst 3.8 -> 3.3 %,
 # per-glacier median 3.1 -> 3.5 %, left-out areas 0.96 -> 0.90 %)
 NETWORK_IGM = {"retrain_freq": 10}
+Log = Callable[[str], None]  # where a run tells what it does (print, a Dagster log, a progress line)
 NO_GRADIENT = (1.0, float("inf"))  # a balance-gradient factor of 1 from no year on
 IDLE_SHIFT_M = 3000.0  # the ELA shift of a tile with nothing to run in a batch run: no snow anywhere
 

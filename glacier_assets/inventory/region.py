@@ -307,7 +307,7 @@ class ReferenceVolumes:
 class GeodeticMassBalance:
     """Geodetic mass balances (CSV: `glacier_id`, `start`, `end`, `dmdtda_mwe`[, `err_mwe`]). With
     `calibrate` (the default) each glacier's simulated balance of the period is calibrated to its
-    own (igm_run/simulate.py::_calibrate_geodetic); without, they only validate it."""
+    own (igm_run/calibrate.py::calibrate_balance); without, they only validate it."""
     path: Path
     calibrate: bool = True
 

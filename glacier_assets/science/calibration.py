@@ -36,7 +36,7 @@ MAX_ITER = 12
 LOO_MAX_ITER = 6  # leave-one-out predictions: the figure is the left-out outline's misfit, not this fit
 PLAUSIBLE_SHIFT_M = 400.0  # |ELA shift| beyond this (~2.5 K of temperature bias) is flagged
 MAX_SHIFT_JUMP_M = 200.0  # a change of shift between consecutive periods beyond this is flagged
-# Calibration to a geodetic balance (igm_run/simulate.py::_calibrate_geodetic)
+# Calibration to a geodetic balance (igm_run/calibrate.py::calibrate_balance)
 GEODETIC_TOL_MWE = 0.02  # m w.e. a-1: well inside a geodetic balance's own error (~0.1-0.2 per glacier)
 GEODETIC_ERROR_MWE = 0.15  # a geodetic balance's error when its table gives none; missed by more: flagged
 GEODETIC_MAX_ITER = 4  # runs beyond the area calibration's

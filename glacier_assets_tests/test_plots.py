@@ -1,4 +1,4 @@
-"""The figures (plots.py) on tiny inputs: the PNGs decode at their size, and what a reader of the
+"""The figures (plots.py, map_furniture.py) on tiny inputs: the PNGs decode at their size, and what a reader of the
 maps relies on holds: the graticule's labels are the degrees where their lines cross the frame,
 the scale bar is a nice length, the colour bar spans the data, the outlines are drawn at their
 dates, the reference volume sits at its outline's model time. No IGM."""
@@ -17,7 +17,7 @@ from PIL import Image
 from pyproj import Transformer
 from shapely.geometry import box
 
-from glacier_assets import plots
+from glacier_assets import map_furniture, plots
 from glacier_assets.constants import EPOCHS, GEOGRAPHIC_CRS, ICE_THRESHOLD_M, albers_crs
 
 UTM46 = "EPSG:32646"
@@ -51,18 +51,18 @@ def albers_box(lon: float, lat: float, half_m: float) -> tuple[float, float, flo
 @pytest.mark.parametrize("limit, nice", [(2400.0, 2000.0), (1000.0, 1000.0), (999.0, 500.0), (730.0, 500.0),
                                          (0.3, 0.2), (61_000.0, 50_000.0), (150.0, 100.0)])
 def test_a_scale_bar_is_the_largest_nice_length_that_fits(limit, nice):
-    assert plots.nice_length(limit) == pytest.approx(nice)
+    assert map_furniture.nice_length(limit) == pytest.approx(nice)
     with pytest.raises(ValueError):
-        plots.nice_length(0.0)
+        map_furniture.nice_length(0.0)
 
 
 def test_lengths_and_degrees_are_labelled_as_on_a_map():
-    assert plots.length_label(500) == "500 m" and plots.length_label(2000) == "2 km"
-    assert plots.length_label(2500) == "2.5 km"
-    assert plots.degree_label(91.25, 0.25, "lon") == "91.25°E"
-    assert plots.degree_label(33.4, 0.1, "lat") == "33.4°N"
-    assert plots.degree_label(-0.5, 0.5, "lon") == "0.5°W" and plots.degree_label(-12.0, 1.0, "lat") == "12°S"
-    assert plots.degree_label(0.0, 0.1, "lon") == "0.0°"
+    assert map_furniture.length_label(500) == "500 m" and map_furniture.length_label(2000) == "2 km"
+    assert map_furniture.length_label(2500) == "2.5 km"
+    assert map_furniture.degree_label(91.25, 0.25, "lon") == "91.25°E"
+    assert map_furniture.degree_label(33.4, 0.1, "lat") == "33.4°N"
+    assert map_furniture.degree_label(-0.5, 0.5, "lon") == "0.5°W" and map_furniture.degree_label(-12.0, 1.0, "lat") == "12°S"
+    assert map_furniture.degree_label(0.0, 0.1, "lon") == "0.0°"
 
 
 def _degrees(label: str) -> float:
@@ -72,7 +72,7 @@ def _degrees(label: str) -> float:
 
 def test_the_graticule_labels_are_the_degrees_where_its_lines_cross_the_frame():
     bounds = albers_box(91.1, 33.4, 20_000.0)  # 40 km square around the demo region
-    grat = plots.graticule(bounds, ALBERS)
+    grat = map_furniture.graticule(bounds, ALBERS)
     inverse = Transformer.from_crs(ALBERS, GEOGRAPHIC_CRS, always_xy=True)
     corners = inverse.transform([bounds[0], bounds[2], bounds[0], bounds[2]], [bounds[1], bounds[1], bounds[3], bounds[3]])
     lon_lo, lon_hi, lat_lo, lat_hi = min(corners[0]), max(corners[0]), min(corners[1]), max(corners[1])
@@ -97,24 +97,24 @@ def test_the_graticule_labels_are_the_degrees_where_its_lines_cross_the_frame():
 
 def test_a_strongly_rotated_graticule_is_still_labelled():
     """Ötztal (11 E) in the region's Albers (lon_0 105 E): meridians ~60 degrees from the map's up."""
-    grat = plots.graticule(albers_box(10.9, 46.8, 12_000.0), ALBERS)
-    labels = [s for e in plots.EDGES for _, s in grat[e]]
+    grat = map_furniture.graticule(albers_box(10.9, 46.8, 12_000.0), ALBERS)
+    labels = [s for e in map_furniture.EDGES for _, s in grat[e]]
     assert sum(s.endswith("E") for s in labels) >= 2 and sum(s.endswith("N") for s in labels) >= 2
-    for edge in plots.EDGES:  # no two labels on top of each other
+    for edge in map_furniture.EDGES:  # no two labels on top of each other
         pos = [p for p, _ in grat[edge]]
         assert all(b - a > 0.08 * 24_000 for a, b in zip(pos, pos[1:]))
 
 
 def test_the_crs_is_named_as_a_caption_would():
-    assert plots.crs_label(UTM46) == "WGS 84 / UTM zone 46N (EPSG:32646)"
-    label = plots.crs_label(ALBERS)
+    assert map_furniture.crs_label(UTM46) == "WGS 84 / UTM zone 46N (EPSG:32646)"
+    label = map_furniture.crs_label(ALBERS)
     assert label.startswith("Albers equal-area conic") and "lon₀ 105°" in label and "25°" in label and "47°" in label
 
 
 def test_the_hillshade_is_lit_from_the_north_west():
     rows, cols = np.mgrid[0:20, 0:20].astype(float)  # rows run north to south
     facing_nw = (rows + cols) * 50.0  # rises to the south-east
-    shade_nw, shade_se = plots.hillshade(facing_nw, 100.0), plots.hillshade(-facing_nw, 100.0)
+    shade_nw, shade_se = map_furniture.hillshade(facing_nw, 100.0), map_furniture.hillshade(-facing_nw, 100.0)
     assert shade_nw[10, 10] > 0.8 > 0.2 > shade_se[10, 10]
 
 
@@ -174,9 +174,9 @@ def test_the_thickness_map_without_a_dem_or_ice():
 def test_the_zoom_box_holds_the_ice_and_the_outlines_within_the_grid():
     ice = np.zeros((80, 80), bool)
     ice[30:40, 40:50] = True  # x 301,000-301,250, y 3,711,000-3,711,250
-    assert plots.zoom_box(EXTENT, [ice]) == pytest.approx((300_500.0, 301_750.0, 3_710_500.0, 3_711_750.0))
+    assert map_furniture.zoom_box(EXTENT, [ice]) == pytest.approx((300_500.0, 301_750.0, 3_710_500.0, 3_711_750.0))
     far = box(301_800.0, 3_711_800.0, 301_900.0, 3_711_900.0)
-    assert plots.zoom_box(EXTENT, [ice, far]) == pytest.approx((300_500.0, 302_000.0, 3_710_500.0, 3_712_000.0))
+    assert map_furniture.zoom_box(EXTENT, [ice, far]) == pytest.approx((300_500.0, 302_000.0, 3_710_500.0, 3_712_000.0))
 
 
 # --- per glacier: area and volume ------------------------------------------------------------------
@@ -295,6 +295,6 @@ def test_every_column_of_thickness_panels_has_labelled_km(n, grid):
 def test_the_north_arrow_goes_where_no_glacier_is():
     bounds = (0.0, 0.0, 10_000.0, 10_000.0)
     top_right = box(8_500, 7_500, 10_000, 9_000)
-    assert plots.emptiest_spot([top_right], bounds) == plots.NORTH_ARROW_SPOTS[1]  # top left
-    assert plots.emptiest_spot([box(0, 0, 1, 1)], bounds) == plots.NORTH_ARROW_SPOTS[0]  # all free: top right
-    assert plots.emptiest_spot([top_right, box(0, 7_500, 1_500, 9_000)], bounds) == plots.NORTH_ARROW_SPOTS[2]
+    assert map_furniture.emptiest_spot([top_right], bounds) == map_furniture.NORTH_ARROW_SPOTS[1]  # top left
+    assert map_furniture.emptiest_spot([box(0, 0, 1, 1)], bounds) == map_furniture.NORTH_ARROW_SPOTS[0]  # all free: top right
+    assert map_furniture.emptiest_spot([top_right, box(0, 7_500, 1_500, 9_000)], bounds) == map_furniture.NORTH_ARROW_SPOTS[2]

@@ -66,6 +66,11 @@ SHAPE_FLAG_TONGUE = 0.5
 # IGM's flow made consistent with the inversion's flux (igm_run/model.py, issue 25): the mobility is
 # the ratio of the two fluxes on the first guess, smoothed over this scale (m), a field
 CONSISTENCY_SCALE_M = 150.0
+# ... within these bounds (science/inversion.py: flux_consistency). Five times softer or stiffer ice
+# (or sliding) is what a flow law's enhancement can plausibly give; beyond it the first guess, not
+# the flow, is what is wrong. At 20 Hintereisferner's tongue was fed too fast to retreat with its
+# length record, and one Oetztal glacier's IoU fell to 0.74 (bench/RESULTS.md, session 4)
+FLUX_RATIO_BOUNDS = (0.2, 5.0)
 # balance forced to melt beyond a glacier's own outlines but for this reach (m) down-valley of their
 # lowest fifth, where a tongue may have reached (science/domain.py: melt_mask, issue 25)
 MELT_DOWNVALLEY_M = 1000.0
@@ -179,9 +184,9 @@ CODE_VERSIONS = {
     "ice_rheology": "2",  # 2: the inversion's apparent balance zero-mean per outlet (issue 25)
     "glacier_domain": "4",  # 3: as ice_rheology 2 (the flux and first guess of issue 25); 4: the first
     # guess's margin capped to the area within the model's ice cells (science/resample.py)
-    "igm_simulation": "6",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
+    "igm_simulation": "7",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
     # 5: the nested and left-out searches started from better guesses; 6: areas within the model's ice
-    # cells (science/resample.py, issue 25)
+    # cells (science/resample.py, issue 25); 7: the flow's mobility within 0.2-5 (FLUX_RATIO_BOUNDS), was 20
     "glacier_products": "2",  # thickness_25m, glacier_mask, glacier_outline; 2: within the model's ice cells
     "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "5",  # what a publication holds (see ledger.RegionState.publication_fingerprint)

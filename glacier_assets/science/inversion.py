@@ -45,6 +45,7 @@ from scipy.sparse import csc_matrix, identity
 from scipy.sparse.linalg import spsolve
 
 from ..constants import (
+    FLUX_RATIO_BOUNDS,
     GLEN_N,
     GRAVITY,
     IGM_ARRHENIUS_MPA3_A,
@@ -192,9 +193,6 @@ class InversionInputs:
 
     def volume_km3(self, factor: float = 1.0) -> float:
         return float(self.thickness(factor).sum()) * self.res**2 / 1e9
-
-
-FLUX_RATIO_BOUNDS = (0.2, 20.0)
 
 
 def _interior(outline: np.ndarray, thickness: np.ndarray) -> np.ndarray:

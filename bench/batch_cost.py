@@ -47,7 +47,8 @@ CHILD = """
 import json, resource, sys, time
 a = json.loads(sys.argv[1])
 T0 = time.perf_counter()
-from glacier_assets.igm_run.model import IGMBatch, IGMSettings, configure_tensorflow
+from glacier_assets.igm_run.model import IGMBatch
+from glacier_assets.igm_run.settings import IGMSettings, configure_tensorflow
 configure_tensorflow(a["threads"], 0)
 import xarray as xr
 from glacier_assets.igm_run.batch import simulate_glaciers

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from glacier_assets.igm_run.emulator import train_emulator  # noqa: E402
-from glacier_assets.igm_run.model import IGMSettings  # noqa: E402
+from glacier_assets.igm_run.settings import IGMSettings  # noqa: E402
 from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.reference import reference_volumes  # noqa: E402
@@ -43,7 +43,7 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from glacier_assets.igm_run.__main__ import _settings
-from glacier_assets.igm_run.model import configure_tensorflow
+from glacier_assets.igm_run.settings import configure_tensorflow
 configure_tensorflow(1, 0)
 from glacier_assets.igm_run.simulate import simulate_glacier
 a = json.loads(sys.argv[1])

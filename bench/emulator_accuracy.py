@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from glacier_assets.igm_run.emulator import train_emulator  # noqa: E402
-from glacier_assets.igm_run.model import WARM_ITERATIONS, IGMSettings  # noqa: E402
+from glacier_assets.igm_run.settings import WARM_ITERATIONS, IGMSettings  # noqa: E402
 from glacier_assets.inventory.demo import build_demo_region  # noqa: E402
 from glacier_assets.inventory.outlines import build_inventory  # noqa: E402
 from glacier_assets.inventory.region import load_region_spec  # noqa: E402

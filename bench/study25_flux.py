@@ -34,7 +34,8 @@ def main() -> None:
     p.add_argument("--field", type=float, default=150.0, help="IGMSettings.consistency_scale_m (m); 0: one ratio")
     p.add_argument("--band", type=float, default=100.0)
     args = p.parse_args()
-    from glacier_assets.igm_run.model import IGMGlacier, IGMSettings, configure_tensorflow
+    from glacier_assets.igm_run.glacier import IGMGlacier
+    from glacier_assets.igm_run.settings import IGMSettings, configure_tensorflow
 
     configure_tensorflow(2, 0)
     from glacier_assets.science.inversion import flux_consistency, ice_flux

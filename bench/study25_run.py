@@ -35,7 +35,8 @@ def main() -> None:
                    "1960,2004,-0.483")
     p.add_argument("--set", action="append", default=[], help="IGM override key=value")
     args = p.parse_args()
-    from glacier_assets.igm_run.model import IGMSettings, ModelPool, configure_tensorflow
+    from glacier_assets.igm_run.glacier import ModelPool
+    from glacier_assets.igm_run.settings import IGMSettings, configure_tensorflow
     configure_tensorflow(args.threads, 0)
     from glacier_assets.igm_run.simulate import simulate_glacier
 

@@ -57,7 +57,7 @@ def main() -> None:
     print(len(gids), "domains;", targets if len(gids) < 3 else "")
     if args.emulator:
         from glacier_assets.igm_run.emulator import train_emulator
-        from glacier_assets.igm_run.model import IGMSettings
+        from glacier_assets.igm_run.settings import IGMSettings
         emu = REPO / "var" / "study25" / "iceflow_emulator.weights.h5"
         print(train_emulator(emu, IGMSettings(threads=2), log=lambda m: None))
 

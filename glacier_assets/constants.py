@@ -180,7 +180,7 @@ def thickness_plot_relpath(glacier_id: str) -> str:
 # bump one when a change to that step's code changes its products, so they are made again.
 CODE_VERSIONS = {
     "outline_inventory": "3",  # and outline_match
-    "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/model.py: NETWORK_IGM)
+    "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/settings.py: NETWORK_IGM)
     "ice_rheology": "2",  # 2: the inversion's apparent balance zero-mean per outlet (issue 25)
     "glacier_domain": "4",  # 3: as ice_rheology 2 (the flux and first guess of issue 25); 4: the first
     # guess's margin capped to the area within the model's ice cells (science/resample.py)
@@ -197,7 +197,7 @@ CODE_VERSIONS = {
 BATCH_GLACIERS = 50
 BATCH_CELLS = 400_000
 # A child runs the glaciers it does not pack (the network emulator's) one after another, one IGM
-# model per grid (igm_run/model.py: ModelPool), in fresh processes that build at most this many
+# model per grid (igm_run/glacier.py: ModelPool), in fresh processes that build at most this many
 # models: TensorFlow keeps each model's compiled functions until the process ends (~0.1-0.2 GB
 # each), so 50 in one process would need ~10 GB.
 MODELS_PER_PROCESS = 10

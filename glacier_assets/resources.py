@@ -19,7 +19,7 @@ from .constants import (
     VALIDATION_SHARE,
     albers_crs,
 )
-from .igm_run.model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS
+from .igm_run.settings import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS
 from .instance import REPO_ROOT
 from .inventory.demo import ensure_demo_region
 from .inventory.region import RegionSpec, load_region_spec
@@ -88,7 +88,7 @@ class RegionSource(dg.ConfigurableResource):
 class IGMRunner(dg.ConfigurableResource):
     """Launches `python -m glacier_assets.igm_run` through Dagster Pipes (a local subprocess; the
     same child runs in a GPU pod through `PipesK8sClient`). TensorFlow threads are bounded by
-    `threads`. `mapping` is how IGM solves the ice flow (igm_run/model.py): "identity" solves each
+    `threads`. `mapping` is how IGM solves the ice flow (igm_run/settings.py): "identity" solves each
     cell's velocities; "network" is IGM's CNN emulator, and with `use_emulator` every glacier
     warm-starts from the shared pretrained one (`iceflow_emulator`)."""
 
@@ -106,7 +106,7 @@ class IGMRunner(dg.ConfigurableResource):
     validation_share: float = VALIDATION_SHARE  # ... of this share of the glaciers (science/quality.py)
     # each glacier's IGM mobility made consistent with the inversion's flux (igm_run/model.py, issue 25)
     flow_consistency: bool = True
-    # melt beyond the outlines but for this reach down-valley (igm_run/model.py: IGMSettings); None: off
+    # melt beyond the outlines but for this reach down-valley (igm_run/settings.py: IGMSettings); None: off
     melt_downvalley_m: float | None = MELT_DOWNVALLEY_M
     python: str = ""
 
@@ -118,7 +118,7 @@ class IGMRunner(dg.ConfigurableResource):
     def emulator_fingerprint(self) -> str | None:
         """What the shared emulator's weights depend on (None when no simulation uses it)."""
         from .fingerprints import fingerprint
-        from .igm_run.model import software_versions
+        from .igm_run.settings import software_versions
 
         if not self.needs_emulator:
             return None
@@ -128,7 +128,7 @@ class IGMRunner(dg.ConfigurableResource):
         """The settings a simulation's result depends on (part of its fingerprint), with the
         region's rheology factor; a validation share below 1 enters each glacier's fingerprint as
         whether that glacier validates (`fingerprints.glacier_settings`)."""
-        from .igm_run.model import software_versions
+        from .igm_run.settings import software_versions
 
         return {"seed": self.seed, "mapping": self.mapping, "use_emulator": self.needs_emulator,
                 "warm_iterations": self.warm_iterations, "cold_iterations": self.cold_iterations,

@@ -11,7 +11,8 @@ import xarray as xr
 
 from glacier_assets.constants import EMULATOR_RELPATH, EPOCHS, domain_relpath, simulation_relpath
 from glacier_assets.igm_run.batch import groups_by_size, processes_by_model
-from glacier_assets.igm_run.model import IGMSettings, model_key
+from glacier_assets.igm_run.glacier import model_key
+from glacier_assets.igm_run.settings import IGMSettings
 from glacier_assets.inventory.region import load_region_spec
 from glacier_assets.science.calibration import TOL_PCT, TOL_PIXELS
 from glacier_assets.science.packing import model_shape
@@ -26,7 +27,7 @@ from pathlib import Path
 from glacier_assets.igm_run.batch import simulate_glaciers
 from glacier_assets.igm_run.simulate import simulate_glacier
 from glacier_assets.constants import MELT_DOWNVALLEY_M
-from glacier_assets.igm_run.model import IGMSettings
+from glacier_assets.igm_run.settings import IGMSettings
 from glacier_assets.igm_run.progress import Progress
 a = json.loads(sys.argv[1])
 settings = IGMSettings(threads=1, rheology_factor=a["factor"], leave_one_out=False, mapping="identity",
@@ -96,7 +97,7 @@ def test_glaciers_packed_together_get_the_answers_they_get_alone(demo_chain, tmp
 FRESH = """
 import json, resource, sys
 from glacier_assets.igm_run.batch import simulate_glaciers
-from glacier_assets.igm_run.model import IGMSettings
+from glacier_assets.igm_run.settings import IGMSettings
 a = json.loads(sys.argv[1])
 lines = []
 out = simulate_glaciers(a["glaciers"], IGMSettings(threads=1, emulator_weights=a["emulator"]), lines.append, per_process=1)
@@ -135,7 +136,8 @@ def test_glaciers_beyond_one_process_run_in_fresh_ones_and_a_bad_one_is_named(de
 RETARGET = """
 import json, sys
 import xarray as xr
-from glacier_assets.igm_run.model import IGMGlacier, IGMSettings, ModelPool
+from glacier_assets.igm_run.glacier import IGMGlacier, ModelPool
+from glacier_assets.igm_run.settings import IGMSettings
 a = json.loads(sys.argv[1])
 settings = IGMSettings(threads=1, emulator_weights=a["emulator"])
 glacier = xr.load_dataset(a["domain"])

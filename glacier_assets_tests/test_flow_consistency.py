@@ -1,12 +1,13 @@
 """Issue 25: each glacier's IGM mobility made consistent with the inversion's flux
-(`IGMSettings.flow_consistency`, igm_run/model.py)."""
+(`IGMSettings.flow_consistency`, igm_run/settings.py and model.py)."""
 
 import numpy as np
 import pytest
 
 from glacier_assets.constants import CONSISTENCY_SCALE_M
 from glacier_assets.igm_run.emulator import reference_icecap
-from glacier_assets.igm_run.model import IGMGlacier, IGMSettings
+from glacier_assets.igm_run.glacier import IGMGlacier
+from glacier_assets.igm_run.settings import IGMSettings
 from glacier_assets.science.inversion import flux_consistency
 
 pytestmark = pytest.mark.igm

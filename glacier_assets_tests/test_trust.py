@@ -333,7 +333,7 @@ def test_a_large_region_validates_a_fixed_random_sample_of_its_glaciers(monkeypa
     """With a validation share below 1 the leave-one-out runs on that share of the glaciers,
     chosen by their ids alone: the same ones every run, a larger share keeping a smaller one's."""
     from glacier_assets.definitions import resources
-    from glacier_assets.igm_run.model import IGMSettings, validates
+    from glacier_assets.igm_run.settings import IGMSettings, validates
     from glacier_assets.science.quality import in_validation_sample
 
     ids = [f"RGI60-13.{k:05d}" for k in range(2000)]

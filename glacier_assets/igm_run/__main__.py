@@ -18,7 +18,7 @@ from typing import Any
 
 def _settings(extras: Mapping[str, Any]):
     from ..constants import VALIDATION_SHARE
-    from .model import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS, IGMSettings
+    from .settings import COLD_ITERATIONS, FLOW_MAPPING, WARM_ITERATIONS, IGMSettings
 
     return IGMSettings(
         threads=int(extras.get("threads", 1)),
@@ -37,7 +37,7 @@ def _settings(extras: Mapping[str, Any]):
 
 def _work(mode: str, extras: Mapping[str, Any], log) -> dict:
     # TensorFlow's threads must be bounded before IGM (and TF) run anything.
-    from .model import configure_tensorflow
+    from .settings import configure_tensorflow
 
     settings = _settings(extras)
     configure_tensorflow(settings.threads, settings.seed)

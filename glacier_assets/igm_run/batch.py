@@ -26,7 +26,9 @@ from ..constants import BATCH_CELLS, END_YEAR, MODELS_PER_PROCESS, SPINUP_START
 from ..science.packing import GUTTER_CELLS, model_shape
 from .calibrate import glacier_runs, model_year_figures
 from .capacity import packing_capacity
-from .model import IGMBatch, IGMSettings, Log, ModelPool, configure_tensorflow, model_key, validates
+from .glacier import ModelPool, model_key
+from .model import IGMBatch
+from .settings import IGMSettings, Log, configure_tensorflow, validates
 from .simulate import flow_figures, simulate_glacier, write_simulation
 
 

@@ -37,7 +37,8 @@ from ..science.calibration import (
 from ..science.masks import volume_km3
 from ..science.resample import product_area_km2
 from ..science.skill import series_geodetic_balance
-from .model import NO_GRADIENT, Log, TileRun
+from .processes import NO_GRADIENT, TileRun
+from .settings import Log
 
 
 @dataclass

@@ -16,7 +16,8 @@ from ..science.domain import build_domain
 from ..science.grids import Grid
 from ..science.masks import volume_km3
 from ..science.massbalance import elevation_bins, profiles_from_ela
-from .model import IGMGlacier, IGMSettings, Log, software_versions
+from .glacier import IGMGlacier
+from .settings import IGMSettings, Log, software_versions
 
 
 def reference_icecap(n: int = 90, res: float = 100.0) -> xr.Dataset:

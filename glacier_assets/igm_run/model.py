@@ -22,219 +22,20 @@ not on the trials before it.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
 
 import numpy as np
 import xarray as xr
 
-from ..constants import CONSISTENCY_SCALE_M, END_YEAR, ICE_THRESHOLD_M, SAVE_EVERY_YEARS, START_YEAR, VALIDATION_SHARE
+from ..constants import END_YEAR, SAVE_EVERY_YEARS, START_YEAR
 from ..science.domain import domain_profiles, with_rheology
-from ..science.masks import volume_km3
-from ..science.massbalance import BalanceProfiles
-from ..science.packing import GUTTER_CELLS, Packing, model_shape, pack_tiles, padded
-
-_TF_CONFIGURED: dict = {}
-COLD_ITERATIONS = 300  # IGM's default `unified.nbit_init`: training from scratch at start-up
-WARM_ITERATIONS = 100  # from the shared pretrained emulator (accuracy traded: bench/emulator_accuracy.py)
-# IGM unified solver's unknowns: "network" (a CNN emulator) or "identity" (each cell's velocities).
-# The identity solve is nearer the converged flow and packs glaciers exactly, but with the rheology
-# calibrated as it is (science/inversion.py) it loses the demo twin's volume after 1995 (docs/scaling.md)
-FLOW_MAPPING: Final = "network"
-# Adam on the velocities: IGM's defaults are tuned for a network's weights (lr 5e-4, 5 iterations
-# every 5 steps) and leave velocities far from converged (2020 volume +21 % off an L-BFGS solve on
-# RGI60-13.90008); these stay within 4 % of it (the emulator: +18 %) at the emulator's cost.
-IDENTITY_IGM = {"adam.lr": 0.05, "adam.lr_init": 0.05, "retrain_freq": 1, "nbit": 5}
-# The emulator keeps training as the glacier changes: IGM's default is 5 Adam iterations every 5 time
-# steps; every 10 costs 22 % less IGM time on the demo (make demo: IGM step 249 -> 193 s) with the twin's
-# skill unchanged within the calibration's noise (bench/twin_skill.py: regional volume worst 3.8 -> 3.3 %,
-# per-glacier median 3.1 -> 3.5 %, left-out areas 0.96 -> 0.90 %)
-NETWORK_IGM = {"retrain_freq": 10}
-Log = Callable[[str], None]  # where a run tells what it does (print, a Dagster log, a progress line)
-NO_GRADIENT = (1.0, float("inf"))  # a balance-gradient factor of 1 from no year on
-IDLE_SHIFT_M = 3000.0  # the ELA shift of a tile with nothing to run in a batch run: no snow anywhere
-
-
-@dataclass(frozen=True)
-class IGMSettings:
-    threads: int = 1
-    seed: int = 0
-    emulator_weights: str | None = None
-    warm_iterations: int = WARM_ITERATIONS
-    cold_iterations: int = COLD_ITERATIONS
-    rheology_factor: float = 1.0  # scales the ice's mobility (Glen A and sliding), science/inversion.py
-    # IGM's ice flow only (not the inversion's bed and first guess): its mobility is rheology_factor times
-    # this (issue 25: IGM's higher-order flow carries less flux than the inversion's shallow ice)
-    flow_enhancement: float = 1.0
-    # each glacier's IGM mobility scaled so that IGM's flux of its first guess equals the inversion's
-    # (science/inversion.py: flux_consistency); False: the regional factor alone, as before issue 25
-    flow_consistency: bool = False
-    # with flow_consistency: the mobility as a field, the ratio smoothed at this scale (m)
-    # (science/inversion.py: flux_consistency_field); None: one ratio per glacier
-    consistency_scale_m: float | None = CONSISTENCY_SCALE_M
-    # where the balance is forced to <= -10 m/a whatever its sign (science/domain.py: melt_mask): None
-    # (off: only positive balance outside the outlines is, IGM's `smb.simple` practice), else beyond the
-    # glacier's own outlines but for this many metres down-valley of their lowest fifth (issue 25)
-    melt_downvalley_m: float | None = None
-    leave_one_out: bool = True  # predict each outline with it left out of the calibration ...
-    validation_share: float = VALIDATION_SHARE  # ... on this share of the glaciers (science/quality.py)
-    mapping: str = FLOW_MAPPING  # "network" (IGM's CNN emulator) or "identity" (velocities solved per cell)
-    overrides: dict = field(default_factory=dict)  # dotted IGM config keys -> values
-
-
-def configure_tensorflow(threads: int, seed: int) -> str:
-    """Bound TF's threads and fix its seeds; must run before the first TF op. Returns the device."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter (CUDA plugins on CPU)
-    import tensorflow as tf
-
-    if not _TF_CONFIGURED:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
-        gpus = tf.config.list_physical_devices("GPU")
-        for gpu in gpus:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        _TF_CONFIGURED["device"] = f"GPU ({gpus[0].name})" if gpus else f"CPU ({threads} threads)"
-    tf.keras.utils.set_random_seed(seed)
-    return _TF_CONFIGURED["device"]
-
-
-def igm_config(settings: IGMSettings):
-    import igm
-    from omegaconf import DictConfig, OmegaConf
-
-    root = Path(igm.__file__).parent / "conf"
-    core = cast(DictConfig, OmegaConf.load(root / "core.yaml"))  # a mapping, never a list
-    processes = OmegaConf.merge(*(OmegaConf.load(root / "processes" / f"{p}.yaml") for p in ("iceflow", "time", "thk")))
-    cfg = OmegaConf.merge({"core": core.get("core", core)}, {"processes": processes})
-    cfg.core.print_info = False
-    cfg.processes.time.save = 1.0  # every year: the epochs and any outline's date are whole years
-    from ..science.inversion import igm_overrides
-
-    if settings.mapping not in ("identity", "network"):
-        raise ValueError(f"IGM mapping {settings.mapping!r}: expected 'identity' or 'network'")
-    flow: dict[str, Any] = {"processes.iceflow.unified.mapping": settings.mapping}
-    tuning = IDENTITY_IGM if settings.mapping == "identity" else NETWORK_IGM
-    flow.update({f"processes.iceflow.unified.{k}": v for k, v in tuning.items()})
-    for key, value in {**flow, **igm_overrides(settings.rheology_factor * settings.flow_enhancement),
-                       **settings.overrides}.items():
-        OmegaConf.update(cfg, key, value)
-    return cfg
-
-
-class _BalanceProcess:
-    """Our IGM process `smb`: each tile's yearly balance profiles read at its simulated surface,
-    shifted by the tile's `d_ela` and scaled by its `gradient` from `gradient_from` on. Computed
-    north-up on the packed canvas; the gutters between tiles melt (-10 m/a)."""
-
-    __name__ = "glacier_assets.smb"
-
-    def __init__(self, profiles: list[BalanceProfiles], icemask: np.ndarray, packing: Packing):
-        self.profiles = profiles
-        self.icemask = icemask  # north-up canvas
-        self.packing = packing
-        n = len(profiles)
-        self.d_ela = np.zeros(n)
-        self.gradient = np.ones(n)  # balance-gradient factor: b = gradient * b(z - d_ela) ...
-        self.gradient_from = np.full(n, np.inf)  # ... in the years from this one on (geodetic calibration)
-        self.spinup_offset = np.zeros(n)  # the spin-up's ELA shifted this much more (geodetic calibration)
-        self.offset = np.zeros(n, dtype=int)  # each tile's calendar year = the run's year + its offset
-        self._year: int | None = None
-        self.melt: np.ndarray | None = None  # north-up canvas: where the balance is at most -10 m/a
-
-    def initialize(self, cfg, state) -> None:
-        self._year = None
-
-    def update(self, cfg, state) -> None:
-        import tensorflow as tf
-
-        year = int(np.floor(float(state.t.numpy()) + 1e-3))
-        if year == self._year:
-            return
-        self._year = year
-        usurf = state.usurf.numpy()[::-1]
-        b = np.full(usurf.shape, -10.0)
-        for k, tile in enumerate(self.packing.tiles):
-            own = year + int(self.offset[k])
-            bk = self.profiles[k].at(own, usurf[tile.slices], self.d_ela[k], self.spinup_offset[k])
-            b[tile.slices] = self.gradient[k] * bk if own >= self.gradient_from[k] else bk
-        b = np.where((b < 0) | (self.icemask > 0.5), b, -10.0)
-        if self.melt is not None:
-            b = np.where(self.melt, np.minimum(b, -10.0), b)
-        state.smb = tf.constant(np.ascontiguousarray(b[::-1]).astype("float32"))
-
-    def finalize(self, cfg, state) -> None:
-        pass
-
-
-class _Snapshots:
-    """Each tile's volume and area every saved year of its own calendar (up to its end), and its
-    thickness (north-up) in the years `keep(tile, year)` says."""
-
-    __name__ = "glacier_assets.snapshots"
-
-    def __init__(self, packing: Packing, offsets: np.ndarray, ends: list[int],
-                 keep: Callable[[int, int], bool], cell_m2: float,
-                 on_save: Callable[[int, list[np.ndarray]], None] | None = None,
-                 on_step: Callable[[float], None] | None = None):
-        self.packing, self.offsets, self.ends = packing, offsets, ends
-        self.on_step = on_step
-        self.saved: list[dict[int, np.ndarray]] = [{} for _ in packing.tiles]
-        self.series: list[dict[int, tuple[float, float]]] = [{} for _ in packing.tiles]  # (km3, km2 >= 2 m)
-        self.on_save = on_save
-        self.keep = keep
-        self.cell_m2 = cell_m2
-
-    def run(self, cfg, state) -> None:
-        if self.on_step is not None:
-            self.on_step(float(state.t.numpy()))
-        if state.saveresult:
-            year = int(round(float(state.t.numpy())))
-            tiles = self.packing.unpack(state.thk.numpy()[::-1])  # north-up copies
-            kept = []
-            for k, thk in enumerate(tiles):
-                own = year + int(self.offsets[k])
-                if own > self.ends[k]:
-                    continue
-                self.series[k][own] = (volume_km3(thk, self.cell_m2),
-                                       float(np.count_nonzero(thk >= ICE_THRESHOLD_M)) * self.cell_m2 / 1e6)
-                if self.keep(k, own):
-                    self.saved[k][own] = thk.astype("float32")
-                    kept.append(k)
-            if self.on_save and kept:
-                self.on_save(year, [self.saved[k][year + int(self.offsets[k])] for k in kept])
-
-
-@dataclass(frozen=True)
-class TileRun:
-    """One glacier's run within a batch run: from `start` to `end` of its own calendar, from
-    `thk0` (north-up; None: the domain's initial ice), with ELA shift `d_ela` and gradient factor
-    `gradient` = (factor, from year), the spin-up's ELA shifted `spinup_offset` more; thickness
-    kept every `SAVE_EVERY_YEARS` years, at the end and in the years of `keep`. `flow` is the flow
-    state the run starts from, as a run returned it (None: the model's initial one): with the
-    identity mapping each tile starts from its own velocities; with the network, a batch run starts
-    from the weights most of its runs ask for."""
-
-    start: int
-    end: int
-    thk0: np.ndarray | None = None
-    d_ela: float = 0.0
-    keep: tuple[int, ...] = ()
-    flow: list | None = None
-    gradient: tuple[float, float] = NO_GRADIENT
-    spinup_offset: float = 0.0
-
-
-def validates(settings: IGMSettings, glacier_id: str) -> bool:
-    """Whether the glacier's calibration is validated by leave-one-out under these settings."""
-    from ..science.quality import validated
-
-    return validated(glacier_id, settings.leave_one_out, settings.validation_share)
+from ..science.packing import GUTTER_CELLS, pack_tiles, padded
+from .processes import IDLE_SHIFT_M, BalanceProcess, Snapshots, TileRun
+from .settings import IGMSettings, configure_tensorflow, igm_config
 
 
 class IGMBatch:
@@ -295,7 +96,7 @@ class IGMBatch:
         s.thk = tf.Variable(self._flip(self.initial_thk()), trainable=False)
         s.usurf = tf.Variable(s.topg + s.thk, trainable=False)
         icemask = self.packing.pack([d["icemask"].values.astype("float64") for d in self.domains], fill=0.0)
-        self.smb = _BalanceProcess([domain_profiles(d) for d in self.domains], icemask, self.packing)
+        self.smb = BalanceProcess([domain_profiles(d) for d in self.domains], icemask, self.packing)
         if self.settings.melt_downvalley_m is not None:
             from ..science.domain import melt_mask
 
@@ -516,7 +317,7 @@ class IGMBatch:
         self._start_flow(runs)
         wanted = {k: set(r.keep) | {int(r.end)} for k, r in runs.items()}
         ends = [runs[k].end if k in runs else -1 for k in range(n)]
-        out = _Snapshots(self.packing, self.smb.offset, ends,
+        out = Snapshots(self.packing, self.smb.offset, ends,
                          lambda k, y: y % SAVE_EVERY_YEARS == 0 or y in wanted[k], self.resolution**2, on_save,
                          self.on_step)
         modules = [self.smb, iceflow, timep, thk]
@@ -545,84 +346,3 @@ class IGMBatch:
         return Path(path)
 
 
-def reusable(settings: IGMSettings) -> bool:
-    """Whether a model of these settings can be re-targeted to another glacier: the network
-    emulator warm-started from shared weights, which it reloads for each (a cold start trains
-    from scratch once; the identity mapping's glaciers are packed instead)."""
-    return settings.mapping == "network" and settings.emulator_weights is not None
-
-
-def model_key(glacier_id: str, shape: tuple[int, int], settings: IGMSettings) -> tuple[int, int] | str:
-    """The model a glacier alone runs on in a process (`ModelPool`): its grid's, shared, when
-    models are `reusable`, else its own."""
-    return model_shape(shape) if reusable(settings) else glacier_id
-
-
-class IGMGlacier(IGMBatch):
-    """One glacier's IGM model: a batch of one, with scalar shifts and per-glacier results. A
-    model that can be re-used (`reusable`: the network emulator warm-started from shared weights)
-    runs on the domain padded to `model_shape` (ice-free, like a gutter), so that one model serves
-    every glacier of that grid in turn (`retarget`), its TensorFlow functions built once (~10 s of
-    a glacier's start-up, measured); any other runs on the domain's own grid."""
-
-    def __init__(self, domain: xr.Dataset, settings: IGMSettings = IGMSettings()):
-        shape = (domain.sizes["y"], domain.sizes["x"])
-        super().__init__([domain], settings, canvas=model_shape(shape) if reusable(settings) else None)
-        self.domain = self.domains[0]
-        self.retargeted = False  # built for another glacier's domain
-
-    def fits(self, domain: xr.Dataset, settings: IGMSettings) -> bool:
-        """Whether `retarget` can give this model `domain` run with `settings`."""
-        return (settings == self.settings and reusable(settings)
-                and model_shape((domain.sizes["y"], domain.sizes["x"])) == self.packing.shape
-                and float(abs(domain["x"].values[1] - domain["x"].values[0])) == self.resolution)
-
-    def retarget(self, domain: xr.Dataset) -> None:
-        """This model, its IGM module and compiled functions kept, on another glacier's domain of
-        the same grid: it then starts as a fresh model of that domain does (the shared emulator
-        reloaded and re-trained, the optimizer reset), so its answers are the same, bit for bit
-        on CPU (`test_batch.py`)."""
-        if not self.fits(domain, self.settings):
-            raise ValueError(f"glacier {domain.attrs.get('glacier_id')}: a {domain.sizes['y']}x{domain.sizes['x']} "
-                             f"domain does not fit this {self.packing.shape} network model")
-        self._set_domains([domain], self.packing.shape)
-        self.domain = self.domains[0]
-        self._set_state()
-        self.retargeted = True
-
-    def run(self, start: float = START_YEAR, end: float = END_YEAR, thk0: np.ndarray | None = None,
-            d_ela: float = 0.0, on_save: Callable[[int, np.ndarray], None] | None = None,
-            keep: tuple[int, ...] = ()) -> dict[int, np.ndarray]:
-        """Simulate from `start` to `end` (from `thk0`, north-up, or the domain's initial ice) and
-        return the thickness (north-up, m) at the end, every `SAVE_EVERY_YEARS` years and at the
-        years in `keep`."""
-        saved = self.run_batch(start, end, [thk0], d_ela, None if on_save is None else
-                               (lambda year, tiles: on_save(year, tiles[0])), keep)
-        return saved[0]
-
-
-class ModelPool:
-    """One `IGMGlacier` per grid and settings, re-targeted to each glacier that fits it: a process
-    running many glaciers builds IGM's TensorFlow functions once per grid, not per glacier (and
-    its memory grows per grid: TensorFlow keeps every model's functions until the process ends)."""
-
-    def __init__(self) -> None:
-        self.models: list[IGMGlacier] = []
-        self.reused = 0
-
-    def model(self, domain: xr.Dataset, settings: IGMSettings) -> IGMGlacier:
-        for m in self.models:
-            if m.fits(domain, settings):
-                m.retarget(domain)
-                self.reused += 1
-                return m
-        m = IGMGlacier(domain, settings)
-        if reusable(settings):
-            self.models.append(m)
-        return m
-
-
-def software_versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {p: version(p) for p in ("igm-model", "tensorflow", "numpy")}

@@ -22,7 +22,9 @@ from ..science.calibration import (
 from ..science.masks import volume_km3
 from ..simulation_file import SimulationFile
 from .calibrate import Calibration, glacier_runs, model_year_figures, spinup_start
-from .model import IGMBatch, IGMGlacier, IGMSettings, Log, ModelPool, software_versions, validates
+from .glacier import IGMGlacier, ModelPool
+from .model import IGMBatch
+from .settings import IGMSettings, Log, software_versions, validates
 
 
 def run_alone(model: IGMBatch, runs, tile: int = 0):

@@ -18,7 +18,7 @@ from scipy.ndimage import distance_transform_edt
 GUTTER_CELLS = 2
 # A glacier alone runs on a grid whose sides are rounded up to this ladder (`model_shape`), so that
 # glaciers of similar size share one IGM model, whose compiled TensorFlow functions are built once
-# (igm_run/model.py: IGMGlacier.retarget): steps of 8 cells up to 128, 16 up to 256, 32 beyond.
+# (igm_run/glacier.py: IGMGlacier.retarget): steps of 8 cells up to 128, 16 up to 256, 32 beyond.
 SHAPE_LADDER = ((128, 8), (256, 16), (None, 32))
 
 

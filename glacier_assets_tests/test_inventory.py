@@ -10,7 +10,7 @@ import rasterio
 from shapely.affinity import translate
 
 from glacier_assets.constants import CONTROL_EPOCHS, GEOGRAPHIC_CRS
-from glacier_assets.inventory import demo
+from glacier_assets.inventory import demo_massif, demo_truth
 from glacier_assets.inventory.ids import InvalidGlacierId, validate_glacier_id
 from glacier_assets.inventory.outlines import build_inventory, nearest_epoch, read_outline_source
 from glacier_assets.inventory.region import OutlineSource, RegionSpecError, load_region_spec
@@ -140,13 +140,13 @@ def test_demo_region(demo_region):
 
 
 def test_demo_generation_is_deterministic():
-    a, b = demo.public_forcing(), demo.public_forcing()
+    a, b = demo_massif.public_forcing(), demo_massif.public_forcing()
     pd.testing.assert_frame_equal(a, b)
-    grid = demo.demo_grid(100.0)
-    np.testing.assert_array_equal(demo.demo_bed(grid), demo.demo_bed(grid))
-    m = demo.DEMO_MOUNTAINS[7]
-    _, _, s1 = demo.simulate_truth(m, a)
-    _, _, s2 = demo.simulate_truth(m, a)
+    grid = demo_massif.demo_grid(100.0)
+    np.testing.assert_array_equal(demo_massif.demo_bed(grid), demo_massif.demo_bed(grid))
+    m = demo_massif.DEMO_MOUNTAINS[7]
+    _, _, s1 = demo_truth.simulate_truth(m, a)
+    _, _, s2 = demo_truth.simulate_truth(m, a)
     np.testing.assert_array_equal(s1[2020], s2[2020])
 
 

@@ -11,7 +11,7 @@ from shapely.geometry import box
 from glacier_assets.constants import SPINUP_START, outline_model_time
 from glacier_assets.igm_run.calibrate import shift_flag
 from glacier_assets.igm_run.simulate import annual_mass_balance, calibration_status
-from glacier_assets.inventory import demo
+from glacier_assets.inventory import demo_massif, demo_truth
 from glacier_assets.inventory.reference import (
     farinotti_volume_km3,
     read_reference_table,
@@ -238,16 +238,16 @@ def test_reference_outline_is_the_one_nearest_the_reference_date():
 def test_the_twin_does_not_mirror_the_model():
     # its balance law is not the public linear one the model uses
     dz = np.array([-800.0, -200.0, 300.0])
-    truth = demo.truth_balance(dz + 5700.0, 5700.0)
-    linear = np.minimum(np.where(dz < 0, demo.GRAD_ABL * dz, demo.GRAD_ACC * dz), demo.ACC_MAX)
+    truth = demo_truth.truth_balance(dz + 5700.0, 5700.0)
+    linear = np.minimum(np.where(dz < 0, demo_massif.GRAD_ABL * dz, demo_massif.GRAD_ACC * dz), demo_massif.ACC_MAX)
     assert truth[0] < 1.15 * linear[0] and truth[2] != linear[2]
     # trends within periods: the truth's ELA moves inside a period where the model's shift is constant
-    forcing = demo.public_forcing()
-    m = demo.DEMO_MOUNTAINS[0]
-    offset = [demo.truth_ela(forcing, m, y) - float(forcing.set_index("year").ela[y]) for y in (1991, 1999)]
+    forcing = demo_massif.public_forcing()
+    m = demo_massif.DEMO_MOUNTAINS[0]
+    offset = [demo_truth.truth_ela(forcing, m, y) - float(forcing.set_index("year").ela[y]) for y in (1991, 1999)]
     assert offset[0] != offset[1]
     # outline dates differ between glaciers and from the epochs
-    years = [demo.outline_years(m) for m in demo.DEMO_MOUNTAINS]
+    years = [demo_massif.outline_years(m) for m in demo_massif.DEMO_MOUNTAINS]
     assert len({y[1970] for y in years}) > 1 and any(y[2000] != 2000 for y in years)
     # digitizing noise: vertices move, the area barely
     from glacier_assets.science.masks import glacier_mask
@@ -256,11 +256,11 @@ def test_the_twin_does_not_mirror_the_model():
     mask = np.zeros((40, 40))
     mask[5:35, 8:30] = 3.0  # metres of ice
     geom = mask_to_polygons(glacier_mask(mask, 7), Grid("EPSG:32646", 0, 1000, 25.0, 40, 40).transform)[7]
-    noisy = demo.digitized(geom, np.random.default_rng(0))
+    noisy = demo_truth.digitized(geom, np.random.default_rng(0))
     assert noisy.is_valid and noisy.area != geom.area and abs(noisy.area / geom.area - 1) < 0.05
     # reference volumes: noisy per glacier, unbiased for the region
     truth_km3 = {f"G{i}": v for i, v in enumerate([0.1, 0.5, 1.0, 2.0, 0.3])}
-    refs = demo.reference_volumes(truth_km3)
+    refs = demo_truth.reference_volumes(truth_km3)
     assert sum(refs.values()) == pytest.approx(sum(truth_km3.values()))
     assert max(abs(refs[g] / v - 1) for g, v in truth_km3.items()) > 0.05
 

@@ -1,66 +1,6 @@
-"""A region spec: which outline files, DEM and forcing make up a region (YAML on disk).
-
-Every key of the spec, one line each (paths are relative to the spec's folder):
-
-```yaml
-name: hintereisferner                         # optional; the spec file's name by default
-id_pattern: "^RGI60-\\d{2}\\.\\d{5}$"         # optional regex every glacier id must match; RGI6 by default
-outlines:                                     # one entry per outline file, at least one `initial`
-  - path: Hintereisferner_RGI6.shp            # outline file (shapefile with .shx/.dbf/.prj, GeoPackage, ...)
-    role: initial                             # optional: initial (the 1970s state, default) or control
-    year_column: BgnDate                      # optional column holding each outline's date...
-    year: 1970                                # ...or one year for the whole file (not both)
-    id_column: RGIId                          # optional; RGIId, rgi_id, FCGI_ID, GLIMSId, glacier_id are tried
-    match: id                                 # optional: id (default) or location; the first file matched
-                                              # by id is the reference inventory that names the glaciers;
-                                              # a file matched by location needs no ids: each polygon is
-                                              # split between the reference glaciers it overlaps
-    min_piece_km2: 0.01                       # optional (location): a glacier shares a polygon it overlaps by this
-                                              # much; smaller shares are slivers, not outlines
-selection:                                    # optional: the region cut out of the reference inventory
-  basins: {path: TP_basins.shp, column: BasinName, names: [Yangtze, Yellow]}  # glaciers whose representative
-                                              # point lies in these basins (all polygons without `names`)
-  bbox: [90.0, 32.0, 98.0, 36.0]              # optional west, south, east, north in degrees
-  min_area_km2: 0.01                          # optional smallest reference area kept
-dem:                                          # surface DEM in any CRS
-  path: hef_srtm.tif                          # one raster (GeoTIFF, a GDAL VRT, ...) or a list of tiles
-  year: 2000                                  # optional acquisition year (2000 by default)
-  margin_m: 1500                              # optional model-domain border around the outlines; default the
-                                              # larger of 1.5 km and 0.2 times the square root of the largest
-                                              # outline's area
-  min_margin_m: 300                           # optional: the DEM must cover the outlines and this much around
-                                              # them; the rest of the domain is filled (and the glacier flagged)
-mass_balance: {path: mass_balance.csv}        # an ELA table: year, ela, grad_abl, grad_acc, acc_max
-climate:                                      # or, instead of mass_balance, monthly climate:
-  sources:                                    # merged source by source (at least one)
-    - path: histalp_merged_hef.nc             # NetCDF file, or a list of files merged
-      preset: histalp                         # optional: cru_ts, era5, era5_land, w5e5 or histalp variable names;
-                                              # without preset or names, the first preset found in the files
-      temperature: temp                       # optional temperature variable (degC or K)
-      precipitation: prcp                     # optional precipitation variable (kg m-2 or mm per month, m per
-                                              # day, or kg m-2 s-1)
-      elevation: hgt                          # optional: the grid cells' elevation (m)...
-      geopotential: z                         # ...or their geopotential (m2 s-2); without either, the
-                                              # temperature bias absorbs the reference height
-      invariant_path: sel_era5_invariant.nc   # optional file holding elevation/geopotential
-  reference_years: [1960, 1989]               # optional; the mean ELA of these years sits at the median elevation
-  ddf: 5.0                                    # optional degree-day factor, mm w.e. d-1 K-1
-  prcp_factor: 2.5                            # optional precipitation factor (1.0 by default)
-  lapse_rate: -0.0065                         # optional temperature lapse rate, K m-1
-reference_volumes: {path: volumes.csv}        # optional: glacier_id, volume_km3[, year] the ice rheology is
-                                              # calibrated to; default: Farinotti et al. (2019) for RGI6 ids
-                                              # (and RGI5 ones); {rgi6_outlines: rgi6.shp}: Farinotti for any
-                                              # id, by the RGI6 glaciers each outline overlaps
-geodetic_mass_balance: {path: geodetic.csv}   # optional: glacier_id, start, end, dmdtda_mwe[, err_mwe] (m w.e. a-1,
-                                              # e.g. Hugonnet et al. 2021): each glacier's simulated balance of the
-                                              # period is calibrated to it (calibrate: false: only compared)
-dataset:                                      # optional: what the published STAC catalog says of the dataset;
-  title: Glaciers of the Oetztal Alps          # each key optional, the default a neutral text naming `name`
-  description: IGM-simulated thickness ...    # (dataset_texts.py; the lineage is always written from the run)
-  citation: "Me, A. (2027): ..."              # sci:citation (the IGM paper is always cited too)
-  license: CC-BY-4.0                          # an SPDX id; "other" by default
-  providers: [{name: My lab, roles: [producer, licensor], url: "https://example.org"}]
-```
+"""A region spec: which outline files, DEM and forcing make up a region (YAML on disk). Every key,
+its default and the climate units understood: docs/region_spec.md; example specs:
+`inventory/examples.py` (Hintereisferner, the Oetztal) and README's "Your own region".
 
 `load_region_spec` checks all of it before anything runs: unknown keys (with the closest valid
 key), values, that every file exists, that the ELA table is complete and that the climate

@@ -186,7 +186,8 @@ CODE_VERSIONS = {
     # guess's margin capped to the area within the model's ice cells (science/resample.py)
     "igm_simulation": "7",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;
     # 5: the nested and left-out searches started from better guesses; 6: areas within the model's ice
-    # cells (science/resample.py, issue 25); 7: the flow's mobility within 0.2-5 (FLUX_RATIO_BOUNDS), was 20
+    # cells (science/resample.py, issue 25); 7: the flow's mobility within 0.2-5 (FLUX_RATIO_BOUNDS), was 20; an
+    # outline met within 1 % or one model cell (science/calibration.py: TOL_PIXELS), was 4 pixels
     "glacier_products": "2",  # thickness_25m, glacier_mask, glacier_outline; 2: within the model's ice cells
     "regional_outlines": "2",  # a mosaic since 2
     "stac_catalog": "5",  # what a publication holds (see ledger.RegionState.publication_fingerprint)

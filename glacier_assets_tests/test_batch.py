@@ -14,7 +14,7 @@ from glacier_assets.igm_run.batch import groups_by_size, processes_by_model
 from glacier_assets.igm_run.glacier import model_key
 from glacier_assets.igm_run.settings import IGMSettings
 from glacier_assets.inventory.region import load_region_spec
-from glacier_assets.science.calibration import TOL_PCT, TOL_PIXELS
+from glacier_assets.science.calibration import TOL_PCT
 from glacier_assets.science.packing import model_shape
 from glacier_assets.science.resample import product_area_km2
 from glacier_assets.steps.inputs import geodetic_targets
@@ -85,7 +85,7 @@ def test_glaciers_packed_together_get_the_answers_they_get_alone(demo_chain, tmp
         assert fit["status"] == fit_alone["status"] or {fit["status"], fit_alone["status"]} <= {"converged", "best"}
         assert set(packed.variables) == set(alone.variables) and list(packed["time"].values) == list(EPOCHS)
         (area, volume), (area_alone, volume_alone) = _epochs(packed), _epochs(alone)
-        tolerance = np.maximum(TOL_PCT / 100 * area_alone, TOL_PIXELS * 0.01)  # 100 m cells: 0.01 km2
+        tolerance = np.maximum(TOL_PCT / 100 * area_alone, 0.04)  # four 100 m model cells of 0.01 km2
         assert (np.abs(area - area_alone) <= tolerance).all(), (g, area, area_alone)
         # a shift that jumps (flagged) hands the next period a glacier out of balance, and where the root
         # finders land within the area tolerance then shows in the volume: measured 7.4 % by 2015 on

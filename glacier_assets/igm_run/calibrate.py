@@ -22,13 +22,13 @@ from ..science.calibration import (
     GEODETIC_TOL_MWE,
     GRADIENT_BOUNDS,
     GRADIENT_PER_MWE,
+    LOO_AIM_PIXELS,
     LOO_MAX_ITER,
     MAX_SHIFT_JUMP_M,
     MAX_STEP_M,
     PLAUSIBLE_SHIFT_M,
     SHIFT_PER_MWE,
     TOL_PCT,
-    TOL_PIXELS,
     geodetic_parameter,
     gradient_period,
     period_search,
@@ -262,7 +262,7 @@ def left_out_predictions(gid: str, targets: dict[int, float], res: float, cal: C
 
             p0 = merged_shift(period, nxt)
             fit = yield from _search(period_search(targets[nxt.end], p0=p0, max_iter=LOO_MAX_ITER,
-                                                   aim_pct=TOL_PCT, aim_pixels=TOL_PIXELS), trial)
+                                                   aim_pct=TOL_PCT, aim_pixels=LOO_AIM_PIXELS), trial)
             saved, how, shift = fit.result, f"calibrated to the {nxt.end - OUTLINE_TIME_OFFSET_YEARS} outline", fit.p
         else:
             shift = periods[k - 1].d_ela

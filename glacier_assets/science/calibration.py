@@ -23,10 +23,12 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..constants import PRODUCT_RESOLUTION_M
+from ..constants import PRODUCT_RESOLUTION_M, REFINE
 
 TOL_PCT = 1.0
-TOL_PIXELS = 4
+# ... or one model cell: the product's area lies within the model's ice cells, so it moves by whole
+# 100 m cells (16 pixels), 3 % of a 0.35 km2 glacier; a misfit under one cell is the grid's, not the fit's
+TOL_PIXELS = REFINE**2
 AIM_PCT = 0.25
 AIM_PIXELS = 1
 MAX_STEP_M = 150.0
@@ -34,6 +36,7 @@ FIRST_STEP_M = 60.0
 BOUNDS_M = (-600.0, 600.0)
 MAX_ITER = 12
 LOO_MAX_ITER = 6  # leave-one-out predictions: the figure is the left-out outline's misfit, not this fit
+LOO_AIM_PIXELS = 4  # ... so its searches stop within 1 % or 4 pixels
 PLAUSIBLE_SHIFT_M = 400.0  # |ELA shift| beyond this (~2.5 K of temperature bias) is flagged
 MAX_SHIFT_JUMP_M = 200.0  # a change of shift between consecutive periods beyond this is flagged
 # Calibration to a geodetic balance (igm_run/calibrate.py::calibrate_balance)

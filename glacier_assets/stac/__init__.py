@@ -23,7 +23,7 @@ given here, and no in-memory tree of tens of thousands of items is walked (norma
 A COG's shape, transform and CRS are read from its header with rasterio. The one absolute link is
 the IGM paper's DOI (`cite-as`, added by the scientific extension). Validation is jsonschema with a
 referencing registry over pystac's bundled STAC core schemas and the extension schemas in a local
-folder, with no network.
+folder, with no network. The catalog's fixed texts are in `texts.py`, the dataset's in `dataset_texts.py`.
 """
 
 from .items import (

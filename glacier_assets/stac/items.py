@@ -17,32 +17,29 @@ from pystac import MediaType
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
-from pystac.extensions.scientific import Publication, ScientificExtension
+from pystac.extensions.scientific import ScientificExtension
 from pystac.extensions.table import Column, TableExtension
 from pystac.extensions.version import VersionExtension
 
 from ..constants import (
-    ALBERS_LAT_1,
-    ALBERS_LAT_2,
-    ALBERS_LON_0,
     EPOCHS,
-    ICE_THRESHOLD_M,
     PRODUCT_RESOLUTION_M,
     THICKNESS_NODATA,
 )
 from ..dataset_texts import DatasetTexts, neutral_texts
+from .texts import (
+    IGM_PUBLICATION,
+    OUTLINE_LINEAGE,
+    OUTLINES_TITLE,
+    THICKNESS_ASSET_TITLE,
+    THICKNESS_TITLE,
+    outline_asset_titles,
+    thickness_year_title,
+)
 
 PROCESSING = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"  # no pystac class for it
-IGM_PUBLICATION = Publication(
-    doi="10.1017/jog.2021.120",
-    citation="Jouvet, G., Cordonnier, G., Kim, B., Luethi, M., Vieli, A., Aschwanden, A. (2022): Deep learning "
-             "speeds up ice flow modelling by several orders of magnitude. Journal of Glaciology 68(270), 651-664.",
-)
-ALBERS_TEXT = f"(lon_0 {ALBERS_LON_0:g}, lat_1 {ALBERS_LAT_1:g}, lat_2 {ALBERS_LAT_2:g})"
-OUTLINE_LINEAGE = (
-    f"{PRODUCT_RESOLUTION_M:g} m thickness >= {ICE_THRESHOLD_M:g} m -> glacier mask coded per glacier -> raster "
-    f"to vector (holes kept) -> all glaciers of the epoch reprojected to Albers equal-area {ALBERS_TEXT}."
-)
+
+
 def thickness_band() -> RasterBand:
     return RasterBand.create(nodata=THICKNESS_NODATA, data_type=DataType.FLOAT32, unit="m",
                              spatial_resolution=PRODUCT_RESOLUTION_M)
@@ -146,13 +143,14 @@ def thickness_item(product: ThicknessProduct, cog: Path, checksum: str, prov: Pr
     item = _item(f"{gid}_{year}", year, geometry, bbox,
                  {"glacier_id": gid, "epoch": year, "calibration_status": prov.calibration_status,
                   "processing:level": "L4", **prov.quality}, "thickness",
-                 [make_link("root", "../../catalog.json"), make_link("parent", "./catalog.json", f"Thickness {year}"),
-                  make_link("collection", "../collection.json", "Glacier thickness, 25 m")], prov,
+                 [make_link("root", "../../catalog.json"),
+                  make_link("parent", "./catalog.json", thickness_year_title(year)),
+                  make_link("collection", "../collection.json", THICKNESS_TITLE)], prov,
                  prov.texts.thickness_lineage(prov.outlines))
     item.common_metadata.gsd = PRODUCT_RESOLUTION_M
     ProjectionExtension.ext(item, add_if_missing=True).apply(
         code=code, wkt2=None if code else crs.to_wkt(), shape=shape, transform=transform, bbox=bounds)
-    asset = _file_asset(item, "thickness", cog, MediaType.COG, "Ice thickness (m), 25 m", checksum)
+    asset = _file_asset(item, "thickness", cog, MediaType.COG, THICKNESS_ASSET_TITLE, checksum)
     RasterExtension.ext(asset, add_if_missing=True).apply([thickness_band()])
     return item.to_dict(include_self_link=False, transform_hrefs=False)
 
@@ -175,12 +173,12 @@ def outline_item(year: int, folder: Path, prov: Provenance, region_bbox: list[fl
                  {"epoch": year, "n_glaciers": int(len(gdf)),
                   "area_km2": round(float(gdf["area_km2"].sum()) if len(gdf) else 0.0, 5)}, "outlines",
                  [make_link("root", "../../catalog.json"), make_link("parent", "../collection.json"),
-                  make_link("collection", "../collection.json", "Glacier outlines per epoch")], prov, OUTLINE_LINEAGE)
+                  make_link("collection", "../collection.json", OUTLINES_TITLE)], prov, OUTLINE_LINEAGE)
     ProjectionExtension.ext(item, add_if_missing=True).apply(code=None, wkt2=gdf.crs.to_wkt())
-    _file_asset(item, "shapefile", zpath, "application/zip",
-                f"Outlines {year}, ESRI Shapefile (zipped), Albers equal-area")
-    table = TableExtension.ext(_file_asset(item, "geoparquet", ppath, MediaType.VND_APACHE_PARQUET,
-                                           f"Outlines {year}, GeoParquet, Albers equal-area"), add_if_missing=True)
+    shp_title, parquet_title = outline_asset_titles(year)
+    _file_asset(item, "shapefile", zpath, "application/zip", shp_title)
+    table = TableExtension.ext(_file_asset(item, "geoparquet", ppath, MediaType.VND_APACHE_PARQUET, parquet_title),
+                               add_if_missing=True)
     table.columns = [Column({"name": c, "type": str(t)}) for c, t in gdf.dtypes.items() if c != "geometry"] \
         + [Column({"name": "geometry", "type": "geometry"})]
     table.primary_geometry = "geometry"

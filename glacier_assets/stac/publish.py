@@ -19,13 +19,10 @@ from pystac import MediaType
 from pystac.extensions.raster import RasterExtension
 
 from ..constants import (
-    EPOCHS,
-    ICE_THRESHOLD_M,
     PRODUCT_RESOLUTION_M,
 )
 from ..storage import SHAPEFILE_PARTS, atomic_path
 from .items import (
-    ALBERS_TEXT,
     Provenance,
     ThicknessProduct,
     catalog_dict,
@@ -36,6 +33,16 @@ from .items import (
     outline_item,
     thickness_band,
     thickness_item,
+)
+from .texts import (
+    INDEX_TITLE,
+    OUTLINES_DESCRIPTION,
+    OUTLINES_TITLE,
+    THICKNESS_ASSET_TITLE,
+    THICKNESS_DESCRIPTION,
+    THICKNESS_TITLE,
+    thickness_year_description,
+    thickness_year_title,
 )
 
 
@@ -201,8 +208,7 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     years = sorted(by_year)
     for year in years:
         _write_json(thk_root / str(year) / "catalog.json", catalog_dict(
-            pystac.Catalog(f"thickness-{year}", f"25 m ice thickness of every glacier in {year}.",
-                           f"Glacier thickness {year}"),
+            pystac.Catalog(f"thickness-{year}", thickness_year_description(year), f"Glacier thickness {year}"),
             [make_link("root", "../../catalog.json"), make_link("parent", "../collection.json")]
             + [make_link("item", f"./{name}") for name in sorted(by_year[year])]))
     published = sorted({i["properties"]["glacier_id"] for i in items.values()})
@@ -211,19 +217,15 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
                 **({"glacier_assets:quality": quality} if quality else {})}
     links = [make_link("root", "../catalog.json"), make_link("parent", "../catalog.json")]
     collection = make_collection(
-        "thickness", "Glacier thickness, 25 m",
-        f"Simulated ice thickness of every glacier (IGM, calibrated to its outlines at their dates), every 5 years "
-        f"{EPOCHS[0]}-{EPOCHS[-1]}, bilinearly resampled to 25 m within the model's ice cells, UTM, one "
-        f"Cloud-Optimized GeoTIFF per glacier and epoch (`thickness/YEAR/GLACIERID_YEAR.tif`). "
-        f"datetime = 1 January of the epoch year. {texts.title}.",
+        "thickness", THICKNESS_TITLE, f"{THICKNESS_DESCRIPTION} {texts.title}.",
         make_extent([i["bbox"] for i in items.values()], years),
-        {"thickness": pystac.ItemAssetDefinition.create("Ice thickness (m), 25 m", None, MediaType.COG, ["data"])},
+        {"thickness": pystac.ItemAssetDefinition.create(THICKNESS_ASSET_TITLE, None, MediaType.COG, ["data"])},
         {"epoch": years, "proj:code": sorted({i["properties"]["proj:code"] for i in items.values()}),
          "gsd": [PRODUCT_RESOLUTION_M], "glacier_id": published, "failed_glacier_id": sorted(failed)},
         version, failures, texts)
     RasterExtension.ext(collection.item_assets["thickness"], add_if_missing=True).apply([thickness_band()])
     _write_json(thk_root / "collection.json", catalog_dict(collection, links + [
-        make_link("child", f"./{y}/catalog.json", f"Thickness {y}") for y in years]))
+        make_link("child", f"./{y}/catalog.json", thickness_year_title(y)) for y in years]))
     # outlines
     out_root = root / "outlines"
     for year, (table, source) in sorted(outlines.items()):
@@ -236,9 +238,7 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     out_items = [orjson.loads(p.read_bytes()) for p in outline_item_paths(root)]
     out_years = sorted(int(i["properties"]["epoch"]) for i in out_items)
     _write_json(out_root / "collection.json", catalog_dict(make_collection(
-        "outlines", "Glacier outlines per epoch",
-        f"Outlines of every glacier (thickness >= {ICE_THRESHOLD_M:g} m), one file per epoch in an Albers "
-        f"equal-area projection {ALBERS_TEXT}: a zipped ESRI Shapefile `YEAR.shp` and the same as GeoParquet.",
+        "outlines", OUTLINES_TITLE, OUTLINES_DESCRIPTION,
         make_extent([i["bbox"] for i in out_items if i.get("bbox")], out_years),
         {"shapefile": pystac.ItemAssetDefinition.create(None, None, "application/zip", ["data"]),
          "geoparquet": pystac.ItemAssetDefinition.create(None, None, MediaType.VND_APACHE_PARQUET, ["data"])},
@@ -248,9 +248,9 @@ def write_catalog(root: Path, thickness: dict[str, list[ThicknessProduct]], outl
     _write_json(root / "catalog.json", catalog_dict(
         pystac.Catalog("glacier-assets", texts.description, texts.title),
         [make_link("root", "./catalog.json"),
-         make_link("child", "./thickness/collection.json", "Glacier thickness, 25 m"),
-         make_link("child", "./outlines/collection.json", "Glacier outlines per epoch"),
-         make_link("alternate", "./items.parquet", "Every item as stac-geoparquet", MediaType.VND_APACHE_PARQUET)]))
+         make_link("child", "./thickness/collection.json", THICKNESS_TITLE),
+         make_link("child", "./outlines/collection.json", OUTLINES_TITLE),
+         make_link("alternate", "./items.parquet", INDEX_TITLE, MediaType.VND_APACHE_PARQUET)]))
     stats.thickness_items = len(items)
     stats.outline_items = len(out_items)
     stats.items = stats.thickness_items + stats.outline_items

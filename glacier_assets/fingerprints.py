@@ -96,12 +96,10 @@ def simulation_fingerprint(glacier_id: str, domain_fp: str, emulator_fp: str | N
     issue 25) names it and the spin-up's start (a trend from `TREND_SPINUP_START` since), so only
     those glaciers' earlier results are stale."""
     from .constants import TREND_SPINUP_START
-    from .science.calibration import geodetic_parameter
+    from .science.calibration import spinup_start
 
-    if geodetic and targets:
-        case = geodetic_parameter(sorted(int(k) for k in targets), int(geodetic["start"]), int(geodetic["end"]))
-        if case == "spinup_offset_m":
-            geodetic = {**geodetic, "parameter": case, "spinup_start": TREND_SPINUP_START}
+    if geodetic and spinup_start(targets, geodetic) == TREND_SPINUP_START:
+        geodetic = {**geodetic, "parameter": "spinup_offset_m", "spinup_start": TREND_SPINUP_START}
     return fingerprint("igm_simulation", domain_fp, emulator_fp, glacier_settings(settings, glacier_id),
                        {str(k): round(float(v), 6) for k, v in targets.items()}, *([geodetic] if geodetic else []))
 

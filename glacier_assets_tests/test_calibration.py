@@ -160,8 +160,8 @@ def test_a_balance_before_the_first_outline_sets_the_spinup_offset():
     offset: the area at the outline still met, the 1960 glacier made larger for a more negative
     balance. The three cases by the outlines' model times and the period."""
     from glacier_assets.constants import SPINUP_START, TREND_SPINUP_START
-    from glacier_assets.igm_run.calibrate import calibrate_balance, calibrate_outlines, glacier_runs, spinup_start
-    from glacier_assets.science.calibration import drive, geodetic_parameter
+    from glacier_assets.igm_run.calibrate import calibrate_balance, calibrate_outlines, glacier_runs
+    from glacier_assets.science.calibration import drive, geodetic_parameter, spinup_start
     from glacier_assets.science.massbalance import spinup_shift
 
     assert geodetic_parameter([2004], 1960, 2004) == "spinup_offset_m"

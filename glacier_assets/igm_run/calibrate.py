@@ -13,7 +13,6 @@ from ..constants import (
     END_YEAR,
     OUTLINE_TIME_OFFSET_YEARS,
     SPINUP_START,
-    TREND_SPINUP_START,
 )
 from ..science.calibration import (
     BOUNDS_M,
@@ -33,6 +32,7 @@ from ..science.calibration import (
     gradient_period,
     period_search,
     scalar_search,
+    spinup_start,
 )
 from ..science.masks import volume_km3
 from ..science.resample import product_area_km2
@@ -316,16 +316,6 @@ def glacier_runs(gid: str, targets: dict[int, float], res: float, first_shift: f
     validation = (yield from _counted(left_out_predictions(gid, targets, res, cal, log), years,
                                       lambda run: "validation")) if leave_one_out else []
     return cal, fit, validation
-
-
-def spinup_start(targets: dict[int, float], geodetic: dict | None) -> int:
-    """The year a glacier's spin-up starts: `TREND_SPINUP_START` when a balance period before its
-    first outline sets the spin-up (`geodetic_parameter`: "spinup_offset_m"), else `SPINUP_START`."""
-    times = sorted(t for t in targets if t > SPINUP_START)
-    if geodetic and times and geodetic_parameter(times, int(geodetic["start"]), int(geodetic["end"])) \
-            == "spinup_offset_m":
-        return TREND_SPINUP_START
-    return SPINUP_START
 
 
 def _counted(runs, years: dict, phase: Callable[[TileRun], str]):

@@ -18,10 +18,11 @@ from ..constants import (
 )
 from ..science.calibration import (
     drive,
+    spinup_start,
 )
 from ..science.masks import volume_km3
 from ..simulation_file import SimulationFile
-from .calibrate import Calibration, glacier_runs, model_year_figures, spinup_start
+from .calibrate import Calibration, glacier_runs, model_year_figures
 from .glacier import IGMGlacier, ModelPool
 from .model import IGMBatch
 from .settings import IGMSettings, Log, software_versions, validates
@@ -62,7 +63,7 @@ def simulate_glacier(domain_path: Path, out_path: Path, settings: IGMSettings, l
     model.on_step = getattr(log, "tick", None)  # igm_run/progress.py
     grid = "x".join(map(str, model.packing.shape))
     targets = {int(k): float(v) for k, v in (targets or {}).items()}
-    first = spinup_start(targets, geodetic) if targets else SPINUP_START
+    first = spinup_start(targets, geodetic)
     log(f"{gid}: IGM on {domain.sizes['y']}x{domain.sizes['x']} cells (a {grid} grid"
         f"{', its model re-used' if model.retargeted else ''}), {first}-{END_YEAR} "
         f"(spin-up from {first}), rheology factor {settings.rheology_factor:g}")

@@ -315,7 +315,7 @@ def climate_profiles(
         raise ValueError(f"climate starts in {merged.year.min()}, after {START_YEAR}")
     params = TemperatureIndexParams(ddf_mm_per_day_k=forcing.ddf, prcp_factor=forcing.prcp_factor,
                                     lapse_k_per_m=forcing.lapse_rate)
-    series = merged.between(max(int(merged.year.min()), TREND_SPINUP_START), END_YEAR)
+    series = merged.between(TREND_SPINUP_START, END_YEAR)
     bias = bias_for_ela(series, z, params, target_ela=target_ela, ref_years=forcing.reference_years)
     prof = profiles_from_monthly_climate(series, z, params, bias_k=bias)
     has_height = np.isfinite(read[0][0].z_ref)

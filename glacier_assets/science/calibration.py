@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..constants import PRODUCT_RESOLUTION_M, REFINE
+from ..constants import PRODUCT_RESOLUTION_M, REFINE, SPINUP_START, TREND_SPINUP_START
 
 TOL_PCT = 1.0
 # ... or one model cell: the product's area lies within the model's ice cells, so it moves by whole
@@ -239,3 +239,15 @@ def geodetic_parameter(outline_times: list[int], start: int, end: int) -> str:
     if gradient_period(outline_times, start) is not None:
         return "balance_gradient_factor"
     return "tail_shift_m"
+
+
+def spinup_start(targets, geodetic: dict | None) -> int:
+    """The year a glacier's spin-up starts, given the model times of its outlines (`targets`, any
+    order) and its balance period: `TREND_SPINUP_START` when the period lies mostly before the first
+    outline after `SPINUP_START` (`geodetic_parameter`: "spinup_offset_m"), else `SPINUP_START`.
+    The run (`igm_run/calibrate.py: glacier_runs`) and the simulation's fingerprint both ask here."""
+    times = sorted(int(t) for t in targets if int(t) > SPINUP_START)
+    if geodetic and times and geodetic_parameter(times, int(geodetic["start"]), int(geodetic["end"])) \
+            == "spinup_offset_m":
+        return TREND_SPINUP_START
+    return SPINUP_START

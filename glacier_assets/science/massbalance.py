@@ -47,8 +47,7 @@ class BalanceProfiles:
         by `d_ela`; before 1960 shifted more by the spin-up's trend `spinup_shift(year, spinup_offset)`.
         Before the table's first year: the spin-up climate (`spinup_profile`); after its last: the
         last year."""
-        if year < START_YEAR:
-            d_ela = d_ela + spinup_shift(year, spinup_offset)
+        d_ela = d_ela + spinup_shift(year, spinup_offset)
         return np.interp(np.asarray(z, dtype="float64") - d_ela, self.z, self.profile(year))
 
     def profile(self, year: int) -> np.ndarray:

@@ -11,7 +11,14 @@ The truth (`truth/`) never feeds the model; here it measures it. Prints, for the
 - the recovered ELA shifts against the truth's ELA offsets over the same years (their changes
   from period to period, since the model's balance law is not the truth's);
 - the 2000-2020 mass balance against the truth's and against the twin's geodetic balances (the
-  truth's with a seeded error, what a user would have).
+  truth's with a seeded error, what a user would have);
+- shape: IoU, tongue coverage and terminus at the outline dates (the calibration report), and for
+  the valley twin (`demo-region DEST --valley`, whose truth keeps its thickness) the IoU against
+  the truth's ice at every epoch and each glacier's length change along its valley.
+
+The valley twin: `python -m glacier_assets demo-region var/valley_twin --valley`, the main job with
+`--region var/valley_twin/region.yaml --products var/vt/products`, then this with
+`--products var/vt/products --region var/valley_twin`.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import ndimage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -76,6 +84,86 @@ def recovered_shifts(products: Path, region: Path) -> pd.DataFrame:
     return df
 
 
+def on_grid(thk: np.ndarray, grid, target) -> np.ndarray:
+    """A thickness field moved onto another grid of the same CRS and resolution (0 outside it)."""
+    from rasterio.warp import Resampling, reproject
+
+    out = np.zeros(target.shape)
+    reproject(thk, out, src_transform=grid.transform, src_crs=grid.crs, dst_transform=target.transform,
+              dst_crs=target.crs, resampling=Resampling.nearest, src_nodata=None, dst_nodata=0.0)
+    return out
+
+
+def shape_against_truth(products: Path, region: Path) -> pd.DataFrame:
+    """Per glacier and epoch, where the twin keeps its truth's thickness (`truth/thickness.nc`, the
+    valley twin): IoU of the simulated and the true ice on the 25 m product grid, and the
+    glacier's length (path distance from the true 1960 glacier's head to the terminus, round the
+    valley's bends) in the simulation and in the truth."""
+    from glacier_assets.constants import EPOCHS, ICE_THRESHOLD_M
+    from glacier_assets.science.grids import Grid
+    from glacier_assets.science.quality import iou
+    from glacier_assets.science.resample import refined_thickness
+    from glacier_assets.science.shape import glacier_length, path_distances
+    from glacier_assets.simulation_file import SimulationFile
+
+    rows = []
+    with xr.open_dataset(region / "truth" / "thickness.nc") as truth:
+        truth = truth.load()
+    grid = Grid.from_xy(truth.attrs["crs"], truth.x.values, truth.y.values)
+    bed = truth.bed.values
+    for path in sorted((products / "simulations").glob("*.nc")):
+        sim = SimulationFile(path).load()
+        gid = sim.attrs["glacier_id"]
+        true = {int(t): truth.thk.sel(glacier_id=gid, time=t).values.astype(float) for t in truth.time.values}
+        model = {t: on_grid(sim.states[t], sim.grid, grid) for t in EPOCHS}
+        ref = true[EPOCHS[0]] >= ICE_THRESHOLD_M
+        allowed = ndimage.binary_dilation(ref | np.any([m >= ICE_THRESHOLD_M for m in model.values()], axis=0)
+                                          | np.any([t >= ICE_THRESHOLD_M for t in true.values()], axis=0))
+        head = np.unravel_index(np.argmax(np.where(ref, bed, -np.inf)), bed.shape)
+        dist = path_distances(allowed, head, grid.res)
+        for t in EPOCHS:
+            fine_sim, fine_true = refined_thickness(model[t], 4), refined_thickness(true[t], 4)
+            rows.append({"glacier_id": gid, "year": t,
+                         "iou": iou(fine_sim >= ICE_THRESHOLD_M, fine_true >= ICE_THRESHOLD_M),
+                         "sim_length_m": glacier_length(model[t] >= ICE_THRESHOLD_M, ref, bed, dist),
+                         "true_length_m": glacier_length(true[t] >= ICE_THRESHOLD_M, ref, bed, dist)})
+    return pd.DataFrame(rows)
+
+
+def print_shape(products: Path, region: Path) -> None:
+    report = products / "reports" / "calibration.csv"
+    if report.exists():
+        cal = pd.read_csv(report)
+        if "iou" in cal:
+            low = cal.tongue_covered
+            print(f"Shape at the outline dates (calibration report, {len(cal)} outlines): IoU median "
+                  f"{cal.iou.median():.3f}, lowest {cal.iou.min():.3f} (grid ceiling median "
+                  f"{cal.ceiling_iou.median():.3f}); "
+                  f"tongue (outline's lowest fifth) covered median {low.median():.2f}, >= 0.8 in "
+                  f"{(low >= 0.8).sum()} of {low.notna().sum()}; terminus below the outline's lowest point by "
+                  f"{(cal.z_outline_min_m - cal.z_terminus_m).median():+.0f} m (median)\n")
+    if not (region / "truth" / "thickness.nc").exists():
+        return
+    df = shape_against_truth(products, region)
+    un = df[df.year.isin(UNCONSTRAINED)]
+    print(f"Shape against the truth's ice (25 m): IoU median {df.iou.median():.3f} over all glacier-epochs, "
+          f"{un.iou.median():.3f} at the epochs no outline constrains, lowest {df.iou.min():.3f}")
+    w = df.pivot(index="glacier_id", columns="year", values=["sim_length_m", "true_length_m"])
+    out = pd.DataFrame({
+        "true_L1960_m": w["true_length_m"][1960], "sim_L1960_m": w["sim_length_m"][1960],
+        "true_dL_1960_2000_m": w["true_length_m"][2000] - w["true_length_m"][1960],
+        "sim_dL_1960_2000_m": w["sim_length_m"][2000] - w["sim_length_m"][1960],
+        "true_dL_1960_2020_m": w["true_length_m"][2020] - w["true_length_m"][1960],
+        "sim_dL_1960_2020_m": w["sim_length_m"][2020] - w["sim_length_m"][1960]})
+    print("Glacier length along the valley (m):")
+    print(out.round(0).to_string())
+    both = out.dropna()
+    err = (both.sim_dL_1960_2020_m - both.true_dL_1960_2020_m).abs() / both.true_dL_1960_2020_m.abs()
+    print(f"length change 1960->2020: truth median {both.true_dL_1960_2020_m.median():+.0f} m, simulated "
+          f"{both.sim_dL_1960_2020_m.median():+.0f} m; within 30 % of the truth's in {(err <= 0.3).sum()} of "
+          f"{len(both)}; simulated 1960 longer than 2020 in {(both.sim_dL_1960_2020_m < 0).sum()} of {len(both)}\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--products", default=str(REPO / "var" / "products"))
@@ -114,6 +202,7 @@ def main() -> None:
         print(f"Calibration report: fitted |dA| {cal.rel_diff_pct.abs().mean():.2f} % (mean over {len(cal)} outlines); "
               f"left out, predicted |dA| {cal.loo_rel_diff_pct.abs().mean():.2f} % (median "
               f"{cal.loo_rel_diff_pct.abs().median():.2f} %, worst {cal.loo_rel_diff_pct.abs().max():.2f} %)\n")
+    print_shape(products, region)
     geodetic = region / "geodetic_mass_balance.csv"
     if geodetic.exists():
         from glacier_assets.science.skill import geodetic_balance

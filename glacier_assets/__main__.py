@@ -3,6 +3,7 @@
     python -m glacier_assets run [--region region.yaml] [--include ID ...] [--workers 2]
     python -m glacier_assets remove ID [ID ...]      # unpublish glaciers and forget their products
     python -m glacier_assets demo-region [DEST]      # only (re)generate the demo region's inputs
+    python -m glacier_assets demo-region DEST --valley  # the valley twin (issue 25) from ../shared/data
     python -m glacier_assets ui [--port 3000]        # `dagster dev` on 127.0.0.1 over the same instance
     python -m glacier_assets evaluate ID [--thickness OBS.tif --year 2003] [--mass-balance WGMS.csv]
                                                      # a simulated glacier against observations
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--multi-inventory", action="store_true",
                    help="the variant whose 1970s, 1990 and 2020 outlines come from another inventory "
                         "(matched by location)")
+    d.add_argument("--valley", action="store_true",
+                   help="the valley twin: valley glaciers on the Oetztal's real terrain (needs the sample data "
+                        "in ../shared/data or $GLACIER_SHARED_DATA)")
     u = sub.add_parser("ui", help="open the Dagster UI (dagster dev on 127.0.0.1) over the project's instance")
     u.add_argument("--port", type=int, default=3000)
     e = sub.add_parser("evaluate", help="compare a simulated glacier with observed thickness and mass balance")
@@ -76,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         from .inventory.demo import build_demo_region, ensure_demo_region
         from .inventory.demo_variant import build_multi_inventory_variant
 
-        if args.multi_inventory:
+        if args.valley:
+            from .inventory.valley_twin import build_valley_twin
+
+            shared = Path(os.environ.get("GLACIER_SHARED_DATA", Path.cwd().parent / "shared" / "data"))
+            print(build_valley_twin(shared, Path(args.dest)))
+        elif args.multi_inventory:
             print(build_multi_inventory_variant(ensure_demo_region(Path("var/demo_region")), Path(args.dest)))
         else:
             print(build_demo_region(Path(args.dest)))

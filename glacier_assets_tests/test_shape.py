@@ -7,10 +7,12 @@ import pytest
 
 from glacier_assets.science.quality import shape_summary, validation_table
 from glacier_assets.science.shape import (
+    glacier_length,
     grid_ceiling,
     lowest_elevation,
     lowest_fifth,
     main_body,
+    path_distances,
     shape_flag,
     terminus_elevation,
     tongue_coverage,
@@ -79,3 +81,21 @@ def test_the_region_s_shape_from_the_report():
     summary = shape_summary(validation_table(report))
     assert summary == {"iou_median": 0.725, "iou_min": 0.6, "ceiling_iou_median": 0.92,
                        "tongue_covered_median": 0.625, "n_shape_flagged": 1}
+
+
+def test_a_glacier_s_length_follows_its_valley_round_the_bend():
+    """An L-shaped valley: 5 cells east, then 4 cells south; the length is the path's, not the
+    straight line's, and a glacier whose tongue melts back is shorter."""
+    valley = np.zeros((6, 7), bool)
+    valley[1, 1:6] = True
+    valley[1:6, 5] = True
+    dist = path_distances(valley, (1, 1), 100.0)
+    assert dist[1, 4] == pytest.approx(300.0)
+    assert dist[5, 5] == pytest.approx(300.0 + 100.0 * np.sqrt(2) + 300.0)  # one diagonal step round the bend
+    assert np.isinf(dist[0, 0]) and np.isinf(dist[5, 0])
+    bed = 3500.0 - dist.clip(max=1e4)  # falling along the valley
+    assert glacier_length(valley, valley, bed, dist) == pytest.approx(dist[5, 5])
+    shorter = valley.copy()
+    shorter[3:, 5] = False
+    assert glacier_length(shorter, valley, bed, dist) == pytest.approx(dist[2, 5])
+    assert np.isnan(glacier_length(np.zeros_like(valley), valley, bed, dist))

@@ -244,10 +244,10 @@ def test_the_twin_does_not_mirror_the_model():
     # trends within periods: the truth's ELA moves inside a period where the model's shift is constant
     forcing = demo_massif.public_forcing()
     m = demo_massif.DEMO_MOUNTAINS[0]
-    offset = [demo_truth.truth_ela(forcing, m, y) - float(forcing.set_index("year").ela[y]) for y in (1991, 1999)]
+    offset = [demo_truth.truth_ela(forcing, m.ela_offset_m, y) - float(forcing.set_index("year").ela[y]) for y in (1991, 1999)]
     assert offset[0] != offset[1]
     # outline dates differ between glaciers and from the epochs
-    years = [demo_massif.outline_years(m) for m in demo_massif.DEMO_MOUNTAINS]
+    years = [demo_massif.outline_years(m.number) for m in demo_massif.DEMO_MOUNTAINS]
     assert len({y[1970] for y in years}) > 1 and any(y[2000] != 2000 for y in years)
     # digitizing noise: vertices move, the area barely
     from glacier_assets.science.masks import glacier_mask

@@ -102,7 +102,8 @@ FORMAT_VERSION = 6
 DEM_NOISE_M = 4.0  # standard deviation of the DEM's noise (per 50 m cell, lightly correlated)
 
 
-def _write_dem(path: Path, surface: np.ndarray, grid: Grid) -> None:
+def write_dem(path: Path, surface: np.ndarray, grid: Grid) -> None:
+    """A twin's surface DEM as a GeoTIFF (float32)."""
     with rasterio.open(
         path, "w", driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="float32",
         crs=grid.crs, transform=grid.transform, nodata=-9999.0, compress="DEFLATE", predictor=3, tiled=True,
@@ -110,16 +111,32 @@ def _write_dem(path: Path, surface: np.ndarray, grid: Grid) -> None:
         dst.write(surface.astype("float32"), 1)
 
 
-def _rgi_rows(records: list[dict]) -> gpd.GeoDataFrame:
-    gdf = gpd.GeoDataFrame(records, geometry="geometry", crs=DEMO_CRS)
+def rgi_rows(records: list[dict], crs: str, o1region: str) -> gpd.GeoDataFrame:
+    """A twin's outlines (records with RGIId, Name, BgnDate, Zmin, Zmax, Zmed and a geometry in
+    `crs`) as RGI6 rows in EPSG:4326."""
+    gdf = gpd.GeoDataFrame(records, geometry="geometry", crs=crs)
     area = gdf.geometry.to_crs(albers_crs()).area / 1e6
     cent = gdf.geometry.centroid.to_crs(GEOGRAPHIC_CRS)
     out = gdf.to_crs(GEOGRAPHIC_CRS)
     out["CenLon"] = cent.x.round(4)
     out["CenLat"] = cent.y.round(4)
-    out["O1Region"] = "13"
+    out["O1Region"] = o1region
     out["Area"] = area.round(3)
     return out[["RGIId", "Name", "BgnDate", "CenLon", "CenLat", "O1Region", "Area", "Zmin", "Zmax", "Zmed", "geometry"]]
+
+
+def replace_directory(tmp: Path, dest: Path) -> None:
+    """Put the finished folder `tmp` in the place of `dest` (renames only: a reader sees the old
+    folder or the new one)."""
+    publishable(tmp, directory=True)  # mkdtemp made it 0700
+    if dest.exists():
+        old = dest.with_name(dest.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        dest.rename(old)
+        tmp.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(dest)
 
 
 def build_demo_region(dest: str | Path) -> Path:
@@ -153,10 +170,10 @@ def build_demo_region(dest: str | Path) -> Path:
                     "glacier_id": m.glacier_id, "year": year,
                     "area_km2": product_area_km2(saved[year], grid.res),
                     "volume_km3": volume_km3(saved[year], grid.cell_area_m2),
-                    "ela_m": truth_ela(forcing, m, year),
+                    "ela_m": truth_ela(forcing, m.ela_offset_m, year),
                 })
             rng = np.random.default_rng(8000 + m.number)
-            for epoch, year in outline_years(m).items():
+            for epoch, year in outline_years(m.number).items():
                 t = outline_model_time(year)
                 geom = outline_from_thickness(saved[t], grid, code)
                 if geom is None:
@@ -175,11 +192,11 @@ def build_demo_region(dest: str | Path) -> Path:
                     ref_truth[m.glacier_id], ref_year[m.glacier_id] = volume, year
         noise = gaussian_filter(np.random.default_rng(4).normal(0.0, 1.0, surface.shape), 1.0)
         surface = surface + noise / noise.std() * DEM_NOISE_M
-        _write_dem(tmp / "dem.tif", surface, dem_grid)
+        write_dem(tmp / "dem.tif", surface, dem_grid)
         files = {}
         for epoch, records in outlines.items():
             name = "outlines_1970s.shp" if epoch == INITIAL_EPOCH else f"outlines_{epoch}.shp"
-            _rgi_rows(records).to_file(tmp / name, engine="pyogrio")
+            rgi_rows(records, DEMO_CRS, "13").to_file(tmp / name, engine="pyogrio")
             files[epoch] = name
         refs = reference_volumes(ref_truth)
         pd.DataFrame({"glacier_id": list(refs), "volume_km3": [round(v, 6) for v in refs.values()],
@@ -199,7 +216,7 @@ def build_demo_region(dest: str | Path) -> Path:
             "flow": f"2-D shallow ice, no sliding, Glen A {GLEN_A:g} Pa-3 s-1, rho {RHO_ICE:g}",
             "dem_noise_m": DEM_NOISE_M, "outline_jitter_m": OUTLINE_JITTER_M,
             "reference_error_pct": REFERENCE_ERROR_PCT, "geodetic_error_mwe": GEODETIC_ERROR_MWE,
-            "mountains": [asdict(m) | {"glacier_id": m.glacier_id, "outline_years": outline_years(m)}
+            "mountains": [asdict(m) | {"glacier_id": m.glacier_id, "outline_years": outline_years(m.number)}
                           for m in DEMO_MOUNTAINS],
             "spinup_years": SPINUP_YEARS,
         }, indent=1))
@@ -218,15 +235,7 @@ def build_demo_region(dest: str | Path) -> Path:
         }
         (tmp / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         (tmp / "VERSION").write_text(str(FORMAT_VERSION))
-        publishable(tmp, directory=True)  # mkdtemp made it 0700
-        if dest.exists():
-            old = dest.with_name(dest.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            dest.rename(old)
-            tmp.rename(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(dest)
+        replace_directory(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

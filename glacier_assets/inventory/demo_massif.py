@@ -76,9 +76,9 @@ def public_forcing() -> pd.DataFrame:
     )
 
 
-def outline_years(m: DemoMountain) -> dict[int, int]:
-    """Acquisition year of each of the glacier's outlines, keyed by the epoch it stands for."""
-    rng = np.random.default_rng(7000 + m.number)
+def outline_years(number: int) -> dict[int, int]:
+    """Acquisition year of each outline of twin glacier `number`, keyed by the epoch it stands for."""
+    rng = np.random.default_rng(7000 + number)
     years = {INITIAL_EPOCH: int(rng.integers(INITIAL_YEARS[0], INITIAL_YEARS[1] + 1))}
     for epoch, (lo, hi) in CONTROL_YEAR_OFFSETS.items():
         years[epoch] = epoch + int(rng.integers(lo, hi + 1))

@@ -36,19 +36,23 @@ REFERENCE_ERROR_PCT = 20.0  # per-glacier error of the reference volumes
 GEODETIC_ERROR_MWE = 0.15  # per-glacier error (1 sigma) of the geodetic balances, m w.e. a-1
 
 
-def truth_ela(forcing: pd.DataFrame, mountain: DemoMountain, year: int) -> float:
+def truth_ela(forcing: pd.DataFrame, offset_m, year: int):
+    """The truth's ELA: the public one, plus a glacier's local offset (`offset_m`), plus the
+    hidden per-period offset and its trend."""
     period = max(p for p in TRUTH_PERIOD_OFFSETS_M if p <= max(year, EPOCHS[0]))
     y = int(np.clip(year, forcing["year"].min(), forcing["year"].max()))
     base = float(forcing.loc[forcing["year"] == y, "ela"].iloc[0])
     trend = TRUTH_PERIOD_TRENDS_M_PER_YR[period] * (max(year, EPOCHS[0]) - period)
-    return base + mountain.ela_offset_m + TRUTH_PERIOD_OFFSETS_M[period] + trend
+    return base + offset_m + TRUTH_PERIOD_OFFSETS_M[period] + trend
 
 
-def truth_balance(surface: np.ndarray, ela: float) -> np.ndarray:
-    """The truth's balance law (m ice eq. / yr): not the public linear one."""
+def truth_balance(surface: np.ndarray, ela: float | np.ndarray, grad_abl: float = GRAD_ABL,
+                  grad_acc: float = TRUTH_GRAD_ACC, acc_max: float = TRUTH_ACC_MAX) -> np.ndarray:
+    """The truth's balance law (m ice eq. / yr): not the public linear one. Ablation steepens
+    downglacier (`TRUTH_ABL_CURVATURE_M`), accumulation has its own gradient and cap."""
     dz = surface - ela
-    abl = GRAD_ABL * dz * (1.0 - dz / TRUTH_ABL_CURVATURE_M)
-    return np.where(dz < 0, abl, np.minimum(TRUTH_GRAD_ACC * dz, TRUTH_ACC_MAX))
+    abl = grad_abl * dz * (1.0 - dz / TRUTH_ABL_CURVATURE_M)
+    return np.where(dz < 0, abl, np.minimum(grad_acc * dz, acc_max))
 
 
 def _catchment(grid: Grid, number: int) -> np.ndarray:
@@ -76,14 +80,14 @@ def simulate_truth(m: DemoMountain, forcing: pd.DataFrame) -> tuple[Grid, np.nda
     own = _catchment(grid, m.number)
 
     def smb(year: int, surface: np.ndarray) -> np.ndarray:
-        b = truth_balance(surface, truth_ela(forcing, m, year))
+        b = truth_balance(surface, truth_ela(forcing, m.ela_offset_m, year))
         return np.where((b < 0) | own, b, -10.0)
 
     def spinup_smb(year: int, surface: np.ndarray) -> np.ndarray:
         return smb(EPOCHS[0], surface)
 
     thk1960, _ = run_sia(bed, np.zeros_like(bed), grid.res, spinup_smb, EPOCHS[0] - SPINUP_YEARS, EPOCHS[0])
-    times = sorted(set(EPOCHS) | {outline_model_time(y) for y in outline_years(m).values()})
+    times = sorted(set(EPOCHS) | {outline_model_time(y) for y in outline_years(m.number).values()})
     _, saved = run_sia(bed, thk1960, grid.res, smb, EPOCHS[0], max(times), save_years=tuple(times))
     return grid, bed, saved
 

@@ -86,5 +86,40 @@ def outline_shape(ice: np.ndarray, obs: np.ndarray, obs_coarse: np.ndarray, dem:
             "z_outline_min_m": z_low, "shape_flag": shape_flag(overlap, tongue)}
 
 
-__all__ = ["grid_ceiling", "lowest_elevation", "lowest_fifth", "main_body", "outline_shape", "shape_flag",
-           "terminus_elevation", "tongue_coverage"]
+def path_distances(allowed: np.ndarray, start: tuple[int, int], res: float) -> np.ndarray:
+    """Distance (m) from cell `start` to every cell of `allowed`, along paths of 8-neighbour steps
+    through it (a valley's length, round its bends); inf where no such path exists."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    allowed = allowed.astype(bool)
+    index = np.full(allowed.shape, -1)
+    index[allowed] = np.arange(np.count_nonzero(allowed))
+    rows, cols, weights = [], [], []
+    h, w = allowed.shape
+    for di, dj in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = index[max(0, -di):h - max(0, di), max(0, -dj):w - max(0, dj)]
+        b = index[max(0, di):h + min(0, di) or None, max(0, dj):w + min(0, dj) or None]
+        both = (a >= 0) & (b >= 0)
+        rows.append(a[both])
+        cols.append(b[both])
+        weights.append(np.full(np.count_nonzero(both), res * math.hypot(di, dj)))
+    n = int(index.max()) + 1
+    graph = coo_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    out = np.full(allowed.shape, np.inf)
+    if index[start] >= 0:
+        out[allowed] = dijkstra(graph.tocsr(), directed=False, indices=int(index[start]))
+    return out
+
+
+def glacier_length(ice: np.ndarray, ref: np.ndarray, elevation: np.ndarray, distances: np.ndarray) -> float:
+    """A glacier's length: the path distance (`path_distances` from its head) of the lowest cell
+    of the ice's main body (the piece that overlaps `ref` most); nan without ice."""
+    body = main_body(ice, ref) & np.isfinite(distances)
+    if not body.any():
+        return float("nan")
+    return float(distances[body][np.argmin(elevation[body])])
+
+
+__all__ = ["glacier_length", "grid_ceiling", "lowest_elevation", "lowest_fifth", "main_body", "outline_shape",
+           "path_distances", "shape_flag", "terminus_elevation", "tongue_coverage"]

@@ -54,17 +54,14 @@ from scipy.ndimage import gaussian_filter
 
 from ..constants import (
     CONTROL_EPOCHS,
-    EPOCHS,
     GEODETIC_PERIOD,
     GEOGRAPHIC_CRS,
     INITIAL_EPOCH,
     albers_crs,
-    outline_model_time,
 )
 from ..dataset_texts import SEED_TEXTS
 from ..science.grids import Grid
-from ..science.masks import glacier_code, volume_km3
-from ..science.resample import bilinear_refine, product_area_km2
+from ..science.resample import bilinear_refine
 from ..science.sia import GLEN_A, RHO_ICE
 from ..storage import publishable
 from .demo_massif import (
@@ -87,9 +84,8 @@ from .demo_truth import (
     TRUTH_GRAD_ACC,
     TRUTH_PERIOD_OFFSETS_M,
     TRUTH_PERIOD_TRENDS_M_PER_YR,
-    digitized,
+    TwinRecords,
     geodetic_balances,
-    outline_from_thickness,
     reference_volumes,
     simulate_truth,
     truth_ela,
@@ -139,6 +135,40 @@ def replace_directory(tmp: Path, dest: Path) -> None:
         tmp.rename(dest)
 
 
+def write_twin(tmp: Path, records: TwinRecords, crs: str, o1region: str, params: dict, spec: dict,
+               version: int) -> None:
+    """A twin's observations and truth into the folder `tmp`: its outlines per epoch (RGI6-style
+    shapefiles), reference volumes and geodetic balances made from its truth with their errors,
+    `truth/` (tables and `params.json`), and the region spec (`spec`'s name and any extra keys)."""
+    files = {}
+    for epoch, rows in records.outlines.items():
+        files[epoch] = "outlines_1970s.shp" if epoch == INITIAL_EPOCH else f"outlines_{epoch}.shp"
+        rgi_rows(rows, crs, o1region).to_file(tmp / files[epoch], engine="pyogrio")
+    refs = reference_volumes(records.ref_truth)
+    pd.DataFrame({"glacier_id": list(refs), "volume_km3": [round(v, 6) for v in refs.values()],
+                  "year": [records.ref_year[g] for g in refs]}).to_csv(tmp / "reference_volumes.csv", index=False)
+    geo = geodetic_balances(records.change, GEODETIC_PERIOD[1] - GEODETIC_PERIOD[0])
+    pd.DataFrame({"glacier_id": list(geo), "start": GEODETIC_PERIOD[0], "end": GEODETIC_PERIOD[1],
+                  "dmdtda_mwe": [round(v, 4) for v in geo.values()], "err_mwe": GEODETIC_ERROR_MWE}
+                 ).to_csv(tmp / "geodetic_mass_balance.csv", index=False)
+    (tmp / "truth").mkdir(exist_ok=True)
+    pd.DataFrame(records.truth_rows).to_csv(tmp / "truth" / "truth.csv", index=False)
+    pd.DataFrame(records.outline_rows).to_csv(tmp / "truth" / "outlines.csv", index=False)
+    (tmp / "truth" / "params.json").write_text(json.dumps(params, indent=1))
+    columns = {"id_column": "RGIId", "year_column": "BgnDate"}
+    region = {
+        "name": spec["name"],
+        "outlines": [{"path": files[INITIAL_EPOCH], "role": "initial", **columns}]
+        + [{"path": files[y], "role": "control", **columns} for y in CONTROL_EPOCHS],
+        "dem": {"path": "dem.tif", "year": 2000},
+        "mass_balance": {"path": "mass_balance.csv"},
+        "reference_volumes": {"path": "reference_volumes.csv"},
+        "geodetic_mass_balance": {"path": "geodetic_mass_balance.csv"},
+    } | {k: v for k, v in spec.items() if k != "name"}
+    (tmp / "region.yaml").write_text(yaml.safe_dump(region, sort_keys=False))
+    (tmp / "VERSION").write_text(str(version))
+
+
 def build_demo_region(dest: str | Path) -> Path:
     """Write the demo region into `dest` (replacing it atomically) and return its region.yaml path."""
     dest = Path(dest).resolve()
@@ -150,65 +180,21 @@ def build_demo_region(dest: str | Path) -> Path:
         dem_grid = demo_grid(DEM_RESOLUTION_M)
         bed50 = demo_bed(dem_grid)
         surface = bed50.copy()
-        outlines: dict[int, list[dict]] = {y: [] for y in (INITIAL_EPOCH, *CONTROL_EPOCHS)}
-        truth_rows, outline_rows, ref_year, change = [], [], {}, {}
-        ref_truth: dict[str, float] = {}
+        records = TwinRecords()
         for m in DEMO_MOUNTAINS:
             grid, bed, saved = simulate_truth(m, forcing)
-            code = glacier_code(m.glacier_id)
             # ice of 2000 onto the 50 m DEM grid
             factor = int(round(grid.res / DEM_RESOLUTION_M))
             r0 = int(round((dem_grid.ymax - grid.ymax) / DEM_RESOLUTION_M))
             c0 = int(round((grid.xmin - dem_grid.xmin) / DEM_RESOLUTION_M))
             ice = bilinear_refine(saved[2000], factor)
             surface[r0 : r0 + ice.shape[0], c0 : c0 + ice.shape[1]] += ice
-            g0, g1 = GEODETIC_PERIOD
-            change[m.glacier_id] = (volume_km3(saved[g0], grid.cell_area_m2), volume_km3(saved[g1], grid.cell_area_m2),
-                                    product_area_km2(saved[g0], grid.res), product_area_km2(saved[g1], grid.res))
-            for year in EPOCHS:
-                truth_rows.append({
-                    "glacier_id": m.glacier_id, "year": year,
-                    "area_km2": product_area_km2(saved[year], grid.res),
-                    "volume_km3": volume_km3(saved[year], grid.cell_area_m2),
-                    "ela_m": truth_ela(forcing, m.ela_offset_m, year),
-                })
-            rng = np.random.default_rng(8000 + m.number)
-            for epoch, year in outline_years(m.number).items():
-                t = outline_model_time(year)
-                geom = outline_from_thickness(saved[t], grid, code)
-                if geom is None:
-                    continue
-                s = bed + saved[t]
-                on = saved[t] >= 2.0
-                outlines[epoch].append({
-                    "RGIId": m.glacier_id, "Name": f"Demo glacier {m.number:02d}", "BgnDate": f"{year}0815",
-                    "geometry": digitized(geom, rng),
-                    "Zmin": int(s[on].min()), "Zmax": int(s[on].max()), "Zmed": int(np.median(s[on])),
-                })
-                volume = volume_km3(saved[t], grid.cell_area_m2)
-                outline_rows.append({"glacier_id": m.glacier_id, "epoch": epoch, "obs_year": year, "model_time": t,
-                                     "area_km2": product_area_km2(saved[t], grid.res), "volume_km3": volume})
-                if epoch == 2000:
-                    ref_truth[m.glacier_id], ref_year[m.glacier_id] = volume, year
+            records.observe(m.glacier_id, f"Demo glacier {m.number:02d}", m.number, saved, bed, grid,
+                            lambda year, m=m: truth_ela(forcing, m.ela_offset_m, year))
         noise = gaussian_filter(np.random.default_rng(4).normal(0.0, 1.0, surface.shape), 1.0)
         surface = surface + noise / noise.std() * DEM_NOISE_M
         write_dem(tmp / "dem.tif", surface, dem_grid)
-        files = {}
-        for epoch, records in outlines.items():
-            name = "outlines_1970s.shp" if epoch == INITIAL_EPOCH else f"outlines_{epoch}.shp"
-            rgi_rows(records, DEMO_CRS, "13").to_file(tmp / name, engine="pyogrio")
-            files[epoch] = name
-        refs = reference_volumes(ref_truth)
-        pd.DataFrame({"glacier_id": list(refs), "volume_km3": [round(v, 6) for v in refs.values()],
-                      "year": [ref_year[g] for g in refs]}).to_csv(tmp / "reference_volumes.csv", index=False)
-        geo = geodetic_balances(change, GEODETIC_PERIOD[1] - GEODETIC_PERIOD[0])
-        pd.DataFrame({"glacier_id": list(geo), "start": GEODETIC_PERIOD[0], "end": GEODETIC_PERIOD[1],
-                      "dmdtda_mwe": [round(v, 4) for v in geo.values()], "err_mwe": GEODETIC_ERROR_MWE}
-                     ).to_csv(tmp / "geodetic_mass_balance.csv", index=False)
-        (tmp / "truth").mkdir()
-        pd.DataFrame(truth_rows).to_csv(tmp / "truth" / "truth.csv", index=False)
-        pd.DataFrame(outline_rows).to_csv(tmp / "truth" / "outlines.csv", index=False)
-        (tmp / "truth" / "params.json").write_text(json.dumps({
+        params = {
             "period_offsets_m": TRUTH_PERIOD_OFFSETS_M,
             "period_trends_m_per_yr": TRUTH_PERIOD_TRENDS_M_PER_YR,
             "balance_law": {"grad_abl": GRAD_ABL, "abl_curvature_m": TRUTH_ABL_CURVATURE_M,
@@ -219,22 +205,12 @@ def build_demo_region(dest: str | Path) -> Path:
             "mountains": [asdict(m) | {"glacier_id": m.glacier_id, "outline_years": outline_years(m.number)}
                           for m in DEMO_MOUNTAINS],
             "spinup_years": SPINUP_YEARS,
-        }, indent=1))
-        columns = {"id_column": "RGIId", "year_column": "BgnDate"}
-        spec = {
-            "name": "demo-geladandong",
-            "outlines": [{"path": files[INITIAL_EPOCH], "role": "initial", **columns}]
-            + [{"path": files[y], "role": "control", **columns} for y in CONTROL_EPOCHS],
-            "dem": {"path": "dem.tif", "year": 2000},
-            "mass_balance": {"path": "mass_balance.csv"},
-            "reference_volumes": {"path": "reference_volumes.csv"},
-            "geodetic_mass_balance": {"path": "geodetic_mass_balance.csv"},
-            "dataset": {"title": SEED_TEXTS.title, "description": SEED_TEXTS.description,  # the seed dataset's texts
-                        "citation": SEED_TEXTS.citation, "license": SEED_TEXTS.license,
-                        "providers": [p for p in SEED_TEXTS.providers if p["name"] != "glacier_assets"]},
         }
-        (tmp / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        (tmp / "VERSION").write_text(str(FORMAT_VERSION))
+        dataset = {"title": SEED_TEXTS.title, "description": SEED_TEXTS.description,  # the seed dataset's texts
+                   "citation": SEED_TEXTS.citation, "license": SEED_TEXTS.license,
+                   "providers": [p for p in SEED_TEXTS.providers if p["name"] != "glacier_assets"]}
+        write_twin(tmp, records, DEMO_CRS, "13", params, {"name": "demo-geladandong", "dataset": dataset},
+                   FORMAT_VERSION)
         replace_directory(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,19 +4,24 @@ digitized as the dataset does, and reference volumes and geodetic balances with 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
 
 from ..constants import (
+    CONTROL_EPOCHS,
     EPOCHS,
+    GEODETIC_PERIOD,
+    INITIAL_EPOCH,
     PRODUCT_RESOLUTION_M,
     outline_model_time,
 )
 from ..science.grids import Grid
-from ..science.masks import glacier_mask
-from ..science.resample import refined_thickness
+from ..science.masks import glacier_code, glacier_mask, volume_km3
+from ..science.resample import product_area_km2, refined_thickness
 from ..science.sia import run_sia
 from ..science.skill import geodetic_balance
 from ..science.vectorize import mask_to_polygons
@@ -136,3 +141,44 @@ def geodetic_balances(truth: dict[str, tuple[float, float, float, float]], years
     et al. (2021) (`science.skill.geodetic_balance`), with a Gaussian error of `error_mwe`."""
     rng = np.random.default_rng(seed)
     return {g: geodetic_balance(*truth[g], years) + float(rng.normal(0.0, error_mwe)) for g in sorted(truth)}
+
+
+@dataclass
+class TwinRecords:
+    """What is observed of a twin's truth, gathered glacier by glacier (`observe`) for the writer
+    (`demo.write_twin`): outlines per epoch, the truth's tables, and what the references and the
+    geodetic balances are made from."""
+
+    outlines: dict[int, list[dict]] = field(default_factory=lambda: {y: [] for y in (INITIAL_EPOCH, *CONTROL_EPOCHS)})
+    truth_rows: list[dict] = field(default_factory=list)
+    outline_rows: list[dict] = field(default_factory=list)
+    ref_truth: dict[str, float] = field(default_factory=dict)
+    ref_year: dict[str, int] = field(default_factory=dict)
+    change: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+
+    def observe(self, glacier_id: str, name: str, number: int, saved: dict[int, np.ndarray], bed: np.ndarray,
+                grid: Grid, ela) -> None:
+        """One glacier's truth (`saved`: thickness by model time on `grid` over `bed`; `ela(year)`
+        its ELA): its epochs' area and volume, its outlines at its own dates (`outline_years`),
+        drawn as the products are and digitized, and its ~2000 volume and geodetic change."""
+        area = lambda t: product_area_km2(saved[t], grid.res)  # noqa: E731
+        volume = lambda t: volume_km3(saved[t], grid.cell_area_m2)  # noqa: E731
+        g0, g1 = GEODETIC_PERIOD
+        self.change[glacier_id] = (volume(g0), volume(g1), area(g0), area(g1))
+        self.truth_rows += [{"glacier_id": glacier_id, "year": y, "area_km2": area(y), "volume_km3": volume(y),
+                             "ela_m": ela(y)} for y in EPOCHS]
+        rng = np.random.default_rng(8000 + number)
+        for epoch, year in outline_years(number).items():
+            t = outline_model_time(year)
+            geom = outline_from_thickness(saved[t], grid, glacier_code(glacier_id))
+            if geom is None:
+                continue
+            s, on = bed + saved[t], saved[t] >= 2.0
+            self.outlines[epoch].append({
+                "RGIId": glacier_id, "Name": name, "BgnDate": f"{year}0815", "geometry": digitized(geom, rng),
+                "Zmin": int(s[on].min()), "Zmax": int(s[on].max()), "Zmed": int(np.median(s[on])),
+            })
+            self.outline_rows.append({"glacier_id": glacier_id, "epoch": epoch, "obs_year": year, "model_time": t,
+                                      "area_km2": area(t), "volume_km3": volume(t)})
+            if epoch == 2000:
+                self.ref_truth[glacier_id], self.ref_year[glacier_id] = volume(t), year

@@ -38,7 +38,6 @@ real glacier whose valley each occupies.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,17 +46,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 from scipy import ndimage
 from scipy.ndimage import gaussian_filter
 
-from ..constants import CONTROL_EPOCHS, EPOCHS, GEODETIC_PERIOD, INITIAL_EPOCH, outline_model_time
+from ..constants import EPOCHS, outline_model_time
 from ..science.domain import rasterize
 from ..science.grids import Grid, reproject_raster, snapped_grid, utm_crs_for
-from ..science.masks import glacier_code, volume_km3
-from ..science.resample import bilinear_refine, product_area_km2
+from ..science.resample import bilinear_refine
 from ..science.sia import GLEN_A, RHO_ICE, run_sia
-from .demo import replace_directory, rgi_rows, write_dem
+from .demo import replace_directory, write_dem, write_twin
 from .demo_massif import outline_years
 from .demo_truth import (
     GEODETIC_ERROR_MWE,
@@ -67,10 +64,7 @@ from .demo_truth import (
     TRUTH_ABL_CURVATURE_M,
     TRUTH_PERIOD_OFFSETS_M,
     TRUTH_PERIOD_TRENDS_M_PER_YR,
-    digitized,
-    geodetic_balances,
-    outline_from_thickness,
-    reference_volumes,
+    TwinRecords,
     truth_balance,
     truth_ela,
 )
@@ -196,52 +190,14 @@ def build_valley_twin(shared_data: str | Path, dest: str | Path, glaciers: tuple
     tmp = Path(tempfile.mkdtemp(prefix=".valley-", dir=dest.parent))
     try:
         forcing.to_csv(tmp / "mass_balance.csv", index=False)
-        outlines: dict[int, list[dict]] = {y: [] for y in (INITIAL_EPOCH, *CONTROL_EPOCHS)}
-        truth_rows, outline_rows, ref_truth, ref_year, change = [], [], {}, {}, {}
+        records = TwinRecords()
         for src, number in numbers.items():
-            gid, thk = twin_id(number), own[number]
-            g0, g1 = GEODETIC_PERIOD
-            change[gid] = (volume_km3(thk[g0], grid.cell_area_m2), volume_km3(thk[g1], grid.cell_area_m2),
-                           product_area_km2(thk[g0], grid.res), product_area_km2(thk[g1], grid.res))
-            for year in EPOCHS:
-                truth_rows.append({"glacier_id": gid, "year": year, "area_km2": product_area_km2(thk[year], grid.res),
-                                   "volume_km3": volume_km3(thk[year], grid.cell_area_m2),
-                                   "ela_m": truth_ela(forcing, offsets[number], year)})
-            rng = np.random.default_rng(8000 + number)
-            for epoch, year in years[number].items():
-                t = outline_model_time(year)
-                geom = outline_from_thickness(thk[t], grid, glacier_code(gid))
-                if geom is None:
-                    raise ValueError(f"valley twin: {gid} ({src}) has no ice in {year}")
-                s, on = bed + thk[t], thk[t] >= 2.0
-                outlines[epoch].append({
-                    "RGIId": gid, "Name": f"Twin of {NAMES.get(src, src)}", "BgnDate": f"{year}0815",
-                    "geometry": digitized(geom, rng),
-                    "Zmin": int(s[on].min()), "Zmax": int(s[on].max()), "Zmed": int(np.median(s[on])),
-                })
-                volume = volume_km3(thk[t], grid.cell_area_m2)
-                outline_rows.append({"glacier_id": gid, "epoch": epoch, "obs_year": year, "model_time": t,
-                                     "area_km2": product_area_km2(thk[t], grid.res), "volume_km3": volume})
-                if epoch == 2000:
-                    ref_truth[gid], ref_year[gid] = volume, year
+            records.observe(twin_id(number), f"Twin of {NAMES.get(src, src)}", number, own[number], bed, grid,
+                            lambda year, n=number: truth_ela(forcing, offsets[n], year))
         noise = gaussian_filter(np.random.default_rng(5).normal(0.0, 1.0, bed_fine.shape), 1.0)
         surface = bed_fine + bilinear_refine(saved[2000], 2) + noise / noise.std() * DEM_NOISE_M
         write_dem(tmp / "dem.tif", surface, fine)
-        files = {}
-        for epoch, records in outlines.items():
-            name = "outlines_1970s.shp" if epoch == INITIAL_EPOCH else f"outlines_{epoch}.shp"
-            rgi_rows(records, crs, O1REGION).to_file(tmp / name, engine="pyogrio")
-            files[epoch] = name
-        refs = reference_volumes(ref_truth)
-        pd.DataFrame({"glacier_id": list(refs), "volume_km3": [round(v, 6) for v in refs.values()],
-                      "year": [ref_year[g] for g in refs]}).to_csv(tmp / "reference_volumes.csv", index=False)
-        geo = geodetic_balances(change, GEODETIC_PERIOD[1] - GEODETIC_PERIOD[0])
-        pd.DataFrame({"glacier_id": list(geo), "start": GEODETIC_PERIOD[0], "end": GEODETIC_PERIOD[1],
-                      "dmdtda_mwe": [round(v, 4) for v in geo.values()], "err_mwe": GEODETIC_ERROR_MWE}
-                     ).to_csv(tmp / "geodetic_mass_balance.csv", index=False)
         (tmp / "truth").mkdir()
-        pd.DataFrame(truth_rows).to_csv(tmp / "truth" / "truth.csv", index=False)
-        pd.DataFrame(outline_rows).to_csv(tmp / "truth" / "outlines.csv", index=False)
         ids = [twin_id(n) for n in numbers.values()]
         xr.Dataset(
             {"thk": (("glacier_id", "time", "y", "x"),
@@ -250,7 +206,7 @@ def build_valley_twin(shared_data: str | Path, dest: str | Path, glaciers: tuple
             coords={"glacier_id": ids, "time": list(EPOCHS), "y": grid.y, "x": grid.x},
             attrs={"crs": crs, "note": "the valley twin's hidden truth: each glacier's own ice at the epochs"},
         ).to_netcdf(tmp / "truth" / "thickness.nc")
-        (tmp / "truth" / "params.json").write_text(json.dumps({
+        params = {
             "period_offsets_m": TRUTH_PERIOD_OFFSETS_M, "period_trends_m_per_yr": TRUTH_PERIOD_TRENDS_M_PER_YR,
             "balance_law": {"grad_abl": TRUTH_GRAD_ABL, "abl_curvature_m": TRUTH_ABL_CURVATURE_M,
                             "grad_acc": TRUTH_GRAD_ACC, "acc_max": TRUTH_ACC_MAX},
@@ -263,19 +219,8 @@ def build_valley_twin(shared_data: str | Path, dest: str | Path, glaciers: tuple
             "lia_ela_drop_m": LIA_ELA_DROP_M, "lia_end": LIA_END,
             "mountains": [{"glacier_id": twin_id(n), "source": src, "ela_offset_m": round(offsets[n], 1),
                            "outline_years": years[n]} for src, n in numbers.items()],
-        }, indent=1))
-        columns = {"id_column": "RGIId", "year_column": "BgnDate"}
-        spec = {
-            "name": "valley-twin-oetztal",
-            "outlines": [{"path": files[INITIAL_EPOCH], "role": "initial", **columns}]
-            + [{"path": files[y], "role": "control", **columns} for y in CONTROL_EPOCHS],
-            "dem": {"path": "dem.tif", "year": 2000},
-            "mass_balance": {"path": "mass_balance.csv"},
-            "reference_volumes": {"path": "reference_volumes.csv"},
-            "geodetic_mass_balance": {"path": "geodetic_mass_balance.csv"},
         }
-        (tmp / "region.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        (tmp / "VERSION").write_text(str(FORMAT_VERSION))
+        write_twin(tmp, records, crs, O1REGION, params, {"name": "valley-twin-oetztal"}, FORMAT_VERSION)
         replace_directory(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

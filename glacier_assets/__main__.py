@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["GLACIER_PRODUCTS"] = str(Path(args.products).resolve())
     try:
         if args.cmd == "remove":
-            from .main_job import remove_glaciers
+            from .removal import remove_glaciers
 
             return remove_glaciers(args.glacier_ids)
         if args.include:

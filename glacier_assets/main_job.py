@@ -21,7 +21,6 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from typing import Any
 
 from .constants import (
@@ -32,17 +31,9 @@ from .constants import (
     INVENTORY_RELPATH,
     MISSING_RELPATH,
     PROGRESS_DIR,
-    PUBLICATION_RECORD_RELPATH,
-    REGION_LOCK_RELPATH,
     REJECTED_RELPATH,
     UNMATCHED_RELPATH,
-    domain_relpath,
-    mask_relpath,
-    outline_relpath,
-    plot_relpath,
     simulation_relpath,
-    thickness_plot_relpath,
-    thickness_relpath,
 )
 
 PROGRESS_POLL_S = 20.0  # how often step 2 looks at its IGM children's latest lines
@@ -560,57 +551,3 @@ class MainJob:
 def run_chain(workers: int, include: list[str] | None = None, started: float | None = None) -> int:
     """The main job; `started` (perf_counter) is when the command began, for the time it reports."""
     return MainJob(workers, include).run(started)
-
-
-def remove_glaciers(ids: list[str], store=None, instance=None) -> int:
-    """Unpublish glaciers and forget their products: a new catalog version without their items
-    and outline rows, their work-area products and failure records deleted, their partitions
-    dropped. A glacier still in the region's outline files comes back at the next full run."""
-    import json
-
-    import dagster as dg
-
-    from .assets.publish import publication_record, published_glaciers
-    from .definitions import resolved_resources
-    from .ledger import clear_glacier
-    from .partitions import GLACIERS
-    from .publication import live_version, new_version
-    from .stac import catalog_json_paths, validate_objects, write_catalog
-    from .storage import atomic_path, file_lock
-
-    store = store or resolved_resources(keys=("store",))["store"]
-    root = store.catalog_path()
-    with file_lock(store.path(REGION_LOCK_RELPATH)):
-        live = live_version(root)
-        in_catalog = set(published_glaciers(root)) if live else set()
-        if live is not None and in_catalog & set(ids):
-            record = publication_record(store)
-            extent = json.loads((live / "thickness" / "collection.json").read_text())["extent"]["spatial"]["bbox"][0]
-            with new_version(root) as stage:
-                write_catalog(stage, {g: [] for g in ids}, {y: (None, None) for y in EPOCHS}, {},
-                              version("glacier_assets"), failed={g: r for g, r in record.get("failed", {}).items()
-                                                                 if g not in ids}, region_bbox=extent)
-                problems = validate_objects(catalog_json_paths(stage), store.stac_schemas_path())
-                if problems:
-                    print(f"not removed: the catalog would be invalid: {problems[:3]}", file=sys.stderr)
-                    raise SystemExit(1)
-            record["fingerprint"] = ""  # the next run publishes again
-            with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:
-                tmp.write_text(json.dumps(record, indent=1))
-        for g in ids:
-            paths = [store.path(domain_relpath(g)), store.path(simulation_relpath(g)), store.path(plot_relpath(g)),
-                     store.path(thickness_plot_relpath(g))]
-            paths += [store.path(f(g, y)) for y in EPOCHS for f in (thickness_relpath, mask_relpath, outline_relpath)]
-            for p in paths:
-                p.unlink(missing_ok=True)
-            clear_glacier(store.path(""), g)
-    instance = instance or dg.DagsterInstance.get()
-    for g in set(ids) & set(instance.get_dynamic_partitions(GLACIERS)):
-        instance.delete_dynamic_partition(GLACIERS, g)
-    for g in ids:
-        where = "unpublished from " + str(root) + " and " if g in in_catalog else ""
-        print(f"{g}: {where}its products removed")
-    live = live_version(root)
-    if live is not None:
-        print(f"catalog: version {live.name}")
-    return 0

@@ -218,7 +218,7 @@ def test_a_glacier_with_no_ice_at_an_epoch_publishes(published):
 
 
 def test_removing_a_glacier_is_explicit_and_leaves_no_orphans(published):
-    from glacier_assets.main_job import remove_glaciers
+    from glacier_assets.removal import remove_glaciers
 
     defs, instance, products, catalog = (published[k] for k in ("defs", "instance", "products", "catalog"))
     kept = {p: _sha(p) for p in catalog.rglob(f"{DEMO_PAIR[1]}_*")}

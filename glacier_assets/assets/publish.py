@@ -32,6 +32,7 @@ from ..resources import IGMRunner, ProductStore, RegionSource
 from ..science.quality import area_gate, validation_summary, validation_table
 from ..simulation_file import SimulationFile
 from ..stac import (
+    CatalogStats,
     Provenance,
     ThicknessProduct,
     catalog_json_paths,
@@ -99,6 +100,39 @@ def publication_record(store: ProductStore) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def write_publication_record(store: ProductStore, record: dict) -> None:
+    """What the live catalog was published from; an empty `fingerprint` makes the next run publish again."""
+    with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+
+
+class InvalidCatalog(Exception):
+    """A new catalog version had invalid STAC objects; it was not published."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(f"invalid STAC: {problems[:5]}")
+        self.problems = problems
+
+
+def write_version(store: ProductStore, thickness: dict[str, list[ThicknessProduct]], outlines: dict[int, tuple],
+                  provenance: dict[str, Provenance], package_version: str, *, failed: dict[str, str],
+                  region_bbox: list[float], quality: dict | None = None, workers: int = 1,
+                  validate: bool = True) -> tuple[CatalogStats, Path | None]:
+    """The one publish path, for the catalog asset and `python -m glacier_assets remove`: a new
+    catalog version where `thickness`' glaciers are replaced (an empty list removes one:
+    stac.write_catalog), its catalogs, collections and rewritten items validated, then made live.
+    Raises InvalidCatalog, leaving the live version as it was. Returns what changed and the live version."""
+    with new_version(store.catalog_path()) as stage:
+        stats = write_catalog(stage, thickness, outlines, provenance, package_version, workers=workers,
+                              failed=failed, region_bbox=region_bbox, quality=quality)
+        if validate:
+            problems = validate_objects(catalog_json_paths(stage) + [Path(p) for p in stats.written],
+                                        store.stac_schemas_path())
+            if problems:
+                raise InvalidCatalog(problems)
+    return stats, live_version(store.catalog_path())
+
+
 @dg.asset(deps=[calibration_report, validation_report, product_audit], group_name="publish",
           kinds={"stac", "cog", "shapefile"}, code_version=CODE_VERSIONS["stac_catalog"])
 def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, store: ProductStore,
@@ -142,8 +176,7 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
         record = {"fingerprint": state.publication_fingerprint(*publication_settings(store, texts)),
                   "version": live.name, "glaciers": glaciers, "failed": state.failed,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        with atomic_path(store.path(PUBLICATION_RECORD_RELPATH), suffix=".json") as tmp:
-            tmp.write_text(json.dumps(record, indent=1))
+        write_publication_record(store, record)
     root = store.catalog_path()
     carried = sorted(set(stats.glaciers) - set(glaciers))
     context.log.info(f"catalog version {live.name}: {stats.items} items ({stats.new} new, {stats.updated} updated, "
@@ -185,13 +218,9 @@ def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers
                                  per_glacier.get(g, {})) for g in glaciers}
     provenance["__region__"] = Provenance(software=_software(package_version), version=package_version, texts=texts)
     bbox = [float(v) for v in inventory.total_bounds]
-    with new_version(store.catalog_path()) as stage:
-        stats = write_catalog(stage, thickness, outlines, provenance, package_version, workers=config.workers,
-                              failed=failed, region_bbox=bbox, quality=quality)
-        if config.validate_items:
-            problems = validate_objects(catalog_json_paths(stage) + [Path(p) for p in stats.written],
-                                        store.stac_schemas_path())
-            if problems:
-                raise dg.Failure(description=f"invalid STAC (nothing published): {problems[:5]}",
-                                 metadata={"problems": dg.MetadataValue.json(problems[:100])})
-    return stats, live_version(store.catalog_path())
+    try:
+        return write_version(store, thickness, outlines, provenance, package_version, failed=failed, region_bbox=bbox,
+                             quality=quality, workers=config.workers, validate=config.validate_items)
+    except InvalidCatalog as exc:
+        raise dg.Failure(description=f"invalid STAC (nothing published): {exc.problems[:5]}",
+                         metadata={"problems": dg.MetadataValue.json(exc.problems[:100])}) from None

@@ -21,8 +21,8 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
-from typing import Any
 
+from . import job_runs as runs
 from .constants import (
     AREA_GATE_PCT,
     BATCH_GLACIERS,
@@ -38,113 +38,6 @@ from .constants import (
 
 PROGRESS_POLL_S = 20.0  # how often step 2 looks at its IGM children's latest lines
 PROGRESS_QUIET_S = 60.0  # the longest a running glacier goes without a line on the console
-IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
-# The runs' own log lines (each IGM trial, each emulator year) stay in the event log, for the UI;
-# the console shows the main job's progress lines and the runs' warnings and errors.
-QUIET_CONSOLE: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def _job(name: str):
-    from .definitions import defs
-
-    return defs.resolve_job_def(name)
-
-
-def simulate_glaciers_job():
-    return _job("simulate_glaciers")
-
-
-def glacier_epoch_products_job():
-    return _job("glacier_epoch_products")
-
-
-def regional_products_job():
-    return _job("regional_products")
-
-
-def quality_and_publish_job():
-    return _job("quality_and_publish")
-
-
-def _failure_text(result) -> str:
-    """The first line of each failed step's cause (a Failure's description, else the exception);
-    a blocking check's failure names the check and its problems, not only Dagster's header."""
-    lines = []
-    for event in result.all_events:
-        if not event.is_step_failure:
-            continue
-        data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            lines.append(data.user_failure_data.description.strip().splitlines()[0])
-            continue
-        err = data.error
-        while err is not None and err.cause is not None and err.message.startswith("Error occurred while"):
-            err = err.cause
-        if err is not None and "blocking asset check" in err.message:
-            lines += _failed_checks(result) or [f"{event.step_key}: {' '.join(err.message.split())}"]
-            continue
-        lines.append(f"{event.step_key}: {err.message.strip().splitlines()[0] if err else 'failed'}")
-    return "; ".join(lines)
-
-
-def _failed_checks(result) -> list[str]:
-    """Each failed ERROR check: its asset, name and problems (its `problems` metadata, else its description)."""
-    import dagster as dg
-
-    out = []
-    for e in result.get_asset_check_evaluations():
-        if e.passed or e.severity != dg.AssetCheckSeverity.ERROR:
-            continue
-        problems = (e.metadata or {}).get("problems")
-        detail = getattr(problems, "value", None) if problems is not None else e.description
-        if isinstance(detail, list):
-            detail = "; ".join(map(str, detail[:5])) + (f" (+{len(detail) - 5} more)" if len(detail) > 5 else "")
-        out.append(f"check {e.check_name} of {e.asset_key.to_user_string()} failed: {detail or 'no detail'}")
-    return out
-
-
-def execute(job_fn, tags: dict) -> tuple[bool, str, float]:
-    """Run a job of the code location on the project's instance, tagged with this process (so a
-    later start can tell the run's process died). Returns (success, failure text, seconds)."""
-    import dagster as dg
-
-    from .deploy import executor_name
-    from .recovery import process_tag
-
-    t0 = time.perf_counter()
-    with dg.DagsterInstance.get() as instance:
-        # one run per process here, steps in process; with GLACIER_EXECUTOR set, that executor's defaults
-        run_config = {**(IN_PROCESS if executor_name() == "multiprocess" else {}), **QUIET_CONSOLE}
-        result = dg.execute_job(dg.reconstructable(job_fn), instance=instance, run_config=run_config,
-                                tags={**tags, **process_tag()}, raise_on_error=False)
-        return result.success, ("" if result.success else _failure_text(result)), time.perf_counter() - t0
-
-
-def materialize(selection: list[str]) -> tuple[bool, str]:
-    """Materialize some of the code location's assets (with their checks) on the project's instance."""
-    import dagster as dg
-
-    from .definitions import defs
-    from .recovery import process_tag
-
-    with dg.DagsterInstance.get() as instance:
-        targets: list[Any] = [*(defs.assets or []), *(defs.asset_checks or [])]
-        res = dg.materialize(targets, selection=selection, instance=instance, resources=defs.resources,
-                             raise_on_error=False, tags=process_tag(), run_config=QUIET_CONSOLE)
-        return res.success, ("" if res.success else _failure_text(res))
-
-
-def _block_members(order: list[str], needed: set[str]) -> list[list[str]]:
-    """Contiguous runs of `needed` glaciers in partition order."""
-    out: list[list[str]] = []
-    prev_needed = False
-    for g in order:
-        if g in needed:
-            if not prev_needed:
-                out.append([])
-            out[-1].append(g)
-        prev_needed = g in needed
-    return out
 
 
 @dataclass
@@ -274,7 +167,7 @@ class MainJob:
             ([] if not self.igm.needs_emulator or emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
             ([] if rheology_ok else ["ice_rheology"])
         if selection:
-            ok, msg = self._call(materialize, selection)
+            ok, msg = self._call(runs.materialize, selection)
             if not ok:
                 say(f"   FAILED: {msg}", error=True)
                 return None
@@ -365,13 +258,13 @@ class MainJob:
             return
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
         per_run = max(1, min(BATCH_GLACIERS, -(-len(todo) // self.workers)))
-        ranges = [block[i:i + per_run] for block in _block_members(order, set(todo))
+        ranges = [block[i:i + per_run] for block in runs.block_members(order, set(todo))
                   for i in range(0, len(block), per_run)]
         say(f"{head} (in {len(ranges)} ranged run(s), {self.workers} at a time)")
         pool = self.pool
-        futures = {pool.submit(execute, simulate_glaciers_job, {"dagster/asset_partition_range_start": members[0],
-                                                                "dagster/asset_partition_range_end": members[-1]}):
-                   members for members in ranges}
+        futures = {pool.submit(runs.execute, runs.simulate_glaciers_job,
+                               {"dagster/asset_partition_range_start": members[0],
+                                "dagster/asset_partition_range_end": members[-1]}): members for members in ranges}
         finished, started, since = 0, time.perf_counter(), time.time()
         pending, shown = set(futures), dict[str, tuple[str, float]]()
         while pending:
@@ -441,9 +334,9 @@ class MainJob:
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
         done, started = 0, time.perf_counter()
         for year in EPOCHS:
-            for members in _block_members(order, todo[year]):
+            for members in runs.block_members(order, todo[year]):
                 first, last = members[0], members[-1]
-                ok, msg, _ = self._call(execute, glacier_epoch_products_job, {
+                ok, msg, _ = self._call(runs.execute, runs.glacier_epoch_products_job, {
                     "dagster/asset_partition_range_start": f"{year}|{first}",
                     "dagster/asset_partition_range_end": f"{year}|{last}"})
                 done += len(members)
@@ -473,13 +366,13 @@ class MainJob:
         say(f"4/5 regional outlines per epoch (Albers) from {len(state.current)} glaciers")
         epochs = {"dagster/asset_partition_range_start": str(EPOCHS[0]),
                   "dagster/asset_partition_range_end": str(EPOCHS[-1])}
-        ok, msg, secs = self._call(execute, regional_products_job, epochs)
+        ok, msg, secs = self._call(runs.execute, runs.regional_products_job, epochs)
         say(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
         if not ok:
             self.out.problems.append(f"regional outlines: {msg}")
             return state
         say("5/5 calibration report, product audit, quality gates, publishing")
-        published, msg, secs = self._call(execute, quality_and_publish_job, {})
+        published, msg, secs = self._call(runs.execute, runs.quality_and_publish_job, {})
         report = store.path(CALIBRATION_REPORT_RELPATH)
         if report.exists():
             gate = area_gate(pd.read_csv(report))

@@ -177,7 +177,7 @@ def test_pooled_products_keep_each_partitions_failure_its_own(tmp_path, monkeypa
 
 def test_a_failed_blocking_check_is_told_with_its_problems_not_only_dagster_s_header():
     """The main job's failure line once ended at '1 blocking asset check failed with ERROR severity:'."""
-    from glacier_assets.main_job import _failure_text
+    from glacier_assets.job_runs import failure_text
 
     @dg.asset
     def table():
@@ -195,5 +195,5 @@ def test_a_failed_blocking_check_is_told_with_its_problems_not_only_dagster_s_he
     with dg.instance_for_test() as instance:
         result = dg.materialize([table, rows_in_range, downstream], instance=instance, raise_on_error=False)
     assert not result.success
-    text = _failure_text(result)
+    text = failure_text(result)
     assert text == "check rows_in_range of table failed: year: in_range(1900, 2030) (2035)", text

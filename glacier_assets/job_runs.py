@@ -8,6 +8,8 @@ returns whether it succeeded and, when not, one line naming each failed step's c
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import Any
 
 IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
@@ -39,6 +41,11 @@ def quality_and_publish_job():
     return _job("quality_and_publish")
 
 
+def partition_range(first: str, last: str) -> dict[str, str]:
+    """The tags of a run over the partitions from `first` to `last`."""
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
 def block_members(order: list[str], needed: set[str]) -> list[list[str]]:
     """Contiguous runs of `needed` glaciers in partition order (each one can be a ranged run)."""
     out: list[list[str]] = []
@@ -50,6 +57,28 @@ def block_members(order: list[str], needed: set[str]) -> list[list[str]]:
             out[-1].append(g)
         prev_needed = g in needed
     return out
+
+
+def ranges(order: list[str], needed: set[str], per_run: int) -> list[list[str]]:
+    """The `needed` glaciers as ranges of contiguous partitions, of at most `per_run` glaciers each."""
+    return [block[i:i + per_run] for block in block_members(order, needed) for i in range(0, len(block), per_run)]
+
+
+def submit_ranges(pool: Executor, job_fn, members: list[list[str]]) -> dict[Future, list[str]]:
+    """A ranged run of `job_fn` over each of `members` (glacier partitions), all submitted to `pool` at once."""
+    return {pool.submit(execute, job_fn, partition_range(m[0], m[-1])): m for m in members}
+
+
+def as_finished(futures: dict[Future, list[str]], poll_s: float,
+                poll: Callable[[], None]) -> Iterator[tuple[list[str], bool, str, float]]:
+    """Each submitted run's glaciers and result (execute's) as it finishes; `poll()` is called
+    after each finished run and every `poll_s` seconds meanwhile."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=poll_s, return_when=FIRST_COMPLETED)
+        poll()
+        for fut in done:
+            yield (futures[fut], *fut.result())
 
 
 def failure_text(result) -> str:

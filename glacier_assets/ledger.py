@@ -70,6 +70,13 @@ def describe_failures(records: list[dict]) -> str:
     return f"{where}: {first['message']}{more}"
 
 
+def failures_at(root: Path, glaciers: list[str], steps: tuple[str, ...]) -> dict[str, str]:
+    """Of `glaciers`, in their order, those with a failure recorded at one of `steps`, each with
+    its line (describe_failures over all its records)."""
+    records = read_failures(root)
+    return {g: describe_failures(records[g]) for g in glaciers if any(r["step"] in steps for r in records.get(g, []))}
+
+
 def product_problems(root: Path, glacier_id: str, year: int, meta: dict) -> list[str]:
     """What is wrong with a glacier-epoch's thickness and mask against what its outline's metadata
     (`meta`) recorded when they were made: missing, truncated, or changed. Products made before

@@ -19,22 +19,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 
 from . import job_runs as runs
-from .constants import (
-    AREA_GATE_PCT,
-    BATCH_GLACIERS,
-    CALIBRATION_REPORT_RELPATH,
-    EPOCHS,
-    INVENTORY_RELPATH,
-    MISSING_RELPATH,
-    PROGRESS_DIR,
-    REJECTED_RELPATH,
-    UNMATCHED_RELPATH,
-    simulation_relpath,
-)
+from .constants import BATCH_GLACIERS, EPOCHS, INVENTORY_RELPATH, PROGRESS_DIR, REJECTED_RELPATH
 
 PROGRESS_POLL_S = 20.0  # how often step 2 looks at its IGM children's latest lines
 PROGRESS_QUIET_S = 60.0  # the longest a running glacier goes without a line on the console
@@ -100,14 +88,13 @@ class MainJob:
 
     def stop(self, stop, t0: float) -> int:
         """Kill the job's processes, mark its runs canceled, say in one line what was finished."""
-        from .simulation_file import SimulationFile
+        from .plan import simulations_made
         from .stopping import stop_job
 
         reason = f"stopped by {stop.name}; a re-run resumes"
         canceled = stop_job(self.instance, self.pool, reason)
-        simulated = sum(1 for g, fp in self.sims.items()
-                        if fp and SimulationFile(self.store.path(simulation_relpath(g))).fingerprint() == fp)
-        done = [f"{simulated} of {len(self.sims)} glacier simulations"] if self.sims else []
+        done = [f"{simulations_made(self.store, self.sims)} of {len(self.sims)} glacier simulations"] \
+            if self.sims else []
         done += [f"{self.made[0]} of {self.made[1]} glacier-epochs"] if self.made[1] else []
         say(f"\nStopped by {stop.name} after {time.perf_counter() - t0:.0f} s: finished "
             f"{', '.join(done) or 'nothing yet'}{', published' if self.out.published else ', nothing published'}; "
@@ -138,14 +125,9 @@ class MainJob:
         return 0 if out.published and not (out.failed or out.problems or out.rejected) else 1
 
     def recover(self) -> None:
-        from .publication import leftovers
         from .recovery import recover
-        from .storage import remove_paths
 
-        rec = recover(self.instance, [self.store.path("")])
-        stray = leftovers(self.store.catalog_path())
-        remove_paths(stray)
-        for line in rec.lines() + ([f"removed {len(stray)} unfinished catalog link(s)"] if stray else []):
+        for line in recover(self.instance, [self.store.path("")], self.store.catalog_path()).lines():
             say(f"recovered: {line}")
 
     def inventory_and_emulator(self, spec):
@@ -153,21 +135,14 @@ class MainJob:
         where they are not current."""
         import geopandas as gpd
 
-        from .assets.inventory import inventory_fingerprint
-        from .assets.rheology import read_rheology, rheology_current
-        from .assets.simulation import emulator_current
-        from .storage import read_parquet_metadata
+        from .assets.rheology import read_rheology
+        from .plan import region_wide
 
         say("1/5 outline inventory, ice-flow emulator and regional ice rheology")
-        path = self.store.path(INVENTORY_RELPATH)
-        self.inventory_current = (read_parquet_metadata(path).get("fingerprint") == inventory_fingerprint(spec)
-                                  and self.store.path(REJECTED_RELPATH).exists())
-        rheology_ok = self.inventory_current and rheology_current(self.store, self.region, gpd.read_parquet(path), spec)
-        selection = ([] if self.inventory_current else ["outline_inventory", "outline_match"]) + \
-            ([] if not self.igm.needs_emulator or emulator_current(self.store, self.igm) else ["iceflow_emulator"]) + \
-            ([] if rheology_ok else ["ice_rheology"])
-        if selection:
-            ok, msg = self._call(runs.materialize, selection)
+        todo = region_wide(self.store, self.region, self.igm, spec)
+        self.inventory_current = todo.inventory_current
+        if todo.selection:
+            ok, msg = self._call(runs.materialize, todo.selection)
             if not ok:
                 say(f"   FAILED: {msg}", error=True)
                 return None
@@ -176,16 +151,17 @@ class MainJob:
         if rheology["n_glaciers"]:
             say(f"   rheology factor {self.rheology_factor:g} from {rheology['n_glaciers']} glacier(s) with reference "
                 f"volumes ({rheology['reference_km3']:g} km3; {', '.join(rheology['source'])})"
-                + (" (unchanged)" if rheology_ok else ""))
+                + (" (unchanged)" if todo.rheology_current else ""))
         else:
             say(f"   rheology: {rheology['note']}", error=True)
-        return gpd.read_parquet(path)
+        return gpd.read_parquet(self.store.path(INVENTORY_RELPATH))
 
     def select(self, inventory) -> list[str]:
         """The glaciers of this run (registered as partitions); rejected rows and repairs told."""
         import pandas as pd
 
         from .partitions import register_glaciers
+        from .region_notes import inventory_notes
 
         ids = sorted(inventory["glacier_id"].unique())
         unknown = sorted(set(self.include or []) - set(ids))
@@ -195,42 +171,19 @@ class MainJob:
         self.out.rejected = len(rejected) + len(unknown)
         say(f"   {len(ids)} glaciers in the inventory{' (unchanged)' if self.inventory_current else ''}, "
             f"{len(glaciers)} in this run; {self.store.path(INVENTORY_RELPATH)}")
-        for r in rejected.head(10).itertuples():
-            say(f"   REJECTED {r.glacier_id} ({r.source}): {r.reason}", error=True)
-        if len(rejected) > 10:
-            say(f"   ... {len(rejected) - 10} more rejected rows in {self.store.path(REJECTED_RELPATH)}", error=True)
-        if "repair" in inventory.columns:
-            for r in inventory[inventory["repair"].fillna("") != ""].head(10).itertuples():
-                say(f"   repaired {r.glacier_id} ({r.source}, {r.year}): {r.repair}")
-        for g in unknown:
-            say(f"   REJECTED {g} (--include): not in the inventory", error=True)
-        unmatched = pd.read_csv(self.store.path(UNMATCHED_RELPATH), dtype=str)
-        missing = pd.read_csv(self.store.path(MISSING_RELPATH), dtype=str)
-        if len(unmatched) or len(missing):
-            say(f"   outlines matched by location: {len(unmatched)} polygon(s) matched to no glacier "
-                f"({self.store.path(UNMATCHED_RELPATH)}), {len(missing)} glacier-source pair(s) without an outline "
-                f"({self.store.path(MISSING_RELPATH)})")
+        for line, error in inventory_notes(self.store, inventory, rejected, unknown):
+            say(line, error)
         return glaciers
 
     def simulate(self, inventory, spec, glaciers: list[str]) -> None:
         """2/5: the glaciers whose simulation is not current (or whose last attempt failed), as
         ranged runs of contiguous glaciers, each one packed IGM child (igm_simulation). A glacier
         another main job has claimed (claims.py) is left to it, and waited for at the end."""
-        from .ledger import read_failures
-        from .simulation_file import SimulationFile
-        from .steps.inputs import expected_fingerprints
+        from .plan import expected_simulations, simulations_to_run
 
-        expected = expected_fingerprints(inventory, spec, self.igm.emulator_fingerprint(),
-                                         self.igm.simulation_settings(self.rheology_factor), glaciers)
-
-        def not_current(ids: list[str]) -> list[str]:
-            failures = read_failures(self.store.path(""))
-            return [g for g in ids if g in failures or expected[g]["simulation"] is None
-                    or SimulationFile(self.store.path(simulation_relpath(g))).fingerprint()
-                    != expected[g]["simulation"]]
-
-        todo = not_current(glaciers)
-        self.sims = {g: expected[g]["simulation"] for g in todo}
+        expected = expected_simulations(self.igm, inventory, spec, self.rheology_factor, glaciers)
+        todo = simulations_to_run(self.store, expected, glaciers)
+        self.sims = {g: expected[g] for g in todo}
         head = f"2/5 domains and calibrated IGM simulations: {len(todo)} to run, {len(glaciers) - len(todo)} unchanged"
         busy = self.claims.claim(todo)
         mine = [g for g in todo if g not in busy]
@@ -242,7 +195,7 @@ class MainJob:
         if busy:
             say(f"   waiting for the other run to finish {len(busy)} glacier(s) ...")
             self.claims.wait(list(busy))
-            left = not_current(list(busy))
+            left = simulations_to_run(self.store, expected, list(busy))
             say(f"   the other run made {len(busy) - len(left)} of them"
                 + (f"; {len(left)} it did not are run here" if left else ""))
             if left:
@@ -250,7 +203,7 @@ class MainJob:
                 self.run_simulations(left, "   ")
 
     def run_simulations(self, todo: list[str], head: str) -> None:
-        from .ledger import describe_failures, read_failures
+        from .ledger import failures_at
         from .partitions import GLACIERS
 
         if not todo:
@@ -258,31 +211,20 @@ class MainJob:
             return
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
         per_run = max(1, min(BATCH_GLACIERS, -(-len(todo) // self.workers)))
-        ranges = [block[i:i + per_run] for block in runs.block_members(order, set(todo))
-                  for i in range(0, len(block), per_run)]
-        say(f"{head} (in {len(ranges)} ranged run(s), {self.workers} at a time)")
-        pool = self.pool
-        futures = {pool.submit(runs.execute, runs.simulate_glaciers_job,
-                               {"dagster/asset_partition_range_start": members[0],
-                                "dagster/asset_partition_range_end": members[-1]}): members for members in ranges}
+        blocks = runs.ranges(order, set(todo), per_run)
+        say(f"{head} (in {len(blocks)} ranged run(s), {self.workers} at a time)")
+        futures = runs.submit_ranges(self.pool, runs.simulate_glaciers_job, blocks)
         finished, started, since = 0, time.perf_counter(), time.time()
-        pending, shown = set(futures), dict[str, tuple[str, float]]()
-        while pending:
-            done, pending = wait(pending, timeout=PROGRESS_POLL_S, return_when=FIRST_COMPLETED)
-            self.show_progress(since, shown)
-            for fut in done:
-                members = futures[fut]
-                ok, msg, secs = fut.result()
-                records = read_failures(self.store.path(""))
-                bad = {g: describe_failures(records[g]) for g in members
-                       if any(r["step"] in ("glacier_domain", "igm_simulation") for r in records.get(g, []))}
-                if not ok and not bad:  # the run failed before any glacier's step could say why
-                    bad = {g: msg for g in members}
-                self.out.failed.update(bad)
-                finished += len(members)
-                what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
-                say(f"   {progress(finished, len(todo), len(self.out.failed), started)}: {what} "
-                    f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())}")
+        shown: dict[str, tuple[str, float]] = {}
+        for members, ok, msg, _ in runs.as_finished(futures, PROGRESS_POLL_S, lambda: self.show_progress(since, shown)):
+            bad = failures_at(self.store.path(""), members, ("glacier_domain", "igm_simulation"))
+            if not ok and not bad:  # the run failed before any glacier's step could say why
+                bad = {g: msg for g in members}
+            self.out.failed.update(bad)
+            finished += len(members)
+            what = members[0] if len(members) == 1 else f"{members[0]}..{members[-1]} ({len(members)} glaciers)"
+            say(f"   {progress(finished, len(todo), len(self.out.failed), started)}: {what} "
+                f"{'ok' if not bad else 'FAILED ' + '; '.join(f'{g}: {m}' for g, m in bad.items())}")
 
     def show_progress(self, since: float, shown: dict[str, tuple[str, float]]) -> None:
         """The latest line of each running IGM child (igm_run/progress.py): a new one at most every
@@ -299,27 +241,12 @@ class MainJob:
     def products(self, inventory, glaciers: list[str]) -> None:
         """3/5: the glacier-epochs whose products are not made from the current simulation, one
         ranged run per epoch and block of glaciers."""
-        from .fingerprints import product_fingerprint
-        from .ledger import describe_failures, epoch_products_made, read_failures
+        from .ledger import failures_at
         from .partitions import GLACIERS
-        from .science.masks import glacier_code
-        from .simulation_file import SimulationFile
+        from .plan import epoch_products_to_make
 
         simulated = [g for g in glaciers if g not in self.out.failed]
-        sim = {g: SimulationFile(self.store.path(simulation_relpath(g))).fingerprint() for g in simulated}
-
-        damaged: list[str] = []
-
-        def stale(g: str, year: int) -> bool:
-            sim_fp = sim[g]
-            if sim_fp is None:  # no simulation: left to the step, which names it
-                return True
-            made, problems = epoch_products_made(self.store.path(""), g, year,
-                                                 product_fingerprint(sim_fp, year, glacier_code(g)))
-            damaged.extend(f"{g} {year}: {p}" for p in problems)
-            return not made or bool(problems)
-
-        todo = {year: {g for g in simulated if stale(g, year)} for year in EPOCHS}
+        todo, damaged = epoch_products_to_make(self.store, simulated)
         n = sum(len(v) for v in todo.values())
         self.made = [0, n]
         say(f"3/5 thickness 25 m, masks and outlines: {n} glacier-epochs to make, "
@@ -328,17 +255,15 @@ class MainJob:
             say(f"   remaking {len(damaged)} damaged product(s): " + "; ".join(damaged[:5])
                 + (f" (+{len(damaged) - 5} more)" if len(damaged) > 5 else ""))
         def failed() -> dict[str, str]:  # the simulated glaciers whose products failed, and why
-            return {g: describe_failures(records) for g, records in read_failures(self.store.path("")).items()
-                    if g in simulated and any(r["step"] == "glacier_products" for r in records)}
+            return failures_at(self.store.path(""), simulated, ("glacier_products",))
 
         order = list(self.instance.get_dynamic_partitions(GLACIERS))
         done, started = 0, time.perf_counter()
         for year in EPOCHS:
             for members in runs.block_members(order, todo[year]):
                 first, last = members[0], members[-1]
-                ok, msg, _ = self._call(runs.execute, runs.glacier_epoch_products_job, {
-                    "dagster/asset_partition_range_start": f"{year}|{first}",
-                    "dagster/asset_partition_range_end": f"{year}|{last}"})
+                ok, msg, _ = self._call(runs.execute, runs.glacier_epoch_products_job,
+                                        runs.partition_range(f"{year}|{first}", f"{year}|{last}"))
                 done += len(members)
                 self.made[0] = done
                 say(f"   {progress(done, n, len(failed()), started)}: {year} {first}..{last} "
@@ -347,25 +272,20 @@ class MainJob:
 
     def publish(self, inventory, spec):
         """4/5 and 5/5, unless the live catalog already holds exactly this state."""
-        import pandas as pd
-
-        from .assets._steps import glacier_states
-        from .assets.publish import catalog_texts, publication_record, publication_settings
+        from .assets.publish import publication_record
+        from .plan import glacier_states_and_live
         from .publication import live_version
-        from .science.quality import area_gate
+        from .region_notes import report_notes
 
         store = self.store
-        state = glacier_states(store, self.region, self.igm, inventory)
-        live = live_version(store.catalog_path())
-        if live is not None and publication_record(store).get("fingerprint") == \
-                state.publication_fingerprint(*publication_settings(store, catalog_texts(store, spec))):
+        state, live = glacier_states_and_live(store, self.region, self.igm, inventory, spec)
+        if live is not None:
             say(f"4/5 regional outlines, 5/5 publishing: unchanged since the last publication "
                 f"({store.catalog_path()} -> version {live.name})")
             self.out.published = True
             return state
         say(f"4/5 regional outlines per epoch (Albers) from {len(state.current)} glaciers")
-        epochs = {"dagster/asset_partition_range_start": str(EPOCHS[0]),
-                  "dagster/asset_partition_range_end": str(EPOCHS[-1])}
+        epochs = runs.partition_range(str(EPOCHS[0]), str(EPOCHS[-1]))
         ok, msg, secs = self._call(runs.execute, runs.regional_products_job, epochs)
         say(f"   {'ok' if ok else 'FAILED: ' + msg} ({secs:.1f} s)")
         if not ok:
@@ -373,19 +293,8 @@ class MainJob:
             return state
         say("5/5 calibration report, product audit, quality gates, publishing")
         published, msg, secs = self._call(runs.execute, runs.quality_and_publish_job, {})
-        report = store.path(CALIBRATION_REPORT_RELPATH)
-        if report.exists():
-            gate = area_gate(pd.read_csv(report))
-            say(f"   area agreement: mean |A_sim - A_obs| / A_obs = {gate.mean_abs_diff_pct:.2f} % over "
-                f"{gate.n_comparisons} outlines (gate {AREA_GATE_PCT} %): {'PASSED' if gate.passed else 'FAILED'}"
-                + (f"; {gate.note}" if gate.note else ""))
-            status = pd.read_csv(report).groupby("glacier_id")["glacier_status"].first()
-            flagged = status[status.str.startswith("flagged")]
-            if len(flagged):
-                say(f"   {len(flagged)} glacier(s) flagged (published, with the reason in {report.name}): "
-                    + "; ".join(f"{g} {s.removeprefix('flagged: ')}" for g, s in flagged.head(5).items())
-                    + (" ..." if len(flagged) > 5 else ""))
-            self._say_shape(pd.read_csv(report), report.name)
+        for line, error in report_notes(store):
+            say(line, error)
         if published:
             now_live = live_version(store.catalog_path())
             say(f"   published to {store.catalog_path()} (version {now_live.name}) ({secs:.1f} s)")
@@ -397,27 +306,7 @@ class MainJob:
         self.out.published = published
         return state
 
-    @staticmethod
-    def _say_shape(report, name: str) -> None:
-        """Where the ice is at the outline dates (science/shape.py): the region's figures, then
-        the glaciers flagged for their shape."""
-        from .science.quality import shape_summary, validation_table
-
-        table = validation_table(report)
-        fig = shape_summary(table)
-        if fig["iou_median"] is None:
-            return
-        say(f"   shape at the outline dates: IoU median {fig['iou_median']:.2f} (model-grid ceiling "
-            f"{fig['ceiling_iou_median']:.2f}), lowest {fig['iou_min']:.2f}; tongues under ice: median "
-            + ("n/a" if fig["tongue_covered_median"] is None else f"{fig['tongue_covered_median']:.2f}"))
-        flagged = table[table["shape_flag"] != ""]
-        if len(flagged):
-            say(f"   {len(flagged)} glacier(s) flagged for their shape (published, with the reason in {name}): "
-                + "; ".join(f"{g} {f}" for g, f in zip(flagged["glacier_id"].head(5), flagged["shape_flag"].head(5)))
-                + (" ..." if len(flagged) > 5 else ""))
-
     def summary(self, state, glaciers: list[str], seconds: float) -> None:
-
         store, out = self.store, self.out
         say(f"\nDone in {seconds:.0f} s. Products under {store.path('')}:")
         for sub in ("domains", "simulations", "thickness", "masks", "outlines", "regional_outlines", "reports"):
@@ -444,3 +333,4 @@ class MainJob:
 def run_chain(workers: int, include: list[str] | None = None, started: float | None = None) -> int:
     """The main job; `started` (perf_counter) is when the command began, for the time it reports."""
     return MainJob(workers, include).run(started)
+

@@ -56,6 +56,7 @@ class Recovery:
     failed_runs: list[str] = field(default_factory=list)
     freed_slot_runs: list[str] = field(default_factory=list)
     temporaries: list[Path] = field(default_factory=list)
+    catalog_links: list[Path] = field(default_factory=list)  # what a publication killed half-way left
 
     def lines(self) -> list[str]:
         out = []
@@ -66,12 +67,15 @@ class Recovery:
             out.append(f"freed the concurrency slots of {len(self.freed_slot_runs)} finished run(s)")
         if self.temporaries:
             out.append(f"removed {len(self.temporaries)} half-written temporary file(s) of dead writers")
+        if self.catalog_links:
+            out.append(f"removed {len(self.catalog_links)} unfinished catalog link(s)")
         return out
 
 
-def recover(instance: dg.DagsterInstance, folders: list[Path]) -> Recovery:
+def recover(instance: dg.DagsterInstance, folders: list[Path], catalog: Path | None = None) -> Recovery:
     """Mark runs of dead main-job processes failed, free slots held by finished runs, remove
-    stale temporaries under `folders`."""
+    stale temporaries under `folders`, and what a publication killed half-way left beside the
+    `catalog` link (publication.py: its staging folder, an unswapped link)."""
     rec = Recovery()
     live = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
     with file_lock(Path(instance.root_directory) / ".glacier_assets_recover.lock"):  # two main jobs starting at once
@@ -81,6 +85,11 @@ def recover(instance: dg.DagsterInstance, folders: list[Path]) -> Recovery:
         found = stale_temporaries(folder)
         remove_paths(found)
         rec.temporaries.extend(found)
+    if catalog is not None:
+        from .publication import leftovers
+
+        rec.catalog_links = leftovers(catalog)
+        remove_paths(rec.catalog_links)
     return rec
 
 

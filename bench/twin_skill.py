@@ -84,23 +84,13 @@ def recovered_shifts(products: Path, region: Path) -> pd.DataFrame:
     return df
 
 
-def on_grid(thk: np.ndarray, grid, target) -> np.ndarray:
-    """A thickness field moved onto another grid of the same CRS and resolution (0 outside it)."""
-    from rasterio.warp import Resampling, reproject
-
-    out = np.zeros(target.shape)
-    reproject(thk, out, src_transform=grid.transform, src_crs=grid.crs, dst_transform=target.transform,
-              dst_crs=target.crs, resampling=Resampling.nearest, src_nodata=None, dst_nodata=0.0)
-    return out
-
-
 def shape_against_truth(products: Path, region: Path) -> pd.DataFrame:
     """Per glacier and epoch, where the twin keeps its truth's thickness (`truth/thickness.nc`, the
     valley twin): IoU of the simulated and the true ice on the 25 m product grid, and the
     glacier's length (path distance from the true 1960 glacier's head to the terminus, round the
     valley's bends) in the simulation and in the truth."""
     from glacier_assets.constants import EPOCHS, ICE_THRESHOLD_M
-    from glacier_assets.science.grids import Grid
+    from glacier_assets.science.grids import Grid, Resampling, reproject_array
     from glacier_assets.science.quality import iou
     from glacier_assets.science.resample import refined_thickness
     from glacier_assets.science.shape import glacier_length, path_distances
@@ -115,10 +105,11 @@ def shape_against_truth(products: Path, region: Path) -> pd.DataFrame:
         sim = SimulationFile(path).load()
         gid = sim.attrs["glacier_id"]
         true = {int(t): truth.thk.sel(glacier_id=gid, time=t).values.astype(float) for t in truth.time.values}
-        model = {t: on_grid(sim.states[t], sim.grid, grid) for t in EPOCHS}
+        model = {t: np.nan_to_num(reproject_array(sim.states[t], sim.grid.transform, sim.grid.crs, grid,
+                                                  Resampling.nearest)) for t in EPOCHS}
         ref = true[EPOCHS[0]] >= ICE_THRESHOLD_M
-        allowed = ndimage.binary_dilation(ref | np.any([m >= ICE_THRESHOLD_M for m in model.values()], axis=0)
-                                          | np.any([t >= ICE_THRESHOLD_M for t in true.values()], axis=0))
+        allowed = ndimage.binary_dilation(np.any([m >= ICE_THRESHOLD_M for m in (*model.values(), *true.values())],
+                                                 axis=0))
         head = np.unravel_index(np.argmax(np.where(ref, bed, -np.inf)), bed.shape)
         dist = path_distances(allowed, head, grid.res)
         for t in EPOCHS:

@@ -41,7 +41,7 @@ REFERENCE_ERROR_PCT = 20.0  # per-glacier error of the reference volumes
 GEODETIC_ERROR_MWE = 0.15  # per-glacier error (1 sigma) of the geodetic balances, m w.e. a-1
 
 
-def truth_ela(forcing: pd.DataFrame, offset_m, year: int):
+def truth_ela(forcing: pd.DataFrame, offset_m: float | np.ndarray, year: int) -> float | np.ndarray:
     """The truth's ELA: the public one, plus a glacier's local offset (`offset_m`), plus the
     hidden per-period offset and its trend."""
     period = max(p for p in TRUTH_PERIOD_OFFSETS_M if p <= max(year, EPOCHS[0]))

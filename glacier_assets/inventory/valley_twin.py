@@ -119,6 +119,12 @@ def plastic_thickness(surface: np.ndarray, inside: np.ndarray, res: float) -> np
     return np.where(inside, gaussian_filter(h * taper, 1.0), 0.0)
 
 
+def block_mean(fine: np.ndarray, factor: int) -> np.ndarray:
+    """A field on a grid `factor` times coarser, each cell the mean of the fine cells it holds."""
+    h, w = fine.shape[0] // factor, fine.shape[1] // factor
+    return fine.reshape(h, factor, w, factor).mean(axis=(1, 3))
+
+
 def nearest_labels(footprints: np.ndarray) -> np.ndarray:
     """Every cell's nearest labelled cell's label (the label map `footprints`, 0 = none)."""
     _, (rows, cols) = ndimage.distance_transform_edt(footprints == 0, return_indices=True)
@@ -134,16 +140,17 @@ def simulate_truth(bed: np.ndarray, grid: Grid, labels: np.ndarray, accumulate: 
         offset[labels == number] = value
     glen_a = TRUTH_FLOW_FACTOR * GLEN_A
 
-    def smb(year: int, surface: np.ndarray) -> np.ndarray:
-        b = truth_balance(surface, truth_ela(forcing, offset, year), TRUTH_GRAD_ABL, TRUTH_GRAD_ACC, TRUTH_ACC_MAX)
+    def balance(surface: np.ndarray, ela) -> np.ndarray:
+        b = truth_balance(surface, ela, TRUTH_GRAD_ABL, TRUTH_GRAD_ACC, TRUTH_ACC_MAX)
         return np.where((b < 0) | accumulate, b, -10.0)
+
+    def smb(year: int, surface: np.ndarray) -> np.ndarray:
+        return balance(surface, truth_ela(forcing, offset, year))
 
     def spinup_smb(year: int, surface: np.ndarray) -> np.ndarray:
         """The 1960 climate, colder by `LIA_ELA_DROP_M` until `LIA_END`, then warming linearly."""
         cold = LIA_ELA_DROP_M * min(1.0, (EPOCHS[0] - year) / (EPOCHS[0] - LIA_END))
-        ela = truth_ela(forcing, offset, EPOCHS[0]) - cold
-        b = truth_balance(surface, ela, TRUTH_GRAD_ABL, TRUTH_GRAD_ACC, TRUTH_ACC_MAX)
-        return np.where((b < 0) | accumulate, b, -10.0)
+        return balance(surface, truth_ela(forcing, offset, EPOCHS[0]) - cold)
 
     start = EPOCHS[0]
     thk, _ = run_sia(bed, np.zeros_like(bed), grid.res, spinup_smb, LIA_END - spinup_years, start, glen_a=glen_a)
@@ -164,18 +171,19 @@ def build_valley_twin(shared_data: str | Path, dest: str | Path, glaciers: tuple
     numbers = {src: i + 1 for i, src in enumerate(glaciers)}
     x0, y0, x1, y1 = chosen.total_bounds
     grid = snapped_grid(crs, (x0 - MARGIN_M, y0 - MARGIN_M, x1 + MARGIN_M, y1 + MARGIN_M), TRUTH_RESOLUTION_M, 0)
-    fine = grid.refined(int(TRUTH_RESOLUTION_M / DEM_RESOLUTION_M))
+    factor = int(TRUTH_RESOLUTION_M / DEM_RESOLUTION_M)
+    fine = grid.refined(factor)
     srtm = reproject_raster(str(data / "srtm_oetztal.tif"), fine)
     if np.isnan(srtm).any():
         raise ValueError(f"{data / 'srtm_oetztal.tif'}: does not cover the valley twin's domain {grid.bounds}")
     bed_fine = srtm - plastic_thickness(srtm, rasterize(list(rgi.geometry), fine) > 0, fine.res)
-    bed = bed_fine.reshape(grid.height, 2, grid.width, 2).mean(axis=(1, 3))
+    bed = block_mean(bed_fine, factor)
     footprints = np.zeros(grid.shape, dtype=int)
     for src, number in numbers.items():
         footprints[rasterize([chosen.geometry[src]], grid) > 0] = number
     labels = nearest_labels(footprints)
     accumulate = rasterize([g.buffer(ACCUMULATION_MARGIN_M) for g in chosen.geometry], grid) > 0
-    surface_2003 = srtm.reshape(grid.height, 2, grid.width, 2).mean(axis=(1, 3))
+    surface_2003 = block_mean(srtm, factor)
     offsets = {}
     forcing = public_forcing()
     ela_1960 = float(forcing.loc[forcing.year == EPOCHS[0], "ela"].iloc[0])
@@ -195,7 +203,7 @@ def build_valley_twin(shared_data: str | Path, dest: str | Path, glaciers: tuple
             records.observe(twin_id(number), f"Twin of {NAMES.get(src, src)}", number, own[number], bed, grid,
                             lambda year, n=number: truth_ela(forcing, offsets[n], year))
         noise = gaussian_filter(np.random.default_rng(5).normal(0.0, 1.0, bed_fine.shape), 1.0)
-        surface = bed_fine + bilinear_refine(saved[2000], 2) + noise / noise.std() * DEM_NOISE_M
+        surface = bed_fine + bilinear_refine(saved[2000], factor) + noise / noise.std() * DEM_NOISE_M
         write_dem(tmp / "dem.tif", surface, fine)
         (tmp / "truth").mkdir()
         ids = [twin_id(n) for n in numbers.values()]

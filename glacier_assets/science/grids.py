@@ -107,10 +107,11 @@ def reproject_raster(
         data = src.read(band).astype("float64")
         if src.nodata is not None:
             data[data == src.nodata] = np.nan
-        return _reproject(data, src.transform, src.crs, grid, resampling)
+        return reproject_array(data, src.transform, src.crs, grid, resampling)
 
 
-def _reproject(data: np.ndarray, transform, crs, grid: Grid, resampling: Resampling) -> np.ndarray:
+def reproject_array(data: np.ndarray, transform, crs, grid: Grid, resampling: Resampling) -> np.ndarray:
+    """An array on the lattice (`transform`, `crs`) onto `grid`; cells it does not cover are NaN."""
     out = np.full(grid.shape, np.nan, dtype="float64")
     reproject(source=data, destination=out, src_transform=transform, src_crs=crs, src_nodata=np.nan,
               dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan, resampling=resampling)
@@ -140,4 +141,4 @@ def reproject_tiles(paths: list[str], grid: Grid, resampling: Resampling = Resam
     w, e = x0 + (math.floor((w - x0) / dx) - 2) * dx, x0 + (math.ceil((e - x0) / dx) + 2) * dx
     n, s = y0 - (math.floor((y0 - n) / dy) - 2) * dy, y0 - (math.ceil((y0 - s) / dy) + 2) * dy
     data, transform = merge(list(paths), bounds=(w, s, e, n), res=(dx, dy), nodata=np.nan, dtype="float64")
-    return _reproject(data[0], transform, crs, grid, resampling)
+    return reproject_array(data[0], transform, crs, grid, resampling)

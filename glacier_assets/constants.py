@@ -33,6 +33,10 @@ OUTLINE_TIME_OFFSET_YEARS = 1
 
 REFERENCE_VOLUME_YEAR = 2000  # a reference volume without a year (Farinotti 2019: the RGI6 date, ~2000)
 RHEOLOGY_FACTOR_STEP = 0.02  # the regional factor is kept on a 2 % log grid, so re-runs stay incremental
+# The inverted volume is not the simulated one: the calibrated simulations of this many glaciers
+# (spread over the references' volume) measure the ratio, and the factor is corrected by it
+# (steps/rheology.py: dynamic_factor; 0: the inversion's factor as it is)
+RHEOLOGY_SAMPLE_GLACIERS = 3
 
 
 def outline_model_time(year: int) -> int:
@@ -160,6 +164,7 @@ MASK_OUTLINE_TOLERANCE_PCT = 1.0  # polygon area vs the mask's pixel area
 CALIBRATION_REPORT_RELPATH = "reports/calibration.csv"
 VALIDATION_REPORT_RELPATH = "reports/validation.csv"  # fit vs leave-one-out, volume vs reference (and .png)
 RHEOLOGY_RELPATH = "reports/rheology.json"  # the regional rheology factor and what it was calibrated on
+RHEOLOGY_SAMPLE_RELDIR = "reports/rheology_sample"  # the sample's domains and simulations while they run
 PRODUCT_AUDIT_RELPATH = "reports/product_audit.csv"
 OUTLINE_TABLE_RELPATH = "reports/published_outlines.parquet"
 DATA_DOCS_RELPATH = "reports/data_docs"  # Great Expectations HTML (index.html)
@@ -181,7 +186,8 @@ def thickness_plot_relpath(glacier_id: str) -> str:
 CODE_VERSIONS = {
     "outline_inventory": "3",  # and outline_match
     "iceflow_emulator": "2",  # 2: retrained every 10 steps (igm_run/settings.py: NETWORK_IGM)
-    "ice_rheology": "2",  # 2: the inversion's apparent balance zero-mean per outlet (issue 25)
+    "ice_rheology": "3",  # 2: the inversion's apparent balance zero-mean per outlet (issue 25); 3: corrected on a
+    # sample's simulated volume
     "glacier_domain": "4",  # 3: as ice_rheology 2 (the flux and first guess of issue 25); 4: the first
     # guess's margin capped to the area within the model's ice cells (science/resample.py)
     "igm_simulation": "7",  # 3: the emulator retrained every 10 steps; 4: padded grids, Adam reset at start-up;

@@ -104,7 +104,10 @@ def run_inputs(spec: RegionSpec, rheology: dict | None) -> str:
                    f"lapse rate {c.lapse_rate:g} K m-1).")
     sources = (rheology or {}).get("source") or []
     n = (rheology or {}).get("n_glaciers") or 0
-    volumes = (f"Ice rheology calibrated to {n} reference volume{'s' if n != 1 else ''} ({', '.join(sources)})."
+    sample = len((rheology or {}).get("sample") or [])
+    volumes = (f"Ice rheology calibrated to {n} reference volume{'s' if n != 1 else ''} ({', '.join(sources)})"
+               + (f", then corrected so that {sample} glaciers' calibrated simulations carry their inverted volume."
+                  if "sample_ratio" in (rheology or {}) else ".")
                if sources and n else "No reference volumes: IGM's default rheology.")
     geo = spec.geodetic_mass_balance
     geodetic = ("No geodetic mass balances." if geo is None else

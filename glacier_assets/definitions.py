@@ -15,7 +15,7 @@ from .assets.quality import calibration_report, product_audit, validation_report
 from .assets.rheology import ice_rheology
 from .assets.simulation import glacier_domain, iceflow_emulator, igm_simulation
 from .checks import CHECKS
-from .constants import VALIDATION_SHARE
+from .constants import RHEOLOGY_SAMPLE_GLACIERS, VALIDATION_SHARE
 from .deploy import ExecutorName, SettingsError, executor
 from .partitions import epoch_partitions, glacier_epoch_partitions, glacier_partitions
 from .resources import IGMRunner, ProductStore, RegionSource
@@ -89,7 +89,8 @@ def resources() -> dict:
                          mapping=_choice("GLACIER_IGM_MAPPING", "mapping", IGMRunner),
                          leave_one_out=os.environ.get("GLACIER_LEAVE_ONE_OUT", "1") not in ("0", "false", "no"),
                          validation_share=_share("GLACIER_VALIDATION_SHARE", VALIDATION_SHARE),
-                         flow_consistency=os.environ.get("GLACIER_FLOW_CONSISTENCY", "1") not in ("0", "false", "no")),
+                         flow_consistency=os.environ.get("GLACIER_FLOW_CONSISTENCY", "1") not in ("0", "false", "no"),
+                         rheology_sample=int(os.environ.get("GLACIER_RHEOLOGY_SAMPLE", RHEOLOGY_SAMPLE_GLACIERS))),
     }
 
 

@@ -141,6 +141,9 @@ class MainJob:
         say("1/5 outline inventory, ice-flow emulator and regional ice rheology")
         todo = region_wide(self.store, self.region, self.igm, spec)
         self.inventory_current = todo.inventory_current
+        if "ice_rheology" in todo.selection and self.igm.rheology_sample:
+            say(f"   the rheology: inverted, then corrected on up to {self.igm.rheology_sample} glaciers' calibrated "
+                "simulations (one after another: a few minutes)")
         if todo.selection:
             ok, msg = self._call(runs.materialize, todo.selection)
             if not ok:
@@ -151,6 +154,9 @@ class MainJob:
         if rheology["n_glaciers"]:
             say(f"   rheology factor {self.rheology_factor:g} from {rheology['n_glaciers']} glacier(s) with reference "
                 f"volumes ({rheology['reference_km3']:g} km3; {', '.join(rheology['source'])})"
+                + (f": the inversion's {rheology['inversion_factor']:g} x R^5, R = {rheology['sample_ratio']:g} the "
+                   f"simulated / inverted volume of {len(rheology['sample'])} glaciers"
+                   if "sample_ratio" in rheology else "")
                 + (" (unchanged)" if todo.rheology_current else ""))
         else:
             say(f"   rheology: {rheology['note']}", error=True)

@@ -32,7 +32,7 @@ def region_wide(store, region, igm, spec) -> RegionWide:
     path = store.path(INVENTORY_RELPATH)
     inventory_ok = (read_parquet_metadata(path).get("fingerprint") == inventory_fingerprint(spec)
                     and store.path(REJECTED_RELPATH).exists())
-    rheology_ok = inventory_ok and rheology_current(store, region, gpd.read_parquet(path), spec)
+    rheology_ok = inventory_ok and rheology_current(store, region, gpd.read_parquet(path), igm, spec)
     selection = ([] if inventory_ok else ["outline_inventory", "outline_match"]) + \
         ([] if not igm.needs_emulator or emulator_current(store, igm) else ["iceflow_emulator"]) + \
         ([] if rheology_ok else ["ice_rheology"])

@@ -16,6 +16,7 @@ from .constants import (
     CATALOG_LIVE_LINK,
     CONSISTENCY_SCALE_M,
     MELT_DOWNVALLEY_M,
+    RHEOLOGY_SAMPLE_GLACIERS,
     VALIDATION_SHARE,
     albers_crs,
 )
@@ -108,6 +109,8 @@ class IGMRunner(dg.ConfigurableResource):
     flow_consistency: bool = True
     # melt beyond the outlines but for this reach down-valley (igm_run/settings.py: IGMSettings); None: off
     melt_downvalley_m: float | None = MELT_DOWNVALLEY_M
+    # glaciers whose calibrated simulations correct the regional rheology (assets/rheology.py); 0: none
+    rheology_sample: int = RHEOLOGY_SAMPLE_GLACIERS
     python: str = ""
 
     @property

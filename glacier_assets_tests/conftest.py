@@ -167,8 +167,11 @@ def demo_region(tmp_path_factory) -> Path:
     return build_demo_region(tmp_path_factory.mktemp("demo") / "region")
 
 
-def chain_definitions(products: Path, region_spec: Path, include=(), leave_one_out: bool = True):
-    """The project's assets and jobs with resources pointing at a test products folder."""
+def chain_definitions(products: Path, region_spec: Path, include=(), leave_one_out: bool = True,
+                      rheology_sample: int = 0):
+    """The project's assets and jobs with resources pointing at a test products folder. The
+    rheology is the inversion's unless `rheology_sample` glaciers' simulations correct it (each
+    one more IGM run; test_rheology_sample.py tests it)."""
     import dagster as dg
 
     from glacier_assets.checks import CHECKS
@@ -182,7 +185,7 @@ def chain_definitions(products: Path, region_spec: Path, include=(), leave_one_o
         resources={
             "store": ProductStore(root=str(products), catalog_root=str(products.parent / "catalog")),
             "region": RegionSource(spec=str(region_spec), include=list(include)),
-            "igm": IGMRunner(threads=1, leave_one_out=leave_one_out),
+            "igm": IGMRunner(threads=1, leave_one_out=leave_one_out, rheology_sample=rheology_sample),
         },
     )
 

@@ -83,8 +83,8 @@ def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("assets")
     spec = write_tiny_region(root / "region", {A: 0.02})
     store = ProductStore(root=str(root / "products"), catalog_root=str(root / "catalog"))
-    region, igm = RegionSource(spec=str(spec)), IGMRunner()
-    resources = {"store": store, "region": region}
+    region, igm = RegionSource(spec=str(spec)), IGMRunner(rheology_sample=0)  # no IGM here: the inversion's factor
+    resources = {"store": store, "region": region, "igm": igm}
     out = {"root": root, "store": store, "region": region, "igm": igm}
     with dg.DagsterInstance.ephemeral() as instance:
         out["inventory"] = list(outline_inventory(_context(resources, instance=instance)))

@@ -259,6 +259,7 @@ def test_gates_pass_and_products_are_published(demo_chain):
     quality = json.loads((catalog / "thickness" / "collection.json").read_text())["glacier_assets:quality"]
     assert quality["area_loo_mean_abs_pct"] == val["area_loo_mean_abs_pct"].value
     assert quality["rheology"]["factor"] > 0 and quality["rheology"]["n_glaciers"] == 12  # the whole region
+    assert quality["rheology"]["inversion_factor"] == quality["rheology"]["factor"]  # no sample here
     assert quality["n_with_reference_volume"] == 2 and quality["area_gate_pct"] == 2.8
     # where the ice is (issue 25): the region's shape figures, and each glacier's on its items
     assert 0.5 < quality["iou_median"] <= quality["ceiling_iou_median"] <= 1.0

@@ -39,7 +39,7 @@ def user(tmp_path_factory, demo_region):
     spec.pop("geodetic_mass_balance")
     (root / "region" / "region.yaml").write_text(yaml.safe_dump(spec))
     env = {**os.environ, "GLACIER_ASSETS_ROOT": str(root), "DAGSTER_HOME": str(root / "home"),
-           "GLACIER_IGM_THREADS": "1", "GLACIER_LEAVE_ONE_OUT": "0"}
+           "GLACIER_IGM_THREADS": "1", "GLACIER_LEAVE_ONE_OUT": "0", "GLACIER_RHEOLOGY_SAMPLE": "0"}
     for k in ("GLACIER_PRODUCTS", "GLACIER_CATALOG", "GLACIER_INCLUDE", "GLACIER_REGION_SPEC"):
         env.pop(k, None)
     return {"root": root, "env": env, "region": root / "region" / "region.yaml",

@@ -17,7 +17,13 @@ from glacier_assets.science.masks import glacier_code
 from glacier_assets.science.quality import in_validation_sample
 from glacier_assets.steps.domain import domain_fingerprint, domain_layout, glacier_rows, make_domain
 from glacier_assets.steps.inputs import expected_fingerprints, geodetic_targets, observed_areas, simulation_inputs
-from glacier_assets.steps.rheology import calibrate_rheology, inversion_inputs, rheology_fingerprint
+from glacier_assets.steps.rheology import (
+    calibrate_rheology,
+    dynamic_factor,
+    inversion_inputs,
+    rheology_fingerprint,
+    rheology_sample,
+)
 
 from .tiny import A_CODE, ELA_M, UTM, X0, Y0, A, B, dem_surface, write_tiny_region
 
@@ -214,3 +220,25 @@ def test_mask_codes_come_from_the_ids(tiny):
     _, inv = tiny
     assert glacier_code(A) == A_CODE and glacier_code(B) == 1_300_002
     assert glacier_code("G-a") == glacier_code("G-a") != glacier_code("G-b")  # not RGI: a hash of the id, stable
+
+
+def test_the_rheology_sample_stands_for_where_the_ice_is():
+    # one large glacier holds half the volume, nine small ones the rest: it is in the sample
+    refs = {"big": 9.0, **{f"s{i}": 1.0 for i in range(9)}}
+    sample = rheology_sample(refs, 3)
+    assert len(sample) == 3 and "big" in sample and sample == sorted(sample)
+    assert rheology_sample(refs, 3) == sample  # the same answer each time: the fingerprint relies on it
+    assert rheology_sample({"a": 1.0, "b": 2.0}, 3) == ["a", "b"]  # no more than the sample: all
+    assert rheology_sample(refs, 0) == [] and rheology_sample({}, 3) == []
+
+
+def test_the_dynamic_factor_gives_the_simulations_the_inverted_volume():
+    # simulations 10 % thicker than their inversion: ice 1.1^5 more mobile makes them 10 % thinner
+    factor, ratio = dynamic_factor(0.2, {"a": 1.0, "b": 3.0, "c": 5.0}, {"a": 1.2, "b": 3.2})
+    assert ratio == pytest.approx(4.4 / 4.0)  # c was not simulated: it does not count
+    assert factor == pytest.approx(0.2 * 1.1**5, rel=RHEOLOGY_FACTOR_STEP)
+    assert dynamic_factor(0.2, {"a": 1.0}, {"a": 1.0}) == (pytest.approx(0.2, rel=RHEOLOGY_FACTOR_STEP), 1.0)
+    with pytest.raises(ValueError, match="at least one"):
+        dynamic_factor(0.2, {"a": 1.0}, {})
+    with pytest.raises(ValueError, match="not usable"):
+        dynamic_factor(0.2, {"a": 1.0}, {"a": 0.0})

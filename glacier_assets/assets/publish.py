@@ -197,7 +197,8 @@ def stac_catalog(context: dg.AssetExecutionContext, config: StacCatalogConfig, s
 
 def _rheology_summary(store: ProductStore) -> dict:
     record = read_rheology(store) or {}
-    return {k: record.get(k) for k in ("factor", "n_glaciers", "reference_km3", "source")}
+    return {k: record.get(k) for k in ("factor", "inversion_factor", "sample_ratio", "n_glaciers", "reference_km3",
+                                       "source")}
 
 
 def _publish(store: ProductStore, config: StacCatalogConfig, inventory, glaciers: list[str],

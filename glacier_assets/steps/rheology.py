@@ -1,5 +1,6 @@
 """The regional rheology: one factor scaling the ice's mobility, calibrated so that the inverted
-volume of the glaciers with a reference volume equals their summed reference."""
+volume of the glaciers with a reference volume equals their summed reference, then corrected so
+that the calibrated simulations of a sample of them carry that volume too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from ..constants import (
     GEOGRAPHIC_CRS,
+    GLEN_N,
     MODEL_RESOLUTION_M,
     RHEOLOGY_FACTOR_STEP,
 )
@@ -44,13 +46,17 @@ def inversion_inputs(glacier_id: str, inventory: gpd.GeoDataFrame, spec: RegionS
     return InversionInputs.from_surface(dem, mask, np.interp(dem, profiles.z, profiles.mean_profile()), grid.res)
 
 
-def rheology_fingerprint(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict) -> str:
-    """Of the references and, per glacier with one, the outline they belong to, the DEM and forcing."""
+def rheology_fingerprint(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict,
+                         sample: dict[str, str | None] | None = None) -> str:
+    """Of the references and, per glacier with one, the outline they belong to, the DEM and
+    forcing; and of the sample's simulations (glacier -> the fingerprint of its simulation but for
+    the factor, which the rest decides)."""
     parts = []
     for gid, (vol, year, source) in sorted(refs.items()):
         ref = reference_outline(glacier_rows(inventory, gid), year)
         parts.append((gid, round(vol, 9), year, source, int(ref["year"]), ref.geometry.wkb_hex))
-    return fingerprint("ice_rheology", parts, input_parts(spec.dem), input_parts(spec.forcing), RHEOLOGY_FACTOR_STEP)
+    return fingerprint("ice_rheology", parts, input_parts(spec.dem), input_parts(spec.forcing), RHEOLOGY_FACTOR_STEP,
+                       sorted((sample or {}).items()))
 
 
 def calibrate_rheology(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict[str, tuple[float, int, str]]
@@ -80,4 +86,37 @@ def calibrate_rheology(inventory: gpd.GeoDataFrame, spec: RegionSpec, refs: dict
             "inverted_km3": round(sum(r["inverted_km3"] for r in rows), 6)}
 
 
-__all__ = ["calibrate_rheology", "inversion_inputs", "reference_outline", "rheology_fingerprint"]
+def rheology_sample(reference_km3: dict[str, float], size: int) -> list[str]:
+    """The glaciers whose calibrated simulations correct the factor (`dynamic_factor`): `size` of
+    them at evenly spread shares of the references' summed volume (smallest glaciers first), so the
+    sample stands for where the region's ice is, not for its many small glaciers; all of them if
+    there are no more than `size`."""
+    ids = sorted(reference_km3, key=lambda g: (reference_km3[g], g))
+    if size <= 0 or len(ids) <= size:
+        return ids if size > 0 else []
+    vol = np.array([reference_km3[g] for g in ids])
+    middle = (np.cumsum(vol) - vol / 2) / vol.sum()  # each glacier's place in the summed volume
+    chosen: list[str] = []
+    for share in (np.arange(size) + 0.5) / size:
+        order = np.argsort(np.abs(middle - share), kind="stable")
+        chosen.append(next(ids[i] for i in order if ids[i] not in chosen))
+    return sorted(chosen)
+
+
+def dynamic_factor(static: float, inverted_km3: dict[str, float], simulated_km3: dict[str, float]
+                   ) -> tuple[float, float]:
+    """The factor corrected by the sample's ratio R of simulated to inverted volume (each glacier's
+    at its reference outline's date, both with the `static` factor), and R. Ice thickness goes as
+    the mobility to the power -1/(n+2) (deformation, Glen's n = 3), so f R^(n+2) gives the
+    simulated volume the inverted one, which the references calibrated. Kept on the 2 % grid."""
+    glaciers = sorted(simulated_km3)
+    if not glaciers:
+        raise ValueError("dynamic_factor needs at least one simulated glacier")
+    ratio = sum(simulated_km3[g] for g in glaciers) / sum(inverted_km3[g] for g in glaciers)
+    if not (np.isfinite(ratio) and ratio > 0):
+        raise ValueError(f"the sample's simulated volume is not usable (ratio {ratio})")
+    return quantize_factor(static * ratio ** (GLEN_N + 2.0), RHEOLOGY_FACTOR_STEP), float(ratio)
+
+
+__all__ = ["calibrate_rheology", "dynamic_factor", "inversion_inputs", "reference_outline", "rheology_fingerprint",
+           "rheology_sample"]

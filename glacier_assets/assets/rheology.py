@@ -69,7 +69,8 @@ def current_fingerprint(region: RegionSource, inventory, igm: IGMRunner, spec=No
     spec = region.load() if spec is None else spec
     refs = region_references(region, inventory, spec)
     sample = rheology_sample({g: v for g, (v, _, _) in refs.items()}, igm.rheology_sample)
-    expected = expected_fingerprints(inventory, spec, igm.emulator_fingerprint(), sample_settings(igm), sample)
+    expected = expected_fingerprints(inventory, spec, igm.emulator_fingerprint(), sample_settings(igm), sample) \
+        if sample else {}
     return rheology_fingerprint(inventory, spec, refs, {g: expected[g]["simulation"] for g in sample}), refs
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import geopandas as gpd
@@ -81,3 +83,17 @@ def state_metadata(state: RegionState) -> dict:
         "incomplete_glaciers": dg.MetadataValue.json(state.incomplete),
         "not_simulated": dg.MetadataValue.json(state.missing),
     }
+
+
+def run_igm_batch(context, igm: IGMRunner, settings: dict, jobs: dict[str, dict], results: Path) -> dict[str, dict]:
+    """One IGM child for all `jobs` (glacier -> its domain, output, targets, ...): each glacier's
+    figures, or {"error": why}, as the child wrote them to `results` (removed after). A child
+    that dies as a whole raises `IGMChildError`."""
+    extras = {**settings, "results_path": str(results), "error_path": str(results.with_suffix(".error.txt")),
+              "glaciers": [{"glacier_id": g, **{k: v for k, v in job.items() if k != "error_path"}}
+                           for g, job in jobs.items()]}
+    try:
+        igm.run(context, "simulate-batch", extras)
+        return json.loads(results.read_text())
+    finally:
+        results.unlink(missing_ok=True)

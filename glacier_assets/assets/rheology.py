@@ -31,6 +31,7 @@ from ..steps.rheology import (
 )
 from ..storage import atomic_path, file_lock
 from ._metadata import markdown_table, metadata
+from ._steps import run_igm_batch
 from .inventory import INVENTORY, load_inventory
 
 
@@ -95,29 +96,26 @@ def sample_volumes(context, igm: IGMRunner, store: ProductStore, inventory, spec
     outputs = {g: scratch / f"{g}.nc" for g in sample}
     try:
         for gid in sample:
-            rows = glacier_rows(inventory, gid)
+            rows, domain = glacier_rows(inventory, gid), scratch / f"{gid}_domain.nc"
             try:
-                make_domain(gid, inventory, spec, scratch / f"{gid}_domain.nc")
+                make_domain(gid, inventory, spec, domain)
             except (GlacierError, ValueError) as exc:
                 skipped[gid] = str(exc)
                 continue
             targets, geodetic = simulation_inputs(rows, geodetic_all, gid)
             times[gid] = outline_model_time(int(reference_outline(rows, years[gid])["year"]))
-            jobs[gid] = {"glacier_id": gid, "domain": str(scratch / f"{gid}_domain.nc"),
-                         "output": str(outputs[gid]), "targets": {str(k): v for k, v in targets.items()},
-                         "geodetic": geodetic}
+            jobs[gid] = {"domain": str(domain), "output": str(outputs[gid]),
+                         "targets": {str(k): v for k, v in targets.items()}, "geodetic": geodetic}
         if not jobs:
             return {}, skipped
-        results = scratch / "results.json"
-        igm.run(context, "simulate-batch", {
-            **igm.settings_extras(store.path(EMULATOR_RELPATH)), "leave_one_out": False,
-            "rheology_factor": static["factor"], "results_path": str(results),
-            "error_path": str(scratch / "error.txt"), "glaciers": list(jobs.values())})
-        outcome = json.loads(results.read_text())
+        settings = {**igm.settings_extras(store.path(EMULATOR_RELPATH)), "leave_one_out": False,
+                    "rheology_factor": static["factor"]}
+        outcome = run_igm_batch(context, igm, settings, jobs, scratch / "results.json")
         simulated = {}
         for gid in jobs:
-            if "error" in outcome.get(gid, {"error": "no result"}):
-                skipped[gid] = outcome.get(gid, {}).get("error", "no result")
+            result = outcome.get(gid, {"error": "no result"})
+            if "error" in result:
+                skipped[gid] = result["error"]
                 continue
             simulated[gid] = SimulationFile(outputs[gid], gid).load().series()[times[gid]][0]
         return simulated, skipped
@@ -142,8 +140,8 @@ def calibrated_record(context, igm: IGMRunner, store: ProductStore, inventory, s
                          **({"simulated_km3": round(simulated[g], 6)} if g in simulated else {"left_out": skipped[g]})}
                         for g in sample]
     if simulated:
-        record["factor"], ratio = dynamic_factor(static["factor"], inverted, simulated)
-        record["factor"], record["sample_ratio"] = round(record["factor"], 6), round(ratio, 4)
+        factor, ratio = dynamic_factor(static["factor"], inverted, simulated)
+        record.update(factor=round(factor, 6), sample_ratio=round(ratio, 4))
     return record
 
 

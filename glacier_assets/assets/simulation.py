@@ -38,7 +38,7 @@ from ..steps.inputs import geodetic_targets, observed_areas, simulation_inputs
 from ..steps.rheology import reference_outline
 from ..storage import atomic_path, netcdf_attrs
 from ._metadata import failure, markdown_table, metadata
-from ._steps import glacier_step
+from ._steps import glacier_step, run_igm_batch
 from .inventory import INVENTORY, load_inventory
 from .rheology import ice_rheology, region_references, rheology_factor
 
@@ -214,19 +214,12 @@ def _run_batch(context, igm: IGMRunner, store: ProductStore, settings: dict, job
     """One IGM child for all `jobs`: each glacier's figures, or {"error": why}. If the child dies
     as a whole, nothing (its glaciers then run alone)."""
     first, last = min(jobs), max(jobs)
-    results = store.path(igm_batch_relpath(first, last))
-    extras = {**settings, "results_path": str(results), "error_path": str(results.with_suffix(".error.txt")),
-              "glaciers": [{"glacier_id": g, **{k: v for k, v in job.items() if k != "error_path"}}
-                           for g, job in jobs.items()]}
     try:
-        igm.run(context, "simulate-batch", extras)
-        return json.loads(results.read_text())
+        return run_igm_batch(context, igm, settings, jobs, store.path(igm_batch_relpath(first, last)))
     except Exception as exc:
         context.log.warning(f"the IGM child of {len(jobs)} glaciers ({first}..{last}) failed as a whole "
                             f"({exc}); running them one by one")
         return {}
-    finally:
-        results.unlink(missing_ok=True)
 
 
 def _simulation_result(gid, out, rows, child: dict, region: RegionSource, store: ProductStore, fp: str,
